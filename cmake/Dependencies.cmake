@@ -1,0 +1,16 @@
+# Every dependency comes from a Debian 12 package (scripts/install-deps.sh).
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(TBB REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(CLI11 CONFIG REQUIRED)
+
+pkg_check_modules(GUESTFS REQUIRED IMPORTED_TARGET libguestfs)
+pkg_check_modules(CLAMAV REQUIRED IMPORTED_TARGET libclamav)
+pkg_check_modules(YARA REQUIRED IMPORTED_TARGET yara)
+
+if(COLDSCAN_TESTS)
+  find_package(Catch2 2 REQUIRED) # Debian 12 ships Catch2 v2 (catch2/catch.hpp)
+endif()

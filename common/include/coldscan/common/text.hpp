@@ -1,0 +1,27 @@
+// Text helpers for guest-derived strings: file names and inspection data are untrusted bytes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace coldscan {
+
+[[nodiscard]] bool is_valid_utf8(std::string_view bytes);
+// For terminal and log lines: control characters, backslash and invalid UTF-8 become \xNN escapes, so a
+// file name can never forge or break an output line.
+[[nodiscard]] std::string printable(std::string_view bytes);
+// For JSON strings: valid UTF-8 is kept as is (JSON escapes controls itself); each invalid byte becomes the
+// literal text \xNN. Callers that need the exact bytes also record them hex-encoded.
+[[nodiscard]] std::string utf8_or_escaped(std::string_view bytes);
+[[nodiscard]] std::string hex_encode(std::string_view bytes);
+// "1.5 GiB", "312 KiB", "17 B".
+[[nodiscard]] std::string format_bytes(std::uint64_t bytes);
+// "256M", "1G", "1GiB", "4096" -> bytes (binary multiples, as clamscan reads them); nullopt if malformed.
+[[nodiscard]] std::optional<std::uint64_t> parse_size(std::string_view text);
+// "1h02m", "3m07s", "12.4s".
+[[nodiscard]] std::string format_duration(std::chrono::duration<double> d);
+
+} // namespace coldscan

@@ -1,0 +1,141 @@
+#include "coldscan/common/subprocess.hpp"
+
+#include "coldscan/common/unique_fd.hpp"
+
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace coldscan {
+namespace {
+
+struct Pipe {
+    UniqueFd read;
+    UniqueFd write;
+};
+
+Expected<Pipe> make_pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+        return make_error(Errc::io, errno_message("pipe"));
+    }
+    return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+// Runs in the forked child: only async-signal-safe calls until exec.
+[[noreturn]] void exec_child(const std::vector<char*>& argv, int out_fd, int err_fd, const ProcessLimits& limits) {
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) {
+        ::_exit(126);
+    }
+    ::close_range(3, ~0U, 0);
+    const auto cpu = static_cast<rlim_t>(limits.cpu_time.count());
+    const rlimit cpu_limit{cpu, cpu + 1};
+    const rlimit as_limit{limits.address_space_bytes, limits.address_space_bytes};
+    const rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CPU, &cpu_limit);
+    ::setrlimit(RLIMIT_AS, &as_limit);
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+}
+
+} // namespace
+
+Expected<ProcessResult> run_bounded(const std::vector<std::string>& argv, const ProcessLimits& limits) {
+    if (argv.empty()) {
+        return make_error(Errc::invalid_argument, "run_bounded: empty command");
+    }
+    auto out_pipe = make_pipe();
+    auto err_pipe = make_pipe();
+    if (!out_pipe || !err_pipe) {
+        return std::unexpected(out_pipe ? err_pipe.error() : out_pipe.error());
+    }
+    std::vector<std::string> args_copy = argv;
+    std::vector<char*> c_argv;
+    for (auto& arg : args_copy) {
+        c_argv.push_back(arg.data());
+    }
+    c_argv.push_back(nullptr);
+
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        return make_error(Errc::io, errno_message("fork"));
+    }
+    if (pid == 0) {
+        exec_child(c_argv, out_pipe->write.get(), err_pipe->write.get(), limits);
+    }
+    out_pipe->write.reset();
+    err_pipe->write.reset();
+
+    ProcessResult result;
+    bool overflow = false;
+    bool timed_out = false;
+    const auto deadline = std::chrono::steady_clock::now() + limits.wall_time;
+    std::array<pollfd, 2> fds{pollfd{out_pipe->read.get(), POLLIN, 0}, pollfd{err_pipe->read.get(), POLLIN, 0}};
+    std::array<std::string*, 2> sinks{&result.out, &result.err};
+    int open_streams = 2;
+    std::array<char, 65536> buffer{};
+    while (open_streams > 0) {
+        const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (remaining.count() <= 0) {
+            timed_out = true;
+            break;
+        }
+        const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(remaining.count()));
+        if (ready < 0 && errno != EINTR) {
+            break;
+        }
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
+                continue;
+            }
+            const ssize_t n = ::read(fds[i].fd, buffer.data(), buffer.size());
+            if (n <= 0) {
+                if (n < 0 && errno == EINTR) {
+                    continue;
+                }
+                fds[i].fd = -1;
+                --open_streams;
+                continue;
+            }
+            if (sinks[i]->size() + static_cast<std::size_t>(n) > limits.max_output_bytes) {
+                overflow = true;
+                open_streams = 0;
+                break;
+            }
+            sinks[i]->append(buffer.data(), static_cast<std::size_t>(n));
+        }
+    }
+    if (timed_out || overflow) {
+        ::kill(pid, SIGKILL);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (timed_out) {
+        return make_error(Errc::timeout, argv[0] + " ran longer than " +
+                                             std::to_string(limits.wall_time.count()) + " ms and was stopped");
+    }
+    if (overflow) {
+        return make_error(Errc::io, argv[0] + " wrote more output than allowed and was stopped");
+    }
+    if (WIFEXITED(status)) {
+        result.exit_code = WEXITSTATUS(status);
+        if (result.exit_code == 127) {
+            return make_error(Errc::not_found, "cannot run " + argv[0] + " (is it installed?)");
+        }
+    } else if (WIFSIGNALED(status)) {
+        result.term_signal = WTERMSIG(status);
+    }
+    return result;
+}
+
+} // namespace coldscan

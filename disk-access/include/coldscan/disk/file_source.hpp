@@ -1,0 +1,52 @@
+// The message-shaped boundary between the pipeline and the filesystem readers (untrusted data parsers):
+// a source yields FileEntry records and, on request, each file's Content. A later issue moves sources into
+// sandboxed worker processes; keep everything crossing this boundary plain data.
+#pragma once
+
+#include "coldscan/common/content.hpp"
+#include "coldscan/common/error.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace coldscan::disk {
+
+struct FileEntry {
+    std::string path;          // absolute inside the filesystem ("/etc/passwd"); raw guest bytes, not escaped
+    std::uint64_t size = 0;    // bytes
+    std::uint64_t inode = 0;   // 0 when the source does not know it
+    std::int64_t mtime = 0;    // seconds since the epoch, 0 when unknown
+    std::optional<std::string> hardlink_of; // an earlier entry's path with the same inode: not read again
+    std::optional<Error> problem;           // the file exists but cannot be read: it gets ERROR(problem)
+};
+
+enum class ReadOrder {
+    sequential, // read() only for the entry next() just returned, before calling next() again
+    random,     // read() for any entry, from any thread
+};
+
+// Thread rule: next() from one thread at a time; read() as read_order() says.
+class FileSource {
+public:
+    virtual ~FileSource() = default;
+    // The next regular file (or hard link to one); std::nullopt at the end. An error ends the filesystem:
+    // entries already returned stand, and the source reports every file it had listed but not yet returned
+    // as entries with a problem before that, so nothing is dropped silently.
+    [[nodiscard]] virtual Expected<std::optional<FileEntry>> next() = 0;
+    [[nodiscard]] virtual ReadOrder read_order() const noexcept = 0;
+    // The entry's bytes. Error: the file gets ERROR(reason); the source continues.
+    [[nodiscard]] virtual Expected<Content> read(const FileEntry& entry) = 0;
+    // Bytes and files of regular content this source expects to deliver (for progress and ETA), if known.
+    [[nodiscard]] virtual std::optional<std::uint64_t> expected_bytes() const { return std::nullopt; }
+    [[nodiscard]] virtual std::optional<std::uint64_t> expected_files() const { return std::nullopt; }
+};
+
+struct SourceOptions {
+    // A sequential source holds files up to this size in memory; bigger ones are streamed into an unlinked
+    // temporary file under spill_dir, so a big file never sits whole in memory.
+    std::uint64_t max_in_memory = 32ULL << 20;
+    std::string spill_dir = "/var/tmp";
+};
+
+} // namespace coldscan::disk

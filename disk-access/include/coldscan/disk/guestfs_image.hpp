@@ -1,0 +1,67 @@
+// A disk image opened read-only in a libguestfs appliance (guestfs.h stays private to guestfs_image.cpp).
+// Guest filesystems are mounted read-only inside the appliance, never on the host kernel.
+#pragma once
+
+#include "coldscan/common/error.hpp"
+#include "coldscan/disk/file_source.hpp"
+#include "coldscan/disk/image_probe.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace coldscan::disk {
+
+enum class Accel {
+    automatic, // try KVM when /dev/kvm exists; if that launch fails, retry under TCG (said once per process)
+    kvm,
+    tcg,
+};
+
+struct FilesystemInfo {
+    std::string device; // /dev/sda1, /dev/vg0/root, ...
+    std::string type;   // ext4, ntfs, vfat, xfs, btrfs, swap, unknown, crypto_LUKS, ...
+    std::string label;
+    std::string uuid;
+    // Not mountable by design (swap, unknown, encrypted without a key): why it is not scanned. Empty when it
+    // should be scanned.
+    std::string not_scannable_reason;
+};
+
+struct OsInfo {
+    std::string root; // the inspection root device
+    std::string type; // linux, windows, ...
+    std::string distro;
+    std::string product_name;
+    std::string version; // "major.minor"
+    std::string hostname;
+};
+
+// Thread rule: one per worker (one guestfs_h); one call at a time, and while a FileSource from
+// open_filesystem() lives, no other call on this object.
+class GuestfsImage {
+public:
+    // Adds every layer's top image read-only with its explicit format and launches the appliance.
+    // Errors: engine (appliance failed to launch, with libguestfs' message), cancelled.
+    static Expected<GuestfsImage> launch(const ImageInfo& image, Accel accel);
+    GuestfsImage(GuestfsImage&&) noexcept;
+    GuestfsImage& operator=(GuestfsImage&&) noexcept;
+    ~GuestfsImage();
+
+    // OS inspection; empty when no OS is found (a data disk).
+    [[nodiscard]] Expected<std::vector<OsInfo>> inspect();
+    // Every filesystem: partitions, LVM logical volumes, whole-disk filesystems.
+    [[nodiscard]] Expected<std::vector<FilesystemInfo>> filesystems();
+    // Mounts fs read-only at / in the appliance and streams its regular files. Errors: the mount failed.
+    [[nodiscard]] Expected<std::unique_ptr<FileSource>> open_filesystem(const FilesystemInfo& fs,
+                                                                        const SourceOptions& options);
+    // "kvm" or "tcg": how the appliance actually runs.
+    [[nodiscard]] const std::string& accel_used() const noexcept;
+
+private:
+    struct Impl;
+    explicit GuestfsImage(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace coldscan::disk

@@ -1,0 +1,542 @@
+// A disk image in a libguestfs appliance: launch (with the KVM -> TCG fallback), inspection, filesystem
+// listing, and a streaming FileSource per filesystem.
+//
+// Launch. Many scanning hosts are nested VMs where /dev/kvm exists but qemu aborts under KVM. In automatic
+// mode the first launch tries KVM; if it fails, the handle is discarded, a warning says so once per process,
+// and the appliance is launched again with force_tcg. When that works, a process-wide flag sends every later
+// launch straight to TCG. The user's LIBGUESTFS_* environment keeps working: force_tcg is added to whatever
+// backend settings it set.
+//
+// Streaming. tar-out is the fastest bulk read libguestfs has: a worker thread runs guestfs_tar_out_opts()
+// into a pipe and TarSource parses the other end. Before streaming, guestfs_find0() lists every name, so a
+// file tar skips or never reaches (I/O error, appliance crash) comes back as a problem entry. The appliance's
+// console carries tar's own messages; those naming a file mark it as possibly incomplete.
+//
+// Errors. The handle's error handler records messages instead of printing them; each operation clears the
+// record first and builds its Error from it. Appliance output (qemu's and tar's stderr) is kept as a short
+// tail for the same purpose.
+#include "coldscan/disk/guestfs_image.hpp"
+
+#include "coldscan/common/c_handle.hpp"
+#include "coldscan/common/log.hpp"
+
+#include "tar_source.hpp"
+
+#include <guestfs.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <fcntl.h>
+#include <map>
+#include <mutex>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+namespace coldscan::disk {
+namespace {
+
+using Guestfs = CHandle<guestfs_h, guestfs_close>; // one per worker
+
+std::atomic<bool> g_kvm_failed{false}; // a KVM launch failed and TCG worked: later launches use TCG
+std::atomic<bool> g_kvm_warned{false};
+
+constexpr std::size_t k_appliance_log_limit = 64U << 10;
+constexpr std::size_t k_lstat_batch = 1000;
+
+std::string take_string(char* text) {
+    if (text == nullptr) {
+        return {};
+    }
+    std::string result(text);
+    std::free(text);
+    return result;
+}
+
+// Takes ownership of a NULL-terminated list of strings from libguestfs.
+std::vector<std::string> take_string_list(char** list) {
+    std::vector<std::string> result;
+    if (list == nullptr) {
+        return result;
+    }
+    for (char** item = list; *item != nullptr; ++item) {
+        result.emplace_back(*item);
+        std::free(*item);
+    }
+    std::free(list);
+    return result;
+}
+
+std::string first_line(std::string_view text) {
+    const auto end = text.find('\n');
+    std::string line(text.substr(0, end));
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
+        line.pop_back();
+    }
+    return line;
+}
+
+bool kvm_usable() {
+    const int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    ::close(fd);
+    return true;
+}
+
+// Undoes GNU tar's quoting of file names in its messages (backslash escapes, octal bytes).
+std::string unescape_tar_name(std::string_view quoted) {
+    std::string out;
+    for (std::size_t i = 0; i < quoted.size(); ++i) {
+        if (quoted[i] != '\\' || i + 1 == quoted.size()) {
+            out.push_back(quoted[i]);
+            continue;
+        }
+        const char c = quoted[++i];
+        if (c >= '0' && c <= '7') {
+            unsigned value = 0;
+            std::size_t digits = 0;
+            while (digits < 3 && i < quoted.size() && quoted[i] >= '0' && quoted[i] <= '7') {
+                value = value * 8 + static_cast<unsigned>(quoted[i] - '0');
+                ++i;
+                ++digits;
+            }
+            --i;
+            out.push_back(static_cast<char>(value & 0xFFU));
+            continue;
+        }
+        switch (c) {
+        case 'n': out.push_back('\n'); break;
+        case 't': out.push_back('\t'); break;
+        case 'r': out.push_back('\r'); break;
+        case 'a': out.push_back('\a'); break;
+        case 'b': out.push_back('\b'); break;
+        case 'f': out.push_back('\f'); break;
+        case 'v': out.push_back('\v'); break;
+        default: out.push_back(c); break;
+        }
+    }
+    return out;
+}
+
+// One launched appliance. Heap-allocated and never moved: the libguestfs callbacks hold its address.
+struct Appliance {
+    Guestfs g;
+    std::string accel;
+    std::mutex messages_mutex; // callbacks run on whichever thread drives the handle
+    std::vector<std::string> errors;
+    std::string appliance_log;
+
+    static void on_error(guestfs_h* /*g*/, void* opaque, const char* message) noexcept {
+        try {
+            auto* self = static_cast<Appliance*>(opaque);
+            std::lock_guard lock(self->messages_mutex);
+            if (self->errors.size() < 16) {
+                self->errors.emplace_back(message != nullptr ? message : "");
+            }
+        } catch (...) {
+        }
+    }
+
+    static void on_event(guestfs_h* /*g*/, void* opaque, std::uint64_t /*event*/, int /*handle*/, int /*flags*/,
+                         const char* buf, std::size_t len, const std::uint64_t* /*array*/,
+                         std::size_t /*array_len*/) noexcept {
+        try {
+            auto* self = static_cast<Appliance*>(opaque);
+            std::lock_guard lock(self->messages_mutex);
+            self->appliance_log.append(buf, len);
+            if (self->appliance_log.size() > k_appliance_log_limit) {
+                self->appliance_log.erase(0, self->appliance_log.size() - k_appliance_log_limit / 2);
+            }
+        } catch (...) {
+        }
+    }
+
+    // Starts an operation on the calling thread: libguestfs keeps error handlers per thread, so ours is
+    // installed on whichever thread drives the handle now, and the previous messages are dropped.
+    void begin_call() {
+        ::guestfs_set_error_handler(g.get(), &Appliance::on_error, this);
+        clear_messages();
+    }
+
+    void clear_messages() {
+        std::lock_guard lock(messages_mutex);
+        errors.clear();
+        appliance_log.clear();
+    }
+
+    // The recorded errors as one line each, joined; fallback when libguestfs said nothing.
+    std::string error_message(std::string_view fallback) {
+        std::lock_guard lock(messages_mutex);
+        std::string message;
+        for (const auto& error : errors) {
+            const std::string line = first_line(error);
+            if (line.empty() || message.find(line) != std::string::npos) {
+                continue;
+            }
+            if (!message.empty()) {
+                message += "; ";
+            }
+            message += line;
+        }
+        return message.empty() ? std::string(fallback) : message;
+    }
+
+    std::vector<std::string> appliance_lines() {
+        std::lock_guard lock(messages_mutex);
+        std::vector<std::string> lines;
+        std::string_view rest = appliance_log;
+        while (!rest.empty()) {
+            const auto end = rest.find('\n');
+            std::string line = first_line(rest.substr(0, end));
+            if (!line.empty()) {
+                lines.push_back(std::move(line));
+            }
+            rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+        }
+        return lines;
+    }
+
+    // qemu's own complaint from the appliance output ("qemu-system-x86_64: error: ..."), if any.
+    std::optional<std::string> qemu_complaint() {
+        for (const auto& line : appliance_lines()) {
+            if (line.starts_with("qemu-system") || line.find("qemu-kvm:") != std::string::npos) {
+                return line;
+            }
+        }
+        return std::nullopt;
+    }
+};
+
+Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, bool force_tcg) {
+    auto impl = std::make_unique<Appliance>();
+    impl->g.reset(::guestfs_create()); // honours LIBGUESTFS_* in the environment
+    if (!impl->g) {
+        return make_error(Errc::engine, errno_message("cannot create a libguestfs handle"));
+    }
+    guestfs_h* g = impl->g.get();
+    ::guestfs_set_error_handler(g, &Appliance::on_error, impl.get());
+    if (::guestfs_set_event_callback(g, &Appliance::on_event, GUESTFS_EVENT_APPLIANCE, 0, impl.get()) == -1) {
+        return make_error(Errc::engine, impl->error_message("cannot watch the appliance output"));
+    }
+    if (force_tcg && ::guestfs_set_backend_setting(g, "force_tcg", "1") == -1) {
+        return make_error(Errc::engine, impl->error_message("cannot select TCG"));
+    }
+    const std::string path = image.chain.empty() ? image.path.string() : image.chain.front().path.string();
+    if (::guestfs_add_drive_opts(g, path.c_str(), GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
+                                 GUESTFS_ADD_DRIVE_OPTS_FORMAT, image.format.c_str(), -1) == -1) {
+        return make_error(Errc::engine, "cannot add " + path + ": " + impl->error_message("unknown error"));
+    }
+    if (::guestfs_launch(g) == -1) {
+        std::string message = impl->error_message("the appliance did not start");
+        if (auto qemu = impl->qemu_complaint(); qemu && message.find(*qemu) == std::string::npos) {
+            message = *qemu + "; " + message;
+        }
+        return make_error(Errc::engine, "the libguestfs appliance failed to start: " + message);
+    }
+    // What the appliance really runs on: the user's environment may force TCG, and libguestfs silently
+    // falls back to TCG when /dev/kvm cannot be used.
+    const std::string env_tcg = take_string(::guestfs_get_backend_setting(g, "force_tcg"));
+    impl->accel = (force_tcg || (!env_tcg.empty() && env_tcg != "0" && env_tcg != "false") || !kvm_usable())
+                      ? "tcg"
+                      : "kvm";
+    impl->clear_messages();
+    return impl;
+}
+
+// Streams the mounted filesystem as tar into a pipe from a worker thread.
+// Thread rule: while the worker runs it is the only user of the handle; finish() joins it, and only then
+// may the handle be used again (regular_files()).
+class GuestfsTarProducer final : public detail::TarProducer {
+public:
+    GuestfsTarProducer(Appliance& appliance, UniqueFd write_end) : m_appliance(appliance) {
+        m_thread = std::thread([this, fd = std::move(write_end)]() mutable { run(std::move(fd)); });
+    }
+    ~GuestfsTarProducer() override {
+        if (m_thread.joinable()) {
+            m_thread.join();
+        }
+    }
+    GuestfsTarProducer(const GuestfsTarProducer&) = delete;
+    GuestfsTarProducer& operator=(const GuestfsTarProducer&) = delete;
+
+    detail::TarProducerResult finish() override {
+        if (m_thread.joinable()) {
+            m_thread.join();
+        }
+        detail::TarProducerResult result;
+        std::string tar_said;
+        for (const auto& line : m_appliance.appliance_lines()) {
+            if (!line.starts_with("tar: ")) {
+                continue;
+            }
+            if (tar_said.size() < 1024) {
+                tar_said += (tar_said.empty() ? "" : "; ") + line;
+            }
+            // "tar: ./path: message"
+            const std::string_view rest = std::string_view(line).substr(5);
+            const auto colon = rest.find(": ");
+            if (rest.starts_with("./") && colon != std::string_view::npos) {
+                result.file_errors.emplace_back(detail::normalise_tar_path(unescape_tar_name(rest.substr(0, colon))),
+                                                line);
+            }
+        }
+        if (m_failed) {
+            std::string message = "streaming the filesystem from the appliance failed: " + m_error;
+            if (!tar_said.empty()) {
+                message += " (" + tar_said + ")";
+            }
+            result.error = Error{Errc::io, std::move(message)};
+        }
+        return result;
+    }
+
+    Expected<std::vector<detail::RegularFile>> regular_files(const std::vector<std::string>& paths) override {
+        std::map<std::string, std::vector<std::string>> by_folder;
+        for (const auto& path : paths) {
+            const auto slash = path.rfind('/');
+            if (slash == std::string::npos || slash + 1 == path.size()) {
+                continue;
+            }
+            by_folder[slash == 0 ? "/" : path.substr(0, slash)].push_back(path.substr(slash + 1));
+        }
+        std::vector<detail::RegularFile> regular;
+        guestfs_h* g = m_appliance.g.get();
+        for (const auto& [folder, names] : by_folder) {
+            for (std::size_t start = 0; start < names.size(); start += k_lstat_batch) {
+                const std::size_t end = std::min(names.size(), start + k_lstat_batch);
+                std::vector<char*> argv;
+                for (std::size_t i = start; i < end; ++i) {
+                    argv.push_back(const_cast<char*>(names[i].c_str()));
+                }
+                argv.push_back(nullptr);
+                const std::string prefix = folder == "/" ? "/" : folder + "/";
+                m_appliance.begin_call();
+                CHandle<struct guestfs_statns_list, guestfs_free_statns_list> stats(
+                    ::guestfs_lstatnslist(g, folder.c_str(), argv.data()));
+                if (!stats || stats->len != end - start) {
+                    // Usually the appliance is gone; the source then reports every name it cannot place.
+                    return make_error(Errc::io, "cannot examine names in " + folder + ": " +
+                                                    m_appliance.error_message("unexpected answer"));
+                }
+                for (std::size_t i = 0; i < stats->len; ++i) {
+                    const struct guestfs_statns& st = stats->val[i];
+                    if (st.st_ino != -1 && S_ISREG(static_cast<mode_t>(st.st_mode))) {
+                        regular.push_back({prefix + names[start + i], static_cast<std::uint64_t>(std::max<std::int64_t>(st.st_size, 0))});
+                    }
+                }
+            }
+        }
+        return regular;
+    }
+
+private:
+    void run(UniqueFd write_end) noexcept {
+        try {
+            m_appliance.begin_call();
+            const std::string target = "/dev/fd/" + std::to_string(write_end.get());
+            if (::guestfs_tar_out_opts(m_appliance.g.get(), "/", target.c_str(), GUESTFS_TAR_OUT_OPTS_NUMERICOWNER, 1,
+                                       -1) == -1) {
+                m_error = m_appliance.error_message("tar-out failed");
+                m_failed = true;
+            }
+        } catch (...) {
+            m_error = "internal error in the streaming thread";
+            m_failed = true;
+        }
+        // write_end closes here; the reader sees the end once libguestfs has closed its own descriptor too.
+    }
+
+    Appliance& m_appliance;
+    std::thread m_thread;
+    bool m_failed = false; // written by the worker, read after join
+    std::string m_error;
+};
+
+// Every name under the mounted root ("/etc", "/etc/passwd", ...), from guestfs_find0 through a spill file.
+std::vector<std::string> list_names(Appliance& impl, const SourceOptions& options) {
+    std::vector<std::string> names;
+    auto file = detail::create_spill_file(options.spill_dir);
+    if (!file) {
+        spdlog::warn("cannot list the filesystem before streaming it: {}", file.error().message);
+        return names;
+    }
+    const std::string target = "/dev/fd/" + std::to_string(file->get());
+    impl.begin_call();
+    if (::guestfs_find0(impl.g.get(), "/", target.c_str()) == -1) {
+        // Keep whatever was listed: the stream is checked against it.
+        spdlog::warn("listing the filesystem in the appliance failed ({}); files the stream misses may "
+                     "go unreported",
+                     impl.error_message("unknown error"));
+    }
+    struct stat st {};
+    if (::fstat(file->get(), &st) != 0 || st.st_size <= 0) {
+        return names;
+    }
+    std::string data(static_cast<std::size_t>(st.st_size), '\0');
+    std::size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t n = ::pread(file->get(), data.data() + done, data.size() - done, static_cast<off_t>(done));
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    data.resize(done);
+    std::string_view rest = data;
+    while (!rest.empty()) {
+        const auto end = rest.find('\0');
+        const std::string_view name = rest.substr(0, end);
+        if (!name.empty()) {
+            names.push_back(detail::normalise_tar_path(name));
+        }
+        rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+    }
+    return names;
+}
+
+} // namespace
+
+struct GuestfsImage::Impl {
+    std::unique_ptr<Appliance> appliance;
+};
+
+GuestfsImage::GuestfsImage(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+GuestfsImage::GuestfsImage(GuestfsImage&&) noexcept = default;
+GuestfsImage& GuestfsImage::operator=(GuestfsImage&&) noexcept = default;
+GuestfsImage::~GuestfsImage() = default;
+
+Expected<GuestfsImage> GuestfsImage::launch(const ImageInfo& image, Accel accel) {
+    const bool tcg_first =
+        accel == Accel::tcg || (accel == Accel::automatic && (g_kvm_failed.load() || !kvm_usable()));
+    auto first = launch_once(image, tcg_first);
+    if (first) {
+        spdlog::debug("appliance for {} runs under {}", image.path.string(), (*first)->accel);
+        return GuestfsImage(std::make_unique<Impl>(Impl{std::move(*first)}));
+    }
+    if (tcg_first || accel != Accel::automatic) {
+        return std::unexpected(first.error());
+    }
+    // The most specific part: qemu's own complaint when there is one, else libguestfs' first error.
+    std::string_view detail = first.error().message;
+    if (const auto colon = detail.find(": "); colon != std::string_view::npos) {
+        detail.remove_prefix(colon + 2);
+    }
+    const std::string reason = first_line(detail.substr(0, detail.find("; ")));
+    if (!g_kvm_warned.exchange(true)) {
+        spdlog::warn("KVM is present but the appliance failed to start with it ({}); retrying with software "
+                     "emulation (TCG)",
+                     reason);
+    }
+    auto second = launch_once(image, true);
+    if (!second) {
+        return make_error(Errc::engine, second.error().message + " (with KVM: " + reason + ")");
+    }
+    g_kvm_failed.store(true);
+    return GuestfsImage(std::make_unique<Impl>(Impl{std::move(*second)}));
+}
+
+const std::string& GuestfsImage::accel_used() const noexcept { return m_impl->appliance->accel; }
+
+Expected<std::vector<OsInfo>> GuestfsImage::inspect() {
+    Appliance& a = *m_impl->appliance;
+    guestfs_h* g = a.g.get();
+    a.begin_call();
+    char** roots_list = ::guestfs_inspect_os(g);
+    if (roots_list == nullptr) {
+        return make_error(Errc::engine, "OS inspection failed: " + a.error_message("unknown error"));
+    }
+    std::vector<OsInfo> systems;
+    for (auto& root : take_string_list(roots_list)) {
+        OsInfo os;
+        os.type = take_string(::guestfs_inspect_get_type(g, root.c_str()));
+        os.distro = take_string(::guestfs_inspect_get_distro(g, root.c_str()));
+        os.product_name = take_string(::guestfs_inspect_get_product_name(g, root.c_str()));
+        const int major = ::guestfs_inspect_get_major_version(g, root.c_str());
+        const int minor = ::guestfs_inspect_get_minor_version(g, root.c_str());
+        if (major >= 0) {
+            os.version = std::to_string(major) + "." + std::to_string(std::max(minor, 0));
+        }
+        os.hostname = take_string(::guestfs_inspect_get_hostname(g, root.c_str()));
+        os.root = std::move(root);
+        systems.push_back(std::move(os));
+    }
+    a.clear_messages();
+    return systems;
+}
+
+Expected<std::vector<FilesystemInfo>> GuestfsImage::filesystems() {
+    Appliance& a = *m_impl->appliance;
+    guestfs_h* g = a.g.get();
+    a.begin_call();
+    char** pairs = ::guestfs_list_filesystems(g);
+    if (pairs == nullptr) {
+        return make_error(Errc::engine, "cannot list filesystems: " + a.error_message("unknown error"));
+    }
+    const auto flat = take_string_list(pairs);
+    std::vector<FilesystemInfo> result;
+    for (std::size_t i = 0; i + 1 < flat.size(); i += 2) {
+        FilesystemInfo fs;
+        fs.device = flat[i];
+        fs.type = flat[i + 1];
+        fs.label = take_string(::guestfs_vfs_label(g, fs.device.c_str()));
+        fs.uuid = take_string(::guestfs_vfs_uuid(g, fs.device.c_str()));
+        if (fs.type == "swap") {
+            fs.not_scannable_reason = "swap space";
+        } else if (fs.type == "unknown") {
+            fs.not_scannable_reason = "no filesystem recognised";
+        } else if (fs.type == "crypto_LUKS") {
+            fs.not_scannable_reason = "encrypted (LUKS), no key";
+        } else if (fs.type == "LVM2_member") {
+            fs.not_scannable_reason = "LVM physical volume (its logical volumes are listed separately)";
+        }
+        result.push_back(std::move(fs));
+    }
+    a.clear_messages(); // label/uuid errors on swap and the like are expected
+    return result;
+}
+
+Expected<std::unique_ptr<FileSource>> GuestfsImage::open_filesystem(const FilesystemInfo& fs,
+                                                                    const SourceOptions& options) {
+    Appliance& a = *m_impl->appliance;
+    guestfs_h* g = a.g.get();
+    a.begin_call();
+    if (::guestfs_umount_all(g) == -1) {
+        return make_error(Errc::io, "cannot unmount in the appliance: " + a.error_message("unknown error"));
+    }
+    if (::guestfs_mount_ro(g, fs.device.c_str(), "/") == -1) {
+        const std::string message = a.error_message("unknown error");
+        // "wrong fs type, bad option, bad superblock" is also what a damaged filesystem gives: io.
+        const bool unknown_type = message.find("unknown filesystem type") != std::string::npos;
+        return make_error(unknown_type ? Errc::unsupported : Errc::io,
+                          "cannot mount " + fs.device + " (" + fs.type + ") read-only in the appliance: " + message);
+    }
+
+    std::optional<std::uint64_t> expected_bytes;
+    if (CHandle<struct guestfs_statvfs, guestfs_free_statvfs> vfs(::guestfs_statvfs(g, "/")); vfs) {
+        if (vfs->blocks >= vfs->bfree && vfs->frsize > 0) {
+            expected_bytes = static_cast<std::uint64_t>(vfs->blocks - vfs->bfree) * static_cast<std::uint64_t>(vfs->frsize);
+        }
+    }
+    std::vector<std::string> names = list_names(a, options);
+    // An upper bound: the listing holds folders and links too.
+    const std::optional<std::uint64_t> expected_files =
+        names.empty() ? std::nullopt : std::optional<std::uint64_t>(names.size());
+
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+        return make_error(Errc::io, errno_message("cannot create a pipe"));
+    }
+    UniqueFd read_end(fds[0]);
+    UniqueFd write_end(fds[1]);
+    auto producer = std::make_unique<GuestfsTarProducer>(a, std::move(write_end));
+    return std::make_unique<detail::TarSource>(std::move(read_end), std::move(producer), std::move(names), options,
+                                               expected_bytes, expected_files);
+}
+
+} // namespace coldscan::disk

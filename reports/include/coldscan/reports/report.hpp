@@ -1,0 +1,173 @@
+// The report model: everything a scan run produced, as plain data. Filled by the scanner, written by
+// json_report / text_report. Schema and meaning of each field: docs/report-schema.md.
+#pragma once
+
+#include "coldscan/common/verdict.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace coldscan::reports {
+
+inline constexpr int k_schema_version = 1;
+
+enum class RunStatus { completed, completed_with_issues, failed };
+enum class TargetKind { image, directory };
+
+struct Counts {
+    std::uint64_t files = 0; // distinct files (a hard-linked file once)
+    std::uint64_t bytes = 0;
+    std::uint64_t clean = 0;
+    std::uint64_t infected = 0;
+    std::uint64_t limit_exceeded = 0;
+    std::uint64_t errors = 0;
+    std::uint64_t skipped = 0;
+    std::uint64_t hardlinks = 0; // further names of files already counted
+
+    void add(OutcomeKind kind, std::uint64_t size);
+    Counts& operator+=(const Counts& other);
+    [[nodiscard]] bool fully_scanned() const noexcept { return limit_exceeded == 0 && errors == 0 && skipped == 0; }
+};
+
+struct LayerReport {
+    std::string path;
+    std::string format;
+    std::uint64_t virtual_size = 0;
+    std::uint64_t file_size = 0;
+};
+
+struct OsReport {
+    std::string root;
+    std::string type;
+    std::string distro;
+    std::string product_name;
+    std::string version;
+    std::string hostname;
+};
+
+enum class FilesystemStatus { scanned, skipped, failed };
+
+struct FilesystemReport {
+    std::string device;
+    std::string type;
+    std::string label;
+    std::string uuid;
+    FilesystemStatus status = FilesystemStatus::scanned;
+    std::string reason;
+    std::uint64_t files = 0;
+    std::uint64_t bytes = 0;
+};
+
+struct TargetReport {
+    std::string path;
+    TargetKind kind = TargetKind::image;
+    RunStatus status = RunStatus::completed;
+    std::string error; // when failed
+    std::string format;
+    std::uint64_t virtual_size = 0;
+    std::vector<LayerReport> backing_chain;
+    std::string accel;
+    std::vector<OsReport> inspection;
+    std::vector<FilesystemReport> filesystems;
+    Counts counts;
+    double probe_seconds = 0;
+    double launch_seconds = 0;
+    double scan_seconds = 0;
+};
+
+struct DetectionRecord {
+    std::string target;
+    std::string device;
+    std::string path;
+    Detection detection;
+    std::string sha256;
+    std::uint64_t size = 0;
+};
+
+// Anything not fully scanned: a failed target ("TARGET_FAILED"), a failed filesystem ("FILESYSTEM_FAILED"),
+// or a file whose outcome is ERROR / LIMIT_EXCEEDED / SKIPPED.
+struct IssueRecord {
+    std::string target;
+    std::string device;
+    std::string path;
+    std::string outcome;
+    std::string reason;
+};
+
+struct ClamavSignatures {
+    std::string path;
+    std::vector<std::string> files;
+    std::uint64_t signature_count = 0;
+    std::string fingerprint;
+    std::string engine_version;
+};
+
+struct YaraSignatures {
+    std::vector<std::string> files;
+    std::uint64_t rule_count = 0;
+    std::string fingerprint;
+    std::string engine_version;
+};
+
+struct SignatureReport {
+    std::string fingerprint;
+    std::optional<ClamavSignatures> clamav;
+    std::optional<YaraSignatures> yara;
+};
+
+struct OptionsReport {
+    unsigned threads = 0;
+    std::string accel;
+    std::uint64_t max_file_size = 0;
+    std::uint64_t max_scan_size = 0;
+    std::uint32_t max_recursion = 0;
+    std::uint32_t max_files = 0;
+    std::uint64_t max_scan_time_ms = 0;
+    std::uint64_t yara_timeout_s = 0;
+};
+
+struct Report {
+    RunStatus status = RunStatus::completed;
+    std::string started_at; // ISO 8601 UTC
+    std::string finished_at;
+    OptionsReport options;
+    SignatureReport signatures;
+    std::vector<TargetReport> targets;
+    std::vector<DetectionRecord> detections;
+    Counts counts;
+    std::vector<IssueRecord> errors;
+    double total_seconds = 0;
+    double signature_load_seconds = 0;
+    bool interrupted = false;
+};
+
+// One line per file name for --inventory.
+struct InventoryRecord {
+    std::string target;
+    std::string device;
+    std::string path;
+    std::uint64_t size = 0;
+    std::optional<std::string> sha256;
+    OutcomeKind outcome = OutcomeKind::error;
+    std::string reason;
+    std::vector<std::string> signatures;
+    std::optional<std::string> hardlink_of;
+};
+
+[[nodiscard]] std::string_view to_string(RunStatus status);
+[[nodiscard]] std::string_view to_string(FilesystemStatus status);
+[[nodiscard]] std::string_view to_string(TargetKind kind);
+
+// A target's status from what happened to it (not for failed targets, which are set directly).
+[[nodiscard]] RunStatus status_of(const TargetReport& target);
+// The run's status: failed if every target failed, completed_with_issues if any target is not completed.
+[[nodiscard]] RunStatus status_of(const Report& report);
+// clamscan's convention: 1 if anything was detected, else 2 if anything failed or was not fully scanned,
+// else 0.
+[[nodiscard]] int exit_status(const Report& report);
+// Current UTC time as 2026-11-23T10:00:00Z.
+[[nodiscard]] std::string utc_now_iso8601();
+
+} // namespace coldscan::reports

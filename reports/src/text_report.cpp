@@ -1,0 +1,100 @@
+#include "coldscan/reports/text_report.hpp"
+
+#include "coldscan/common/text.hpp"
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+
+namespace coldscan::reports {
+
+std::string display_location(TargetKind kind, const std::string& target, const std::string& device,
+                             const std::string& path) {
+    if (path.empty()) {
+        return device.empty() ? printable(target) : printable(target) + ":" + printable(device);
+    }
+    if (kind == TargetKind::directory) {
+        // Directory entries carry "/relative/path"; show the host path as clamscan does.
+        std::string joined = target;
+        while (joined.size() > 1 && joined.back() == '/') {
+            joined.pop_back();
+        }
+        return printable(joined + path);
+    }
+    return printable(target) + ":" + printable(device) + ":" + printable(path);
+}
+
+std::string detection_line(TargetKind kind, const DetectionRecord& record) {
+    return display_location(kind, record.target, record.device, record.path) + ": " +
+           printable(display_name(record.detection)) + " FOUND";
+}
+
+std::string issue_line(TargetKind kind, const IssueRecord& record) {
+    const std::string suffix = record.outcome == "TARGET_FAILED" || record.outcome == "FILESYSTEM_FAILED"
+                                   ? "ERROR"
+                                   : record.outcome;
+    return display_location(kind, record.target, record.device, record.path) + ": " + printable(record.reason) +
+           " " + suffix;
+}
+
+std::string summary(const Report& report) {
+    std::string out = "\n----------- SCAN SUMMARY -----------\n";
+    auto line = [&out](const char* label, const std::string& value) {
+        std::array<char, 64> head{};
+        std::snprintf(head.data(), head.size(), "%-20s", label);
+        out += head.data();
+        out += value;
+        out += '\n';
+    };
+    std::uint64_t failed = 0;
+    std::uint64_t with_issues = 0;
+    for (const auto& target : report.targets) {
+        failed += target.status == RunStatus::failed ? 1 : 0;
+        with_issues += target.status == RunStatus::completed_with_issues ? 1 : 0;
+    }
+    std::string targets = std::to_string(report.targets.size());
+    if (failed != 0 || with_issues != 0) {
+        targets += " (" + std::to_string(failed) + " failed, " + std::to_string(with_issues) + " with issues)";
+    }
+    line("Targets:", targets);
+    const auto& sigs = report.signatures;
+    std::string known;
+    if (sigs.clamav) {
+        known += "ClamAV " + std::to_string(sigs.clamav->signature_count);
+    }
+    if (sigs.yara) {
+        known += (known.empty() ? "" : ", ") + std::string("YARA ") + std::to_string(sigs.yara->rule_count) +
+                 " rules";
+    }
+    line("Known signatures:", known);
+    std::string versions;
+    if (sigs.clamav) {
+        versions += "ClamAV " + sigs.clamav->engine_version;
+    }
+    if (sigs.yara) {
+        versions += (versions.empty() ? "" : ", ") + std::string("YARA ") + sigs.yara->engine_version;
+    }
+    line("Engine versions:", versions);
+    line("Signature set:", sigs.fingerprint.substr(0, 16));
+    const auto& c = report.counts;
+    line("Scanned files:", std::to_string(c.files) +
+                               (c.hardlinks != 0 ? " (+" + std::to_string(c.hardlinks) + " hard links)" : ""));
+    line("Infected files:", std::to_string(c.infected));
+    line("Limits exceeded:", std::to_string(c.limit_exceeded));
+    std::uint64_t unscanned_parts = 0; // failed targets and filesystems, not files
+    for (const auto& issue : report.errors) {
+        unscanned_parts += issue.outcome == "TARGET_FAILED" || issue.outcome == "FILESYSTEM_FAILED" ? 1 : 0;
+    }
+    line("Errors:", std::to_string(c.errors + unscanned_parts));
+    if (c.skipped != 0) {
+        line("Skipped files:", std::to_string(c.skipped));
+    }
+    line("Data scanned:", format_bytes(c.bytes));
+    std::array<char, 64> time{};
+    std::snprintf(time.data(), time.size(), "%.3f sec", report.total_seconds);
+    line("Time:", time.data());
+    line("Status:", std::string(to_string(report.status)) + (report.interrupted ? " (interrupted)" : ""));
+    return out;
+}
+
+} // namespace coldscan::reports

@@ -1,0 +1,59 @@
+// The parallel pipeline over one file source: enumerate -> read -> SHA-256 -> scan -> record.
+#pragma once
+
+#include "coldscan/common/byte_budget.hpp"
+#include "coldscan/disk/file_source.hpp"
+#include "coldscan/reports/report.hpp"
+#include "coldscan/scanner/scan_events.hpp"
+#include "coldscan/signatures/signature_set.hpp"
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace coldscan::scanner {
+
+struct SourceLocation {
+    reports::TargetKind kind = reports::TargetKind::image;
+    std::string target;
+    std::string device;
+};
+
+struct SourceScanResult {
+    reports::Counts counts;
+    std::optional<Error> source_error; // the source stopped early (files it had listed were reported)
+};
+
+struct PipelineSettings {
+    unsigned threads = 1;
+    std::uint64_t bytes_in_flight = 256ULL << 20;
+    std::uint64_t max_in_memory = 32ULL << 20; // what one file may hold in memory (the budget charge cap)
+    bool keep_hardlink_results = false;         // for inventory lines of hard links
+};
+
+// Thread rule: one Pipeline per run, used by one thread; internally it runs `threads` workers (oneTBB).
+class Pipeline {
+public:
+    Pipeline(const signatures::SignatureSet& signatures, PipelineSettings settings, ScanEvents& events,
+             Progress& progress, const std::atomic<bool>& stop);
+    ~Pipeline();
+    Pipeline(const Pipeline&) = delete;
+    Pipeline& operator=(const Pipeline&) = delete;
+
+    // Scans every file of source; detections and issues are appended to report and told to events.
+    SourceScanResult scan(disk::FileSource& source, const SourceLocation& where, reports::Report& report);
+    [[nodiscard]] std::uint64_t peak_bytes_in_flight() const { return m_budget.peak(); }
+
+private:
+    struct Workers;
+    const signatures::SignatureSet& m_signatures;
+    PipelineSettings m_settings;
+    ScanEvents& m_events;
+    Progress& m_progress;
+    const std::atomic<bool>& m_stop;
+    ByteBudget m_budget;
+    std::unique_ptr<Workers> m_workers;
+};
+
+} // namespace coldscan::scanner

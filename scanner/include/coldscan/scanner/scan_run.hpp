@@ -1,0 +1,56 @@
+// One `coldscan scan` run: every target (image or directory) through the safety gate, the appliance and the
+// pipeline, into one report. Nothing a target does stops the others.
+#pragma once
+
+#include "coldscan/disk/guestfs_image.hpp"
+#include "coldscan/disk/image_probe.hpp"
+#include "coldscan/reports/report.hpp"
+#include "coldscan/scanner/pipeline.hpp"
+#include "coldscan/scanner/scan_events.hpp"
+#include "coldscan/signatures/signature_set.hpp"
+
+#include <atomic>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace coldscan::scanner {
+
+struct ScanOptions {
+    unsigned threads = 1;
+    disk::Accel accel = disk::Accel::automatic;
+    std::optional<std::string> format;
+    std::vector<std::filesystem::path> allowed_roots;
+    std::uint64_t bytes_in_flight = 256ULL << 20;
+    disk::SourceOptions source;
+    bool inventory = false;
+};
+
+// Thread rule: one per run, driven by one thread; progress() may be read from any thread.
+class ScanRun {
+public:
+    ScanRun(const signatures::SignatureSet& signatures, ScanOptions options, ScanEvents& events,
+            const std::atomic<bool>& stop);
+
+    // Scans the targets in order. The report is complete except its timings' total (set by the caller).
+    [[nodiscard]] reports::Report run(const std::vector<std::string>& targets);
+    [[nodiscard]] const Progress& progress() const noexcept { return m_progress; }
+
+private:
+    void scan_target(const std::string& target, reports::Report& report, Pipeline& pipeline);
+    void scan_image(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
+    void scan_directory(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
+    void fail_target(reports::TargetReport& target, reports::Report& report, const std::string& reason);
+
+    const signatures::SignatureSet& m_signatures;
+    ScanOptions m_options;
+    ScanEvents& m_events;
+    const std::atomic<bool>& m_stop;
+    Progress m_progress;
+};
+
+// The signatures section of a report, from a loaded set.
+[[nodiscard]] reports::SignatureReport describe(const signatures::SignatureSet& signatures);
+
+} // namespace coldscan::scanner

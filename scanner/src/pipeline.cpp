@@ -1,0 +1,245 @@
+// The pipeline over one file source.
+//
+// Stages: (1) serial input: the next entry from the source; sequential sources (a tar stream from the
+// appliance) also hand over the bytes here, because they cannot be read later. (2) parallel: read (random
+// sources) and SHA-256. (3) parallel: ClamAV + YARA on the bytes. (4) serial, out of order: record counts,
+// detections, issues and inventory lines.
+//
+// Backpressure is on bytes, not only items: every item is charged for the bytes it holds in memory (capped at
+// max_in_memory; bigger files are streamed from a file descriptor) against a ByteBudget before it is read,
+// and released once the engines are done with it. The input stage is the only one that blocks on the budget,
+// and oneTBB carries an item through the stages on the thread that picked it up, so the budget can always be
+// paid back.
+//
+// No exception leaves a stage: a failing file becomes ERROR(reason), a failing source ends this source with
+// an error, and every file is counted exactly once.
+#include "coldscan/scanner/pipeline.hpp"
+
+#include "coldscan/common/log.hpp"
+#include "coldscan/common/sha256.hpp"
+#include "coldscan/scanner/file_scanner.hpp"
+
+#include <oneapi/tbb/enumerable_thread_specific.h>
+#include <oneapi/tbb/parallel_pipeline.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace coldscan::scanner {
+namespace {
+
+struct Item {
+    disk::FileEntry entry;
+    std::optional<Content> content;
+    std::optional<Error> read_error;
+    std::optional<Sha256Digest> digest;
+    Outcome outcome;
+    std::uint64_t charge = 0;
+};
+
+// What an inventory line of a hard link repeats from the file it names.
+struct LinkedResult {
+    OutcomeKind kind = OutcomeKind::error;
+    std::optional<std::string> sha256;
+    std::string reason;
+    std::vector<std::string> signatures;
+};
+
+std::vector<std::string> signature_names(const Outcome& outcome) {
+    std::vector<std::string> names;
+    for (const auto& detection : outcome.detections) {
+        names.push_back(display_name(detection));
+    }
+    return names;
+}
+
+} // namespace
+
+struct Pipeline::Workers {
+    explicit Workers(unsigned threads) : arena(static_cast<int>(threads)) {}
+    tbb::task_arena arena;
+    tbb::enumerable_thread_specific<std::optional<Expected<FileScanner>>> scanners;
+};
+
+Pipeline::Pipeline(const signatures::SignatureSet& signatures, PipelineSettings settings, ScanEvents& events,
+                   Progress& progress, const std::atomic<bool>& stop)
+    : m_signatures(signatures), m_settings(settings), m_events(events), m_progress(progress), m_stop(stop),
+      m_budget(settings.bytes_in_flight),
+      m_workers(std::make_unique<Workers>(std::max(1U, settings.threads))) {}
+
+Pipeline::~Pipeline() = default;
+
+SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& where, reports::Report& report) {
+    SourceScanResult result;
+    const bool sequential = source.read_order() == disk::ReadOrder::sequential;
+    std::unordered_map<std::string, LinkedResult> linked_results;
+    std::vector<disk::FileEntry> links;
+
+    m_progress.source_bytes_base = m_progress.bytes_done.load();
+    m_progress.source_expected_bytes = source.expected_bytes().value_or(0);
+
+    auto input = [&](tbb::flow_control& control) -> Item* {
+        if (m_stop.load() || result.source_error) {
+            control.stop();
+            return nullptr;
+        }
+        try {
+            auto next = source.next();
+            if (!next) {
+                result.source_error = next.error();
+                control.stop();
+                return nullptr;
+            }
+            if (!next->has_value()) {
+                control.stop();
+                return nullptr;
+            }
+            auto item = std::make_unique<Item>();
+            item->entry = std::move(**next);
+            if (item->entry.hardlink_of || item->entry.problem) {
+                return item.release();
+            }
+            item->charge = std::min(item->entry.size, m_settings.max_in_memory);
+            m_budget.acquire(item->charge);
+            if (sequential) {
+                auto content = source.read(item->entry);
+                if (content) {
+                    item->content = std::move(*content);
+                } else {
+                    item->read_error = content.error();
+                }
+            }
+            return item.release();
+        } catch (const std::exception& e) {
+            result.source_error = Error{Errc::internal, std::string("file source failed: ") + e.what()};
+            control.stop();
+            return nullptr;
+        }
+    };
+
+    auto read_and_hash = [&](Item* item) -> Item* {
+        if (item->entry.hardlink_of || item->entry.problem) {
+            return item;
+        }
+        try {
+            if (!item->content && !item->read_error) {
+                auto content = source.read(item->entry);
+                if (content) {
+                    item->content = std::move(*content);
+                } else {
+                    item->read_error = content.error();
+                }
+            }
+            if (item->content) {
+                auto digest = sha256_of(*item->content);
+                if (digest) {
+                    item->digest = *digest;
+                } else {
+                    item->read_error = digest.error();
+                }
+            }
+        } catch (const std::exception& e) {
+            item->read_error = Error{Errc::internal, e.what()};
+        }
+        return item;
+    };
+
+    auto scan_file = [&](Item* item) -> Item* {
+        if (item->entry.hardlink_of) {
+            return item;
+        }
+        try {
+            if (item->entry.problem) {
+                item->outcome = Outcome{OutcomeKind::error, item->entry.problem->message, {}};
+            } else if (item->read_error) {
+                item->outcome = Outcome{OutcomeKind::error, "read failed: " + item->read_error->message, {}};
+            } else if (item->content) {
+                auto& slot = m_workers->scanners.local();
+                if (!slot) {
+                    slot.emplace(FileScanner::create(m_signatures));
+                }
+                if (*slot) {
+                    item->outcome = (**slot).scan(*item->content, item->entry.path);
+                } else {
+                    item->outcome = Outcome{OutcomeKind::error, (*slot).error().message, {}};
+                }
+            }
+        } catch (const std::exception& e) {
+            item->outcome = Outcome{OutcomeKind::error, std::string("scan failed: ") + e.what(), {}};
+        }
+        item->content.reset();
+        m_budget.release(std::exchange(item->charge, 0));
+        return item;
+    };
+
+    auto record_item = [&](Item* raw) {
+        std::unique_ptr<Item> item(raw);
+        try {
+            const auto& entry = item->entry;
+            if (entry.hardlink_of) {
+                ++result.counts.hardlinks;
+                links.push_back(entry);
+                return;
+            }
+            const auto& outcome = item->outcome;
+            result.counts.add(outcome.kind, entry.size);
+            m_progress.files_done.fetch_add(1);
+            m_progress.bytes_done.fetch_add(entry.size);
+            std::optional<std::string> sha256;
+            if (item->digest) {
+                sha256 = to_hex(*item->digest);
+            }
+            for (const auto& detection : outcome.detections) {
+                reports::DetectionRecord record{where.target, where.device, entry.path, detection,
+                                                sha256.value_or(""), entry.size};
+                m_events.on_detection(where.kind, record);
+                report.detections.push_back(std::move(record));
+            }
+            if (outcome.kind == OutcomeKind::error || outcome.kind == OutcomeKind::limit_exceeded ||
+                outcome.kind == OutcomeKind::skipped) {
+                reports::IssueRecord issue{where.target, where.device, entry.path,
+                                           std::string(to_string(outcome.kind)), outcome.reason};
+                m_events.on_issue(where.kind, issue);
+                report.errors.push_back(std::move(issue));
+            }
+            reports::InventoryRecord line{where.target, where.device,  entry.path,
+                                          entry.size,   sha256,        outcome.kind,
+                                          outcome.reason, signature_names(outcome), std::nullopt};
+            m_events.on_file(line);
+            if (m_settings.keep_hardlink_results) {
+                linked_results.emplace(entry.path,
+                                       LinkedResult{outcome.kind, sha256, outcome.reason, line.signatures});
+            }
+        } catch (const std::exception& e) {
+            spdlog::error("cannot record {}: {}", item->entry.path, e.what());
+        }
+    };
+
+    const auto tokens = static_cast<std::size_t>(std::max(1U, m_settings.threads) * 4);
+    m_workers->arena.execute([&] {
+        tbb::parallel_pipeline(
+            tokens, tbb::make_filter<void, Item*>(tbb::filter_mode::serial_in_order, input) &
+                        tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel, read_and_hash) &
+                        tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel, scan_file) &
+                        tbb::make_filter<Item*, void>(tbb::filter_mode::serial_out_of_order, record_item));
+    });
+
+    for (const auto& link : links) {
+        reports::InventoryRecord line{where.target, where.device, link.path, link.size, std::nullopt,
+                                      OutcomeKind::clean, "", {}, link.hardlink_of};
+        if (const auto found = linked_results.find(*link.hardlink_of); found != linked_results.end()) {
+            line.outcome = found->second.kind;
+            line.sha256 = found->second.sha256;
+            line.reason = found->second.reason;
+            line.signatures = found->second.signatures;
+        } else {
+            line.outcome = OutcomeKind::skipped;
+            line.reason = "hard link to a file that was not scanned";
+        }
+        m_events.on_file(line);
+    }
+    return result;
+}
+
+} // namespace coldscan::scanner

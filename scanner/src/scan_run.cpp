@@ -1,0 +1,238 @@
+#include "coldscan/scanner/scan_run.hpp"
+
+#include "coldscan/common/log.hpp"
+#include "coldscan/common/text.hpp"
+#include "coldscan/disk/directory_source.hpp"
+
+#include <chrono>
+#include <filesystem>
+
+namespace coldscan::scanner {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string_view accel_name(disk::Accel accel) {
+    switch (accel) {
+    case disk::Accel::automatic: return "auto";
+    case disk::Accel::kvm: return "kvm";
+    case disk::Accel::tcg: return "tcg";
+    }
+    return "auto";
+}
+
+reports::IssueRecord filesystem_issue(const reports::TargetReport& target, const reports::FilesystemReport& fs) {
+    return reports::IssueRecord{target.path, fs.device, "", "FILESYSTEM_FAILED", fs.reason};
+}
+
+} // namespace
+
+reports::SignatureReport describe(const signatures::SignatureSet& signatures) {
+    reports::SignatureReport out;
+    out.fingerprint = signatures.fingerprint();
+    if (const auto* clamav = signatures.clamav()) {
+        const auto& info = clamav->info();
+        reports::ClamavSignatures c;
+        c.path = info.path.string();
+        for (const auto& file : info.files) {
+            c.files.push_back(file.string());
+        }
+        c.signature_count = info.signature_count;
+        c.fingerprint = info.fingerprint;
+        c.engine_version = info.engine_version;
+        out.clamav = std::move(c);
+    }
+    if (const auto* yara = signatures.yara()) {
+        const auto& info = yara->info();
+        reports::YaraSignatures y;
+        for (const auto& file : info.files) {
+            y.files.push_back(file.string());
+        }
+        y.rule_count = info.rule_count;
+        y.fingerprint = info.fingerprint;
+        y.engine_version = info.engine_version;
+        out.yara = std::move(y);
+    }
+    return out;
+}
+
+ScanRun::ScanRun(const signatures::SignatureSet& signatures, ScanOptions options, ScanEvents& events,
+                 const std::atomic<bool>& stop)
+    : m_signatures(signatures), m_options(std::move(options)), m_events(events), m_stop(stop) {}
+
+reports::Report ScanRun::run(const std::vector<std::string>& targets) {
+    reports::Report report;
+    report.started_at = reports::utc_now_iso8601();
+    report.signatures = describe(m_signatures);
+    const auto& limits = m_signatures.limits();
+    report.options = reports::OptionsReport{
+        m_options.threads,
+        std::string(accel_name(m_options.accel)),
+        limits.max_file_size,
+        limits.max_scan_size,
+        limits.max_recursion,
+        limits.max_files,
+        static_cast<std::uint64_t>(limits.max_scan_time.count()),
+        static_cast<std::uint64_t>(limits.yara_timeout.count()),
+    };
+
+    PipelineSettings settings{m_options.threads, m_options.bytes_in_flight, m_options.source.max_in_memory,
+                              m_options.inventory};
+    Pipeline pipeline(m_signatures, settings, m_events, m_progress, m_stop);
+    m_progress.target_count = static_cast<std::uint32_t>(targets.size());
+    for (std::size_t i = 0; i < targets.size() && !m_stop.load(); ++i) {
+        m_progress.target_index = static_cast<std::uint32_t>(i + 1);
+        scan_target(targets[i], report, pipeline);
+    }
+    for (const auto& target : report.targets) {
+        report.counts += target.counts;
+    }
+    report.interrupted = m_stop.load();
+    report.status = reports::status_of(report);
+    report.finished_at = reports::utc_now_iso8601();
+    spdlog::debug("peak bytes in flight: {}", pipeline.peak_bytes_in_flight());
+    return report;
+}
+
+void ScanRun::fail_target(reports::TargetReport& target, reports::Report& report, const std::string& reason) {
+    target.status = reports::RunStatus::failed;
+    target.error = reason;
+    reports::IssueRecord issue{target.path, "", "", "TARGET_FAILED", reason};
+    m_events.on_issue(target.kind, issue);
+    report.errors.push_back(std::move(issue));
+}
+
+void ScanRun::scan_target(const std::string& path, reports::Report& report, Pipeline& pipeline) {
+    reports::TargetReport target;
+    target.path = path;
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(status)) {
+        fail_target(target, report, "no such file or directory");
+    } else if (std::filesystem::is_directory(status)) {
+        target.kind = reports::TargetKind::directory;
+        scan_directory(target, report, pipeline);
+    } else {
+        scan_image(target, report, pipeline);
+    }
+    report.targets.push_back(std::move(target));
+}
+
+void ScanRun::scan_directory(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline) {
+    const auto start = Clock::now();
+    auto source = disk::open_directory(target.path);
+    if (!source) {
+        fail_target(target, report, source.error().message);
+        return;
+    }
+    m_progress.set_phase("scanning " + printable(target.path));
+    const auto result = pipeline.scan(**source, SourceLocation{target.kind, target.path, ""}, report);
+    target.counts = result.counts;
+    target.scan_seconds = seconds_since(start);
+    target.status = reports::status_of(target);
+    if (result.source_error) {
+        fail_target(target, report, result.source_error->message);
+    }
+}
+
+void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline) {
+    auto start = Clock::now();
+    m_progress.set_phase("checking " + printable(target.path));
+    auto info = disk::probe_image(target.path, disk::ProbeOptions{m_options.format, m_options.allowed_roots});
+    target.probe_seconds = seconds_since(start);
+    if (!info) {
+        fail_target(target, report, info.error().message);
+        return;
+    }
+    target.format = info->format;
+    target.virtual_size = info->virtual_size;
+    for (std::size_t i = 1; i < info->chain.size(); ++i) {
+        const auto& layer = info->chain[i];
+        target.backing_chain.push_back(
+            reports::LayerReport{layer.path.string(), layer.format, layer.virtual_size, layer.file_size});
+    }
+
+    start = Clock::now();
+    const std::string launching = "starting the appliance for " + printable(target.path);
+    m_progress.set_phase(launching);
+    m_events.on_phase(launching);
+    auto image = disk::GuestfsImage::launch(*info, m_options.accel);
+    target.launch_seconds = seconds_since(start);
+    if (!image) {
+        fail_target(target, report, image.error().message);
+        return;
+    }
+    target.accel = image->accel_used();
+
+    start = Clock::now();
+    m_progress.set_phase("inspecting " + printable(target.path));
+    if (auto inspection = image->inspect()) {
+        for (const auto& os : *inspection) {
+            target.inspection.push_back(
+                reports::OsReport{os.root, os.type, os.distro, os.product_name, os.version, os.hostname});
+        }
+    } else {
+        spdlog::warn("{}: OS inspection failed: {}", printable(target.path), inspection.error().message);
+    }
+    auto filesystems = image->filesystems();
+    if (!filesystems) {
+        fail_target(target, report, "cannot list filesystems: " + filesystems.error().message);
+        return;
+    }
+    for (const auto& fs : *filesystems) {
+        reports::FilesystemReport fs_report{fs.device, fs.type, fs.label, fs.uuid,
+                                            reports::FilesystemStatus::scanned, "", 0, 0};
+        if (!fs.not_scannable_reason.empty()) {
+            // Encrypted volumes hold files we could not scan: that is an issue, not a deliberate skip.
+            const bool encrypted = fs.type.starts_with("crypto_");
+            fs_report.status = encrypted ? reports::FilesystemStatus::failed : reports::FilesystemStatus::skipped;
+            fs_report.reason = fs.not_scannable_reason;
+            if (encrypted) {
+                reports::IssueRecord issue = filesystem_issue(target, fs_report);
+                m_events.on_issue(target.kind, issue);
+                report.errors.push_back(std::move(issue));
+            }
+            target.filesystems.push_back(std::move(fs_report));
+            continue;
+        }
+        if (m_stop.load()) {
+            fs_report.status = reports::FilesystemStatus::failed;
+            fs_report.reason = "scan interrupted";
+            target.filesystems.push_back(std::move(fs_report));
+            continue;
+        }
+        m_progress.set_phase("scanning " + printable(target.path) + ":" + printable(fs.device));
+        auto source = image->open_filesystem(fs, m_options.source);
+        if (!source) {
+            fs_report.status = reports::FilesystemStatus::failed;
+            fs_report.reason = source.error().message;
+        } else {
+            const auto result =
+                pipeline.scan(**source, SourceLocation{target.kind, target.path, fs.device}, report);
+            fs_report.files = result.counts.files;
+            fs_report.bytes = result.counts.bytes;
+            target.counts += result.counts;
+            if (result.source_error) {
+                fs_report.status = reports::FilesystemStatus::failed;
+                fs_report.reason = result.source_error->message;
+            }
+        }
+        if (fs_report.status == reports::FilesystemStatus::failed) {
+            reports::IssueRecord issue = filesystem_issue(target, fs_report);
+            m_events.on_issue(target.kind, issue);
+            report.errors.push_back(std::move(issue));
+        }
+        target.filesystems.push_back(std::move(fs_report));
+    }
+    target.scan_seconds = seconds_since(start);
+    target.status = reports::status_of(target);
+    if (m_stop.load()) {
+        target.status = reports::RunStatus::completed_with_issues;
+    }
+}
+
+} // namespace coldscan::scanner

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package coldscan builds, tests and demos with.
+# Idempotent: packages already present are skipped, so re-running is cheap.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config ninja-build clang-format
+  libguestfs-dev libguestfs-tools libguestfs-xfs guestfs-tools qemu-utils
+  linux-image-amd64  # the appliance kernel: supermin needs one in /boot
+  libclamav-dev clamav clamav-testfiles
+  libyara-dev yara
+  libtbb-dev librocksdb-dev libcli11-dev catch2
+  libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  gdisk e2fsprogs dosfstools ntfs-3g lvm2 zip p7zip-full
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  echo "coldscan: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+fi

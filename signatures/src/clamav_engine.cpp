@@ -1,0 +1,154 @@
+// Loading a libclamav engine: databases, explicit limits, compile.
+//
+// Every limit is set explicitly (never libclamav's defaults) and checked, because the limits are part of the
+// verdict: a file past a limit is reported as limit_exceeded, and the limits go into the signature-set
+// fingerprint that keys the verdict cache.
+#include "clamav_engine_impl.hpp"
+#include "clamav_log.hpp"
+#include "coldscan/common/log.hpp"
+#include "file_fingerprint.hpp"
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <string_view>
+
+namespace coldscan::signatures {
+namespace {
+
+// The database extensions cl_load accepts in a folder: libclamav's CLI_DBEXT (readdb.h, built with YARA).
+// It matches by suffix, so ".db" also covers ".hdb", ".ndb", ...; listed in full for the reader.
+constexpr std::array<std::string_view, 38> k_database_extensions = {
+    ".db",  ".hdb", ".hdu", ".fp",  ".mdb", ".mdu", ".hsb", ".hsu",  ".sfp",  ".msb", ".msu",  ".ndb", ".ndu",
+    ".ldb", ".ldu", ".sdb", ".zmd", ".rmd", ".pdb", ".gdb", ".wdb",  ".cbc",  ".ftm", ".cfg",  ".cvd", ".cld",
+    ".cud", ".cdb", ".cat", ".crb", ".idb", ".ioc", ".yar", ".yara", ".pwdb", ".ign", ".ign2", ".imp",
+};
+
+bool is_database_name(const std::filesystem::path& file) {
+    const std::string name = detail::ascii_lower(file.filename().string());
+    return std::ranges::any_of(k_database_extensions,
+                               [&](std::string_view ext) { return name.ends_with(ext); });
+}
+
+// Database files directly in folder (cl_load does not recurse), sorted.
+std::vector<std::filesystem::path> database_files(const std::filesystem::path& folder) {
+    std::vector<std::filesystem::path> files;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+        std::error_code type_ec;
+        if (it->is_regular_file(type_ec) && is_database_name(it->path())) {
+            files.push_back(it->path());
+        }
+    }
+    std::ranges::sort(files);
+    return files;
+}
+
+long long clamp_to_long_long(std::uint64_t value) {
+    return static_cast<long long>(std::min<std::uint64_t>(value, static_cast<std::uint64_t>(LLONG_MAX)));
+}
+
+Expected<void> set_limits(cl_engine* engine, const ScanLimits& limits) {
+    struct Setting {
+        cl_engine_field field;
+        const char* name;
+        long long value;
+    };
+    const auto scan_time_ms = std::clamp<std::int64_t>(limits.max_scan_time.count(), 0, UINT32_MAX);
+    const std::array<Setting, 5> settings = {{
+        {CL_ENGINE_MAX_FILESIZE, "MaxFileSize", clamp_to_long_long(limits.max_file_size)},
+        {CL_ENGINE_MAX_SCANSIZE, "MaxScanSize", clamp_to_long_long(limits.max_scan_size)},
+        {CL_ENGINE_MAX_RECURSION, "MaxRecursion", limits.max_recursion},
+        {CL_ENGINE_MAX_FILES, "MaxFiles", limits.max_files},
+        {CL_ENGINE_MAX_SCANTIME, "MaxScanTime", scan_time_ms},
+    }};
+    for (const auto& setting : settings) {
+        if (const cl_error_t rc = cl_engine_set_num(engine, setting.field, setting.value); rc != CL_SUCCESS) {
+            return make_error(Errc::engine, std::string("cannot set the ClamAV limit ") + setting.name +
+                                                " to " + std::to_string(setting.value) + ": " +
+                                                cl_strerror(rc));
+        }
+    }
+    return {};
+}
+
+Error load_error(std::string_view what, const std::filesystem::path& path, cl_error_t rc,
+                 const detail::ClamavLogScope& scope) {
+    std::string message = std::string(what) + " " + path.string() + ": " + cl_strerror(rc);
+    if (const std::string details = scope.joined_errors(); !details.empty()) {
+        message += " (" + details + ")";
+    }
+    return Error{Errc::engine, std::move(message)};
+}
+
+} // namespace
+
+Expected<ClamavEngine> ClamavEngine::load(const std::filesystem::path& path, const ScanLimits& limits) {
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(status)) {
+        return make_error(Errc::not_found, "ClamAV database path " + path.string() + " does not exist");
+    }
+    std::vector<std::filesystem::path> files;
+    if (std::filesystem::is_directory(status)) {
+        files = database_files(path);
+        if (files.empty()) {
+            return make_error(Errc::not_found,
+                              "no ClamAV database files (.cvd, .cld, .hdb, .hsb, .ndb, .ldb, ...) in " +
+                                  path.string());
+        }
+    } else {
+        files.push_back(path);
+    }
+
+    auto fingerprint = detail::fingerprint_files(files);
+    if (!fingerprint) {
+        return std::unexpected(fingerprint.error());
+    }
+
+    ClamavEngineHandle engine(cl_engine_new());
+    if (!engine) {
+        return make_error(Errc::engine, "cl_engine_new failed (out of memory?)");
+    }
+    if (auto limits_set = set_limits(engine.get(), limits); !limits_set) {
+        return std::unexpected(limits_set.error());
+    }
+    cl_engine_set_clcb_virus_found(engine.get(), &detail::on_clamav_virus_found);
+
+    const std::string subject = path.string();
+    const detail::ClamavLogScope scope(detail::ClamavLogScope::Kind::load, subject);
+    unsigned int signatures = 0;
+    if (const cl_error_t rc = cl_load(path.c_str(), engine.get(), &signatures, CL_DB_STDOPT);
+        rc != CL_SUCCESS) {
+        return std::unexpected(load_error("cannot load ClamAV databases from", path, rc, scope));
+    }
+    if (const cl_error_t rc = cl_engine_compile(engine.get()); rc != CL_SUCCESS) {
+        return std::unexpected(load_error("cannot compile the ClamAV engine for", path, rc, scope));
+    }
+
+    auto impl = std::make_unique<Impl>();
+    impl->engine = std::move(engine);
+    impl->info.path = path;
+    impl->info.files = std::move(files);
+    impl->info.signature_count = signatures;
+    impl->info.fingerprint = std::move(*fingerprint);
+    impl->info.engine_version = cl_retver();
+    spdlog::info("ClamAV {}: {} signatures from {} database file(s) in {}", impl->info.engine_version,
+                 signatures, impl->info.files.size(), path.string());
+    return ClamavEngine(std::move(impl));
+}
+
+ClamavEngine::ClamavEngine(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+ClamavEngine::ClamavEngine(ClamavEngine&&) noexcept = default;
+ClamavEngine& ClamavEngine::operator=(ClamavEngine&&) noexcept = default;
+ClamavEngine::~ClamavEngine() = default;
+
+const ClamavDatabaseInfo& ClamavEngine::info() const noexcept {
+    return m_impl->info;
+}
+
+bool holds_clamav_databases(const std::filesystem::path& folder) {
+    return !database_files(folder).empty();
+}
+
+} // namespace coldscan::signatures

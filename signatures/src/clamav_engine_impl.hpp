@@ -1,0 +1,25 @@
+// Private: what a loaded ClamavEngine holds (shared by clamav_engine.cpp and clamav_scan.cpp).
+#pragma once
+
+#include "coldscan/common/c_handle.hpp"
+#include "coldscan/signatures/clamav_engine.hpp"
+
+#include <clamav.h>
+
+namespace coldscan::signatures {
+
+// Thread rule: shared, immutable once compiled; libclamav allows concurrent scans on one compiled engine.
+using ClamavEngineHandle = CHandle<cl_engine, cl_engine_free>;
+
+struct ClamavEngine::Impl {
+    ClamavEngineHandle engine;
+    ClamavDatabaseInfo info;
+};
+
+namespace detail {
+
+// The cl_engine_set_clcb_virus_found callback: appends the name to the scan's ClamavScanState (context).
+void on_clamav_virus_found(int fd, const char* virname, void* context) noexcept;
+
+} // namespace detail
+} // namespace coldscan::signatures

@@ -1,0 +1,83 @@
+// Images that scan completely: every planted sample found with the same signatures clamscan and yara
+// report, every file inventoried with its real SHA-256, and the report fields the schema promises.
+#include "checks.hpp"
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace coldscan::e2e;
+
+namespace {
+
+FilesystemSpec root_filesystem(const std::string& tree) {
+    return {"coldroot", "ext4", {"/dev/sda1"}, tree, std::string(k_root_uuid)};
+}
+
+} // namespace
+
+TEST_CASE("scan ext4-gpt image", "[ext4-gpt]") {
+    check_completed_scan({"ext4-gpt", image_path("ext4-gpt.qcow2"), "image", 1, {root_filesystem("dormant")}});
+}
+
+TEST_CASE("inspection of the ext4-gpt image finds Debian 12", "[ext4-gpt]") {
+    const ScanRun& run = load_scan("ext4-gpt");
+    REQUIRE(run.report.has_value());
+    const Json& inspection = run.report->at("targets").at(0).at("inspection");
+    REQUIRE(inspection.size() == 1);
+    const Json& os = inspection.at(0);
+    CHECK(os.at("root") == "/dev/sda1");
+    CHECK(os.at("type") == "linux");
+    CHECK(os.at("distro") == "debian");
+    CHECK(os.at("hostname") == "dormant-web01");
+    CHECK(os.at("version").get<std::string>().starts_with("12"));
+}
+
+TEST_CASE("scan clean image", "[clean]") {
+    check_completed_scan({"clean", image_path("clean.qcow2"), "image", 0, {root_filesystem("clean")}});
+    const ScanRun& run = load_scan("clean");
+    REQUIRE(run.report.has_value());
+    CHECK(run.report->at("detections").empty());
+    CHECK(run.report->at("targets").at(0).at("inspection").size() == 1);
+}
+
+TEST_CASE("scan ntfs image", "[ntfs]") {
+    check_completed_scan({"ntfs", image_path("ntfs.qcow2"), "image", 1,
+                          {{"COLDNTFS", "ntfs", {"/dev/sda1"}, "ntfs", std::nullopt}}});
+    const ScanRun& run = load_scan("ntfs");
+    REQUIRE(run.report.has_value());
+    CHECK(run.report->at("targets").at(0).at("inspection").empty()); // no Windows registry: no OS
+}
+
+TEST_CASE("scan lvm image with an ext4 and an XFS logical volume", "[lvm]") {
+    check_completed_scan(
+        {"lvm",
+         image_path("lvm.qcow2"),
+         "image",
+         1,
+         {{"colddata", "ext4", {"/dev/coldvg/data", "/dev/mapper/coldvg-data"}, "lvm-data", std::nullopt},
+          {"coldlogs", "xfs", {"/dev/coldvg/logs", "/dev/mapper/coldvg-logs"}, "lvm-logs", std::nullopt}}});
+}
+
+TEST_CASE("scan overlay whose backing file is outside its folder, with --allow-root", "[outside-backing-allowed]") {
+    const std::string overlay = (fixtures_dir() / "chain/overlay.qcow2").string();
+    check_completed_scan({"outside-backing-allowed",
+                          overlay,
+                          "image",
+                          1,
+                          {{"coldbase", "ext4", {"/dev/sda"}, "base", std::string("5c0d5ca4-0000-4000-8000-0000000ba5e0")}}});
+
+    const ScanRun& run = load_scan("outside-backing-allowed");
+    REQUIRE(run.report.has_value());
+    const Json& chain = run.report->at("targets").at(0).at("backing_chain");
+    REQUIRE(chain.size() == 1);
+    const fs::path base = fixtures_dir() / "elsewhere/base.qcow2";
+    const fs::path reported = chain.at(0).at("path").get<std::string>();
+    if (reported.is_absolute()) {
+        CHECK(fs::weakly_canonical(reported) == fs::canonical(base));
+    } else {
+        CHECK(reported == fs::path("../elsewhere/base.qcow2"));
+    }
+    CHECK(chain.at(0).at("format") == "qcow2");
+    CHECK(chain.at(0).at("virtual_size") == qemu_img_info(base).at("virtual-size"));
+    CHECK(chain.at(0).at("file_size") == fs::file_size(base));
+}

@@ -1,0 +1,18 @@
+// Catch2 v2 main; the engine libraries are initialised once for the whole test binary (as main does).
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include "coldscan/signatures/engine_libraries.hpp"
+
+#include <csignal>
+#include <cstdio>
+
+int main(int argc, char* argv[]) {
+    std::signal(SIGPIPE, SIG_IGN);
+    auto libraries = coldscan::signatures::EngineLibraries::initialize();
+    if (!libraries) {
+        std::fprintf(stderr, "cannot initialise engines: %s\n", libraries.error().message.c_str());
+        return 2;
+    }
+    return Catch::Session().run(argc, argv);
+}

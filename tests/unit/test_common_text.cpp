@@ -1,0 +1,60 @@
+#include "coldscan/common/text.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace coldscan;
+
+TEST_CASE("is_valid_utf8") {
+    CHECK(is_valid_utf8("plain ascii"));
+    CHECK(is_valid_utf8("J\xC3\xB6rg \xE2\x82\xAC \xF0\x9F\x98\x80"));
+    CHECK_FALSE(is_valid_utf8("bad \xFF byte"));
+    CHECK_FALSE(is_valid_utf8("overlong \xC0\xAF"));
+    CHECK_FALSE(is_valid_utf8("surrogate \xED\xA0\x80"));
+    CHECK_FALSE(is_valid_utf8("truncated \xE2\x82"));
+}
+
+TEST_CASE("printable") {
+    SECTION("keeps readable text, including non-ASCII") {
+        CHECK(printable("/home/j\xC3\xB6rg/a b.exe") == "/home/j\xC3\xB6rg/a b.exe");
+    }
+    SECTION("a newline in a file name cannot forge a second output line") {
+        CHECK(printable("evil\n/fake: Clean") == "evil\\x0A/fake: Clean");
+    }
+    SECTION("escapes terminal controls, backslash and invalid bytes") {
+        CHECK(printable("\x1b[2J") == "\\x1B[2J");
+        CHECK(printable("a\\b") == "a\\x5Cb");
+        CHECK(printable("x\xFFy") == "x\\xFFy");
+        CHECK(printable("c1\xC2\x9B") == "c1\\xC2\\x9B");
+    }
+}
+
+TEST_CASE("utf8_or_escaped") {
+    CHECK(utf8_or_escaped("ok \xC3\xA9") == "ok \xC3\xA9");
+    CHECK(utf8_or_escaped("a\xFF\xC3\xA9") == "a\\xFF\xC3\xA9");
+    CHECK(hex_encode("a\xFF") == "61ff");
+}
+
+TEST_CASE("parse_size") {
+    CHECK(parse_size("4096") == 4096U);
+    CHECK(parse_size("100M") == 100ULL << 20);
+    CHECK(parse_size("2G") == 2ULL << 30);
+    CHECK(parse_size("1GiB") == 1ULL << 30);
+    CHECK(parse_size("512k") == 512ULL << 10);
+    CHECK_FALSE(parse_size("").has_value());
+    CHECK_FALSE(parse_size("M").has_value());
+    CHECK_FALSE(parse_size("12Q").has_value());
+    CHECK_FALSE(parse_size("-5").has_value());
+    CHECK_FALSE(parse_size("99999999999999T").has_value());
+}
+
+TEST_CASE("format_bytes") {
+    CHECK(format_bytes(17) == "17 B");
+    CHECK(format_bytes(1536) == "1.5 KiB");
+    CHECK(format_bytes(3ULL << 30) == "3.0 GiB");
+}
+
+TEST_CASE("format_duration") {
+    CHECK(format_duration(std::chrono::duration<double>(12.44)) == "12.4s");
+    CHECK(format_duration(std::chrono::duration<double>(187)) == "3m07s");
+    CHECK(format_duration(std::chrono::duration<double>(3720)) == "1h02m");
+}

@@ -1,0 +1,214 @@
+#include "coldscan/scanner/pipeline.hpp"
+
+#include "coldscan/common/sha256.hpp"
+#include "coldscan/common/temp_dir.hpp"
+#include "coldscan/common/text.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+
+using namespace coldscan;
+using namespace coldscan::scanner;
+
+namespace {
+
+const std::string k_eicar = R"(X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*)";
+
+std::vector<std::byte> bytes_of(const std::string& text) {
+    std::vector<std::byte> out(text.size());
+    std::memcpy(out.data(), text.data(), text.size());
+    return out;
+}
+
+// A source over files held in a map, sequential or random, with optional failures.
+class FakeSource final : public disk::FileSource {
+public:
+    FakeSource(std::vector<disk::FileEntry> entries, std::map<std::string, std::string> data, disk::ReadOrder order)
+        : m_entries(std::move(entries)), m_data(std::move(data)), m_order(order) {}
+
+    Expected<std::optional<disk::FileEntry>> next() override {
+        if (m_fail_after && m_next == *m_fail_after) {
+            return make_error(Errc::io, "stream broke");
+        }
+        if (m_next == m_entries.size()) {
+            return std::optional<disk::FileEntry>{};
+        }
+        return std::optional<disk::FileEntry>{m_entries[m_next++]};
+    }
+    disk::ReadOrder read_order() const noexcept override { return m_order; }
+    Expected<Content> read(const disk::FileEntry& entry) override {
+        std::lock_guard lock(m_mutex);
+        ++m_reads;
+        if (entry.path == "/unreadable") {
+            return make_error(Errc::io, "bad sector");
+        }
+        return Content::from_memory(bytes_of(m_data.at(entry.path)));
+    }
+    std::optional<std::size_t> m_fail_after;
+    int m_reads = 0;
+
+private:
+    std::vector<disk::FileEntry> m_entries;
+    std::map<std::string, std::string> m_data;
+    disk::ReadOrder m_order;
+    std::size_t m_next = 0;
+    std::mutex m_mutex;
+};
+
+class RecordingEvents final : public ScanEvents {
+public:
+    void on_file(const reports::InventoryRecord& record) override { files.push_back(record); }
+    std::vector<reports::InventoryRecord> files;
+};
+
+struct Fixture {
+    TempDir dir = TempDir::create("coldscan-test").value();
+    std::optional<signatures::SignatureSet> signatures;
+
+    Fixture() {
+        std::filesystem::create_directories(dir.path() / "db");
+        std::ofstream(dir.path() / "db" / "test.ndb")
+            << "Coldscan.Test.Eicar:0:*:" << hex_encode(k_eicar) << "\n";
+        std::ofstream(dir.path() / "rules.yar")
+            << "rule Marker : demo { meta: author = \"tests\" strings: $m = \"COLDSCAN-MARKER\" condition: $m }\n";
+        signatures::SignatureOptions options;
+        options.clamav_db = dir.path() / "db";
+        options.yara_rules = {dir.path() / "rules.yar"};
+        auto loaded = signatures::SignatureSet::load(options);
+        REQUIRE(loaded);
+        signatures.emplace(std::move(*loaded));
+    }
+};
+
+disk::FileEntry entry(std::string path, std::size_t size) {
+    disk::FileEntry e;
+    e.path = std::move(path);
+    e.size = size;
+    return e;
+}
+
+} // namespace
+
+TEST_CASE("Pipeline::scan") {
+    Fixture fixture;
+    std::vector<disk::FileEntry> entries;
+    std::map<std::string, std::string> data;
+    for (int i = 0; i < 200; ++i) {
+        const std::string path = "/file" + std::to_string(i);
+        data[path] = "benign content number " + std::to_string(i) + std::string(static_cast<std::size_t>(i) * 50, 'x');
+        entries.push_back(entry(path, data[path].size()));
+    }
+    data["/eicar.com"] = k_eicar;
+    entries.push_back(entry("/eicar.com", k_eicar.size()));
+    data["/both"] = k_eicar + " COLDSCAN-MARKER";
+    entries.push_back(entry("/both", data["/both"].size()));
+    auto link = entry("/eicar-link", k_eicar.size());
+    link.hardlink_of = "/eicar.com";
+    entries.push_back(link);
+    auto problem = entry("/vanished", 10);
+    problem.problem = Error{Errc::io, "the appliance did not deliver this file"};
+    entries.push_back(problem);
+    data["/unreadable"] = "";
+    entries.push_back(entry("/unreadable", 5));
+
+    const auto order = GENERATE(disk::ReadOrder::sequential, disk::ReadOrder::random);
+    const unsigned threads = GENERATE(1U, 2U, 4U);
+    CAPTURE(static_cast<int>(order), threads);
+    FakeSource source(entries, data, order);
+    RecordingEvents events;
+    Progress progress;
+    std::atomic<bool> stop{false};
+    PipelineSettings settings{threads, 4096, 1024, true};
+    Pipeline pipeline(*fixture.signatures, settings, events, progress, stop);
+    reports::Report report;
+    const auto result = pipeline.scan(source, SourceLocation{reports::TargetKind::image, "img", "/dev/sda1"}, report);
+
+    REQUIRE_FALSE(result.source_error);
+    SECTION("every file gets exactly one outcome") {
+        CHECK(result.counts.files == 204);
+        CHECK(result.counts.clean == 200);
+        CHECK(result.counts.infected == 2);
+        CHECK(result.counts.errors == 2);
+        CHECK(result.counts.hardlinks == 1);
+        CHECK(result.counts.files == result.counts.clean + result.counts.infected + result.counts.errors +
+                                         result.counts.limit_exceeded + result.counts.skipped);
+        CHECK(source.m_reads == 203); // 205 entries; the hard link and the problem entry are not read
+        CHECK(progress.files_done == 204);
+    }
+    SECTION("detections carry the engine, signature and the real sha256") {
+        REQUIRE(report.detections.size() == 3);
+        std::vector<std::string> found;
+        for (const auto& d : report.detections) {
+            found.push_back(d.path + " " + display_name(d.detection));
+            if (d.path == "/eicar.com") {
+                CHECK(d.sha256 == sha256_hex(k_eicar));
+            }
+        }
+        std::sort(found.begin(), found.end());
+        CHECK(found[0].starts_with("/both Coldscan.Test.Eicar"));
+        CHECK(found[1] == "/both YARA.Marker");
+        CHECK(found[2].starts_with("/eicar.com Coldscan.Test.Eicar"));
+    }
+    SECTION("problems are reported with their reason") {
+        REQUIRE(report.errors.size() == 2);
+        std::vector<std::string> reasons{report.errors[0].reason, report.errors[1].reason};
+        std::sort(reasons.begin(), reasons.end());
+        CHECK(reasons[0] == "read failed: bad sector");
+        CHECK(reasons[1] == "the appliance did not deliver this file");
+    }
+    SECTION("one inventory line per name; the hard link repeats its file's outcome") {
+        CHECK(events.files.size() == 205);
+        const auto found = std::find_if(events.files.begin(), events.files.end(),
+                                        [](const auto& r) { return r.path == "/eicar-link"; });
+        REQUIRE(found != events.files.end());
+        CHECK(found->outcome == OutcomeKind::infected);
+        CHECK(found->hardlink_of == std::optional<std::string>("/eicar.com"));
+        CHECK(found->sha256 == std::optional<std::string>(sha256_hex(k_eicar)));
+    }
+    SECTION("bytes in flight stay within the budget when every file fits") {
+        CHECK(pipeline.peak_bytes_in_flight() <= 4096);
+        CHECK(pipeline.peak_bytes_in_flight() > 0);
+    }
+}
+
+TEST_CASE("Pipeline::scan when the source breaks") {
+    Fixture fixture;
+    std::vector<disk::FileEntry> entries;
+    std::map<std::string, std::string> data;
+    for (int i = 0; i < 10; ++i) {
+        const std::string path = "/f" + std::to_string(i);
+        data[path] = "x";
+        entries.push_back(entry(path, 1));
+    }
+    FakeSource source(entries, data, disk::ReadOrder::sequential);
+    source.m_fail_after = 4;
+    RecordingEvents events;
+    Progress progress;
+    std::atomic<bool> stop{false};
+    Pipeline pipeline(*fixture.signatures, PipelineSettings{2, 1 << 20, 1 << 20, false}, events, progress, stop);
+    reports::Report report;
+    const auto result = pipeline.scan(source, SourceLocation{}, report);
+    REQUIRE(result.source_error);
+    CHECK(result.source_error->message == "stream broke");
+    CHECK(result.counts.files == 4);
+    CHECK(result.counts.clean == 4);
+}
+
+TEST_CASE("Pipeline::scan stops when asked") {
+    Fixture fixture;
+    std::vector<disk::FileEntry> entries{entry("/a", 1)};
+    FakeSource source(entries, {{"/a", "a"}}, disk::ReadOrder::random);
+    RecordingEvents events;
+    Progress progress;
+    std::atomic<bool> stop{true};
+    Pipeline pipeline(*fixture.signatures, PipelineSettings{}, events, progress, stop);
+    reports::Report report;
+    const auto result = pipeline.scan(source, SourceLocation{}, report);
+    CHECK(result.counts.files == 0);
+    CHECK(source.m_reads == 0);
+}

@@ -1,0 +1,68 @@
+// coldscan: scans VM disk images from the outside with ClamAV and YARA.
+#include "scan_command.hpp"
+
+#include "coldscan/common/log.hpp"
+#include "coldscan/signatures/engine_libraries.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_interrupt(int /*signal*/) {
+    // First Ctrl-C: finish what is in flight and write the report; a second one kills as usual.
+    g_stop.store(true);
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::signal(SIGPIPE, SIG_IGN); // a closed pipe is an error return, never a dead process
+    CLI::App app{"coldscan: scan VM disk images offline with ClamAV and YARA", "coldscan"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("coldscan ") + COLDSCAN_VERSION);
+    bool verbose = false;
+    bool debug = false;
+    bool quiet = false;
+    app.add_flag("-v,--verbose", verbose, "Log what happens");
+    app.add_flag("--debug", debug, "Log everything");
+    app.add_flag("-q,--quiet", quiet, "Only errors");
+    auto scan_options = coldscan::cli::add_scan_command(app);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::Success& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "coldscan: error: %s (see coldscan --help)\n", e.what());
+        return 2;
+    }
+    coldscan::setup_logging(debug     ? coldscan::LogLevel::debug
+                            : verbose ? coldscan::LogLevel::verbose
+                            : quiet   ? coldscan::LogLevel::quiet
+                                      : coldscan::LogLevel::normal);
+
+    auto libraries = coldscan::signatures::EngineLibraries::initialize();
+    if (!libraries) {
+        spdlog::error("{}", libraries.error().message);
+        return 2;
+    }
+    std::signal(SIGINT, on_interrupt);
+    std::signal(SIGTERM, on_interrupt);
+    try {
+        if (app.got_subcommand("scan")) {
+            return coldscan::cli::run_scan(*scan_options, g_stop);
+        }
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        return 2;
+    }
+    return 2;
+}

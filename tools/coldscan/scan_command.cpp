@@ -1,0 +1,217 @@
+#include "scan_command.hpp"
+
+#include "console_events.hpp"
+
+#include "coldscan/common/log.hpp"
+#include "coldscan/common/text.hpp"
+#include "coldscan/disk/image_probe.hpp"
+#include "coldscan/reports/json_report.hpp"
+#include "coldscan/reports/text_report.hpp"
+#include "coldscan/scanner/scan_run.hpp"
+#include "coldscan/signatures/signature_set.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+#include <unistd.h>
+
+namespace coldscan::cli {
+
+struct ScanCommandOptions {
+    std::vector<std::string> targets;
+    std::string clamav_db;
+    std::vector<std::string> yara_rules;
+    std::string format;
+    std::vector<std::string> allowed_roots;
+    std::string accel = "auto";
+    unsigned threads = 0;
+    std::string report;
+    std::string inventory;
+    std::string max_file_size = "256M";
+    std::string max_scan_size = "1G";
+    unsigned max_recursion = 17;
+    unsigned max_files = 10'000;
+    unsigned max_scan_time = 120;
+    unsigned yara_timeout = 60;
+    std::string bytes_in_flight = "256M";
+    std::string spill_dir = "/var/tmp";
+    bool no_progress = false;
+    bool no_summary = false;
+    bool quiet_issues = false;
+};
+
+std::shared_ptr<ScanCommandOptions> add_scan_command(CLI::App& app) {
+    auto options = std::make_shared<ScanCommandOptions>();
+    auto* scan = app.add_subcommand("scan", "Scan VM disk images (qcow2, vmdk, vhdx, vdi, raw) or folders");
+    scan->add_option("TARGET", options->targets, "Disk image files or directory trees")->required();
+    scan->add_option("--clamav-db", options->clamav_db,
+                     "ClamAV database file or folder (default: /var/lib/clamav when it holds databases)");
+    scan->add_option("--yara-rules", options->yara_rules, "YARA rules file or folder (repeatable)");
+    scan->add_option("--format", options->format, "Image format of every TARGET (default: safe detection)");
+    scan->add_option("--allow-root", options->allowed_roots,
+                     "Folder backing files may live in, besides the image's own (repeatable)");
+    scan->add_option("--accel", options->accel, "Appliance acceleration: auto, kvm or tcg")
+        ->check(CLI::IsMember({"auto", "kvm", "tcg"}));
+    scan->add_option("--threads", options->threads, "Scan threads (default: all cores)")
+        ->check(CLI::Range(1U, 1024U));
+    scan->add_option("--report", options->report, "Write the JSON report to FILE");
+    scan->add_option("--inventory", options->inventory, "Write one JSON line per file to FILE");
+    scan->add_option("--max-filesize", options->max_file_size, "Larger files are not scanned (reported)")
+        ->capture_default_str();
+    scan->add_option("--max-scansize", options->max_scan_size, "Bytes scanned per file, archives included")
+        ->capture_default_str();
+    scan->add_option("--max-recursion", options->max_recursion, "Archive nesting limit")
+        ->capture_default_str();
+    scan->add_option("--max-files", options->max_files, "Members scanned per archive")->capture_default_str();
+    scan->add_option("--max-scantime", options->max_scan_time, "ClamAV seconds per file")
+        ->capture_default_str()
+        ->check(CLI::Range(1U, 86'400U));
+    scan->add_option("--yara-timeout", options->yara_timeout, "YARA seconds per file")
+        ->capture_default_str()
+        ->check(CLI::Range(1U, 86'400U));
+    scan->add_option("--bytes-in-flight", options->bytes_in_flight, "Memory for file contents in flight")
+        ->capture_default_str();
+    scan->add_option("--spill-dir", options->spill_dir,
+                     "Folder for temporary copies of big files streamed from the appliance")
+        ->capture_default_str();
+    scan->add_flag("--no-progress", options->no_progress, "No live progress line");
+    scan->add_flag("--no-summary", options->no_summary, "No summary at the end");
+    scan->add_flag("--quiet-issues", options->quiet_issues, "Do not print ERROR / LIMIT_EXCEEDED lines");
+    return options;
+}
+
+namespace {
+
+// A bad option value: one clear line, exit status 2.
+struct UsageError {
+    std::string message;
+};
+
+std::uint64_t size_option(const std::string& name, const std::string& value) {
+    const auto bytes = parse_size(value);
+    if (!bytes || *bytes == 0) {
+        throw UsageError{name + ": '" + value + "' is not a size (examples: 100M, 2G, 4096)"};
+    }
+    return *bytes;
+}
+
+disk::Accel accel_option(const std::string& value) {
+    if (value == "kvm") {
+        return disk::Accel::kvm;
+    }
+    if (value == "tcg") {
+        return disk::Accel::tcg;
+    }
+    return disk::Accel::automatic;
+}
+
+void check_output(const std::string& option, const std::string& path) {
+    if (path.empty()) {
+        return;
+    }
+    if (auto ok = reports::check_writable(path); !ok) {
+        throw UsageError{option + ": " + ok.error().message};
+    }
+}
+
+} // namespace
+
+int run_scan(const ScanCommandOptions& o, const std::atomic<bool>& stop) {
+    const auto start = std::chrono::steady_clock::now();
+    signatures::SignatureOptions sig_options;
+    scanner::ScanOptions scan_options;
+    try {
+        sig_options.limits.max_file_size = size_option("--max-filesize", o.max_file_size);
+        sig_options.limits.max_scan_size = size_option("--max-scansize", o.max_scan_size);
+        sig_options.limits.max_recursion = o.max_recursion;
+        sig_options.limits.max_files = o.max_files;
+        sig_options.limits.max_scan_time = std::chrono::seconds(o.max_scan_time);
+        sig_options.limits.yara_timeout = std::chrono::seconds(o.yara_timeout);
+        scan_options.bytes_in_flight = size_option("--bytes-in-flight", o.bytes_in_flight);
+        if (!o.format.empty() && !disk::is_supported_format(o.format)) {
+            throw UsageError{"--format: '" + o.format +
+                             "' is not a format coldscan opens (qcow2, vmdk, vhdx, vdi, vpc, qed, raw)"};
+        }
+        check_output("--report", o.report);
+        check_output("--inventory", o.inventory);
+        std::error_code ec;
+        if (!o.spill_dir.empty() && !std::filesystem::is_directory(o.spill_dir, ec)) {
+            throw UsageError{"--spill-dir: " + o.spill_dir + " is not a folder"};
+        }
+        for (const auto& root : o.allowed_roots) {
+            if (!std::filesystem::is_directory(root, ec)) {
+                throw UsageError{"--allow-root: " + root + " is not a folder"};
+            }
+        }
+    } catch (const UsageError& e) {
+        spdlog::error("{}", e.message);
+        return 2;
+    }
+    if (!o.clamav_db.empty()) {
+        sig_options.clamav_db = o.clamav_db;
+    }
+    for (const auto& rules : o.yara_rules) {
+        sig_options.yara_rules.emplace_back(rules);
+    }
+
+    const auto load_start = std::chrono::steady_clock::now();
+    auto signatures = signatures::SignatureSet::load(sig_options);
+    if (!signatures) {
+        spdlog::error("{}", signatures.error().message);
+        return 2;
+    }
+    const double load_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+
+    std::optional<reports::InventoryWriter> inventory;
+    if (!o.inventory.empty()) {
+        auto writer = reports::InventoryWriter::open(o.inventory);
+        if (!writer) {
+            spdlog::error("{}", writer.error().message);
+            return 2;
+        }
+        inventory.emplace(std::move(*writer));
+    }
+
+    const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
+    scan_options.threads = o.threads != 0 ? o.threads : cores;
+    scan_options.accel = accel_option(o.accel);
+    if (!o.format.empty()) {
+        scan_options.format = o.format;
+    }
+    for (const auto& root : o.allowed_roots) {
+        scan_options.allowed_roots.emplace_back(root);
+    }
+    scan_options.source.spill_dir = o.spill_dir;
+    scan_options.inventory = inventory.has_value();
+
+    ConsoleEvents events(!o.quiet_issues, std::move(inventory));
+    scanner::ScanRun run(*signatures, scan_options, events, stop);
+    if (!o.no_progress && ::isatty(STDERR_FILENO) == 1) {
+        events.start_progress(run.progress());
+    }
+    reports::Report report = run.run(o.targets);
+    report.signature_load_seconds = load_seconds;
+    report.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    int status = reports::exit_status(report);
+    if (auto finished = events.finish(); !finished) {
+        spdlog::error("{}", finished.error().message);
+        status = std::max(status, 2);
+    }
+    if (!o.report.empty()) {
+        if (auto written = reports::write_json_file(report, o.report); !written) {
+            spdlog::error("{}", written.error().message);
+            status = std::max(status, 2);
+        }
+    }
+    if (!o.no_summary) {
+        std::fputs(reports::summary(report).c_str(), stdout);
+    }
+    if (report.interrupted) {
+        spdlog::warn("interrupted: the report covers what was scanned before the interrupt");
+    }
+    return status == 1 ? 1 : status;
+}
+
+} // namespace coldscan::cli
