@@ -34,7 +34,9 @@ std::optional<std::span<const std::byte>> Content::memory() const noexcept {
     return std::span<const std::byte>(m_bytes);
 }
 
-int Content::fd() const noexcept { return m_reader ? m_reader->fd() : -1; }
+int Content::fd() const noexcept {
+    return m_reader ? m_reader->fd() : -1;
+}
 
 Expected<std::size_t> Content::read_at(std::uint64_t offset, std::span<std::byte> out) const {
     if (offset >= m_size) {
@@ -51,8 +53,8 @@ Expected<std::size_t> Content::read_at(std::uint64_t offset, std::span<std::byte
 Expected<std::size_t> FdReader::read_at(std::uint64_t offset, std::span<std::byte> out) const {
     std::size_t done = 0;
     while (done < out.size()) {
-        const ssize_t n = ::pread(m_fd.get(), out.data() + done, out.size() - done,
-                                  static_cast<off_t>(offset + done));
+        const ssize_t n =
+            ::pread(m_fd.get(), out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
         if (n < 0) {
             if (errno == EINTR) {
                 continue;

@@ -12,19 +12,30 @@ std::string errno_message(std::string_view what, int err) {
     return message;
 }
 
-std::string errno_message(std::string_view what) { return errno_message(what, errno); }
+std::string errno_message(std::string_view what) {
+    return errno_message(what, errno);
+}
 
 std::string_view to_string(Errc code) {
     switch (code) {
-    case Errc::invalid_argument: return "invalid_argument";
-    case Errc::not_found: return "not_found";
-    case Errc::io: return "io";
-    case Errc::unsupported: return "unsupported";
-    case Errc::unsafe_image: return "unsafe_image";
-    case Errc::engine: return "engine";
-    case Errc::timeout: return "timeout";
-    case Errc::cancelled: return "cancelled";
-    case Errc::internal: return "internal";
+    case Errc::invalid_argument:
+        return "invalid_argument";
+    case Errc::not_found:
+        return "not_found";
+    case Errc::io:
+        return "io";
+    case Errc::unsupported:
+        return "unsupported";
+    case Errc::unsafe_image:
+        return "unsafe_image";
+    case Errc::engine:
+        return "engine";
+    case Errc::timeout:
+        return "timeout";
+    case Errc::cancelled:
+        return "cancelled";
+    case Errc::internal:
+        return "internal";
     }
     return "internal";
 }

@@ -1,8 +1,7 @@
 #include "coldscan/common/sha256.hpp"
 
-#include <openssl/evp.h>
-
 #include <cassert>
+#include <openssl/evp.h>
 #include <vector>
 
 namespace coldscan {
@@ -27,7 +26,9 @@ void Sha256::update(std::span<const std::byte> bytes) {
     EVP_DigestUpdate(m_state->ctx, bytes.data(), bytes.size());
 }
 
-void Sha256::update(std::string_view text) { EVP_DigestUpdate(m_state->ctx, text.data(), text.size()); }
+void Sha256::update(std::string_view text) {
+    EVP_DigestUpdate(m_state->ctx, text.data(), text.size());
+}
 
 Sha256Digest Sha256::finish() {
     Sha256Digest digest{};

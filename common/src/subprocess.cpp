@@ -28,7 +28,8 @@ Expected<Pipe> make_pipe() {
 }
 
 // Runs in the forked child: only async-signal-safe calls until exec.
-[[noreturn]] void exec_child(const std::vector<char*>& argv, int out_fd, int err_fd, const ProcessLimits& limits) {
+[[noreturn]] void exec_child(const std::vector<char*>& argv, int out_fd, int err_fd,
+                             const ProcessLimits& limits) {
     const int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) {
         ::_exit(126);
@@ -78,7 +79,8 @@ Expected<ProcessResult> run_bounded(const std::vector<std::string>& argv, const 
     bool overflow = false;
     bool timed_out = false;
     const auto deadline = std::chrono::steady_clock::now() + limits.wall_time;
-    std::array<pollfd, 2> fds{pollfd{out_pipe->read.get(), POLLIN, 0}, pollfd{err_pipe->read.get(), POLLIN, 0}};
+    std::array<pollfd, 2> fds{pollfd{out_pipe->read.get(), POLLIN, 0},
+                              pollfd{err_pipe->read.get(), POLLIN, 0}};
     std::array<std::string*, 2> sinks{&result.out, &result.err};
     int open_streams = 2;
     std::array<char, 65536> buffer{};
@@ -122,7 +124,8 @@ Expected<ProcessResult> run_bounded(const std::vector<std::string>& argv, const 
     }
     if (timed_out) {
         return make_error(Errc::timeout, argv[0] + " ran longer than " +
-                                             std::to_string(limits.wall_time.count()) + " ms and was stopped");
+                                             std::to_string(limits.wall_time.count()) +
+                                             " ms and was stopped");
     }
     if (overflow) {
         return make_error(Errc::io, argv[0] + " wrote more output than allowed and was stopped");

@@ -172,11 +172,24 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
     unsigned shift = 0;
     if (suffix.size() == 1) {
         switch (suffix[0]) {
-        case 'k': case 'K': shift = 10; break;
-        case 'm': case 'M': shift = 20; break;
-        case 'g': case 'G': shift = 30; break;
-        case 't': case 'T': shift = 40; break;
-        default: return std::nullopt;
+        case 'k':
+        case 'K':
+            shift = 10;
+            break;
+        case 'm':
+        case 'M':
+            shift = 20;
+            break;
+        case 'g':
+        case 'G':
+            shift = 30;
+            break;
+        case 't':
+        case 'T':
+            shift = 40;
+            break;
+        default:
+            return std::nullopt;
         }
     } else if (!suffix.empty()) {
         return std::nullopt;

@@ -2,15 +2,22 @@
 
 namespace coldscan {
 
-std::string_view to_string(Engine engine) { return engine == Engine::clamav ? "clamav" : "yara"; }
+std::string_view to_string(Engine engine) {
+    return engine == Engine::clamav ? "clamav" : "yara";
+}
 
 std::string_view to_string(OutcomeKind kind) {
     switch (kind) {
-    case OutcomeKind::clean: return "CLEAN";
-    case OutcomeKind::infected: return "INFECTED";
-    case OutcomeKind::limit_exceeded: return "LIMIT_EXCEEDED";
-    case OutcomeKind::error: return "ERROR";
-    case OutcomeKind::skipped: return "SKIPPED";
+    case OutcomeKind::clean:
+        return "CLEAN";
+    case OutcomeKind::infected:
+        return "INFECTED";
+    case OutcomeKind::limit_exceeded:
+        return "LIMIT_EXCEEDED";
+    case OutcomeKind::error:
+        return "ERROR";
+    case OutcomeKind::skipped:
+        return "SKIPPED";
     }
     return "ERROR";
 }

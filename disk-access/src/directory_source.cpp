@@ -192,7 +192,8 @@ private:
         }
         ::closedir(dir);
         if (list_errno != 0) {
-            m_ready.push_back(problem_entry(shown, Errc::io, errno_message("cannot list folder", list_errno)));
+            m_ready.push_back(
+                problem_entry(shown, Errc::io, errno_message("cannot list folder", list_errno)));
         }
         // Depth-first in name order: push in reverse so the first name is visited first.
         for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) {

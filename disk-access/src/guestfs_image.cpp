@@ -19,20 +19,21 @@
 
 #include "coldscan/common/c_handle.hpp"
 #include "coldscan/common/log.hpp"
-
 #include "tar_source.hpp"
-
-#include <guestfs.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <fcntl.h>
+#include <guestfs.h>
 #include <map>
 #include <mutex>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 
 namespace coldscan::disk {
 namespace {
@@ -43,6 +44,7 @@ std::atomic<bool> g_kvm_failed{false}; // a KVM launch failed and TCG worked: la
 std::atomic<bool> g_kvm_warned{false};
 
 constexpr std::size_t k_appliance_log_limit = 64U << 10;
+constexpr std::size_t k_max_tar_lines = 100000;
 constexpr std::size_t k_lstat_batch = 1000;
 
 std::string take_string(char* text) {
@@ -86,48 +88,15 @@ bool kvm_usable() {
     return true;
 }
 
-// Undoes GNU tar's quoting of file names in its messages (backslash escapes, octal bytes).
-std::string unescape_tar_name(std::string_view quoted) {
-    std::string out;
-    for (std::size_t i = 0; i < quoted.size(); ++i) {
-        if (quoted[i] != '\\' || i + 1 == quoted.size()) {
-            out.push_back(quoted[i]);
-            continue;
-        }
-        const char c = quoted[++i];
-        if (c >= '0' && c <= '7') {
-            unsigned value = 0;
-            std::size_t digits = 0;
-            while (digits < 3 && i < quoted.size() && quoted[i] >= '0' && quoted[i] <= '7') {
-                value = value * 8 + static_cast<unsigned>(quoted[i] - '0');
-                ++i;
-                ++digits;
-            }
-            --i;
-            out.push_back(static_cast<char>(value & 0xFFU));
-            continue;
-        }
-        switch (c) {
-        case 'n': out.push_back('\n'); break;
-        case 't': out.push_back('\t'); break;
-        case 'r': out.push_back('\r'); break;
-        case 'a': out.push_back('\a'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'v': out.push_back('\v'); break;
-        default: out.push_back(c); break;
-        }
-    }
-    return out;
-}
-
 // One launched appliance. Heap-allocated and never moved: the libguestfs callbacks hold its address.
 struct Appliance {
     Guestfs g;
     std::string accel;
+    bool verbose = false;      // LIBGUESTFS_DEBUG=1: echo the appliance output, as libguestfs would
     std::mutex messages_mutex; // callbacks run on whichever thread drives the handle
     std::vector<std::string> errors;
     std::string appliance_log;
+    std::vector<std::string> tar_lines;
 
     static void on_error(guestfs_h* /*g*/, void* opaque, const char* message) noexcept {
         try {
@@ -140,17 +109,44 @@ struct Appliance {
         }
     }
 
-    static void on_event(guestfs_h* /*g*/, void* opaque, std::uint64_t /*event*/, int /*handle*/, int /*flags*/,
-                         const char* buf, std::size_t len, const std::uint64_t* /*array*/,
+    static void on_event(guestfs_h* /*g*/, void* opaque, std::uint64_t /*event*/, int /*handle*/,
+                         int /*flags*/, const char* buf, std::size_t len, const std::uint64_t* /*array*/,
                          std::size_t /*array_len*/) noexcept {
         try {
             auto* self = static_cast<Appliance*>(opaque);
-            std::lock_guard lock(self->messages_mutex);
-            self->appliance_log.append(buf, len);
-            if (self->appliance_log.size() > k_appliance_log_limit) {
-                self->appliance_log.erase(0, self->appliance_log.size() - k_appliance_log_limit / 2);
+            if (self->verbose) {
+                std::fwrite(buf, 1, len, stderr); // registering a callback silences libguestfs' own echo
             }
+            std::lock_guard lock(self->messages_mutex);
+            self->take_output(std::string_view(buf, len));
         } catch (...) {
+        }
+    }
+
+    // Appliance output arrives in arbitrary chunks: keep a bounded tail for error messages, and every
+    // line from tar (which names the files it had trouble with) whatever else the console says.
+    void take_output(std::string_view chunk) {
+        const std::size_t old_size = appliance_log.size();
+        appliance_log.append(chunk);
+        std::size_t line_start = 0; // of the first line this chunk may complete
+        if (old_size > 0) {
+            const auto newline = appliance_log.rfind('\n', old_size - 1);
+            line_start = newline == std::string::npos ? 0 : newline + 1;
+        }
+        for (;;) {
+            const auto end = appliance_log.find('\n', line_start);
+            if (end == std::string::npos) {
+                break;
+            }
+            const std::string_view line =
+                std::string_view(appliance_log).substr(line_start, end - line_start);
+            if (line.starts_with("tar: ") && tar_lines.size() < k_max_tar_lines) {
+                tar_lines.push_back(first_line(line));
+            }
+            line_start = end + 1;
+        }
+        if (appliance_log.size() > k_appliance_log_limit) {
+            appliance_log.erase(0, appliance_log.size() - k_appliance_log_limit / 2);
         }
     }
 
@@ -165,6 +161,7 @@ struct Appliance {
         std::lock_guard lock(messages_mutex);
         errors.clear();
         appliance_log.clear();
+        tar_lines.clear();
     }
 
     // The recorded errors as one line each, joined; fallback when libguestfs said nothing.
@@ -172,7 +169,10 @@ struct Appliance {
         std::lock_guard lock(messages_mutex);
         std::string message;
         for (const auto& error : errors) {
-            const std::string line = first_line(error);
+            std::string line = first_line(error);
+            while (!line.empty() && line.back() == '.') {
+                line.pop_back();
+            }
             if (line.empty() || message.find(line) != std::string::npos) {
                 continue;
             }
@@ -199,6 +199,11 @@ struct Appliance {
         return lines;
     }
 
+    std::vector<std::string> take_tar_lines() {
+        std::lock_guard lock(messages_mutex);
+        return std::exchange(tar_lines, {});
+    }
+
     // qemu's own complaint from the appliance output ("qemu-system-x86_64: error: ..."), if any.
     std::optional<std::string> qemu_complaint() {
         for (const auto& line : appliance_lines()) {
@@ -217,6 +222,7 @@ Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, bool fo
         return make_error(Errc::engine, errno_message("cannot create a libguestfs handle"));
     }
     guestfs_h* g = impl->g.get();
+    impl->verbose = ::guestfs_get_verbose(g) > 0;
     ::guestfs_set_error_handler(g, &Appliance::on_error, impl.get());
     if (::guestfs_set_event_callback(g, &Appliance::on_event, GUESTFS_EVENT_APPLIANCE, 0, impl.get()) == -1) {
         return make_error(Errc::engine, impl->error_message("cannot watch the appliance output"));
@@ -268,19 +274,12 @@ public:
         }
         detail::TarProducerResult result;
         std::string tar_said;
-        for (const auto& line : m_appliance.appliance_lines()) {
-            if (!line.starts_with("tar: ")) {
-                continue;
-            }
+        for (const auto& line : m_appliance.take_tar_lines()) {
             if (tar_said.size() < 1024) {
                 tar_said += (tar_said.empty() ? "" : "; ") + line;
             }
-            // "tar: ./path: message"
-            const std::string_view rest = std::string_view(line).substr(5);
-            const auto colon = rest.find(": ");
-            if (rest.starts_with("./") && colon != std::string_view::npos) {
-                result.file_errors.emplace_back(detail::normalise_tar_path(unescape_tar_name(rest.substr(0, colon))),
-                                                line);
+            if (auto path = detail::tar_complaint_path(line)) {
+                result.file_errors.emplace_back(std::move(*path), line);
             }
         }
         if (m_failed) {
@@ -324,7 +323,9 @@ public:
                 for (std::size_t i = 0; i < stats->len; ++i) {
                     const struct guestfs_statns& st = stats->val[i];
                     if (st.st_ino != -1 && S_ISREG(static_cast<mode_t>(st.st_mode))) {
-                        regular.push_back({prefix + names[start + i], static_cast<std::uint64_t>(std::max<std::int64_t>(st.st_size, 0))});
+                        regular.push_back(
+                            {prefix + names[start + i],
+                             static_cast<std::uint64_t>(std::max<std::int64_t>(st.st_size, 0))});
                     }
                 }
             }
@@ -337,8 +338,8 @@ private:
         try {
             m_appliance.begin_call();
             const std::string target = "/dev/fd/" + std::to_string(write_end.get());
-            if (::guestfs_tar_out_opts(m_appliance.g.get(), "/", target.c_str(), GUESTFS_TAR_OUT_OPTS_NUMERICOWNER, 1,
-                                       -1) == -1) {
+            if (::guestfs_tar_out_opts(m_appliance.g.get(), "/", target.c_str(),
+                                       GUESTFS_TAR_OUT_OPTS_NUMERICOWNER, 1, -1) == -1) {
                 m_error = m_appliance.error_message("tar-out failed");
                 m_failed = true;
             }
@@ -378,7 +379,8 @@ std::vector<std::string> list_names(Appliance& impl, const SourceOptions& option
     std::string data(static_cast<std::size_t>(st.st_size), '\0');
     std::size_t done = 0;
     while (done < data.size()) {
-        const ssize_t n = ::pread(file->get(), data.data() + done, data.size() - done, static_cast<off_t>(done));
+        const ssize_t n =
+            ::pread(file->get(), data.data() + done, data.size() - done, static_cast<off_t>(done));
         if (n <= 0) {
             if (n < 0 && errno == EINTR) {
                 continue;
@@ -441,7 +443,9 @@ Expected<GuestfsImage> GuestfsImage::launch(const ImageInfo& image, Accel accel)
     return GuestfsImage(std::make_unique<Impl>(Impl{std::move(*second)}));
 }
 
-const std::string& GuestfsImage::accel_used() const noexcept { return m_impl->appliance->accel; }
+const std::string& GuestfsImage::accel_used() const noexcept {
+    return m_impl->appliance->accel;
+}
 
 Expected<std::vector<OsInfo>> GuestfsImage::inspect() {
     Appliance& a = *m_impl->appliance;
@@ -514,13 +518,15 @@ Expected<std::unique_ptr<FileSource>> GuestfsImage::open_filesystem(const Filesy
         // "wrong fs type, bad option, bad superblock" is also what a damaged filesystem gives: io.
         const bool unknown_type = message.find("unknown filesystem type") != std::string::npos;
         return make_error(unknown_type ? Errc::unsupported : Errc::io,
-                          "cannot mount " + fs.device + " (" + fs.type + ") read-only in the appliance: " + message);
+                          "cannot mount " + fs.device + " (" + fs.type +
+                              ") read-only in the appliance: " + message);
     }
 
     std::optional<std::uint64_t> expected_bytes;
     if (CHandle<struct guestfs_statvfs, guestfs_free_statvfs> vfs(::guestfs_statvfs(g, "/")); vfs) {
         if (vfs->blocks >= vfs->bfree && vfs->frsize > 0) {
-            expected_bytes = static_cast<std::uint64_t>(vfs->blocks - vfs->bfree) * static_cast<std::uint64_t>(vfs->frsize);
+            expected_bytes = static_cast<std::uint64_t>(vfs->blocks - vfs->bfree) *
+                             static_cast<std::uint64_t>(vfs->frsize);
         }
     }
     std::vector<std::string> names = list_names(a, options);
@@ -532,11 +538,13 @@ Expected<std::unique_ptr<FileSource>> GuestfsImage::open_filesystem(const Filesy
     if (::pipe2(fds, O_CLOEXEC) != 0) {
         return make_error(Errc::io, errno_message("cannot create a pipe"));
     }
+    // Declared first, destroyed last: on any early exit the read end closes before the worker is joined.
+    std::unique_ptr<GuestfsTarProducer> producer;
     UniqueFd read_end(fds[0]);
     UniqueFd write_end(fds[1]);
-    auto producer = std::make_unique<GuestfsTarProducer>(a, std::move(write_end));
-    return std::make_unique<detail::TarSource>(std::move(read_end), std::move(producer), std::move(names), options,
-                                               expected_bytes, expected_files);
+    producer = std::make_unique<GuestfsTarProducer>(a, std::move(write_end));
+    return std::make_unique<detail::TarSource>(std::move(read_end), std::move(producer), std::move(names),
+                                               options, expected_bytes, expected_files);
 }
 
 } // namespace coldscan::disk

@@ -15,12 +15,16 @@
 
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/subprocess.hpp"
-
-#include <nlohmann/json.hpp>
+#include "coldscan/common/unique_fd.hpp"
+#include "raw_layout_check.hpp"
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
+#include <fcntl.h>
+#include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sys/stat.h>
 #include <system_error>
@@ -54,7 +58,9 @@ ProcessLimits check_limits() {
     return limits;
 }
 
-std::string in_quotes(std::string_view text) { return "'" + std::string(text) + "'"; }
+std::string in_quotes(std::string_view text) {
+    return "'" + std::string(text) + "'";
+}
 
 std::string trim(std::string_view text) {
     const auto first = text.find_first_not_of(" \t\r\n");
@@ -147,7 +153,8 @@ struct Gate {
 
     // Resolves a file reference of `image` (relative to the image's folder), canonicalises it and checks
     // that it is an existing regular file inside the roots. `what` is "backing file", "external data file"..
-    Expected<fs::path> resolve(const std::string& reference, const fs::path& image, std::string_view what) const {
+    Expected<fs::path> resolve(const std::string& reference, const fs::path& image,
+                               std::string_view what) const {
         const std::string subject = std::string(what) + " " + in_quotes(reference) + " of " + image.string();
         if (reference.empty()) {
             return make_error(Errc::unsafe_image, subject + " is empty");
@@ -163,20 +170,24 @@ struct Gate {
         if (ec) {
             return make_error(Errc::unsafe_image, subject + " cannot be resolved: " + ec.message());
         }
-        if (std::none_of(roots.begin(), roots.end(), [&](const fs::path& root) { return is_within(canonical, root); })) {
+        if (std::none_of(roots.begin(), roots.end(),
+                         [&](const fs::path& root) { return is_within(canonical, root); })) {
             return make_error(Errc::unsafe_image, subject + " resolves to " + canonical.string() +
-                                                      " which is outside the allowed roots (" + roots_text(roots) +
+                                                      " which is outside the allowed roots (" +
+                                                      roots_text(roots) +
                                                       "); use --allow-root DIR to allow it");
         }
         struct stat st {};
         if (::stat(canonical.c_str(), &st) != 0) {
             if (errno == ENOENT || errno == ENOTDIR) {
-                return make_error(Errc::unsafe_image, subject + " does not exist (" + canonical.string() + ")");
+                return make_error(Errc::unsafe_image,
+                                  subject + " does not exist (" + canonical.string() + ")");
             }
             return make_error(Errc::unsafe_image, errno_message(subject + " cannot be examined"));
         }
         if (!S_ISREG(st.st_mode)) {
-            return make_error(Errc::unsafe_image, subject + " (" + canonical.string() + ") is not a regular file");
+            return make_error(Errc::unsafe_image,
+                              subject + " (" + canonical.string() + ") is not a regular file");
         }
         return canonical;
     }
@@ -194,9 +205,9 @@ Expected<json> run_info(const fs::path& layer, const std::optional<std::string>&
         return make_error(code, "qemu-img info on " + layer.string() + ": " + result.error().message);
     }
     if (result->term_signal != 0) {
-        return make_error(Errc::unsafe_image, "qemu-img info on " + layer.string() +
-                                                  " was stopped by signal " + std::to_string(result->term_signal) +
-                                                  " (it ran past its CPU or memory limit)");
+        return make_error(Errc::unsafe_image,
+                          "qemu-img info on " + layer.string() + " was stopped by signal " +
+                              std::to_string(result->term_signal) + " (it ran past its CPU or memory limit)");
     }
     if (result->exit_code != 0) {
         const std::string message = qemu_message(result->err);
@@ -208,7 +219,8 @@ Expected<json> run_info(const fs::path& layer, const std::optional<std::string>&
     }
     json parsed = json::parse(result->out, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded() || !parsed.is_object()) {
-        return make_error(Errc::invalid_argument, "qemu-img info gave unreadable output for " + layer.string());
+        return make_error(Errc::invalid_argument,
+                          "qemu-img info gave unreadable output for " + layer.string());
     }
     return parsed;
 }
@@ -244,8 +256,10 @@ Expected<void> run_check(const ImageLayer& layer) {
             return {};
         }
         break;
-    case 63: return {}; // this format has no check
-    default: break;
+    case 63:
+        return {}; // this format has no check
+    default:
+        break;
     }
     // The first complaint is enough: a truncated image yields one line per cluster.
     const std::string first = qemu_message(result->err.substr(0, result->err.find('\n')));
@@ -258,6 +272,194 @@ Expected<void> run_check(const ImageLayer& layer) {
 std::uint64_t host_size(const fs::path& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+// --- VMDK extents, checked before qemu-img sees the file ---------------------------------------------
+// Unlike backing files, `qemu-img info` opens a VMDK's extents while probing it, so a hostile descriptor
+// could make it open any host file before the JSON answer can be checked. The descriptor is therefore read
+// here first, exactly as qemu reads it (first MiB, up to the first NUL, the extent sscanf from every line
+// start), and every extent it names must pass the gate.
+
+constexpr std::size_t k_vmdk_descriptor_max = (1U << 20) - 1; // what qemu's vmdk_read_desc() reads
+constexpr int k_max_vmdk_nesting = 4;
+
+std::string read_at_most(const fs::path& path, std::uint64_t offset, std::size_t size) {
+    std::string data(size, '\0');
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    if (!fd) {
+        return {};
+    }
+    std::size_t done = 0;
+    while (done < size) {
+        const ssize_t n =
+            ::pread(fd.get(), data.data() + done, size - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    data.resize(done);
+    return data;
+}
+
+std::uint64_t le64_at(std::string_view bytes, std::size_t offset) {
+    std::uint64_t value = 0;
+    for (std::size_t i = 0; i < 8; ++i) {
+        value |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[offset + i])) << (8 * i);
+    }
+    return value;
+}
+
+// sscanf(line, "%10s %ld %10s \"%511[^\n\r\"]\"") as qemu's vmdk_parse_extents() runs it: the file name.
+std::optional<std::string> vmdk_extent_name(std::string_view s) {
+    std::size_t i = 0;
+    const auto skip_space = [&] {
+        while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])) != 0) {
+            ++i;
+        }
+    };
+    const auto word = [&] {
+        std::size_t n = 0;
+        while (i < s.size() && n < 10 && std::isspace(static_cast<unsigned char>(s[i])) == 0) {
+            ++i;
+            ++n;
+        }
+        return n > 0;
+    };
+    skip_space();
+    if (!word()) {
+        return std::nullopt;
+    }
+    skip_space();
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+        ++i;
+    }
+    std::size_t digits = 0;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])) != 0) {
+        ++i;
+        ++digits;
+    }
+    if (digits == 0) {
+        return std::nullopt;
+    }
+    skip_space();
+    if (!word()) {
+        return std::nullopt;
+    }
+    skip_space();
+    if (i >= s.size() || s[i] != '"') {
+        return std::nullopt;
+    }
+    const std::size_t start = ++i;
+    while (i < s.size() && i - start < 511 && s[i] != '\n' && s[i] != '\r' && s[i] != '"') {
+        ++i;
+    }
+    if (i == start) {
+        return std::nullopt;
+    }
+    return std::string(s.substr(start, i - start));
+}
+
+std::vector<std::string> vmdk_extent_names(std::string_view descriptor) {
+    descriptor = descriptor.substr(0, descriptor.find('\0'));
+    std::vector<std::string> names;
+    std::size_t line = 0;
+    while (line < descriptor.size()) {
+        if (auto name = vmdk_extent_name(descriptor.substr(line))) {
+            names.push_back(std::move(*name));
+        }
+        const auto newline = descriptor.find('\n', line);
+        if (newline == std::string_view::npos) {
+            break;
+        }
+        line = newline + 1;
+    }
+    return names;
+}
+
+// qemu's vmdk_probe() for text: comment lines and space-only lines, then "version=1|2|3".
+bool probes_as_vmdk_text(std::string_view head) {
+    std::size_t p = 0;
+    while (p < head.size()) {
+        if (head[p] == '#') {
+            const auto newline = head.find('\n', p);
+            if (newline == std::string_view::npos) {
+                return false;
+            }
+            p = newline + 1;
+            continue;
+        }
+        if (head[p] == ' ') {
+            while (p < head.size() && head[p] == ' ') {
+                ++p;
+            }
+            if (p < head.size() && head[p] == '\r') {
+                ++p;
+            }
+            if (p == head.size() || head[p] != '\n') {
+                return false;
+            }
+            ++p;
+            continue;
+        }
+        const std::string_view rest = head.substr(p);
+        return rest.starts_with("version=1") || rest.starts_with("version=2") ||
+               rest.starts_with("version=3");
+    }
+    return false;
+}
+
+constexpr std::string_view k_vmdk4_magic = "KDMV";
+constexpr std::string_view k_vmdk3_magic = "COWD";
+
+// The descriptor qemu's vmdk driver parses in this file, if any. as_vmdk: the file is opened as vmdk for
+// sure (explicit format, or an extent); otherwise only when qemu's probe would pick vmdk.
+std::optional<std::string> vmdk_descriptor(const fs::path& file, bool as_vmdk) {
+    const std::string head = read_at_most(file, 0, 4096);
+    if (head.starts_with(k_vmdk4_magic)) {
+        // A sparse header with capacity 0 points at a full descriptor inside the file.
+        if (head.size() < 36 || le64_at(head, 12) != 0 || le64_at(head, 28) == 0) {
+            return std::nullopt;
+        }
+        const std::uint64_t offset = le64_at(head, 28);
+        if (offset > (std::numeric_limits<std::uint64_t>::max() >> 9)) {
+            return std::nullopt;
+        }
+        return read_at_most(file, offset << 9, k_vmdk_descriptor_max);
+    }
+    if (head.starts_with(k_vmdk3_magic)) {
+        return std::nullopt;
+    }
+    if (!as_vmdk && !probes_as_vmdk_text(head)) {
+        return std::nullopt;
+    }
+    return read_at_most(file, 0, k_vmdk_descriptor_max);
+}
+
+Expected<void> precheck_vmdk_extents(const fs::path& file, bool as_vmdk, const Gate& gate, int depth = 0) {
+    const auto descriptor = vmdk_descriptor(file, as_vmdk);
+    if (!descriptor) {
+        return {};
+    }
+    if (depth > k_max_vmdk_nesting) {
+        return make_error(Errc::unsafe_image, file.string() + " nests VMDK descriptors too deeply");
+    }
+    for (const auto& name : vmdk_extent_names(*descriptor)) {
+        auto extent = gate.resolve(name, file, "extent");
+        if (!extent) {
+            return std::unexpected(extent.error());
+        }
+        // A sparse extent may carry a descriptor of its own.
+        if (*extent != file) {
+            if (auto nested = precheck_vmdk_extents(*extent, false, gate, depth + 1); !nested) {
+                return nested;
+            }
+        }
+    }
+    return {};
 }
 
 // External files a layer pulls in besides its backing file: qcow2 data files and vmdk extents.
@@ -306,9 +508,9 @@ bool is_supported_format(std::string_view format) {
 
 Expected<ImageInfo> probe_image(const std::filesystem::path& image, const ProbeOptions& options) {
     if (options.format && !is_supported_format(*options.format)) {
-        return make_error(Errc::invalid_argument,
-                          "unsupported format '" + *options.format + "' (coldscan opens qcow2, vmdk, vhdx, vdi, "
-                                                                     "vpc, qed and raw)");
+        return make_error(Errc::invalid_argument, "unsupported format '" + *options.format +
+                                                      "' (coldscan opens qcow2, vmdk, vhdx, vdi, "
+                                                      "vpc, qed and raw)");
     }
     struct stat st {};
     if (::stat(image.c_str(), &st) != 0) {
@@ -331,7 +533,8 @@ Expected<ImageInfo> probe_image(const std::filesystem::path& image, const ProbeO
     for (const auto& root : options.allowed_roots) {
         const fs::path canonical = fs::canonical(root, ec);
         if (ec || !fs::is_directory(canonical)) {
-            return make_error(Errc::invalid_argument, "allowed root " + root.string() + " is not an existing folder");
+            return make_error(Errc::invalid_argument,
+                              "allowed root " + root.string() + " is not an existing folder");
         }
         gate.roots.push_back(canonical);
     }
@@ -343,12 +546,18 @@ Expected<ImageInfo> probe_image(const std::filesystem::path& image, const ProbeO
     std::optional<std::string> format = options.format;
     for (;;) {
         if (!visited.insert(current).second) {
-            return make_error(Errc::unsafe_image, "the backing chain of " + image.string() + " loops back to " +
-                                                      current.string());
+            return make_error(Errc::unsafe_image, "the backing chain of " + image.string() +
+                                                      " loops back to " + current.string());
         }
         if (info.chain.size() >= k_max_backing_depth) {
-            return make_error(Errc::unsafe_image, "the backing chain of " + image.string() + " is longer than " +
+            return make_error(Errc::unsafe_image, "the backing chain of " + image.string() +
+                                                      " is longer than " +
                                                       std::to_string(k_max_backing_depth) + " layers");
+        }
+        if (!format || *format == "vmdk") {
+            if (auto extents = precheck_vmdk_extents(current, format.has_value(), gate); !extents) {
+                return std::unexpected(extents.error());
+            }
         }
         auto layer_info = run_info(current, format);
         if (!layer_info) {
@@ -361,6 +570,21 @@ Expected<ImageInfo> probe_image(const std::filesystem::path& image, const ProbeO
         if (!is_supported_format(layer.format)) {
             return make_error(Errc::invalid_argument, current.string() + " is a '" + layer.format +
                                                           "' image, which coldscan does not open");
+        }
+        if (!format && layer.format == "raw") {
+            // qemu-img calls anything it cannot identify raw: without a layout at the start, this is more
+            // likely a wrong file than a disk, and it should not cost an appliance launch to find out.
+            auto looks_like_disk = file_starts_like_a_disk(current);
+            if (!looks_like_disk) {
+                return std::unexpected(looks_like_disk.error());
+            }
+            if (!*looks_like_disk) {
+                return make_error(Errc::invalid_argument,
+                                  current.string() +
+                                      " is not a disk image: it has no image format, partition "
+                                      "table or filesystem that coldscan knows (give --format raw "
+                                      "to scan it as a raw disk anyway)");
+            }
         }
         layer.virtual_size = unsigned_at(j, "virtual-size").value_or(0);
         layer.file_size = host_size(current);
@@ -385,17 +609,17 @@ Expected<ImageInfo> probe_image(const std::filesystem::path& image, const ProbeO
                 return std::unexpected(qemu_backing.error());
             }
             if (*qemu_backing != *backing) {
-                return make_error(Errc::unsafe_image,
-                                  "backing file " + in_quotes(layer.backing_reference) + " of " + current.string() +
-                                      " resolves to " + backing->string() + " but qemu resolves it to " +
-                                      qemu_backing->string());
+                return make_error(Errc::unsafe_image, "backing file " + in_quotes(layer.backing_reference) +
+                                                          " of " + current.string() + " resolves to " +
+                                                          backing->string() + " but qemu resolves it to " +
+                                                          qemu_backing->string());
             }
         }
         format = string_at(j, "backing-filename-format");
         if (format && !is_supported_format(*format)) {
             return make_error(Errc::invalid_argument, "backing file " + backing->string() + " of " +
-                                                          current.string() + " is recorded as format '" + *format +
-                                                          "', which coldscan does not open");
+                                                          current.string() + " is recorded as format '" +
+                                                          *format + "', which coldscan does not open");
         }
         if (!format) {
             spdlog::debug("{}: backing file {} has no recorded format; probing its format as qemu will",

@@ -25,22 +25,22 @@ struct Magic {
 
 // Where well-known layouts put their signatures (partition tables, superblocks, volume headers).
 constexpr std::array k_magics{
-    Magic{510, std::string_view("\x55\xAA", 2)},           // MBR / FAT / NTFS / exFAT boot sector
-    Magic{512, "EFI PART"},                                // GPT, 512-byte sectors
-    Magic{4096, "EFI PART"},                               // GPT, 4 KiB sectors
-    Magic{1080, std::string_view("\x53\xEF", 2)},          // ext2/3/4 superblock magic
-    Magic{0, "XFSB"},                                      // XFS
-    Magic{512, "LABELONE"},                                // LVM2 physical volume
-    Magic{0, std::string_view("LUKS\xBA\xBE", 6)},         // LUKS
-    Magic{65600, "_BHRfS_M"},                              // btrfs
-    Magic{32769, "CD001"},                                 // ISO9660
-    Magic{4086, "SWAPSPACE2"},                             // Linux swap
+    Magic{510, std::string_view("\x55\xAA", 2)},   // MBR / FAT / NTFS / exFAT boot sector
+    Magic{512, "EFI PART"},                        // GPT, 512-byte sectors
+    Magic{4096, "EFI PART"},                       // GPT, 4 KiB sectors
+    Magic{1080, std::string_view("\x53\xEF", 2)},  // ext2/3/4 superblock magic
+    Magic{0, "XFSB"},                              // XFS
+    Magic{512, "LABELONE"},                        // LVM2 physical volume
+    Magic{0, std::string_view("LUKS\xBA\xBE", 6)}, // LUKS
+    Magic{65600, "_BHRfS_M"},                      // btrfs
+    Magic{32769, "CD001"},                         // ISO9660
+    Magic{4086, "SWAPSPACE2"},                     // Linux swap
     Magic{4086, "SWAP-SPACE"},
-    Magic{1024, "H+"},                                     // HFS+
-    Magic{1024, "HX"},                                     // HFSX
-    Magic{65588, "ReIsEr"},                                // ReiserFS 3.6+ (prefix of ReIsEr2Fs/ReIsEr3Fs)
-    Magic{0, "hsqs"},                                      // squashfs
-    Magic{1024, std::string_view("\x10\x20\xF5\xF2", 4)},  // F2FS
+    Magic{1024, "H+"},                                    // HFS+
+    Magic{1024, "HX"},                                    // HFSX
+    Magic{65588, "ReIsEr"},                               // ReiserFS 3.6+ (prefix of ReIsEr2Fs/ReIsEr3Fs)
+    Magic{0, "hsqs"},                                     // squashfs
+    Magic{1024, std::string_view("\x10\x20\xF5\xF2", 4)}, // F2FS
 };
 
 } // namespace

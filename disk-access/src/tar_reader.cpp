@@ -27,6 +27,8 @@ constexpr std::size_t k_linkname_len = 100;
 constexpr std::size_t k_magic = 257;
 constexpr std::size_t k_prefix = 345;
 constexpr std::size_t k_prefix_len = 155;
+// POSIX ustar magic and version; GNU headers say "ustar  \0" and use the prefix field for other things.
+constexpr std::array<char, 8> k_posix_magic = {'u', 's', 't', 'a', 'r', '\0', '0', '0'};
 
 using Block = std::array<std::byte, k_block>;
 
@@ -36,7 +38,9 @@ std::string_view field(const Block& block, std::size_t offset, std::size_t lengt
     return {begin, nul != nullptr ? static_cast<std::size_t>(nul - begin) : length};
 }
 
-std::uint64_t padding_for(std::uint64_t size) { return (k_block - size % k_block) % k_block; }
+std::uint64_t padding_for(std::uint64_t size) {
+    return (k_block - size % k_block) % k_block;
+}
 
 bool is_zero_block(const Block& block) {
     return std::all_of(block.begin(), block.end(), [](std::byte b) { return b == std::byte{0}; });
@@ -281,7 +285,8 @@ Expected<void> TarReader::skip(std::uint64_t bytes) {
 
 Expected<std::string> TarReader::read_meta(std::uint64_t size, std::string_view what) {
     if (size > k_max_meta) {
-        return fail("tar " + std::string(what) + " record of " + std::to_string(size) + " bytes is too large");
+        return fail("tar " + std::string(what) + " record of " + std::to_string(size) +
+                    " bytes is too large");
     }
     std::string data(static_cast<std::size_t>(size), '\0');
     std::size_t done = 0;
@@ -372,16 +377,17 @@ Expected<std::optional<TarMember>> TarReader::next() {
             member.path = normalise_tar_path(*long_name);
         } else {
             std::string name(field(block, k_name, k_name_len));
-            const bool posix_ustar = std::memcmp(block.data() + k_magic, "ustar\0" "00", 8) == 0;
+            const bool posix_ustar =
+                std::memcmp(block.data() + k_magic, k_posix_magic.data(), k_posix_magic.size()) == 0;
             const std::string_view prefix = field(block, k_prefix, k_prefix_len);
             if (posix_ustar && !prefix.empty()) {
                 name = std::string(prefix) + "/" + name;
             }
             member.path = normalise_tar_path(name);
         }
-        const std::string raw_link = pax.linkpath    ? *pax.linkpath
-                                     : long_link     ? *long_link
-                                                     : std::string(field(block, k_linkname, k_linkname_len));
+        const std::string raw_link = pax.linkpath ? *pax.linkpath
+                                     : long_link  ? *long_link
+                                                  : std::string(field(block, k_linkname, k_linkname_len));
         member.size = pax.size ? *pax.size : size;
         const auto header_mtime = parse_number(block, k_mtime, 12);
         member.mtime = pax.mtime ? *pax.mtime : header_mtime.value_or(0);
@@ -397,9 +403,13 @@ Expected<std::optional<TarMember>> TarReader::next() {
             break;
         case '3':
         case '4':
-        case '6': member.type = TarMemberType::special; break;
+        case '6':
+            member.type = TarMemberType::special;
+            break;
         case '5':
-        case 'D': member.type = TarMemberType::directory; break; // 'D': GNU dumpdir (a folder's listing)
+        case 'D': // GNU dumpdir: a folder with its listing as data
+            member.type = TarMemberType::directory;
+            break;
         case 'S':
             member.type = TarMemberType::unsupported;
             member.unsupported_reason = "GNU sparse tar member (not supported)";
@@ -408,7 +418,9 @@ Expected<std::optional<TarMember>> TarReader::next() {
             member.type = TarMemberType::unsupported;
             member.unsupported_reason = "multi-volume tar member (not supported)";
             break;
-        default: member.type = TarMemberType::regular; break;
+        default:
+            member.type = TarMemberType::regular;
+            break;
         }
         if (pax.sparse && member.type == TarMemberType::regular) {
             member.type = TarMemberType::unsupported;

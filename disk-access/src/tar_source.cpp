@@ -1,6 +1,7 @@
 #include "tar_source.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cerrno>
 #include <fcntl.h>
@@ -12,6 +13,11 @@ namespace {
 // GNU tar pads the archive to its 10 KiB record size; anything far beyond that is not a tar trailer.
 constexpr std::uint64_t k_max_trailer = 1U << 20;
 constexpr std::size_t k_chunk = 1U << 20;
+
+// m_listing_seen values.
+constexpr std::uint8_t k_not_seen = 0;
+constexpr std::uint8_t k_seen_other = 1; // a folder, link, device...
+constexpr std::uint8_t k_seen_regular = 2;
 
 FileEntry problem_entry(std::string path, std::uint64_t size, Errc code, std::string message) {
     FileEntry entry;
@@ -35,7 +41,50 @@ Expected<void> write_all(int fd, std::span<const std::byte> bytes) {
     return {};
 }
 
+constexpr std::array<std::pair<char, char>, 7> k_escapes{
+    {{'n', '\n'}, {'t', '\t'}, {'r', '\r'}, {'a', '\a'}, {'b', '\b'}, {'f', '\f'}, {'v', '\v'}}};
+
+// Undoes GNU tar's quoting of file names in its messages (backslash escapes, octal bytes).
+std::string unescape_tar_name(std::string_view quoted) {
+    std::string out;
+    for (std::size_t i = 0; i < quoted.size(); ++i) {
+        if (quoted[i] != '\\' || i + 1 == quoted.size()) {
+            out.push_back(quoted[i]);
+            continue;
+        }
+        const char c = quoted[++i];
+        if (c >= '0' && c <= '7') {
+            unsigned value = 0;
+            std::size_t digits = 0;
+            while (digits < 3 && i < quoted.size() && quoted[i] >= '0' && quoted[i] <= '7') {
+                value = value * 8 + static_cast<unsigned>(quoted[i] - '0');
+                ++i;
+                ++digits;
+            }
+            --i;
+            out.push_back(static_cast<char>(value & 0xFFU));
+            continue;
+        }
+        const auto* escape = std::find_if(k_escapes.begin(), k_escapes.end(),
+                                          [c](const auto& pair) { return pair.first == c; });
+        out.push_back(escape != k_escapes.end() ? escape->second : c);
+    }
+    return out;
+}
+
 } // namespace
+
+std::optional<std::string> tar_complaint_path(std::string_view line) {
+    if (!line.starts_with("tar: ./")) {
+        return std::nullopt;
+    }
+    const std::string_view rest = line.substr(5);
+    const auto colon = rest.find(": ");
+    if (colon == std::string_view::npos) {
+        return std::nullopt;
+    }
+    return normalise_tar_path(unescape_tar_name(rest.substr(0, colon)));
+}
 
 Expected<UniqueFd> create_spill_file(const std::string& dir) {
     UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
@@ -60,7 +109,7 @@ TarSource::TarSource(UniqueFd stream, std::unique_ptr<TarProducer> producer, std
       m_listing(std::move(listing)) {
     std::sort(m_listing.begin(), m_listing.end());
     m_listing.erase(std::unique(m_listing.begin(), m_listing.end()), m_listing.end());
-    m_listing_seen.assign(m_listing.size(), 0);
+    m_listing_seen.assign(m_listing.size(), k_not_seen);
     m_listing_size.assign(m_listing.size(), 0);
 }
 
@@ -74,7 +123,7 @@ void TarSource::mark_seen(const std::string& path, std::optional<std::uint64_t> 
     const auto it = std::lower_bound(m_listing.begin(), m_listing.end(), path);
     if (it != m_listing.end() && *it == path) {
         const auto index = static_cast<std::size_t>(it - m_listing.begin());
-        m_listing_seen[index] = regular_size ? 2 : 1;
+        m_listing_seen[index] = regular_size ? k_seen_regular : k_seen_other;
         m_listing_size[index] = regular_size.value_or(0);
     } else if (regular_size) {
         m_unlisted_sizes[path] = *regular_size;
@@ -85,7 +134,7 @@ std::optional<std::uint64_t> TarSource::regular_size(const std::string& path) co
     const auto it = std::lower_bound(m_listing.begin(), m_listing.end(), path);
     if (it != m_listing.end() && *it == path) {
         const auto index = static_cast<std::size_t>(it - m_listing.begin());
-        if (m_listing_seen[index] == 2) {
+        if (m_listing_seen[index] == k_seen_regular) {
             return m_listing_size[index];
         }
         return std::nullopt;
@@ -125,7 +174,7 @@ void TarSource::end_stream(std::optional<Error> stream_error) {
 
     std::vector<std::string> missing;
     for (std::size_t i = 0; i < m_listing.size(); ++i) {
-        if (m_listing_seen[i] != 0) {
+        if (m_listing_seen[i] != k_not_seen) {
             continue;
         }
         // A name with listed children is a folder, whatever else is unknown about it.
@@ -205,7 +254,9 @@ Expected<std::optional<FileEntry>> TarSource::next() {
                 return problem_entry(std::move(m.path), m.size, Errc::unsupported, m.unsupported_reason);
             case TarMemberType::symlink:
             case TarMemberType::directory:
-            case TarMemberType::special: mark_seen(m.path, std::nullopt); continue;
+            case TarMemberType::special:
+                mark_seen(m.path, std::nullopt);
+                continue;
             }
             continue;
         }

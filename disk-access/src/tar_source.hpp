@@ -10,13 +10,13 @@
 
 #include "coldscan/common/unique_fd.hpp"
 #include "coldscan/disk/file_source.hpp"
-
 #include "tar_reader.hpp"
 
 #include <deque>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -42,8 +42,13 @@ public:
     // Waits until the producer has stopped writing and returns how it ended. Called once.
     [[nodiscard]] virtual TarProducerResult finish() = 0;
     // Which of these paths are regular files (with their sizes). Called only after finish().
-    [[nodiscard]] virtual Expected<std::vector<RegularFile>> regular_files(const std::vector<std::string>& paths) = 0;
+    [[nodiscard]] virtual Expected<std::vector<RegularFile>>
+    regular_files(const std::vector<std::string>& paths) = 0;
 };
+
+// The file a GNU tar message is about ("tar: ./caf\\303\\251: Read error ..." -> "/café"), with tar's
+// quoting of the name undone; std::nullopt when the message names no member.
+[[nodiscard]] std::optional<std::string> tar_complaint_path(std::string_view line);
 
 // Creates an unlinked 0600 temporary file in dir (O_TMPFILE, else mkstemp + unlink). Error: io.
 [[nodiscard]] Expected<UniqueFd> create_spill_file(const std::string& dir);

@@ -2,10 +2,9 @@
 
 #include "coldscan/common/text.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <cerrno>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 namespace coldscan::reports {
@@ -24,9 +23,14 @@ void put_guest_string(json& object, const std::string& key, const std::string& v
 }
 
 json counts_json(const Counts& c) {
-    return json{{"files", c.files},     {"bytes", c.bytes},   {"clean", c.clean},
-                {"infected", c.infected}, {"limit_exceeded", c.limit_exceeded}, {"errors", c.errors},
-                {"skipped", c.skipped}, {"hardlinks", c.hardlinks}};
+    return json{{"files", c.files},
+                {"bytes", c.bytes},
+                {"clean", c.clean},
+                {"infected", c.infected},
+                {"limit_exceeded", c.limit_exceeded},
+                {"errors", c.errors},
+                {"skipped", c.skipped},
+                {"hardlinks", c.hardlinks}};
 }
 
 json target_json(const TargetReport& t) {
@@ -247,7 +251,8 @@ Expected<InventoryWriter> InventoryWriter::open(const std::filesystem::path& pat
 }
 
 InventoryWriter::InventoryWriter(InventoryWriter&& other) noexcept
-    : m_file(std::exchange(other.m_file, nullptr)), m_path(std::move(other.m_path)), m_failed(other.m_failed) {}
+    : m_file(std::exchange(other.m_file, nullptr)), m_path(std::move(other.m_path)),
+      m_failed(other.m_failed) {}
 
 InventoryWriter::~InventoryWriter() {
     if (m_file != nullptr) {

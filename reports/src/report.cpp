@@ -10,11 +10,21 @@ void Counts::add(OutcomeKind kind, std::uint64_t size) {
     ++files;
     bytes += size;
     switch (kind) {
-    case OutcomeKind::clean: ++clean; break;
-    case OutcomeKind::infected: ++infected; break;
-    case OutcomeKind::limit_exceeded: ++limit_exceeded; break;
-    case OutcomeKind::error: ++errors; break;
-    case OutcomeKind::skipped: ++skipped; break;
+    case OutcomeKind::clean:
+        ++clean;
+        break;
+    case OutcomeKind::infected:
+        ++infected;
+        break;
+    case OutcomeKind::limit_exceeded:
+        ++limit_exceeded;
+        break;
+    case OutcomeKind::error:
+        ++errors;
+        break;
+    case OutcomeKind::skipped:
+        ++skipped;
+        break;
     }
 }
 
@@ -32,23 +42,31 @@ Counts& Counts::operator+=(const Counts& other) {
 
 std::string_view to_string(RunStatus status) {
     switch (status) {
-    case RunStatus::completed: return "completed";
-    case RunStatus::completed_with_issues: return "completed_with_issues";
-    case RunStatus::failed: return "failed";
+    case RunStatus::completed:
+        return "completed";
+    case RunStatus::completed_with_issues:
+        return "completed_with_issues";
+    case RunStatus::failed:
+        return "failed";
     }
     return "failed";
 }
 
 std::string_view to_string(FilesystemStatus status) {
     switch (status) {
-    case FilesystemStatus::scanned: return "scanned";
-    case FilesystemStatus::skipped: return "skipped";
-    case FilesystemStatus::failed: return "failed";
+    case FilesystemStatus::scanned:
+        return "scanned";
+    case FilesystemStatus::skipped:
+        return "skipped";
+    case FilesystemStatus::failed:
+        return "failed";
     }
     return "failed";
 }
 
-std::string_view to_string(TargetKind kind) { return kind == TargetKind::image ? "image" : "directory"; }
+std::string_view to_string(TargetKind kind) {
+    return kind == TargetKind::image ? "image" : "directory";
+}
 
 RunStatus status_of(const TargetReport& target) {
     const bool fs_failed = std::ranges::any_of(

@@ -24,17 +24,20 @@ std::string display_location(TargetKind kind, const std::string& target, const s
     return printable(target) + ":" + printable(device) + ":" + printable(path);
 }
 
+bool is_part_failure(const IssueRecord& record) {
+    return record.outcome == k_target_failed || record.outcome == k_filesystem_failed ||
+           record.outcome == k_no_filesystem;
+}
+
 std::string detection_line(TargetKind kind, const DetectionRecord& record) {
     return display_location(kind, record.target, record.device, record.path) + ": " +
            printable(display_name(record.detection)) + " FOUND";
 }
 
 std::string issue_line(TargetKind kind, const IssueRecord& record) {
-    const std::string suffix = record.outcome == "TARGET_FAILED" || record.outcome == "FILESYSTEM_FAILED"
-                                   ? "ERROR"
-                                   : record.outcome;
-    return display_location(kind, record.target, record.device, record.path) + ": " + printable(record.reason) +
-           " " + suffix;
+    const std::string suffix = is_part_failure(record) ? "ERROR" : record.outcome;
+    return display_location(kind, record.target, record.device, record.path) + ": " +
+           printable(record.reason) + " " + suffix;
 }
 
 std::string summary(const Report& report) {
@@ -54,7 +57,8 @@ std::string summary(const Report& report) {
     }
     std::string targets = std::to_string(report.targets.size());
     if (failed != 0 || with_issues != 0) {
-        targets += " (" + std::to_string(failed) + " failed, " + std::to_string(with_issues) + " with issues)";
+        targets +=
+            " (" + std::to_string(failed) + " failed, " + std::to_string(with_issues) + " with issues)";
     }
     line("Targets:", targets);
     const auto& sigs = report.signatures;
@@ -77,13 +81,14 @@ std::string summary(const Report& report) {
     line("Engine versions:", versions);
     line("Signature set:", sigs.fingerprint.substr(0, 16));
     const auto& c = report.counts;
-    line("Scanned files:", std::to_string(c.files) +
-                               (c.hardlinks != 0 ? " (+" + std::to_string(c.hardlinks) + " hard links)" : ""));
+    line("Scanned files:",
+         std::to_string(c.files) +
+             (c.hardlinks != 0 ? " (+" + std::to_string(c.hardlinks) + " hard links)" : ""));
     line("Infected files:", std::to_string(c.infected));
     line("Limits exceeded:", std::to_string(c.limit_exceeded));
     std::uint64_t unscanned_parts = 0; // failed targets and filesystems, not files
     for (const auto& issue : report.errors) {
-        unscanned_parts += issue.outcome == "TARGET_FAILED" || issue.outcome == "FILESYSTEM_FAILED" ? 1 : 0;
+        unscanned_parts += is_part_failure(issue) ? 1 : 0;
     }
     line("Errors:", std::to_string(c.errors + unscanned_parts));
     if (c.skipped != 0) {

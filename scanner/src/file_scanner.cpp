@@ -41,7 +41,8 @@ Outcome combine_results(std::span<const EngineResult> results) {
         }
     };
     for (const auto& result : results) {
-        outcome.detections.insert(outcome.detections.end(), result.detections.begin(), result.detections.end());
+        outcome.detections.insert(outcome.detections.end(), result.detections.begin(),
+                                  result.detections.end());
         if (result.status == EngineResult::Status::error) {
             append(errors, result.reason.empty() ? std::string("engine error") : result.reason);
         } else if (result.status == EngineResult::Status::limit_exceeded) {

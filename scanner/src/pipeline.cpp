@@ -19,11 +19,10 @@
 #include "coldscan/common/sha256.hpp"
 #include "coldscan/scanner/file_scanner.hpp"
 
+#include <algorithm>
 #include <oneapi/tbb/enumerable_thread_specific.h>
 #include <oneapi/tbb/parallel_pipeline.h>
 #include <oneapi/tbb/task_arena.h>
-
-#include <algorithm>
 #include <unordered_map>
 
 namespace coldscan::scanner {
@@ -70,7 +69,8 @@ Pipeline::Pipeline(const signatures::SignatureSet& signatures, PipelineSettings 
 
 Pipeline::~Pipeline() = default;
 
-SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& where, reports::Report& report) {
+SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& where,
+                                reports::Report& report) {
     SourceScanResult result;
     const bool sequential = source.read_order() == disk::ReadOrder::sequential;
     std::unordered_map<std::string, LinkedResult> linked_results;
@@ -191,8 +191,8 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
                 sha256 = to_hex(*item->digest);
             }
             for (const auto& detection : outcome.detections) {
-                reports::DetectionRecord record{where.target, where.device, entry.path, detection,
-                                                sha256.value_or(""), entry.size};
+                reports::DetectionRecord record{where.target, where.device,        entry.path,
+                                                detection,    sha256.value_or(""), entry.size};
                 m_events.on_detection(where.kind, record);
                 report.detections.push_back(std::move(record));
             }
@@ -203,9 +203,10 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
                 m_events.on_issue(where.kind, issue);
                 report.errors.push_back(std::move(issue));
             }
-            reports::InventoryRecord line{where.target, where.device,  entry.path,
-                                          entry.size,   sha256,        outcome.kind,
-                                          outcome.reason, signature_names(outcome), std::nullopt};
+            reports::InventoryRecord line{
+                where.target, where.device, entry.path,     entry.size,
+                sha256,       outcome.kind, outcome.reason, signature_names(outcome),
+                std::nullopt};
             m_events.on_file(line);
             if (m_settings.keep_hardlink_results) {
                 linked_results.emplace(entry.path,
@@ -226,8 +227,9 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
     });
 
     for (const auto& link : links) {
-        reports::InventoryRecord line{where.target, where.device, link.path, link.size, std::nullopt,
-                                      OutcomeKind::clean, "", {}, link.hardlink_of};
+        reports::InventoryRecord line{where.target, where.device, link.path,
+                                      link.size,    std::nullopt, OutcomeKind::clean,
+                                      "",           {},           link.hardlink_of};
         if (const auto found = linked_results.find(*link.hardlink_of); found != linked_results.end()) {
             line.outcome = found->second.kind;
             line.sha256 = found->second.sha256;

@@ -4,6 +4,7 @@
 #include "coldscan/common/text.hpp"
 #include "coldscan/disk/directory_source.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -18,15 +19,19 @@ double seconds_since(Clock::time_point start) {
 
 std::string_view accel_name(disk::Accel accel) {
     switch (accel) {
-    case disk::Accel::automatic: return "auto";
-    case disk::Accel::kvm: return "kvm";
-    case disk::Accel::tcg: return "tcg";
+    case disk::Accel::automatic:
+        return "auto";
+    case disk::Accel::kvm:
+        return "kvm";
+    case disk::Accel::tcg:
+        return "tcg";
     }
     return "auto";
 }
 
-reports::IssueRecord filesystem_issue(const reports::TargetReport& target, const reports::FilesystemReport& fs) {
-    return reports::IssueRecord{target.path, fs.device, "", "FILESYSTEM_FAILED", fs.reason};
+reports::IssueRecord filesystem_issue(const reports::TargetReport& target,
+                                      const reports::FilesystemReport& fs) {
+    return reports::IssueRecord{target.path, fs.device, "", reports::k_filesystem_failed, fs.reason};
 }
 
 } // namespace
@@ -101,7 +106,7 @@ reports::Report ScanRun::run(const std::vector<std::string>& targets) {
 void ScanRun::fail_target(reports::TargetReport& target, reports::Report& report, const std::string& reason) {
     target.status = reports::RunStatus::failed;
     target.error = reason;
-    reports::IssueRecord issue{target.path, "", "", "TARGET_FAILED", reason};
+    reports::IssueRecord issue{target.path, "", "", reports::k_target_failed, reason};
     m_events.on_issue(target.kind, issue);
     report.errors.push_back(std::move(issue));
 }
@@ -184,12 +189,13 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
         return;
     }
     for (const auto& fs : *filesystems) {
-        reports::FilesystemReport fs_report{fs.device, fs.type, fs.label, fs.uuid,
-                                            reports::FilesystemStatus::scanned, "", 0, 0};
+        reports::FilesystemReport fs_report{
+            fs.device, fs.type, fs.label, fs.uuid, reports::FilesystemStatus::scanned, "", 0, 0};
         if (!fs.not_scannable_reason.empty()) {
             // Encrypted volumes hold files we could not scan: that is an issue, not a deliberate skip.
             const bool encrypted = fs.type.starts_with("crypto_");
-            fs_report.status = encrypted ? reports::FilesystemStatus::failed : reports::FilesystemStatus::skipped;
+            fs_report.status =
+                encrypted ? reports::FilesystemStatus::failed : reports::FilesystemStatus::skipped;
             fs_report.reason = fs.not_scannable_reason;
             if (encrypted) {
                 reports::IssueRecord issue = filesystem_issue(target, fs_report);
@@ -230,6 +236,18 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
     }
     target.scan_seconds = seconds_since(start);
     target.status = reports::status_of(target);
+    const bool none_scanned =
+        std::ranges::none_of(target.filesystems, [](const reports::FilesystemReport& fs) {
+            return fs.status == reports::FilesystemStatus::scanned;
+        });
+    if (none_scanned && !m_stop.load()) {
+        // A disk without one readable filesystem (truncated, encrypted, unsupported, blank) is not clean.
+        reports::IssueRecord issue{target.path, "", "", reports::k_no_filesystem,
+                                   "no filesystem coldscan can read was found on this disk"};
+        m_events.on_issue(target.kind, issue);
+        report.errors.push_back(std::move(issue));
+        target.status = reports::RunStatus::completed_with_issues;
+    }
     if (m_stop.load()) {
         target.status = reports::RunStatus::completed_with_issues;
     }

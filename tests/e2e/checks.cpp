@@ -1,8 +1,7 @@
 #include "checks.hpp"
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <map>
 
 namespace coldscan::e2e {
@@ -54,8 +53,8 @@ const TreeIndex& tree_of(const FilesystemSpec& filesystem) {
 
 void check_counts_object(const Json& counts, std::size_t files, std::uintmax_t bytes, std::size_t hardlinks,
                          std::size_t infected) {
-    for (const char* field : {"files", "bytes", "clean", "infected", "limit_exceeded", "errors", "skipped",
-                              "hardlinks"}) {
+    for (const char* field :
+         {"files", "bytes", "clean", "infected", "limit_exceeded", "errors", "skipped", "hardlinks"}) {
         INFO("counts." << field);
         REQUIRE(counts.contains(field));
         REQUIRE(counts.at(field).is_number_unsigned());
@@ -76,13 +75,17 @@ void check_counts_object(const Json& counts, std::size_t files, std::uintmax_t b
 
 } // namespace
 
-std::string image_path(const std::string& file) { return (fixtures_dir() / "images" / file).string(); }
-std::string dirscan_path() { return (fixtures_dir() / "dirscan/dormant-vm").string(); }
+std::string image_path(const std::string& file) {
+    return (fixtures_dir() / "images" / file).string();
+}
+std::string dirscan_path() {
+    return (fixtures_dir() / "dirscan/dormant-vm").string();
+}
 
 void check_no_crash(const ScanRun& run) {
     INFO("stderr of " << run.name << ":\n" << tail(run.err));
-    for (const char* trace : {"terminate called", "what():", "Segmentation fault", "Aborted", "AddressSanitizer",
-                              "runtime error:", "core dumped"}) {
+    for (const char* trace : {"terminate called", "what():", "Segmentation fault", "Aborted",
+                              "AddressSanitizer", "runtime error:", "core dumped"}) {
         CHECK(run.err.find(trace) == std::string::npos);
     }
     CHECK(run.exit_code < 128); // not killed by a signal
@@ -220,7 +223,8 @@ void check_completed_scan(const CompletedScanSpec& spec) {
     }
     std::set<Finding> reference;
     for (const auto& filesystem : spec.filesystems) {
-        const auto& findings = reference_findings(filesystem.label, fixtures_dir() / "trees" / filesystem.tree);
+        const auto& findings =
+            reference_findings(filesystem.label, fixtures_dir() / "trees" / filesystem.tree);
         reference.insert(findings.begin(), findings.end());
     }
     {
@@ -233,7 +237,8 @@ void check_completed_scan(const CompletedScanSpec& spec) {
     for (const auto& filesystem : spec.filesystems) {
         std::set<std::uintmax_t> inodes;
         for (const auto& hit : expected_hits({filesystem.label})) {
-            if (const auto file = tree_of(filesystem).regular.find(hit.path); file != tree_of(filesystem).regular.end()) {
+            if (const auto file = tree_of(filesystem).regular.find(hit.path);
+                file != tree_of(filesystem).regular.end()) {
                 inodes.insert(file->second.inode);
             }
         }
@@ -288,8 +293,9 @@ void check_completed_scan(const CompletedScanSpec& spec) {
     for (const auto& detection : report.at("detections")) {
         const auto make_line = [&](const std::string& path) {
             const std::string where =
-                spec.kind == "image" ? spec.target + ":" + detection.at("device").get<std::string>() + ":" + path
-                                     : spec.target + path;
+                spec.kind == "image"
+                    ? spec.target + ":" + detection.at("device").get<std::string>() + ":" + path
+                    : spec.target + path;
             return where + ": " + printed_signature(detection) + " FOUND";
         };
         // A path that is not valid UTF-8 may be printed as raw bytes or as the report's \xNN text.

@@ -15,17 +15,17 @@ namespace coldscan::e2e {
 // A filesystem a target must contain, and the source tree it was built from.
 struct FilesystemSpec {
     std::string label;
-    std::string type;                 // ext4 | ntfs | xfs ("" for directory targets)
-    std::set<std::string> devices;    // accepted device names ("" for directory targets)
-    std::string tree;                 // directory under fixtures_dir()/trees
-    std::optional<std::string> uuid;  // when the fixture fixes it
+    std::string type;                // ext4 | ntfs | xfs ("" for directory targets)
+    std::set<std::string> devices;   // accepted device names ("" for directory targets)
+    std::string tree;                // directory under fixtures_dir()/trees
+    std::optional<std::string> uuid; // when the fixture fixes it
 };
 
 // A scan that completed: what was scanned, how coldscan must have exited, which filesystems it holds.
 struct CompletedScanSpec {
-    std::string scan;    // result name (tests/e2e/CMakeLists.txt)
-    std::string target;  // as given on the command line
-    std::string kind;    // image | directory
+    std::string scan;   // result name (tests/e2e/CMakeLists.txt)
+    std::string target; // as given on the command line
+    std::string kind;   // image | directory
     int exit_code = 0;
     std::vector<FilesystemSpec> filesystems;
 };

@@ -1,21 +1,19 @@
 #include "support.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <openssl/evp.h>
+#include <spawn.h>
 #include <sstream>
 #include <stdexcept>
-
-#include <cerrno>
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -85,9 +83,15 @@ std::mutex g_cache_mutex;
 
 } // namespace
 
-fs::path fixtures_dir() { return dir_from_env("COLDSCAN_E2E_FIXTURES", COLDSCAN_E2E_FIXTURES_DIR); }
-fs::path results_dir() { return dir_from_env("COLDSCAN_E2E_RESULTS", COLDSCAN_E2E_RESULTS_DIR); }
-fs::path source_dir() { return COLDSCAN_SOURCE_DIR; }
+fs::path fixtures_dir() {
+    return dir_from_env("COLDSCAN_E2E_FIXTURES", COLDSCAN_E2E_FIXTURES_DIR);
+}
+fs::path results_dir() {
+    return dir_from_env("COLDSCAN_E2E_RESULTS", COLDSCAN_E2E_RESULTS_DIR);
+}
+fs::path source_dir() {
+    return COLDSCAN_SOURCE_DIR;
+}
 
 std::string read_file(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);
@@ -110,7 +114,8 @@ std::vector<std::string> lines_of(const std::string& text) {
 }
 
 std::string to_lower(std::string text) {
-    std::ranges::transform(text, text.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::ranges::transform(text, text.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return text;
 }
 
@@ -333,10 +338,10 @@ const std::set<Finding>& reference_findings(const std::string& label, const fs::
     // clamscan: "PATH: NAME FOUND" per match. --max-dir-recursion: the default (15) would silently skip the
     // 20-level deep sample.
     int status = 0;
-    const std::string clam = run_capture({"clamscan", "--no-summary", "--infected", "--recursive", "--allmatch",
-                                          "--max-dir-recursion=100", "--database=" + (sigs / "clamav").string(),
-                                          tree.string()},
-                                         &status);
+    const std::string clam =
+        run_capture({"clamscan", "--no-summary", "--infected", "--recursive", "--allmatch",
+                     "--max-dir-recursion=100", "--database=" + (sigs / "clamav").string(), tree.string()},
+                    &status);
     if (status != 0 && status != 1) {
         throw std::runtime_error("clamscan failed on " + tree.string());
     }
@@ -347,7 +352,8 @@ const std::set<Finding>& reference_findings(const std::string& label, const fs::
         }
         const std::string body = line.substr(0, line.size() - k_found.size());
         const auto colon = body.rfind(": ");
-        findings.insert({label, relative_with_slash(body.substr(0, colon), tree), "clamav", body.substr(colon + 2)});
+        findings.insert(
+            {label, relative_with_slash(body.substr(0, colon), tree), "clamav", body.substr(colon + 2)});
     }
 
     // yara: "RULE PATH" per match, over every rule file, no symlink following (like coldscan).
@@ -369,7 +375,8 @@ const std::set<Finding>& reference_findings(const std::string& label, const fs::
         if (space == std::string::npos) {
             continue;
         }
-        findings.insert({label, relative_with_slash(line.substr(space + 1), tree), "yara", line.substr(0, space)});
+        findings.insert(
+            {label, relative_with_slash(line.substr(space + 1), tree), "yara", line.substr(0, space)});
     }
 
     const std::lock_guard lock(g_cache_mutex);
@@ -377,7 +384,8 @@ const std::set<Finding>& reference_findings(const std::string& label, const fs::
 }
 
 std::map<std::string, std::vector<std::string>> reference_yara_tags(const fs::path& tree) {
-    std::vector<std::string> yara{"yara", "--recursive", "--no-follow-symlinks", "--no-warnings", "--print-tags"};
+    std::vector<std::string> yara{"yara", "--recursive", "--no-follow-symlinks", "--no-warnings",
+                                  "--print-tags"};
     std::set<fs::path> rule_files;
     for (const auto& entry : fs::directory_iterator(fixtures_dir() / "sigs/yara")) {
         rule_files.insert(entry.path());
@@ -420,7 +428,9 @@ std::string version_after(const std::string& text, const std::string& prefix) {
 }
 } // namespace
 
-std::string clamscan_version() { return version_after(run_capture({"clamscan", "--version"}), "ClamAV "); }
+std::string clamscan_version() {
+    return version_after(run_capture({"clamscan", "--version"}), "ClamAV ");
+}
 
 std::string yara_version() {
     const auto lines = lines_of(run_capture({"yara", "--version"}));

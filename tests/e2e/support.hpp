@@ -3,13 +3,12 @@
 // The e2e tests treat coldscan as a black box: nothing here links against coldscan's own libraries.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <ostream>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <ostream>
 #include <set>
 #include <string>
 #include <string_view>
@@ -35,7 +34,7 @@ struct ScanRun {
     std::string out;
     std::string err;
     std::string command;
-    std::optional<Json> report;         // absent when coldscan wrote no report
+    std::optional<Json> report;                 // absent when coldscan wrote no report
     std::optional<std::vector<Json>> inventory; // absent when coldscan wrote no inventory
 };
 
@@ -78,7 +77,7 @@ struct TreeIndex {
     std::set<std::string> special;           // symlinks, FIFOs, ... (not files for coldscan)
     std::size_t distinct_files = 0;          // regular files counted once per inode
     std::uintmax_t distinct_bytes = 0;
-    std::size_t hardlink_names = 0;          // names beyond the first per inode
+    std::size_t hardlink_names = 0; // names beyond the first per inode
 };
 // Walks `tree` without following symlinks and hashes every regular file. Cached per tree.
 const TreeIndex& index_tree(const fs::path& tree);
@@ -89,8 +88,10 @@ std::string raw_field(const Json& object, const std::string& field);
 std::string unescape_bytes(std::string_view text);
 // Lower-case hex SHA-256 of a file.
 std::string sha256_of_file(const fs::path& file);
-// Runs argv (no shell), returns stdout; stderr is discarded unless keep_stderr. Sets *status to the exit code.
-std::string run_capture(const std::vector<std::string>& argv, int* status = nullptr, bool keep_stderr = false);
+// Runs argv (no shell), returns stdout; stderr is discarded unless keep_stderr. Sets *status to the exit
+// code.
+std::string run_capture(const std::vector<std::string>& argv, int* status = nullptr,
+                        bool keep_stderr = false);
 // `qemu-img info --output=json FILE`.
 Json qemu_img_info(const fs::path& file);
 // Splits text into lines (no trailing empty line).

@@ -3,7 +3,6 @@
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
-
 #include <tuple>
 
 using namespace coldscan::e2e;
@@ -23,7 +22,8 @@ std::set<std::tuple<std::string, std::string, std::string, std::string>> portabl
 } // namespace
 
 TEST_CASE("scan the dormant tree as a directory", "[directory]") {
-    check_completed_scan({"directory", dirscan_path(), "directory", 1, {{"coldroot", "", {""}, "dormant", std::nullopt}}});
+    check_completed_scan(
+        {"directory", dirscan_path(), "directory", 1, {{"coldroot", "", {""}, "dormant", std::nullopt}}});
     const ScanRun& run = load_scan("directory");
     REQUIRE(run.report.has_value());
     for (const auto& detection : run.report->at("detections")) {

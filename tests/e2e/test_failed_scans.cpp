@@ -4,9 +4,8 @@
 #include "checks.hpp"
 #include "support.hpp"
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 
 using namespace coldscan::e2e;
 
@@ -33,8 +32,8 @@ void check_errors_name_target(const ScanRun& run, const std::string& target) {
 
 std::size_t lines_mentioning(const std::string& text, const std::string& needle) {
     const auto lines = lines_of(text);
-    return static_cast<std::size_t>(
-        std::ranges::count_if(lines, [&](const std::string& line) { return line.find(needle) != std::string::npos; }));
+    return static_cast<std::size_t>(std::ranges::count_if(
+        lines, [&](const std::string& line) { return line.find(needle) != std::string::npos; }));
 }
 
 } // namespace
@@ -54,7 +53,8 @@ TEST_CASE("an overlay whose backing file is outside the allowed roots is refused
     const Json& errors = run.report->at("errors");
     CHECK(std::ranges::any_of(errors, [](const Json& e) { return e.at("outcome") == "TARGET_FAILED"; }));
     CHECK(run.report->at("counts").at("files") == 0);
-    CHECK(lines_mentioning(run.err, "outside") >= 1);
+    // The refusal is also printed (a clamscan-style "TARGET: reason ERROR" line on stdout, or stderr).
+    CHECK(lines_mentioning(run.out + run.err, "outside") >= 1);
 }
 
 TEST_CASE("a truncated qcow2 image is not reported clean", "[truncated-qcow2]") {
@@ -75,25 +75,21 @@ TEST_CASE("a truncated raw image is not reported clean", "[truncated-raw]") {
     check_errors_name_target(run, image_path("truncated.raw"));
 }
 
-// Decision: a file qemu-img calls raw but that holds no filesystem is a scan that ran to the end and found
-// nothing to scan. That is not "clean" (an encrypted or unsupported disk looks the same), so the target ends
-// "completed_with_issues", errors[] says why, and the exit status is 2.
-TEST_CASE("a text file given as an image completes with issues: no filesystem", "[not-an-image]") {
+// A file qemu-img calls raw (it calls anything it cannot identify raw) but that has no partition table or
+// filesystem at its start is refused by the safety gate before any appliance starts: one clear line, exit 2.
+TEST_CASE("a text file given as an image is refused: not a disk image", "[not-an-image]") {
     const ScanRun& run = load_scan("not-an-image");
     check_not_clean_no_detection(run);
     const std::string path = image_path("not-an-image.txt");
     const Json& target = only_target(run);
-    check_envelope(*run.report, "completed_with_issues");
+    check_envelope(*run.report, "failed");
     CHECK(target.at("path") == path);
-    CHECK(target.at("kind") == "image");
-    CHECK(target.at("status") == "completed_with_issues");
-    CHECK(target.at("format") == "raw");
-    CHECK(target.at("virtual_size") == qemu_img_info(path).at("virtual-size"));
-    for (const auto& filesystem : target.value("filesystems", Json::array())) {
-        CHECK(filesystem.at("status") != "scanned");
-    }
+    CHECK(target.at("status") == "failed");
+    CHECK(target.at("error").get<std::string>().find("is not a disk image") != std::string::npos);
     CHECK(run.report->at("counts").at("files") == 0);
     check_errors_name_target(run, path);
+    INFO("stderr:\n" << run.err);
+    CHECK(lines_mentioning(run.err, path) == 1);
 }
 
 TEST_CASE("a missing target fails with one clear line on stderr", "[missing-file]") {

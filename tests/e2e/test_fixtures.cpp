@@ -9,8 +9,8 @@ using namespace coldscan::e2e;
 
 TEST_CASE("reference tools detect exactly the expected paths in every fixture tree", "[fixtures]") {
     const std::vector<std::pair<std::string, std::string>> trees{
-        {"coldroot", "dormant"}, {"COLDNTFS", "ntfs"}, {"colddata", "lvm-data"}, {"coldlogs", "lvm-logs"},
-        {"coldbase", "base"},    {"clean", "clean"}};
+        {"coldroot", "dormant"},  {"COLDNTFS", "ntfs"}, {"colddata", "lvm-data"},
+        {"coldlogs", "lvm-logs"}, {"coldbase", "base"}, {"coldclean", "clean"}};
     for (const auto& [label, tree] : trees) {
         INFO("tree " << tree);
         std::set<ExpectedHit> found;

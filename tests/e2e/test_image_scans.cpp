@@ -9,14 +9,16 @@ using namespace coldscan::e2e;
 
 namespace {
 
-FilesystemSpec root_filesystem(const std::string& tree) {
-    return {"coldroot", "ext4", {"/dev/sda1"}, tree, std::string(k_root_uuid)};
+// The ext4 root partition; the clean image has its own label so that no expected detection applies to it.
+FilesystemSpec root_filesystem(const std::string& label, const std::string& tree) {
+    return {label, "ext4", {"/dev/sda1"}, tree, std::string(k_root_uuid)};
 }
 
 } // namespace
 
 TEST_CASE("scan ext4-gpt image", "[ext4-gpt]") {
-    check_completed_scan({"ext4-gpt", image_path("ext4-gpt.qcow2"), "image", 1, {root_filesystem("dormant")}});
+    check_completed_scan(
+        {"ext4-gpt", image_path("ext4-gpt.qcow2"), "image", 1, {root_filesystem("coldroot", "dormant")}});
 }
 
 TEST_CASE("inspection of the ext4-gpt image finds Debian 12", "[ext4-gpt]") {
@@ -33,7 +35,8 @@ TEST_CASE("inspection of the ext4-gpt image finds Debian 12", "[ext4-gpt]") {
 }
 
 TEST_CASE("scan clean image", "[clean]") {
-    check_completed_scan({"clean", image_path("clean.qcow2"), "image", 0, {root_filesystem("clean")}});
+    check_completed_scan(
+        {"clean", image_path("clean.qcow2"), "image", 0, {root_filesystem("coldclean", "clean")}});
     const ScanRun& run = load_scan("clean");
     REQUIRE(run.report.has_value());
     CHECK(run.report->at("detections").empty());
@@ -41,7 +44,10 @@ TEST_CASE("scan clean image", "[clean]") {
 }
 
 TEST_CASE("scan ntfs image", "[ntfs]") {
-    check_completed_scan({"ntfs", image_path("ntfs.qcow2"), "image", 1,
+    check_completed_scan({"ntfs",
+                          image_path("ntfs.qcow2"),
+                          "image",
+                          1,
                           {{"COLDNTFS", "ntfs", {"/dev/sda1"}, "ntfs", std::nullopt}}});
     const ScanRun& run = load_scan("ntfs");
     REQUIRE(run.report.has_value());
@@ -58,13 +64,15 @@ TEST_CASE("scan lvm image with an ext4 and an XFS logical volume", "[lvm]") {
           {"coldlogs", "xfs", {"/dev/coldvg/logs", "/dev/mapper/coldvg-logs"}, "lvm-logs", std::nullopt}}});
 }
 
-TEST_CASE("scan overlay whose backing file is outside its folder, with --allow-root", "[outside-backing-allowed]") {
+TEST_CASE("scan overlay whose backing file is outside its folder, with --allow-root",
+          "[outside-backing-allowed]") {
     const std::string overlay = (fixtures_dir() / "chain/overlay.qcow2").string();
-    check_completed_scan({"outside-backing-allowed",
-                          overlay,
-                          "image",
-                          1,
-                          {{"coldbase", "ext4", {"/dev/sda"}, "base", std::string("5c0d5ca4-0000-4000-8000-0000000ba5e0")}}});
+    check_completed_scan(
+        {"outside-backing-allowed",
+         overlay,
+         "image",
+         1,
+         {{"coldbase", "ext4", {"/dev/sda"}, "base", std::string("5c0d5ca4-0000-4000-8000-0000000ba5e0")}}});
 
     const ScanRun& run = load_scan("outside-backing-allowed");
     REQUIRE(run.report.has_value());

@@ -1,9 +1,8 @@
 // Catch2 v2 main; the engine libraries are initialised once for the whole test binary (as main does).
 #define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include "coldscan/signatures/engine_libraries.hpp"
 
+#include <catch2/catch.hpp>
 #include <csignal>
 #include <cstdio>
 

@@ -1,8 +1,7 @@
 #include "coldscan/common/byte_budget.hpp"
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 
 using namespace coldscan;

@@ -2,7 +2,6 @@
 #include "coldscan/common/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
-
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -30,8 +29,8 @@ TEST_CASE("sha256_of") {
         auto dir = TempDir::create("coldscan-test");
         REQUIRE(dir);
         const auto path = dir->path() / "file";
-        std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                                    static_cast<std::streamsize>(bytes.size()));
+        std::ofstream(path, std::ios::binary)
+            .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
         UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
         REQUIRE(fd);
         auto content = Content::from_fd(std::move(fd), bytes.size());

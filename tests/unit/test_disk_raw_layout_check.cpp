@@ -1,7 +1,6 @@
 #include "../../disk-access/src/raw_layout_check.hpp"
 
 #include <catch2/catch.hpp>
-
 #include <cstring>
 #include <vector>
 

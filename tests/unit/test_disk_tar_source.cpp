@@ -1,11 +1,9 @@
 // TarSource over GNU tar streams made at test time, with a scripted producer standing in for the appliance.
-#include <catch2/catch.hpp>
-
 #include "../../disk-access/src/tar_source.hpp"
-
 #include "coldscan/common/subprocess.hpp"
 #include "coldscan/common/temp_dir.hpp"
 
+#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <fstream>
 #include <map>
@@ -66,7 +64,8 @@ public:
     };
     ScriptedProducer(Log& log, TarProducerResult result, std::map<std::string, std::uint64_t> regular,
                      bool fail_lookup = false)
-        : m_log(log), m_result(std::move(result)), m_regular(std::move(regular)), m_fail_lookup(fail_lookup) {}
+        : m_log(log), m_result(std::move(result)), m_regular(std::move(regular)), m_fail_lookup(fail_lookup) {
+    }
 
     TarProducerResult finish() override {
         m_log.finished = true;
@@ -128,16 +127,17 @@ struct Fixture {
     }
 
     std::unique_ptr<TarSource> open(ScriptedProducer::Log& log, TarProducerResult result = {},
-                                    std::vector<std::string> names = {}, std::uint64_t max_in_memory = 1 << 20,
-                                    bool fail_lookup = false) const {
+                                    std::vector<std::string> names = {},
+                                    std::uint64_t max_in_memory = 1 << 20, bool fail_lookup = false) const {
         UniqueFd fd(::open(archive.c_str(), O_RDONLY | O_CLOEXEC));
         REQUIRE(fd.valid());
         SourceOptions options;
         options.max_in_memory = max_in_memory;
         options.spill_dir = spill.string();
-        auto producer = std::make_unique<ScriptedProducer>(log, std::move(result), regular_files(), fail_lookup);
-        return std::make_unique<TarSource>(std::move(fd), std::move(producer), std::move(names), options, 1234,
-                                           99);
+        auto producer =
+            std::make_unique<ScriptedProducer>(log, std::move(result), regular_files(), fail_lookup);
+        return std::make_unique<TarSource>(std::move(fd), std::move(producer), std::move(names), options,
+                                           1234, 99);
     }
 };
 
@@ -342,7 +342,7 @@ TEST_CASE("TarSource::next") {
                 accounted.insert(path);
             }
         }
-        for (const auto& [path, size] : f.regular_files()) {
+        for (const auto& [path, file_size] : f.regular_files()) {
             INFO(path);
             CHECK(accounted.count(path) == 1);
         }
@@ -357,7 +357,8 @@ TEST_CASE("TarSource::next") {
         ScriptedProducer::Log log;
         TarProducerResult result;
         result.error = coldscan::Error{Errc::io, "file receive cancelled by daemon"};
-        result.file_errors.emplace_back("/big.bin", "tar: ./big.bin: Read error at byte 0: Input/output error");
+        result.file_errors.emplace_back("/big.bin",
+                                        "tar: ./big.bin: Read error at byte 0: Input/output error");
         result.file_errors.emplace_back("/not-a-file", "tar: ./not-a-file: socket ignored");
         auto source = f.open(log, result, f.listing());
         const Drained d = drain(*source);
@@ -395,6 +396,25 @@ TEST_CASE("TarSource::next") {
         CHECK(d.end_error->code == Errc::io);
         CHECK(d.problems.size() == f.regular_files().size());
         CHECK(log.finished);
+    }
+}
+
+TEST_CASE("tar_complaint_path") {
+    using coldscan::disk::detail::tar_complaint_path;
+    SECTION("names are unquoted as GNU tar quotes them") {
+        // As printed by GNU tar 1.34 (LANG=C) for a file named "café x\y<newline>z".
+        CHECK(tar_complaint_path("tar: ./caf\\303\\251 x\\\\y\\nz: Cannot open: Permission denied") ==
+              std::optional<std::string>("/caf\xc3\xa9 x\\y\nz"));
+        CHECK(
+            tar_complaint_path("tar: ./f5.bin: Read error at byte 0, while reading 7680 bytes: Input/output "
+                               "error") == std::optional<std::string>("/f5.bin"));
+        CHECK(tar_complaint_path("tar: ./dir/sub/file: File shrank by 52032 bytes; padding with zeros") ==
+              std::optional<std::string>("/dir/sub/file"));
+    }
+    SECTION("messages about no member") {
+        CHECK_FALSE(tar_complaint_path("tar: Exiting with failure status due to previous errors"));
+        CHECK_FALSE(tar_complaint_path("something else: ./x: y"));
+        CHECK_FALSE(tar_complaint_path("tar: ./no-colon-space"));
     }
 }
 

@@ -1,11 +1,10 @@
-#include "coldscan/reports/json_report.hpp"
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/common/text.hpp"
+#include "coldscan/reports/json_report.hpp"
 
 #include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 using namespace coldscan;
@@ -36,9 +35,10 @@ Report sample_report() {
     report.counts = target.counts;
     report.targets.push_back(target);
     Detection yara{Engine::yara, "Demo_Rule", "demo", {"ransom"}, {{"author", "coldscan"}}};
-    report.detections.push_back(DetectionRecord{"/images/vm1.qcow2", "/dev/sda1", "/home/j\xFFrg/note.txt", yara,
-                                                "abcd", 100});
-    report.errors.push_back(IssueRecord{"/images/vm1.qcow2", "/dev/sda1", "/big.iso", "LIMIT_EXCEEDED", "MaxFileSize"});
+    report.detections.push_back(
+        DetectionRecord{"/images/vm1.qcow2", "/dev/sda1", "/home/j\xFFrg/note.txt", yara, "abcd", 100});
+    report.errors.push_back(
+        IssueRecord{"/images/vm1.qcow2", "/dev/sda1", "/big.iso", "LIMIT_EXCEEDED", "MaxFileSize"});
     return report;
 }
 
@@ -95,8 +95,10 @@ TEST_CASE("write_json_file") {
 }
 
 TEST_CASE("inventory_line") {
-    InventoryRecord record{"/i.qcow2", "/dev/sda1", "/a b/c.exe", 544, "ab12", OutcomeKind::infected, "",
-                           {"Coldscan.Test.ClamExe.UNOFFICIAL"}, std::nullopt};
+    InventoryRecord record{
+        "/i.qcow2",  "/dev/sda1",           "/a b/c.exe", 544,
+        "ab12",      OutcomeKind::infected, "",           {"Coldscan.Test.ClamExe.UNOFFICIAL"},
+        std::nullopt};
     const std::string line = inventory_line(record);
     REQUIRE(line.back() == '\n');
     CHECK(line.find('\n') == line.size() - 1);

@@ -6,8 +6,12 @@ using namespace coldscan;
 using namespace coldscan::reports;
 
 TEST_CASE("detection_line") {
-    DetectionRecord record{"/img/vm1.qcow2", "/dev/sda1", "/home/a b/clam.exe",
-                           Detection{Engine::clamav, "Clamav.Test.File-6", "", {}, {}}, "", 544};
+    DetectionRecord record{"/img/vm1.qcow2",
+                           "/dev/sda1",
+                           "/home/a b/clam.exe",
+                           Detection{Engine::clamav, "Clamav.Test.File-6", "", {}, {}},
+                           "",
+                           544};
     SECTION("images: TARGET:DEVICE:/guest/path") {
         CHECK(detection_line(TargetKind::image, record) ==
               "/img/vm1.qcow2:/dev/sda1:/home/a b/clam.exe: Clamav.Test.File-6 FOUND");
@@ -15,7 +19,8 @@ TEST_CASE("detection_line") {
     SECTION("directories: the host path") {
         record.target = "/mnt/backup/";
         record.device = "";
-        CHECK(detection_line(TargetKind::directory, record) == "/mnt/backup/home/a b/clam.exe: Clamav.Test.File-6 FOUND");
+        CHECK(detection_line(TargetKind::directory, record) ==
+              "/mnt/backup/home/a b/clam.exe: Clamav.Test.File-6 FOUND");
     }
     SECTION("YARA hits print as YARA.<rule>") {
         record.detection = Detection{Engine::yara, "Ransom_Note", "demo", {}, {}};
@@ -30,7 +35,8 @@ TEST_CASE("detection_line") {
 }
 
 TEST_CASE("issue_line") {
-    CHECK(issue_line(TargetKind::image, IssueRecord{"/i.qcow2", "/dev/sda1", "/big", "LIMIT_EXCEEDED", "MaxFileSize"}) ==
+    CHECK(issue_line(TargetKind::image,
+                     IssueRecord{"/i.qcow2", "/dev/sda1", "/big", "LIMIT_EXCEEDED", "MaxFileSize"}) ==
           "/i.qcow2:/dev/sda1:/big: MaxFileSize LIMIT_EXCEEDED");
     CHECK(issue_line(TargetKind::image, IssueRecord{"/i.qcow2", "", "", "TARGET_FAILED", "no such file"}) ==
           "/i.qcow2: no such file ERROR");

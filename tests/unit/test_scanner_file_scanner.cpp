@@ -8,11 +8,14 @@ using Status = signatures::EngineResult::Status;
 
 namespace {
 
-signatures::EngineResult result(Status status, std::string reason = {}, std::vector<Detection> detections = {}) {
+signatures::EngineResult result(Status status, std::string reason = {},
+                                std::vector<Detection> detections = {}) {
     return signatures::EngineResult{status, std::move(detections), std::move(reason)};
 }
 
-Detection clamav_hit(std::string name) { return Detection{Engine::clamav, std::move(name), "", {}, {}}; }
+Detection clamav_hit(std::string name) {
+    return Detection{Engine::clamav, std::move(name), "", {}, {}};
+}
 
 } // namespace
 

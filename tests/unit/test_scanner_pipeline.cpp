@@ -1,12 +1,10 @@
-#include "coldscan/scanner/pipeline.hpp"
-
 #include "coldscan/common/sha256.hpp"
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/common/text.hpp"
-
-#include <catch2/catch.hpp>
+#include "coldscan/scanner/pipeline.hpp"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -28,7 +26,8 @@ std::vector<std::byte> bytes_of(const std::string& text) {
 // A source over files held in a map, sequential or random, with optional failures.
 class FakeSource final : public disk::FileSource {
 public:
-    FakeSource(std::vector<disk::FileEntry> entries, std::map<std::string, std::string> data, disk::ReadOrder order)
+    FakeSource(std::vector<disk::FileEntry> entries, std::map<std::string, std::string> data,
+               disk::ReadOrder order)
         : m_entries(std::move(entries)), m_data(std::move(data)), m_order(order) {}
 
     Expected<std::optional<disk::FileEntry>> next() override {
@@ -74,8 +73,8 @@ struct Fixture {
         std::filesystem::create_directories(dir.path() / "db");
         std::ofstream(dir.path() / "db" / "test.ndb")
             << "Coldscan.Test.Eicar:0:*:" << hex_encode(k_eicar) << "\n";
-        std::ofstream(dir.path() / "rules.yar")
-            << "rule Marker : demo { meta: author = \"tests\" strings: $m = \"COLDSCAN-MARKER\" condition: $m }\n";
+        std::ofstream(dir.path() / "rules.yar") << "rule Marker : demo { meta: author = \"tests\" strings: "
+                                                   "$m = \"COLDSCAN-MARKER\" condition: $m }\n";
         signatures::SignatureOptions options;
         options.clamav_db = dir.path() / "db";
         options.yara_rules = {dir.path() / "rules.yar"};
@@ -100,7 +99,8 @@ TEST_CASE("Pipeline::scan") {
     std::map<std::string, std::string> data;
     for (int i = 0; i < 200; ++i) {
         const std::string path = "/file" + std::to_string(i);
-        data[path] = "benign content number " + std::to_string(i) + std::string(static_cast<std::size_t>(i) * 50, 'x');
+        data[path] =
+            "benign content number " + std::to_string(i) + std::string(static_cast<std::size_t>(i) * 50, 'x');
         entries.push_back(entry(path, data[path].size()));
     }
     data["/eicar.com"] = k_eicar;
@@ -126,7 +126,8 @@ TEST_CASE("Pipeline::scan") {
     PipelineSettings settings{threads, 4096, 1024, true};
     Pipeline pipeline(*fixture.signatures, settings, events, progress, stop);
     reports::Report report;
-    const auto result = pipeline.scan(source, SourceLocation{reports::TargetKind::image, "img", "/dev/sda1"}, report);
+    const auto result =
+        pipeline.scan(source, SourceLocation{reports::TargetKind::image, "img", "/dev/sda1"}, report);
 
     REQUIRE_FALSE(result.source_error);
     SECTION("every file gets exactly one outcome") {
@@ -190,7 +191,8 @@ TEST_CASE("Pipeline::scan when the source breaks") {
     RecordingEvents events;
     Progress progress;
     std::atomic<bool> stop{false};
-    Pipeline pipeline(*fixture.signatures, PipelineSettings{2, 1 << 20, 1 << 20, false}, events, progress, stop);
+    Pipeline pipeline(*fixture.signatures, PipelineSettings{2, 1 << 20, 1 << 20, false}, events, progress,
+                      stop);
     reports::Report report;
     const auto result = pipeline.scan(source, SourceLocation{}, report);
     REQUIRE(result.source_error);

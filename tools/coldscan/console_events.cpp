@@ -10,7 +10,9 @@ namespace coldscan::cli {
 ConsoleEvents::ConsoleEvents(bool print_issues, std::optional<reports::InventoryWriter> inventory)
     : m_print_issues(print_issues), m_inventory(std::move(inventory)) {}
 
-ConsoleEvents::~ConsoleEvents() { stop_progress(); }
+ConsoleEvents::~ConsoleEvents() {
+    stop_progress();
+}
 
 void ConsoleEvents::clear_progress_locked() {
     if (m_progress_shown) {
@@ -32,7 +34,11 @@ void ConsoleEvents::on_detection(reports::TargetKind kind, const reports::Detect
 }
 
 void ConsoleEvents::on_issue(reports::TargetKind kind, const reports::IssueRecord& record) {
-    if (m_print_issues) {
+    if (record.outcome == reports::k_target_failed) {
+        // A target that could not be scanned at all is bad input or a broken image: say it on stderr, once.
+        print_line(stderr, "coldscan: error: " + reports::display_location(kind, record.target, "", "") +
+                               ": " + printable(record.reason));
+    } else if (m_print_issues) {
         print_line(stdout, reports::issue_line(kind, record));
     }
 }
@@ -53,7 +59,8 @@ void ConsoleEvents::on_phase(std::string_view message) {
     m_progress_shown = true;
 }
 
-void ConsoleEvents::draw_progress(const scanner::Progress& progress, std::chrono::steady_clock::time_point start) {
+void ConsoleEvents::draw_progress(const scanner::Progress& progress,
+                                  std::chrono::steady_clock::time_point start) {
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const std::uint64_t bytes = progress.bytes_done.load();
     const double rate = elapsed > 0 ? static_cast<double>(bytes) / elapsed : 0.0;
@@ -66,8 +73,9 @@ void ConsoleEvents::draw_progress(const scanner::Progress& progress, std::chrono
     const std::uint64_t expected = progress.source_expected_bytes.load();
     const std::uint64_t done_here = bytes - std::min(bytes, progress.source_bytes_base.load());
     if (expected > done_here && rate > 0) {
-        line += ", ETA " + format_duration(std::chrono::duration<double>(
-                               static_cast<double>(expected - done_here) / rate));
+        line +=
+            ", ETA " +
+            format_duration(std::chrono::duration<double>(static_cast<double>(expected - done_here) / rate));
     }
     if (line.size() > 160) {
         line.resize(160);

@@ -1,11 +1,9 @@
 // coldscan: scans VM disk images from the outside with ClamAV and YARA.
-#include "scan_command.hpp"
-
 #include "coldscan/common/log.hpp"
 #include "coldscan/signatures/engine_libraries.hpp"
+#include "scan_command.hpp"
 
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <csignal>
 #include <cstdio>

@@ -1,7 +1,5 @@
 #include "scan_command.hpp"
 
-#include "console_events.hpp"
-
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/text.hpp"
 #include "coldscan/disk/image_probe.hpp"
@@ -9,6 +7,7 @@
 #include "coldscan/reports/text_report.hpp"
 #include "coldscan/scanner/scan_run.hpp"
 #include "coldscan/signatures/signature_set.hpp"
+#include "console_events.hpp"
 
 #include <chrono>
 #include <cstdio>

@@ -22,7 +22,8 @@ class ByteReader {
 public:
     virtual ~ByteReader() = default;
     // Reads up to out.size() bytes at offset; returns the count (0 at the end) or an io error.
-    [[nodiscard]] virtual Expected<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) const = 0;
+    [[nodiscard]] virtual Expected<std::size_t> read_at(std::uint64_t offset,
+                                                        std::span<std::byte> out) const = 0;
     // A descriptor whose bytes equal this reader's (offset 0 = first byte), or -1.
     [[nodiscard]] virtual int fd() const noexcept { return -1; }
 };
@@ -56,7 +57,8 @@ private:
 class FdReader final : public ByteReader {
 public:
     explicit FdReader(UniqueFd fd) : m_fd(std::move(fd)) {}
-    [[nodiscard]] Expected<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) const override;
+    [[nodiscard]] Expected<std::size_t> read_at(std::uint64_t offset,
+                                                std::span<std::byte> out) const override;
     [[nodiscard]] int fd() const noexcept override { return m_fd.get(); }
 
 private:

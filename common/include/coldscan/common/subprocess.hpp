@@ -18,14 +18,15 @@ struct ProcessLimits {
 };
 
 struct ProcessResult {
-    int exit_code = -1;   // -1 when killed by a signal
-    int term_signal = 0;  // the signal that ended it, or 0
+    int exit_code = -1;  // -1 when killed by a signal
+    int term_signal = 0; // the signal that ended it, or 0
     std::string out;
     std::string err;
 };
 
 // Runs argv[0] (searched in PATH) with stdin from /dev/null and no inherited descriptors. Errors: the
 // program cannot start (not_found), runs past wall_time (timeout; it is killed) or floods its output.
-[[nodiscard]] Expected<ProcessResult> run_bounded(const std::vector<std::string>& argv, const ProcessLimits& limits);
+[[nodiscard]] Expected<ProcessResult> run_bounded(const std::vector<std::string>& argv,
+                                                  const ProcessLimits& limits);
 
 } // namespace coldscan

@@ -12,7 +12,7 @@ enum class Engine { clamav, yara };
 
 struct Detection {
     Engine engine = Engine::clamav;
-    std::string signature;  // ClamAV virus name, or the YARA rule identifier
+    std::string signature; // ClamAV virus name, or the YARA rule identifier
     std::string yara_namespace;
     std::vector<std::string> tags;
     std::vector<std::pair<std::string, std::string>> meta;

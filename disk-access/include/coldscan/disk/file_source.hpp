@@ -13,10 +13,10 @@
 namespace coldscan::disk {
 
 struct FileEntry {
-    std::string path;          // absolute inside the filesystem ("/etc/passwd"); raw guest bytes, not escaped
-    std::uint64_t size = 0;    // bytes
-    std::uint64_t inode = 0;   // 0 when the source does not know it
-    std::int64_t mtime = 0;    // seconds since the epoch, 0 when unknown
+    std::string path;        // absolute inside the filesystem ("/etc/passwd"); raw guest bytes, not escaped
+    std::uint64_t size = 0;  // bytes
+    std::uint64_t inode = 0; // 0 when the source does not know it
+    std::int64_t mtime = 0;  // seconds since the epoch, 0 when unknown
     std::optional<std::string> hardlink_of; // an earlier entry's path with the same inode: not read again
     std::optional<Error> problem;           // the file exists but cannot be read: it gets ERROR(problem)
 };

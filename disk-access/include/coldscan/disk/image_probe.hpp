@@ -15,11 +15,11 @@
 namespace coldscan::disk {
 
 struct ImageLayer {
-    std::filesystem::path path;       // canonical (symlinks resolved)
-    std::string format;               // qcow2, vmdk, vhdx, vdi, raw, ...
+    std::filesystem::path path; // canonical (symlinks resolved)
+    std::string format;         // qcow2, vmdk, vhdx, vdi, raw, ...
     std::uint64_t virtual_size = 0;
-    std::uint64_t file_size = 0;      // bytes on the host
-    std::string backing_reference;    // as written in the image, empty for the last layer
+    std::uint64_t file_size = 0;   // bytes on the host
+    std::string backing_reference; // as written in the image, empty for the last layer
 };
 
 struct ImageInfo {
@@ -38,7 +38,8 @@ inline constexpr std::size_t k_max_backing_depth = 64;
 
 // Errors: not_found (no such file), invalid_argument (not a disk image, unknown --format), unsafe_image (a
 // backing/data file escapes the allowed roots, a loop, a chain too deep, a missing layer), timeout.
-[[nodiscard]] Expected<ImageInfo> probe_image(const std::filesystem::path& image, const ProbeOptions& options);
+[[nodiscard]] Expected<ImageInfo> probe_image(const std::filesystem::path& image,
+                                              const ProbeOptions& options);
 
 // Formats coldscan opens: qcow2, vmdk, vhdx, vdi, vpc, qed, raw.
 [[nodiscard]] bool is_supported_format(std::string_view format);

@@ -28,7 +28,9 @@ struct Counts {
 
     void add(OutcomeKind kind, std::uint64_t size);
     Counts& operator+=(const Counts& other);
-    [[nodiscard]] bool fully_scanned() const noexcept { return limit_exceeded == 0 && errors == 0 && skipped == 0; }
+    [[nodiscard]] bool fully_scanned() const noexcept {
+        return limit_exceeded == 0 && errors == 0 && skipped == 0;
+    }
 };
 
 struct LayerReport {
@@ -86,8 +88,12 @@ struct DetectionRecord {
     std::uint64_t size = 0;
 };
 
-// Anything not fully scanned: a failed target ("TARGET_FAILED"), a failed filesystem ("FILESYSTEM_FAILED"),
-// or a file whose outcome is ERROR / LIMIT_EXCEEDED / SKIPPED.
+// Anything not fully scanned: a failed target, a failed filesystem, a disk without a readable filesystem, or
+// a file whose outcome is ERROR / LIMIT_EXCEEDED / SKIPPED (outcome holds the file's outcome name then).
+inline constexpr const char* k_target_failed = "TARGET_FAILED";
+inline constexpr const char* k_filesystem_failed = "FILESYSTEM_FAILED";
+inline constexpr const char* k_no_filesystem = "NO_FILESYSTEM";
+
 struct IssueRecord {
     std::string target;
     std::string device;

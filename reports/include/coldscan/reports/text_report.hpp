@@ -8,8 +8,10 @@
 namespace coldscan::reports {
 
 // "TARGET:DEVICE:/guest/path" for images; the host path for directory targets. Escaped for terminals.
-[[nodiscard]] std::string display_location(TargetKind kind, const std::string& target, const std::string& device,
-                                           const std::string& path);
+[[nodiscard]] std::string display_location(TargetKind kind, const std::string& target,
+                                           const std::string& device, const std::string& path);
+// True for failed targets and filesystems (not for files).
+[[nodiscard]] bool is_part_failure(const IssueRecord& record);
 // "<location>: <signature> FOUND"
 [[nodiscard]] std::string detection_line(TargetKind kind, const DetectionRecord& record);
 // "<location>: <reason> ERROR" / "... LIMIT_EXCEEDED" / "... SKIPPED"

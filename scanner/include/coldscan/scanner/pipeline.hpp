@@ -29,7 +29,7 @@ struct PipelineSettings {
     unsigned threads = 1;
     std::uint64_t bytes_in_flight = 256ULL << 20;
     std::uint64_t max_in_memory = 32ULL << 20; // what one file may hold in memory (the budget charge cap)
-    bool keep_hardlink_results = false;         // for inventory lines of hard links
+    bool keep_hardlink_results = false;        // for inventory lines of hard links
 };
 
 // Thread rule: one Pipeline per run, used by one thread; internally it runs `threads` workers (oneTBB).
