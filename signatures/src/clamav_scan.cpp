@@ -8,6 +8,7 @@
 // over a pread callback), never loaded whole.
 #include "clamav_engine_impl.hpp"
 #include "clamav_log.hpp"
+#include "engine_result_builder.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -113,19 +114,8 @@ EngineResult make_result(cl_error_t rc, const char* virname, ClamavScanState& st
         error_reason = "ClamAV: reported a match without a name";
     }
 
-    if (!error_reason.empty()) {
-        result.status = EngineResult::Status::error;
-        result.reason = limit_reason.empty() ? std::move(error_reason) : error_reason + "; " + limit_reason;
-    } else if (!limit_reason.empty()) {
-        result.status = EngineResult::Status::limit_exceeded;
-        result.reason = std::move(limit_reason);
-    } else {
-        result.status = EngineResult::Status::clean;
-    }
-    if (!result.detections.empty()) {
-        result.status = EngineResult::Status::detected; // real detections win; the reason still says the rest
-    }
-    return result;
+    return detail::finish_result(std::move(result.detections), std::move(error_reason),
+                                 std::move(limit_reason));
 }
 
 } // namespace

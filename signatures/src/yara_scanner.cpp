@@ -11,6 +11,7 @@
 // Matches, limit reasons and read errors are gathered in a YaraScanState on the caller's stack.
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/text.hpp"
+#include "engine_result_builder.hpp"
 #include "file_fingerprint.hpp"
 #include "yara_rules_impl.hpp"
 
@@ -306,19 +307,8 @@ EngineResult YaraScanner::scan(const Content& content, std::string_view path) {
         error_reason = "YARA: error code " + std::to_string(outcome.code);
     }
 
-    if (!error_reason.empty()) {
-        result.status = EngineResult::Status::error;
-        result.reason = limit_reason.empty() ? std::move(error_reason) : error_reason + "; " + limit_reason;
-    } else if (!limit_reason.empty()) {
-        result.status = EngineResult::Status::limit_exceeded;
-        result.reason = std::move(limit_reason);
-    } else {
-        result.status = EngineResult::Status::clean;
-    }
-    if (!result.detections.empty()) {
-        result.status = EngineResult::Status::detected; // detections win; the reason still says the rest
-    }
-    return result;
+    return detail::finish_result(std::move(result.detections), std::move(error_reason),
+                                 std::move(limit_reason));
 }
 
 } // namespace coldscan::signatures

@@ -1,6 +1,7 @@
 // open_directory on trees built at test time.
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/disk/directory_source.hpp"
+#include "test_support.hpp"
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -18,24 +19,12 @@ using coldscan::disk::FileSource;
 using coldscan::disk::open_directory;
 using coldscan::disk::ReadOrder;
 
+using coldscan::test::content_bytes;
+using coldscan::test::write_file;
+
 namespace {
 
 namespace fs = std::filesystem;
-
-void write_file(const fs::path& path, const std::string& bytes) {
-    fs::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::binary);
-    out << bytes;
-    REQUIRE(out.good());
-}
-
-std::string content_bytes(const Content& content) {
-    std::string data(content.size(), '\0');
-    auto n = content.read_at(0, std::as_writable_bytes(std::span(data)));
-    REQUIRE(n.has_value());
-    REQUIRE(*n == content.size());
-    return data;
-}
 
 std::map<std::string, FileEntry> all_entries(FileSource& source) {
     std::map<std::string, FileEntry> entries;

@@ -2,6 +2,7 @@
 #include "coldscan/common/subprocess.hpp"
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/disk/image_probe.hpp"
+#include "test_support.hpp"
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -12,6 +13,8 @@ using coldscan::disk::is_supported_format;
 using coldscan::disk::k_max_backing_depth;
 using coldscan::disk::probe_image;
 using coldscan::disk::ProbeOptions;
+
+using coldscan::test::read_text;
 
 namespace {
 
@@ -39,14 +42,6 @@ void create_overlay(const fs::path& image, const std::string& backing,
 void create_base(const fs::path& image, const std::string& format = "qcow2") {
     fs::create_directories(image.parent_path());
     qemu_img({"create", "-q", "-f", format, image.string(), "16M"});
-}
-
-std::string read_text(const fs::path& path) {
-    std::string text(fs::file_size(path), '\0');
-    std::ifstream in(path, std::ios::binary);
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    REQUIRE(in.good());
-    return text;
 }
 
 bool contains(const std::string& text, std::string_view part) {

@@ -3,6 +3,7 @@
 #include "coldscan/common/subprocess.hpp"
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/common/unique_fd.hpp"
+#include "test_support.hpp"
 
 #include <array>
 #include <catch2/catch.hpp>
@@ -22,24 +23,12 @@ using coldscan::disk::detail::TarMember;
 using coldscan::disk::detail::TarMemberType;
 using coldscan::disk::detail::TarReader;
 
+using coldscan::test::read_text;
+using coldscan::test::write_file;
+
 namespace {
 
 namespace fs = std::filesystem;
-
-void write_file(const fs::path& path, const std::string& bytes) {
-    fs::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::binary);
-    out << bytes;
-    REQUIRE(out.good());
-}
-
-std::string read_text(const fs::path& path) {
-    std::string text(fs::file_size(path), '\0');
-    std::ifstream in(path, std::ios::binary);
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    REQUIRE(in.good());
-    return text;
-}
 
 void make_tar(const fs::path& tree, const fs::path& archive, const std::string& format = "gnu") {
     auto result = coldscan::run_bounded(

@@ -2,6 +2,7 @@
 #include "../../disk-access/src/tar_source.hpp"
 #include "coldscan/common/subprocess.hpp"
 #include "coldscan/common/temp_dir.hpp"
+#include "test_support.hpp"
 
 #include <catch2/catch.hpp>
 #include <fcntl.h>
@@ -25,16 +26,12 @@ using coldscan::disk::detail::TarProducer;
 using coldscan::disk::detail::TarProducerResult;
 using coldscan::disk::detail::TarSource;
 
+using coldscan::test::content_bytes;
+using coldscan::test::write_file;
+
 namespace {
 
 namespace fs = std::filesystem;
-
-void write_file(const fs::path& path, const std::string& bytes) {
-    fs::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::binary);
-    out << bytes;
-    REQUIRE(out.good());
-}
 
 std::string pattern(std::size_t size, unsigned seed) {
     std::string data(size, '\0');
@@ -43,14 +40,6 @@ std::string pattern(std::size_t size, unsigned seed) {
         state = state * 1103515245U + 12345U;
         c = static_cast<char>(state >> 16);
     }
-    return data;
-}
-
-std::string content_bytes(const Content& content) {
-    std::string data(content.size(), '\0');
-    auto n = content.read_at(0, std::as_writable_bytes(std::span(data)));
-    REQUIRE(n.has_value());
-    REQUIRE(*n == content.size());
     return data;
 }
 

@@ -45,10 +45,15 @@ std::shared_ptr<ScanCommandOptions> add_scan_command(CLI::App& app) {
     scan->add_option("TARGET", options->targets, "Disk image files or directory trees")->required();
     scan->add_option("--clamav-db", options->clamav_db,
                      "ClamAV database file or folder (default: /var/lib/clamav when it holds databases)");
-    scan->add_option("--yara-rules", options->yara_rules, "YARA rules file or folder (repeatable)");
+    // One value per occurrence: a repeatable option must never swallow the TARGETs after it.
+    scan->add_option("--yara-rules", options->yara_rules, "YARA rules file or folder (repeatable)")
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     scan->add_option("--format", options->format, "Image format of every TARGET (default: safe detection)");
     scan->add_option("--allow-root", options->allowed_roots,
-                     "Folder backing files may live in, besides the image's own (repeatable)");
+                     "Folder backing files may live in, besides the image's own (repeatable)")
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     scan->add_option("--accel", options->accel, "Appliance acceleration: auto, kvm or tcg")
         ->check(CLI::IsMember({"auto", "kvm", "tcg"}));
     scan->add_option("--threads", options->threads, "Scan threads (default: all cores)")
