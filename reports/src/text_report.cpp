@@ -8,6 +8,41 @@
 
 namespace coldscan::reports {
 
+namespace {
+
+// "vm1.qcow2: qcow2, 256.0 MiB, debian 12.5 "web01", 1 of 2 filesystems scanned, completed"
+std::string target_line(const TargetReport& target) {
+    std::string text = printable(target.path) + ": ";
+    if (target.kind == TargetKind::directory) {
+        text += "directory";
+    } else if (target.status == RunStatus::failed && target.format.empty()) {
+        text += "image";
+    } else {
+        text += target.format + ", " + format_bytes(target.virtual_size);
+    }
+    for (const auto& os : target.inspection) {
+        text += ", " + printable(os.distro.empty() || os.distro == "unknown" ? os.type : os.distro);
+        if (!os.version.empty() && os.version != "0.0") {
+            text += " " + printable(os.version);
+        }
+        if (!os.hostname.empty() && os.hostname != "unknown") {
+            text += " \"" + printable(os.hostname) + "\"";
+        }
+    }
+    if (target.kind == TargetKind::image && target.status != RunStatus::failed) {
+        std::size_t scanned = 0;
+        for (const auto& fs : target.filesystems) {
+            scanned += fs.status == FilesystemStatus::scanned ? 1 : 0;
+        }
+        text += ", " + std::to_string(scanned) + " of " + std::to_string(target.filesystems.size()) +
+                (target.filesystems.size() == 1 ? " filesystem" : " filesystems") + " scanned";
+    }
+    text += ", " + std::string(to_string(target.status));
+    return text;
+}
+
+} // namespace
+
 std::string display_location(TargetKind kind, const std::string& target, const std::string& device,
                              const std::string& path) {
     if (path.empty()) {
@@ -61,6 +96,9 @@ std::string summary(const Report& report) {
             " (" + std::to_string(failed) + " failed, " + std::to_string(with_issues) + " with issues)";
     }
     line("Targets:", targets);
+    for (const auto& target : report.targets) {
+        line("", target_line(target));
+    }
     const auto& sigs = report.signatures;
     std::string known;
     if (sigs.clamav) {
@@ -82,8 +120,9 @@ std::string summary(const Report& report) {
     line("Signature set:", sigs.fingerprint.substr(0, 16));
     const auto& c = report.counts;
     line("Scanned files:",
-         std::to_string(c.files) +
-             (c.hardlinks != 0 ? " (+" + std::to_string(c.hardlinks) + " hard links)" : ""));
+         std::to_string(c.files) + (c.hardlinks != 0 ? " (+" + std::to_string(c.hardlinks) +
+                                                           (c.hardlinks == 1 ? " hard link)" : " hard links)")
+                                                     : ""));
     line("Infected files:", std::to_string(c.infected));
     line("Limits exceeded:", std::to_string(c.limit_exceeded));
     std::uint64_t unscanned_parts = 0; // failed targets and filesystems, not files

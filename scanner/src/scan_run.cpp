@@ -139,6 +139,9 @@ void ScanRun::scan_directory(reports::TargetReport& target, reports::Report& rep
     target.counts = result.counts;
     target.scan_seconds = seconds_since(start);
     target.status = reports::status_of(target);
+    if (m_stop.load()) {
+        target.status = reports::RunStatus::completed_with_issues; // interrupted: not every file was scanned
+    }
     if (result.source_error) {
         fail_target(target, report, result.source_error->message);
     }

@@ -47,7 +47,20 @@ TEST_CASE("summary") {
     report.counts.add(OutcomeKind::infected, 10);
     report.counts.add(OutcomeKind::clean, 2048);
     report.errors.push_back(IssueRecord{"/x", "", "", "TARGET_FAILED", "gone"});
+    TargetReport target;
+    target.path = "/img/vm1.qcow2";
+    target.format = "qcow2";
+    target.virtual_size = 256ULL << 20;
+    target.inspection.push_back(OsReport{"/dev/sda1", "linux", "debian", "Debian", "12.5", "web\n01"});
+    target.filesystems.push_back(
+        FilesystemReport{"/dev/sda1", "ext4", "", "", FilesystemStatus::scanned, "", 1, 10});
+    target.filesystems.push_back(
+        FilesystemReport{"/dev/sda2", "swap", "", "", FilesystemStatus::skipped, "", 0, 0});
+    report.targets.push_back(target);
     const std::string text = summary(report);
+    CHECK(
+        text.find("/img/vm1.qcow2: qcow2, 256.0 MiB, debian 12.5 \"web\\x0A01\", 1 of 2 filesystems scanned, "
+                  "completed\n") != std::string::npos);
     CHECK(text.find("----------- SCAN SUMMARY -----------") != std::string::npos);
     CHECK(text.find("Scanned files:      2") != std::string::npos);
     CHECK(text.find("Infected files:     1") != std::string::npos);
