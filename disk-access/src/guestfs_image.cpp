@@ -24,6 +24,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
@@ -92,6 +94,7 @@ bool kvm_usable() {
 struct Appliance {
     Guestfs g;
     std::string accel;
+    pid_t qemu_pid = -1;       // to stop a hung appliance: the handle itself is busy in that thread then
     bool verbose = false;      // LIBGUESTFS_DEBUG=1: echo the appliance output, as libguestfs would
     std::mutex messages_mutex; // callbacks run on whichever thread drives the handle
     std::vector<std::string> errors;
@@ -248,6 +251,7 @@ Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, bool fo
     impl->accel = (force_tcg || (!env_tcg.empty() && env_tcg != "0" && env_tcg != "false") || !kvm_usable())
                       ? "tcg"
                       : "kvm";
+    impl->qemu_pid = ::guestfs_get_pid(g); // -1 for backends that do not expose it (libvirt)
     impl->clear_messages();
     return impl;
 }
@@ -260,18 +264,12 @@ public:
     GuestfsTarProducer(Appliance& appliance, UniqueFd write_end) : m_appliance(appliance) {
         m_thread = std::thread([this, fd = std::move(write_end)]() mutable { run(std::move(fd)); });
     }
-    ~GuestfsTarProducer() override {
-        if (m_thread.joinable()) {
-            m_thread.join();
-        }
-    }
+    ~GuestfsTarProducer() override { stop(); }
     GuestfsTarProducer(const GuestfsTarProducer&) = delete;
     GuestfsTarProducer& operator=(const GuestfsTarProducer&) = delete;
 
     detail::TarProducerResult finish() override {
-        if (m_thread.joinable()) {
-            m_thread.join();
-        }
+        stop();
         detail::TarProducerResult result;
         std::string tar_said;
         for (const auto& line : m_appliance.take_tar_lines()) {
@@ -334,6 +332,25 @@ public:
     }
 
 private:
+    // The reader has closed its end, so a healthy tar-out ends at once (EPIPE). One that does not end within
+    // the grace period is hung inside the appliance: kill qemu so the call returns, the handle fails, and the
+    // rest of the target is reported as not scanned instead of the scan hanging forever.
+    void stop() {
+        if (!m_thread.joinable()) {
+            return;
+        }
+        std::unique_lock lock(m_mutex);
+        if (!m_done_cv.wait_for(lock, k_stop_grace, [this] { return m_done; })) {
+            if (m_appliance.qemu_pid > 0) {
+                spdlog::warn("the appliance did not stop streaming within {} s; stopping it",
+                             k_stop_grace.count());
+                ::kill(m_appliance.qemu_pid, SIGKILL);
+            }
+        }
+        lock.unlock();
+        m_thread.join();
+    }
+
     void run(UniqueFd write_end) noexcept {
         try {
             m_appliance.begin_call();
@@ -348,12 +365,23 @@ private:
             m_failed = true;
         }
         // write_end closes here; the reader sees the end once libguestfs has closed its own descriptor too.
+        write_end.reset();
+        {
+            std::lock_guard lock(m_mutex);
+            m_done = true;
+        }
+        m_done_cv.notify_all();
     }
+
+    static constexpr std::chrono::seconds k_stop_grace{60};
 
     Appliance& m_appliance;
     std::thread m_thread;
     bool m_failed = false; // written by the worker, read after join
     std::string m_error;
+    std::mutex m_mutex;
+    std::condition_variable m_done_cv;
+    bool m_done = false; // the worker's guestfs call returned
 };
 
 // Every name under the mounted root ("/etc", "/etc/passwd", ...), from guestfs_find0 through a spill file.

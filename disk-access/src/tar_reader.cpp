@@ -4,7 +4,9 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cstring>
+#include <poll.h>
 #include <unistd.h>
 
 namespace coldscan::disk::detail {
@@ -202,7 +204,30 @@ std::string normalise_tar_path(std::string_view raw) {
     return path;
 }
 
-TarReader::TarReader(int fd) : m_fd(fd), m_buffer(k_buffer_size) {}
+TarReader::TarReader(int fd, std::chrono::milliseconds stall_timeout)
+    : m_fd(fd), m_stall_timeout(stall_timeout), m_buffer(k_buffer_size) {}
+
+Expected<void> TarReader::wait_readable() {
+    if (m_stall_timeout.count() <= 0) {
+        return {};
+    }
+    pollfd ready{m_fd, POLLIN, 0};
+    for (;;) {
+        const int n =
+            ::poll(&ready, 1, static_cast<int>(std::min<std::int64_t>(m_stall_timeout.count(), INT_MAX)));
+        if (n > 0) {
+            return {};
+        }
+        if (n == 0) {
+            const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(m_stall_timeout).count();
+            return fail("no data arrived for " + std::to_string(seconds) +
+                        " s: the appliance looks hung, giving up on this filesystem");
+        }
+        if (errno != EINTR) {
+            return fail(errno_message("waiting for the tar stream"));
+        }
+    }
+}
 
 std::unexpected<Error> TarReader::fail(std::string message) {
     m_failure = Error{Errc::io, std::move(message)};
@@ -217,6 +242,9 @@ Expected<std::size_t> TarReader::read_some(std::span<std::byte> out) {
     }
     if (m_begin == m_end) {
         if (out.size() >= m_buffer.size()) {
+            if (auto ready = wait_readable(); !ready) {
+                return std::unexpected(ready.error());
+            }
             for (;;) { // big reads bypass the buffer
                 const ssize_t n = ::read(m_fd, out.data(), out.size());
                 if (n >= 0) {
@@ -226,6 +254,9 @@ Expected<std::size_t> TarReader::read_some(std::span<std::byte> out) {
                     return fail(errno_message("reading the tar stream"));
                 }
             }
+        }
+        if (auto ready = wait_readable(); !ready) {
+            return std::unexpected(ready.error());
         }
         for (;;) {
             const ssize_t n = ::read(m_fd, m_buffer.data(), m_buffer.size());

@@ -10,6 +10,7 @@
 
 #include "coldscan/common/error.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -45,8 +46,9 @@ struct TarMember {
 // Thread rule: one thread at a time.
 class TarReader {
 public:
-    // Reads from fd (not owned), which must stay open while the reader is used.
-    explicit TarReader(int fd);
+    // Reads from fd (not owned), which must stay open while the reader is used. When no byte arrives for
+    // stall_timeout (zero: no limit), the reader fails: a hung writer must not hang the scan.
+    explicit TarReader(int fd, std::chrono::milliseconds stall_timeout = std::chrono::milliseconds(0));
 
     // The next member, skipping any unread data of the previous one; std::nullopt at the end-of-archive
     // marker. Errors (io): corrupt header, oversized metadata, the stream ended early. After an error every
@@ -63,12 +65,15 @@ public:
 
 private:
     [[nodiscard]] Expected<std::size_t> read_some(std::span<std::byte> out);
+    // Waits until the stream has data (or ended). Error: nothing came within the stall timeout.
+    [[nodiscard]] Expected<void> wait_readable();
     [[nodiscard]] Expected<bool> read_block(std::span<std::byte, 512> block); // false: clean end of stream
     [[nodiscard]] Expected<void> skip(std::uint64_t bytes);
     [[nodiscard]] Expected<std::string> read_meta(std::uint64_t size, std::string_view what);
     std::unexpected<Error> fail(std::string message);
 
     int m_fd;
+    std::chrono::milliseconds m_stall_timeout;
     std::vector<std::byte> m_buffer;
     std::size_t m_begin = 0;
     std::size_t m_end = 0;

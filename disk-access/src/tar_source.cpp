@@ -104,9 +104,9 @@ Expected<UniqueFd> create_spill_file(const std::string& dir) {
 TarSource::TarSource(UniqueFd stream, std::unique_ptr<TarProducer> producer, std::vector<std::string> listing,
                      SourceOptions options, std::optional<std::uint64_t> expected_bytes,
                      std::optional<std::uint64_t> expected_files)
-    : m_stream(std::move(stream)), m_reader(m_stream.get()), m_producer(std::move(producer)),
-      m_options(std::move(options)), m_expected_bytes(expected_bytes), m_expected_files(expected_files),
-      m_listing(std::move(listing)) {
+    : m_stream(std::move(stream)), m_reader(m_stream.get(), options.stall_timeout),
+      m_producer(std::move(producer)), m_options(std::move(options)), m_expected_bytes(expected_bytes),
+      m_expected_files(expected_files), m_listing(std::move(listing)) {
     std::sort(m_listing.begin(), m_listing.end());
     m_listing.erase(std::unique(m_listing.begin(), m_listing.end()), m_listing.end());
     m_listing_seen.assign(m_listing.size(), k_not_seen);

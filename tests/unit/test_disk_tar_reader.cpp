@@ -415,3 +415,18 @@ TEST_CASE("TarReader::next on hand-made headers") {
         CHECK_FALSE(reader.drain(4096).has_value());
     }
 }
+
+TEST_CASE("TarReader::next when the writer hangs") {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    UniqueFd read_end(fds[0]);
+    UniqueFd write_end(fds[1]); // kept open and silent: a hung appliance
+    TarReader reader(read_end.get(), std::chrono::milliseconds(200));
+    auto member = reader.next();
+    REQUIRE_FALSE(member.has_value());
+    CHECK(member.error().code == Errc::io);
+    CHECK(member.error().message.find("no data arrived") != std::string::npos);
+    SECTION("the failure sticks") {
+        CHECK_FALSE(reader.next().has_value());
+    }
+}

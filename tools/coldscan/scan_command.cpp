@@ -34,6 +34,7 @@ struct ScanCommandOptions {
     unsigned yara_timeout = 60;
     std::string bytes_in_flight = "256M";
     std::string spill_dir = "/var/tmp";
+    unsigned stall_timeout = 600;
     bool no_progress = false;
     bool no_summary = false;
     bool quiet_issues = false;
@@ -78,6 +79,10 @@ std::shared_ptr<ScanCommandOptions> add_scan_command(CLI::App& app) {
     scan->add_option("--spill-dir", options->spill_dir,
                      "Folder for temporary copies of big files streamed from the appliance")
         ->capture_default_str();
+    scan->add_option("--stall-timeout", options->stall_timeout,
+                     "Seconds without data from the appliance before a filesystem is given up as hung")
+        ->capture_default_str()
+        ->check(CLI::Range(1U, 86'400U));
     scan->add_flag("--no-progress", options->no_progress, "No live progress line");
     scan->add_flag("--no-summary", options->no_summary, "No summary at the end");
     scan->add_flag("--quiet-issues", options->quiet_issues, "Do not print ERROR / LIMIT_EXCEEDED lines");
@@ -187,6 +192,7 @@ int run_scan(const ScanCommandOptions& o, const std::atomic<bool>& stop) {
         scan_options.allowed_roots.emplace_back(root);
     }
     scan_options.source.spill_dir = o.spill_dir;
+    scan_options.source.stall_timeout = std::chrono::seconds(o.stall_timeout);
     scan_options.inventory = inventory.has_value();
 
     ConsoleEvents events(!o.quiet_issues, std::move(inventory));

@@ -6,6 +6,7 @@
 #include "coldscan/common/content.hpp"
 #include "coldscan/common/error.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,6 +48,9 @@ struct SourceOptions {
     // temporary file under spill_dir, so a big file never sits whole in memory.
     std::uint64_t max_in_memory = 32ULL << 20;
     std::string spill_dir = "/var/tmp";
+    // A streaming source that receives nothing for this long treats its producer as hung: the stream fails
+    // (the files not delivered are reported) and the producer is stopped. Zero: wait forever.
+    std::chrono::seconds stall_timeout{600};
 };
 
 } // namespace coldscan::disk
