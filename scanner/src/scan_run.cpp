@@ -103,6 +103,11 @@ reports::Report ScanRun::run(const std::vector<std::string>& targets) {
     return report;
 }
 
+void ScanRun::enter_phase(const std::string& phase) {
+    spdlog::info("{}", phase);
+    m_progress.set_phase(phase);
+}
+
 void ScanRun::fail_target(reports::TargetReport& target, reports::Report& report, const std::string& reason) {
     target.status = reports::RunStatus::failed;
     target.error = reason;
@@ -124,6 +129,8 @@ void ScanRun::scan_target(const std::string& path, reports::Report& report, Pipe
     } else {
         scan_image(target, report, pipeline);
     }
+    spdlog::info("{}: {} ({} files, {} infected)", printable(target.path), reports::to_string(target.status),
+                 target.counts.files, target.counts.infected);
     report.targets.push_back(std::move(target));
 }
 
@@ -134,7 +141,7 @@ void ScanRun::scan_directory(reports::TargetReport& target, reports::Report& rep
         fail_target(target, report, source.error().message);
         return;
     }
-    m_progress.set_phase("scanning " + printable(target.path));
+    enter_phase("scanning " + printable(target.path));
     const auto result = pipeline.scan(**source, SourceLocation{target.kind, target.path, ""}, report);
     target.counts = result.counts;
     target.scan_seconds = seconds_since(start);
@@ -149,7 +156,7 @@ void ScanRun::scan_directory(reports::TargetReport& target, reports::Report& rep
 
 void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline) {
     auto start = Clock::now();
-    m_progress.set_phase("checking " + printable(target.path));
+    enter_phase("checking " + printable(target.path));
     auto info = disk::probe_image(target.path, disk::ProbeOptions{m_options.format, m_options.allowed_roots});
     target.probe_seconds = seconds_since(start);
     if (!info) {
@@ -166,7 +173,7 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
 
     start = Clock::now();
     const std::string launching = "starting the appliance for " + printable(target.path);
-    m_progress.set_phase(launching);
+    enter_phase(launching);
     m_events.on_phase(launching);
     auto image = disk::GuestfsImage::launch(*info, m_options.accel);
     target.launch_seconds = seconds_since(start);
@@ -177,7 +184,7 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
     target.accel = image->accel_used();
 
     start = Clock::now();
-    m_progress.set_phase("inspecting " + printable(target.path));
+    enter_phase("inspecting " + printable(target.path));
     if (auto inspection = image->inspect()) {
         for (const auto& os : *inspection) {
             target.inspection.push_back(
@@ -214,7 +221,7 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
             target.filesystems.push_back(std::move(fs_report));
             continue;
         }
-        m_progress.set_phase("scanning " + printable(target.path) + ":" + printable(fs.device));
+        enter_phase("scanning " + printable(target.path) + ":" + printable(fs.device));
         auto source = image->open_filesystem(fs, m_options.source);
         if (!source) {
             fs_report.status = reports::FilesystemStatus::failed;

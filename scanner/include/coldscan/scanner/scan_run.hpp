@@ -41,6 +41,8 @@ private:
     void scan_target(const std::string& target, reports::Report& report, Pipeline& pipeline);
     void scan_image(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
     void scan_directory(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
+    // Names the current step on the progress line and in the log (-v).
+    void enter_phase(const std::string& phase);
     void fail_target(reports::TargetReport& target, reports::Report& report, const std::string& reason);
 
     const signatures::SignatureSet& m_signatures;
