@@ -11,7 +11,7 @@ packages=(
   libyara-dev yara
   libtbb-dev librocksdb-dev libcli11-dev catch2
   libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  gdisk e2fsprogs dosfstools ntfs-3g lvm2 zip p7zip-full
+  gdisk fdisk e2fsprogs dosfstools btrfs-progs ntfs-3g lvm2 zip p7zip-full
 )
 
 missing=()
@@ -23,7 +23,14 @@ done
 
 if ((${#missing[@]})); then
   SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  if [[ $(id -u) -ne 0 ]]; then
+    if ! command -v sudo >/dev/null; then
+      echo "coldscan: these Debian packages are missing: ${missing[*]}" >&2
+      echo "coldscan: run this script as root (or install sudo) so it can install them" >&2
+      exit 1
+    fi
+    SUDO="sudo"
+  fi
   echo "coldscan: installing ${#missing[@]} Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q

@@ -502,6 +502,9 @@ Expected<std::vector<OsInfo>> GuestfsImage::inspect() {
     return systems;
 }
 
+// How libguestfs names a btrfs subvolume as a mountable: "btrfsvol:/dev/sda2/home".
+constexpr std::string_view k_btrfs_subvolume_prefix = "btrfsvol:";
+
 Expected<std::vector<FilesystemInfo>> GuestfsImage::filesystems() {
     Appliance& a = *m_impl->appliance;
     guestfs_h* g = a.g.get();
@@ -529,6 +532,19 @@ Expected<std::vector<FilesystemInfo>> GuestfsImage::filesystems() {
         }
         result.push_back(std::move(fs));
     }
+    // A btrfs volume is mounted at its top level (subvolid=5), where every subvolume and snapshot appears as
+    // a folder; listing the subvolumes again would scan and count their files twice.
+    for (auto& fs : result) {
+        if (!fs.device.starts_with(k_btrfs_subvolume_prefix)) {
+            continue;
+        }
+        for (const auto& top : result) {
+            if (top.type == "btrfs" && !top.device.starts_with(k_btrfs_subvolume_prefix) &&
+                fs.device.starts_with(std::string(k_btrfs_subvolume_prefix) + top.device + "/")) {
+                fs.not_scannable_reason = "btrfs subvolume: scanned within the top level of " + top.device;
+            }
+        }
+    }
     a.clear_messages(); // label/uuid errors on swap and the like are expected
     return result;
 }
@@ -541,7 +557,9 @@ Expected<std::unique_ptr<FileSource>> GuestfsImage::open_filesystem(const Filesy
     if (::guestfs_umount_all(g) == -1) {
         return make_error(Errc::io, "cannot unmount in the appliance: " + a.error_message("unknown error"));
     }
-    if (::guestfs_mount_ro(g, fs.device.c_str(), "/") == -1) {
+    const bool btrfs_top_level = fs.type == "btrfs" && !fs.device.starts_with(k_btrfs_subvolume_prefix);
+    const char* mount_options = btrfs_top_level ? "ro,subvolid=5" : "ro";
+    if (::guestfs_mount_options(g, mount_options, fs.device.c_str(), "/") == -1) {
         const std::string message = a.error_message("unknown error");
         // "wrong fs type, bad option, bad superblock" is also what a damaged filesystem gives: io.
         const bool unknown_type = message.find("unknown filesystem type") != std::string::npos;

@@ -175,7 +175,14 @@ void check_completed_scan(const CompletedScanSpec& spec) {
     std::uintmax_t bytes = 0;
     std::size_t hardlinks = 0;
     if (spec.kind == "image") {
-        const Json& filesystems = target.at("filesystems");
+        // Filesystems not scanned by design (btrfs subvolumes reached through their top level, swap) are
+        // checked by the tests that expect them.
+        std::vector<Json> filesystems;
+        for (const auto& filesystem : target.at("filesystems")) {
+            if (filesystem.at("status") != "skipped") {
+                filesystems.push_back(filesystem);
+            }
+        }
         CHECK(filesystems.size() == spec.filesystems.size());
         for (const auto& expected : spec.filesystems) {
             INFO("filesystem " << expected.label);

@@ -15,7 +15,7 @@ namespace coldscan::e2e {
 // A filesystem a target must contain, and the source tree it was built from.
 struct FilesystemSpec {
     std::string label;
-    std::string type;                // ext4 | ntfs | xfs ("" for directory targets)
+    std::string type;                // ext4 | ntfs | xfs | vfat | btrfs ("" for directory targets)
     std::set<std::string> devices;   // accepted device names ("" for directory targets)
     std::string tree;                // directory under fixtures_dir()/trees
     std::optional<std::string> uuid; // when the fixture fixes it

@@ -9,7 +9,7 @@ fi
 fixtures=$(cd "$(dirname "${BASH_SOURCE[0]}")/../fixtures" && pwd)
 export PATH=$PATH:/usr/sbin:/sbin
 missing=()
-for tool in clamscan yara qemu-img sgdisk mkfs.ext4 guestfish 7z xxd flock; do
+for tool in clamscan yara qemu-img sgdisk sfdisk mkfs.ext4 mkfs.fat mkfs.btrfs guestfish 7z xxd flock; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then

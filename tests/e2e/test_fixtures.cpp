@@ -9,8 +9,8 @@ using namespace coldscan::e2e;
 
 TEST_CASE("reference tools detect exactly the expected paths in every fixture tree", "[fixtures]") {
     const std::vector<std::pair<std::string, std::string>> trees{
-        {"coldroot", "dormant"},  {"COLDNTFS", "ntfs"}, {"colddata", "lvm-data"},
-        {"coldlogs", "lvm-logs"}, {"coldbase", "base"}, {"coldclean", "clean"}};
+        {"coldroot", "dormant"}, {"COLDNTFS", "ntfs"},   {"colddata", "lvm-data"}, {"coldlogs", "lvm-logs"},
+        {"COLDFAT", "fat"},      {"coldbtrfs", "btrfs"}, {"coldbase", "base"},     {"coldclean", "clean"}};
     for (const auto& [label, tree] : trees) {
         INFO("tree " << tree);
         std::set<ExpectedHit> found;
@@ -37,6 +37,24 @@ TEST_CASE("the planted dormant tree has the awkward cases the tests rely on", "[
     CHECK(empty >= 10);
 }
 
+TEST_CASE("the FAT tree holds only what FAT can store, the btrfs tree a hard link and a symlink",
+          "[fixtures]") {
+    const TreeIndex& fat = index_tree(fixtures_dir() / "trees/fat");
+    CHECK(fat.special.empty()); // no symlinks, FIFOs, ...
+    CHECK(fat.hardlink_names == 0);
+    std::set<std::string> folded;
+    for (const auto& [path, file] : fat.regular) {
+        INFO(path);
+        CHECK(path.find_first_of("\"*:<>?|") == std::string::npos);
+        CHECK(folded.insert(to_lower(path)).second); // FAT compares names case-insensitively
+    }
+    CHECK(fat.regular.contains("/EFI/vendor/eicar test.com"));
+
+    const TreeIndex& btrfs = index_tree(fixtures_dir() / "trees/btrfs");
+    CHECK(btrfs.hardlink_names == 1);
+    CHECK(btrfs.special == std::set<std::string>{"/srv/app/current"});
+}
+
 TEST_CASE("the directory target is an exact copy of the dormant tree", "[fixtures]") {
     const TreeIndex& original = index_tree(fixtures_dir() / "trees/dormant");
     const TreeIndex& copy = index_tree(dirscan_path());
@@ -56,7 +74,9 @@ TEST_CASE("fixture images have the formats, sizes and backing files the tests ex
     CHECK(ext4.at("virtual-size") == 256 * 1024 * 1024);
     CHECK(qemu_img_info(image_path("clean.qcow2")).at("format") == "qcow2");
     CHECK(qemu_img_info(image_path("ntfs.qcow2")).at("format") == "qcow2");
-    CHECK(qemu_img_info(image_path("lvm.qcow2")).at("format") == "qcow2");
+    const Json lvm = qemu_img_info(image_path("lvm.qcow2"));
+    CHECK(lvm.at("format") == "qcow2");
+    CHECK(lvm.at("virtual-size") == 768 * 1024 * 1024); // PV + FAT32 + btrfs partitions
     // The truncated qcow2 still passes `qemu-img info`; only reading it shows the damage.
     CHECK(qemu_img_info(image_path("truncated.qcow2")).at("format") == "qcow2");
     CHECK(fs::file_size(image_path("truncated.qcow2")) < fs::file_size(image_path("ext4-gpt.qcow2")));

@@ -4,6 +4,9 @@
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
+#include <map>
+#include <set>
+#include <utility>
 
 using namespace coldscan::e2e;
 
@@ -54,14 +57,70 @@ TEST_CASE("scan ntfs image", "[ntfs]") {
     CHECK(run.report->at("targets").at(0).at("inspection").empty()); // no Windows registry: no OS
 }
 
-TEST_CASE("scan lvm image with an ext4 and an XFS logical volume", "[lvm]") {
+// One GPT disk, three partitions: an LVM PV (ext4 and XFS logical volumes), a FAT32 EFI system partition and
+// a btrfs filesystem (tests/fixtures/build-images.sh).
+TEST_CASE("scan lvm image with ext4 and XFS logical volumes, a FAT32 and a btrfs partition", "[lvm]") {
     check_completed_scan(
         {"lvm",
          image_path("lvm.qcow2"),
          "image",
          1,
          {{"colddata", "ext4", {"/dev/coldvg/data", "/dev/mapper/coldvg-data"}, "lvm-data", std::nullopt},
-          {"coldlogs", "xfs", {"/dev/coldvg/logs", "/dev/mapper/coldvg-logs"}, "lvm-logs", std::nullopt}}});
+          {"coldlogs", "xfs", {"/dev/coldvg/logs", "/dev/mapper/coldvg-logs"}, "lvm-logs", std::nullopt},
+          {"COLDFAT", "vfat", {"/dev/sda2"}, "fat", std::string("c01d-fa75")},
+          {"coldbtrfs",
+           "btrfs",
+           {"/dev/sda3"},
+           "btrfs",
+           std::string("5c0d5ca4-0000-4000-8000-0000000b7f50")}}});
+}
+
+TEST_CASE("the lvm scan finds planted samples on every filesystem, FAT32 and btrfs included", "[lvm]") {
+    const ScanRun& run = load_scan("lvm");
+    REQUIRE(run.report.has_value());
+    std::map<std::string, std::set<std::pair<std::string, std::string>>> by_label;
+    for (const auto& finding : report_findings(*run.report)) {
+        by_label[finding.label].insert({finding.path, finding.engine});
+    }
+    using Hits = std::set<std::pair<std::string, std::string>>;
+    CHECK(by_label.size() == 4);
+    CHECK(by_label["COLDFAT"] ==
+          Hits{{"/EFI/vendor/eicar test.com", "clamav"}, {"/Updates/Firmware Update.zip", "clamav"}});
+    CHECK(by_label["coldbtrfs"] ==
+          Hits{{"/opt/updater/clam-upx.exe", "clamav"}, {"/home/ops/Desktop/READ ME NOW.txt", "yara"}});
+    CHECK(by_label["colddata"].size() == 2);
+    CHECK(by_label["coldlogs"].size() == 2);
+
+    // The btrfs tree's hard link is one file with two names; the FAT tree's non-ASCII long name survives.
+    REQUIRE(run.inventory.has_value());
+    std::size_t hardlink_lines = 0;
+    bool umlaut_name = false;
+    for (const auto& line : *run.inventory) {
+        if (line.at("device") == "/dev/sda3" && line.contains("hardlink_of")) {
+            ++hardlink_lines;
+        }
+        if (line.at("device") == "/dev/sda2" && raw_field(line, "path") == "/Docs/Übersicht März.txt") {
+            umlaut_name = true;
+        }
+    }
+    CHECK(hardlink_lines == 1);
+    CHECK(umlaut_name);
+
+    // /home and /opt are btrfs subvolumes, /home the default one: both are scanned through the top level,
+    // once (the file counts above), and libguestfs' separate entry for /opt is skipped, not scanned again.
+    std::size_t subvolume_entries = 0;
+    for (const auto& filesystem : run.report->at("targets").at(0).at("filesystems")) {
+        const std::string device = filesystem.at("device").get<std::string>();
+        if (device.starts_with("btrfsvol:")) {
+            ++subvolume_entries;
+            CHECK(device == "btrfsvol:/dev/sda3/opt");
+            CHECK(filesystem.at("status") == "skipped");
+            CHECK(filesystem.at("reason").get<std::string>().find("top level of /dev/sda3") !=
+                  std::string::npos);
+        }
+    }
+    CHECK(subvolume_entries == 1);
+    CHECK(run.report->at("targets").at(0).at("inspection").empty()); // data volumes and an ESP: no OS
 }
 
 TEST_CASE("scan overlay whose backing file is outside its folder, with --allow-root",
