@@ -62,3 +62,39 @@ TEST_CASE("scans with the same signatures report the same signature fingerprint"
     }
     CHECK(fingerprints.size() == 1);
 }
+
+TEST_CASE("a file over --max-filesize is LIMIT_EXCEEDED, never clean, and detections still count",
+          "[limits]") {
+    const ScanRun& run = load_scan("limits");
+    const ScanRun& full = load_scan("directory");
+    REQUIRE(run.report.has_value());
+    REQUIRE(full.report.has_value());
+    const std::string big = "/var/backups/db-dump.sql";
+    check_envelope(*run.report, "completed_with_issues");
+    CHECK(run.exit_code == 1); // detections win over "not fully scanned"
+    CHECK(run.report->at("options").at("limits").at("max_file_size") == 16 * 1024 * 1024);
+    const Json& counts = run.report->at("counts");
+    CHECK(counts.at("limit_exceeded") == 1);
+    CHECK(counts.at("clean").get<int>() == full.report->at("counts").at("clean").get<int>() - 1);
+    CHECK(portable(*run.report) == portable(*full.report));
+
+    REQUIRE(run.report->at("errors").size() == 1);
+    const Json& issue = run.report->at("errors").at(0);
+    CHECK(issue.at("path") == big);
+    CHECK(issue.at("outcome") == "LIMIT_EXCEEDED");
+    CHECK(issue.at("reason").get<std::string>().find("MaxFileSize") != std::string::npos);
+
+    REQUIRE(run.inventory.has_value());
+    std::size_t big_lines = 0;
+    for (const auto& line : *run.inventory) {
+        if (line.at("path") == big) {
+            ++big_lines;
+            CHECK(line.at("outcome") == "LIMIT_EXCEEDED");
+        }
+    }
+    CHECK(big_lines == 1);
+    INFO("stdout:\n" << run.out);
+    CHECK(run.out.find(dirscan_path() + big +
+                       ": ClamAV: Heuristics.Limits.Exceeded.MaxFileSize LIMIT_EXCEEDED") !=
+          std::string::npos);
+}
