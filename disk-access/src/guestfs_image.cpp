@@ -449,6 +449,10 @@ Expected<GuestfsImage> GuestfsImage::launch(const ImageInfo& image, Accel accel)
         spdlog::debug("appliance for {} runs under {}", image.path.string(), (*first)->accel);
         return GuestfsImage(std::make_unique<Impl>(Impl{std::move(*first)}));
     }
+    if (accel == Accel::kvm) {
+        return make_error(first.error().code,
+                          first.error().message + " (--accel kvm; --accel auto falls back to TCG by itself)");
+    }
     if (tcg_first || accel != Accel::automatic) {
         return std::unexpected(first.error());
     }
