@@ -3,9 +3,11 @@
 #include "checks.hpp"
 #include "support.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 
 using namespace coldscan::e2e;
@@ -147,4 +149,47 @@ TEST_CASE("scan overlay whose backing file is outside its folder, with --allow-r
     CHECK(chain.at(0).at("format") == "qcow2");
     CHECK(chain.at(0).at("virtual_size") == qemu_img_info(base).at("virtual-size"));
     CHECK(chain.at(0).at("file_size") == fs::file_size(base));
+}
+
+// The same disk as VMware, Hyper-V and VirtualBox store it, three targets in one run: each is detected as its
+// format, scanned completely, and gives exactly the detections of the qcow2 original.
+TEST_CASE("scan the dormant disk as VMDK, VHDX and VDI in one run", "[formats]") {
+    const ScanRun& run = load_scan("formats");
+    const ScanRun& qcow2 = load_scan("ext4-gpt");
+    REQUIRE(run.report.has_value());
+    REQUIRE(qcow2.report.has_value());
+    check_envelope(*run.report, "completed");
+    const Json& targets = run.report->at("targets");
+    REQUIRE(targets.size() == 3);
+    const Json& original = qcow2.report->at("targets").at(0);
+
+    using Hit = std::tuple<std::string, std::string, std::string, std::string>;
+    std::set<Hit> expected;
+    for (const auto& d : qcow2.report->at("detections")) {
+        expected.emplace(raw_field(d, "path"), d.at("engine").get<std::string>(),
+                         d.at("signature").get<std::string>(), d.at("sha256").get<std::string>());
+    }
+    REQUIRE_FALSE(expected.empty());
+    for (const std::string format : {"vmdk", "vhdx", "vdi"}) {
+        INFO("format " << format);
+        const std::string path = image_path("formats/dormant." + format);
+        const auto target =
+            std::find_if(targets.begin(), targets.end(), [&](const Json& t) { return t.at("path") == path; });
+        REQUIRE(target != targets.end());
+        CHECK(target->at("format") == format);
+        CHECK(target->at("status") == "completed");
+        CHECK(target->at("virtual_size") == original.at("virtual_size"));
+        CHECK(target->at("counts") == original.at("counts"));
+        CHECK(target->at("inspection") == original.at("inspection"));
+        std::set<Hit> found;
+        for (const auto& d : run.report->at("detections")) {
+            if (d.at("target") == path) {
+                found.emplace(raw_field(d, "path"), d.at("engine").get<std::string>(),
+                              d.at("signature").get<std::string>(), d.at("sha256").get<std::string>());
+            }
+        }
+        CHECK(found == expected);
+    }
+    CHECK(run.report->at("counts").at("files").get<std::size_t>() ==
+          3 * qcow2.report->at("counts").at("files").get<std::size_t>());
 }
