@@ -1,4 +1,4 @@
-// One compiled libclamav engine (clamav.h stays private to clamav_engine.cpp).
+// One compiled libclamav engine (clamav.h stays private to signatures/src).
 //
 // Loaded with clamscan's default parsing (archives, packers, documents, mail, ...) and general heuristics on,
 // all matches collected, "alert on exceeded limits" on: Heuristics.Limits.Exceeded.* alerts become

@@ -1,4 +1,4 @@
-// YARA rules compiled once, scanned with one scanner per worker (yara.h stays private to yara_rules.cpp).
+// YARA rules compiled once, scanned with one scanner per worker (yara.h stays private to signatures/src).
 //
 // Sources (.yar/.yara, includes resolved next to each file) or one compiled file (yarac output). Each source
 // file gets its own namespace (its file stem) so rule names from different files cannot clash. The external
