@@ -6,6 +6,7 @@ find_package(TBB REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
+find_package(RocksDB CONFIG REQUIRED)
 
 pkg_check_modules(GUESTFS REQUIRED IMPORTED_TARGET libguestfs)
 pkg_check_modules(CLAMAV REQUIRED IMPORTED_TARGET libclamav)

@@ -1,0 +1,51 @@
+// Storage behind the verdict cache: a few key spaces of byte strings, nothing cache-specific.
+// Backends: RocksDB (the product; one column family per key space, WAL on) and memory (tests, runs without a
+// cache). One test suite runs against both (tests/unit/test_scanner_kv_store.cpp).
+// Thread rule: shared; every member is thread-safe.
+#pragma once
+
+#include "coldscan/common/error.hpp"
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace coldscan::scanner {
+
+enum class KeySpace : std::uint8_t {
+    file_identity,   // level 1: a file's identity in an image -> its content digest
+    content_verdict, // level 2: content digest + signature set -> verdict
+    meta,            // store schema version and bookkeeping
+};
+inline constexpr std::array k_key_spaces{KeySpace::file_identity, KeySpace::content_verdict, KeySpace::meta};
+
+[[nodiscard]] std::string_view to_string(KeySpace space);
+
+class KvStore {
+public:
+    virtual ~KvStore() = default;
+    // std::nullopt when the key is absent. Error: io (unreadable or corrupt store).
+    [[nodiscard]] virtual Expected<std::optional<std::string>> get(KeySpace space,
+                                                                   std::string_view key) const = 0;
+    [[nodiscard]] virtual Expected<void> put(KeySpace space, std::string_view key,
+                                             std::string_view value) = 0;
+    [[nodiscard]] virtual Expected<void> erase(KeySpace space, std::string_view key) = 0;
+    // Visits every pair of a key space in key order (bytewise) until visit returns false.
+    [[nodiscard]] virtual Expected<void>
+    for_each(KeySpace space,
+             const std::function<bool(std::string_view key, std::string_view value)>& visit) const = 0;
+    // Makes every earlier put durable (the write-ahead log reaches the disk).
+    [[nodiscard]] virtual Expected<void> sync() = 0;
+};
+
+[[nodiscard]] std::unique_ptr<KvStore> open_memory_store();
+// Opens, or creates, a RocksDB store in folder. Errors: io (cannot create it, locked by another process,
+// corrupt or unreadable files; the message says which).
+[[nodiscard]] Expected<std::unique_ptr<KvStore>> open_rocksdb_store(const std::filesystem::path& folder);
+
+} // namespace coldscan::scanner

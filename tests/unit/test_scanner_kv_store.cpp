@@ -1,0 +1,165 @@
+// One suite, both backends: what the verdict cache relies on must hold for RocksDB and memory alike.
+#include "coldscan/common/temp_dir.hpp"
+#include "coldscan/scanner/kv_store.hpp"
+#include "test_support.hpp"
+
+#include <catch2/catch.hpp>
+#include <thread>
+#include <vector>
+
+using namespace coldscan;
+using namespace coldscan::scanner;
+
+namespace {
+
+enum class Backend { memory, rocksdb };
+
+struct StoreUnderTest {
+    TempDir dir = TempDir::create("coldscan-test").value();
+    std::unique_ptr<KvStore> store;
+
+    explicit StoreUnderTest(Backend backend) {
+        if (backend == Backend::memory) {
+            store = open_memory_store();
+        } else {
+            auto opened = open_rocksdb_store(dir.path() / "cache");
+            REQUIRE(opened);
+            store = std::move(*opened);
+        }
+    }
+};
+
+std::optional<std::string> value_of(const KvStore& store, KeySpace space, std::string_view key) {
+    auto value = store.get(space, key);
+    REQUIRE(value.has_value());
+    return *value;
+}
+
+} // namespace
+
+TEST_CASE("KvStore::get") {
+    const Backend backend = GENERATE(Backend::memory, Backend::rocksdb);
+    CAPTURE(backend == Backend::memory ? "memory" : "rocksdb");
+    StoreUnderTest s(backend);
+    KvStore& store = *s.store;
+
+    SECTION("an absent key is not an error") {
+        CHECK_FALSE(value_of(store, KeySpace::content_verdict, "nothing").has_value());
+    }
+    SECTION("put then get, overwrite, erase") {
+        REQUIRE(store.put(KeySpace::content_verdict, "k", "v1"));
+        CHECK(value_of(store, KeySpace::content_verdict, "k") == "v1");
+        REQUIRE(store.put(KeySpace::content_verdict, "k", "v2"));
+        CHECK(value_of(store, KeySpace::content_verdict, "k") == "v2");
+        REQUIRE(store.erase(KeySpace::content_verdict, "k"));
+        CHECK_FALSE(value_of(store, KeySpace::content_verdict, "k").has_value());
+        CHECK(store.erase(KeySpace::content_verdict, "never there"));
+    }
+    SECTION("key spaces are separate") {
+        REQUIRE(store.put(KeySpace::file_identity, "same", "identity"));
+        REQUIRE(store.put(KeySpace::content_verdict, "same", "verdict"));
+        CHECK(value_of(store, KeySpace::file_identity, "same") == "identity");
+        CHECK(value_of(store, KeySpace::content_verdict, "same") == "verdict");
+        CHECK_FALSE(value_of(store, KeySpace::meta, "same").has_value());
+    }
+    SECTION("keys and values are bytes: NULs and high bytes survive") {
+        const std::string key("a\0b\xff", 4);
+        const std::string value("\0\x01\x02\xfe", 4);
+        REQUIRE(store.put(KeySpace::meta, key, value));
+        CHECK(value_of(store, KeySpace::meta, key) == value);
+        CHECK_FALSE(value_of(store, KeySpace::meta, std::string("a\0b", 3)).has_value());
+    }
+}
+
+TEST_CASE("KvStore::for_each") {
+    const Backend backend = GENERATE(Backend::memory, Backend::rocksdb);
+    StoreUnderTest s(backend);
+    KvStore& store = *s.store;
+    for (const std::string key : {"b", "a", "\xff", "c", "a\x01"}) {
+        REQUIRE(store.put(KeySpace::file_identity, key, "v" + key));
+    }
+    REQUIRE(store.put(KeySpace::content_verdict, "other", "x"));
+
+    SECTION("visits one key space in bytewise key order") {
+        std::vector<std::string> keys;
+        REQUIRE(store.for_each(KeySpace::file_identity, [&](std::string_view key, std::string_view value) {
+            keys.emplace_back(key);
+            CHECK(value == "v" + std::string(key));
+            return true;
+        }));
+        CHECK(keys == std::vector<std::string>{"a", "a\x01", "b", "c", "\xff"});
+    }
+    SECTION("stops when the visitor says so") {
+        int visited = 0;
+        REQUIRE(store.for_each(KeySpace::file_identity,
+                               [&](std::string_view, std::string_view) { return ++visited < 2; }));
+        CHECK(visited == 2);
+    }
+}
+
+TEST_CASE("KvStore::put from many threads") {
+    const Backend backend = GENERATE(Backend::memory, Backend::rocksdb);
+    StoreUnderTest s(backend);
+    KvStore& store = *s.store;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&store, t] {
+            for (int i = 0; i < 250; ++i) {
+                const std::string key = std::to_string(t) + "/" + std::to_string(i);
+                CHECK(store.put(KeySpace::content_verdict, key, key));
+            }
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    REQUIRE(store.sync());
+    int count = 0;
+    REQUIRE(store.for_each(KeySpace::content_verdict, [&](std::string_view key, std::string_view value) {
+        CHECK(key == value);
+        ++count;
+        return true;
+    }));
+    CHECK(count == 1000);
+}
+
+TEST_CASE("open_rocksdb_store") {
+    auto dir = TempDir::create("coldscan-test");
+    REQUIRE(dir);
+    const auto folder = dir->path() / "cache";
+    SECTION("what was synced is there after reopening") {
+        {
+            auto store = open_rocksdb_store(folder);
+            REQUIRE(store);
+            REQUIRE((*store)->put(KeySpace::content_verdict, "digest", "CLEAN"));
+            REQUIRE((*store)->sync());
+        }
+        auto reopened = open_rocksdb_store(folder);
+        REQUIRE(reopened);
+        CHECK(value_of(**reopened, KeySpace::content_verdict, "digest") == "CLEAN");
+    }
+    SECTION("a second open of a store in use is refused, not shared") {
+        auto first = open_rocksdb_store(folder);
+        REQUIRE(first);
+        auto second = open_rocksdb_store(folder);
+        REQUIRE_FALSE(second);
+        CHECK(second.error().code == Errc::io);
+        CHECK(second.error().message.find("lock") != std::string::npos);
+    }
+    SECTION("a place that cannot hold a store is an io error") {
+        test::write_file(dir->path() / "a-file", "not a folder");
+        auto store = open_rocksdb_store(dir->path() / "a-file");
+        REQUIRE_FALSE(store);
+        CHECK(store.error().code == Errc::io);
+    }
+    SECTION("a store with a damaged CURRENT file does not open") {
+        {
+            auto store = open_rocksdb_store(folder);
+            REQUIRE(store);
+        }
+        test::write_file(folder / "CURRENT", "MANIFEST-999999\n");
+        auto store = open_rocksdb_store(folder);
+        REQUIRE_FALSE(store);
+        CHECK(store.error().code == Errc::io);
+    }
+}
