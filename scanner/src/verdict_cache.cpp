@@ -1,0 +1,238 @@
+// Record layouts of the verdict cache. Keys are fixed-size binary structs (schema version first, then a kind
+// byte), guarded by static_asserts; values are small: a digest for level 1, a JSON object for level 2 (so a
+// verdict keeps YARA tags and meta). A value that does not decode is a miss, never a verdict.
+#include "coldscan/scanner/verdict_cache.hpp"
+
+#include "coldscan/common/log.hpp"
+
+#include <array>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <type_traits>
+
+namespace coldscan::scanner {
+namespace {
+
+using nlohmann::json;
+
+constexpr char k_identity_kind = 'I';
+constexpr char k_verdict_kind = 'V';
+constexpr int k_verdict_record_version = 1;
+
+struct IdentityKey {
+    std::uint8_t schema = k_cache_schema_version;
+    char kind = k_identity_kind;
+    Sha256Digest identity{};
+};
+static_assert(sizeof(IdentityKey) == 34 && std::is_trivially_copyable_v<IdentityKey>);
+
+struct VerdictKey {
+    std::uint8_t schema = k_cache_schema_version;
+    char kind = k_verdict_kind;
+    Sha256Digest content{};
+    Sha256Digest context{};
+};
+static_assert(sizeof(VerdictKey) == 66 && std::is_trivially_copyable_v<VerdictKey>);
+
+// Level-1 value: the content digest and the size it was computed over.
+struct IdentityValue {
+    Sha256Digest content{};
+    std::array<std::byte, 8> size_le{};
+};
+static_assert(sizeof(IdentityValue) == 40 && std::is_trivially_copyable_v<IdentityValue>);
+
+template <typename T> std::string_view bytes_of(const T& value) {
+    return {reinterpret_cast<const char*>(&value), sizeof(T)};
+}
+
+std::array<std::byte, 8> to_le(std::uint64_t value) {
+    std::array<std::byte, 8> out{};
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        out[i] = static_cast<std::byte>((value >> (8 * i)) & 0xff);
+    }
+    return out;
+}
+
+std::uint64_t from_le(const std::array<std::byte, 8>& bytes) {
+    std::uint64_t value = 0;
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        value |= std::to_integer<std::uint64_t>(bytes[i]) << (8 * i);
+    }
+    return value;
+}
+
+// Length-prefixed fields, so ("ab", "c") and ("a", "bc") never collide.
+void add_field(Sha256& hasher, std::string_view text) {
+    const auto length = to_le(text.size());
+    hasher.update(std::span<const std::byte>(length));
+    hasher.update(text);
+}
+
+void add_field(Sha256& hasher, std::uint64_t value) {
+    const auto bytes = to_le(value);
+    hasher.update(std::span<const std::byte>(bytes));
+}
+
+Sha256Digest identity_digest(const FileIdentity& id) {
+    Sha256 hasher;
+    add_field(hasher, id.image_identity);
+    add_field(hasher, id.filesystem_uuid);
+    add_field(hasher, id.inode);
+    add_field(hasher, id.generation);
+    add_field(hasher, id.size);
+    add_field(hasher, static_cast<std::uint64_t>(id.mtime_ns));
+    add_field(hasher, static_cast<std::uint64_t>(id.ctime_ns));
+    return hasher.finish();
+}
+
+json detection_to_json(const Detection& d) {
+    json meta = json::array();
+    for (const auto& [key, value] : d.meta) {
+        meta.push_back(json::array({key, value}));
+    }
+    return json{{"engine", to_string(d.engine)},
+                {"signature", d.signature},
+                {"namespace", d.yara_namespace},
+                {"tags", d.tags},
+                {"meta", std::move(meta)}};
+}
+
+Detection detection_from_json(const json& j) {
+    Detection d;
+    const std::string engine = j.at("engine").get<std::string>();
+    if (engine != "clamav" && engine != "yara") {
+        throw std::runtime_error("unknown engine " + engine);
+    }
+    d.engine = engine == "yara" ? Engine::yara : Engine::clamav;
+    d.signature = j.at("signature").get<std::string>();
+    d.yara_namespace = j.at("namespace").get<std::string>();
+    d.tags = j.at("tags").get<std::vector<std::string>>();
+    for (const auto& pair : j.at("meta")) {
+        d.meta.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
+    }
+    return d;
+}
+
+// Verdict records hold names from guest-influenced engines' output (YARA meta of our rules, ClamAV names):
+// the JSON is dumped with invalid UTF-8 replaced rather than throwing.
+std::string encode_verdict(const Outcome& outcome) {
+    json detections = json::array();
+    for (const auto& detection : outcome.detections) {
+        detections.push_back(detection_to_json(detection));
+    }
+    const json record{{"v", k_verdict_record_version},
+                      {"outcome", to_string(outcome.kind)},
+                      {"detections", std::move(detections)}};
+    return record.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::optional<Outcome> decode_verdict(std::string_view value) {
+    try {
+        const json record = json::parse(value);
+        if (record.at("v").get<int>() != k_verdict_record_version) {
+            return std::nullopt;
+        }
+        Outcome outcome;
+        const std::string kind = record.at("outcome").get<std::string>();
+        if (kind == to_string(OutcomeKind::clean)) {
+            outcome.kind = OutcomeKind::clean;
+        } else if (kind == to_string(OutcomeKind::infected)) {
+            outcome.kind = OutcomeKind::infected;
+        } else {
+            return std::nullopt;
+        }
+        for (const auto& detection : record.at("detections")) {
+            outcome.detections.push_back(detection_from_json(detection));
+        }
+        // A record must agree with itself: CLEAN has no detections, INFECTED has some.
+        if ((outcome.kind == OutcomeKind::clean) != outcome.detections.empty()) {
+            return std::nullopt;
+        }
+        return outcome;
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+} // namespace
+
+VerdictCache::VerdictCache(KvStore& store, std::string context) : m_store(store) {
+    Sha256 hasher;
+    add_field(hasher, "coldscan verdict context");
+    add_field(hasher, context);
+    m_context = hasher.finish();
+}
+
+bool VerdictCache::is_cacheable(const Outcome& outcome) {
+    // Anything cut short (a limit, a timeout, a read error) leaves a reason: such verdicts are never reused.
+    if (!outcome.reason.empty()) {
+        return false;
+    }
+    return (outcome.kind == OutcomeKind::clean && outcome.detections.empty()) ||
+           (outcome.kind == OutcomeKind::infected && !outcome.detections.empty());
+}
+
+Expected<std::optional<Sha256Digest>> VerdictCache::find_content(const FileIdentity& identity) {
+    const IdentityKey key{k_cache_schema_version, k_identity_kind, identity_digest(identity)};
+    auto value = m_store.get(KeySpace::file_identity, bytes_of(key));
+    if (!value) {
+        return std::unexpected(value.error());
+    }
+    if (!*value || (*value)->size() != sizeof(IdentityValue)) {
+        if (*value) {
+            m_counters.undecodable_records.fetch_add(1);
+        }
+        m_counters.identity_misses.fetch_add(1);
+        return std::optional<Sha256Digest>{};
+    }
+    IdentityValue record;
+    std::memcpy(&record, (*value)->data(), sizeof(record));
+    if (from_le(record.size_le) != identity.size) {
+        m_counters.undecodable_records.fetch_add(1);
+        m_counters.identity_misses.fetch_add(1);
+        return std::optional<Sha256Digest>{};
+    }
+    m_counters.identity_hits.fetch_add(1);
+    return std::optional<Sha256Digest>(record.content);
+}
+
+Expected<void> VerdictCache::remember_content(const FileIdentity& identity, const Sha256Digest& content) {
+    const IdentityKey key{k_cache_schema_version, k_identity_kind, identity_digest(identity)};
+    const IdentityValue record{content, to_le(identity.size)};
+    return m_store.put(KeySpace::file_identity, bytes_of(key), bytes_of(record));
+}
+
+Expected<std::optional<Outcome>> VerdictCache::find_verdict(const Sha256Digest& content) {
+    const VerdictKey key{k_cache_schema_version, k_verdict_kind, content, m_context};
+    auto value = m_store.get(KeySpace::content_verdict, bytes_of(key));
+    if (!value) {
+        return std::unexpected(value.error());
+    }
+    if (!*value) {
+        m_counters.verdict_misses.fetch_add(1);
+        return std::optional<Outcome>{};
+    }
+    auto outcome = decode_verdict(**value);
+    if (!outcome) {
+        m_counters.undecodable_records.fetch_add(1);
+        m_counters.verdict_misses.fetch_add(1);
+        return std::optional<Outcome>{};
+    }
+    m_counters.verdict_hits.fetch_add(1);
+    return outcome;
+}
+
+Expected<bool> VerdictCache::remember_verdict(const Sha256Digest& content, const Outcome& outcome) {
+    if (!is_cacheable(outcome)) {
+        return false;
+    }
+    const VerdictKey key{k_cache_schema_version, k_verdict_kind, content, m_context};
+    if (auto stored = m_store.put(KeySpace::content_verdict, bytes_of(key), encode_verdict(outcome));
+        !stored) {
+        return std::unexpected(stored.error());
+    }
+    m_counters.verdicts_written.fetch_add(1);
+    return true;
+}
+
+} // namespace coldscan::scanner
