@@ -543,8 +543,13 @@ Expected<std::vector<FilesystemInfo>> GuestfsImage::filesystems() {
             continue;
         }
         for (const auto& top : result) {
-            if (top.type == "btrfs" && !top.device.starts_with(k_btrfs_subvolume_prefix) &&
-                fs.device.starts_with(std::string(k_btrfs_subvolume_prefix) + top.device + "/")) {
+            // Same volume: the same filesystem UUID. The device inside a btrfsvol: name is not reliable (the
+            // appliance may name the device the volume was created on), so it is only the fallback.
+            const bool same_volume =
+                fs.uuid.empty()
+                    ? fs.device.starts_with(std::string(k_btrfs_subvolume_prefix) + top.device + "/")
+                    : fs.uuid == top.uuid;
+            if (top.type == "btrfs" && !top.device.starts_with(k_btrfs_subvolume_prefix) && same_volume) {
                 fs.not_scannable_reason = "btrfs subvolume: scanned within the top level of " + top.device;
             }
         }
