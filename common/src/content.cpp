@@ -1,5 +1,7 @@
 #include "coldscan/common/content.hpp"
 
+#include "coldscan/common/read_fully.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -50,21 +52,32 @@ Expected<std::size_t> Content::read_at(std::uint64_t offset, std::span<std::byte
     return m_reader->read_at(offset, out.first(wanted));
 }
 
-Expected<std::size_t> FdReader::read_at(std::uint64_t offset, std::span<std::byte> out) const {
+std::size_t read_fully(int fd, std::uint64_t offset, std::span<std::byte> out, int& error) noexcept {
+    error = 0;
     std::size_t done = 0;
     while (done < out.size()) {
         const ssize_t n =
-            ::pread(m_fd.get(), out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+            ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
-            return make_error(Errc::io, errno_message("read"));
+            error = errno;
+            break;
         }
         if (n == 0) {
             break;
         }
         done += static_cast<std::size_t>(n);
+    }
+    return done;
+}
+
+Expected<std::size_t> FdReader::read_at(std::uint64_t offset, std::span<std::byte> out) const {
+    int error = 0;
+    const std::size_t done = read_fully(m_fd.get(), offset, out, error);
+    if (error != 0) {
+        return make_error(Errc::io, errno_message("read", error));
     }
     return done;
 }

@@ -1,5 +1,7 @@
 #include "coldscan/common/sha256.hpp"
 
+#include "coldscan/common/text.hpp"
+
 #include <cassert>
 #include <openssl/evp.h>
 #include <vector>
@@ -40,15 +42,7 @@ Sha256Digest Sha256::finish() {
 }
 
 std::string to_hex(std::span<const std::byte> bytes) {
-    static constexpr char k_digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (const std::byte b : bytes) {
-        const auto v = std::to_integer<unsigned>(b);
-        out.push_back(k_digits[v >> 4]);
-        out.push_back(k_digits[v & 0xf]);
-    }
-    return out;
+    return hex_encode(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 std::string sha256_hex(std::string_view text) {

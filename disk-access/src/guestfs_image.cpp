@@ -19,6 +19,7 @@
 
 #include "coldscan/common/c_handle.hpp"
 #include "coldscan/common/log.hpp"
+#include "coldscan/common/read_fully.hpp"
 #include "tar_source.hpp"
 
 #include <algorithm>
@@ -405,19 +406,8 @@ std::vector<std::string> list_names(Appliance& impl, const SourceOptions& option
         return names;
     }
     std::string data(static_cast<std::size_t>(st.st_size), '\0');
-    std::size_t done = 0;
-    while (done < data.size()) {
-        const ssize_t n =
-            ::pread(file->get(), data.data() + done, data.size() - done, static_cast<off_t>(done));
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            break;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    data.resize(done);
+    int error = 0; // a failed read keeps the names before it; the stream is checked against those
+    data.resize(read_fully(file->get(), 0, std::as_writable_bytes(std::span(data)), error));
     std::string_view rest = data;
     while (!rest.empty()) {
         const auto end = rest.find('\0');

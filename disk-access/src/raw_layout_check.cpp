@@ -1,5 +1,6 @@
 #include "raw_layout_check.hpp"
 
+#include "coldscan/common/read_fully.hpp"
 #include "coldscan/common/unique_fd.hpp"
 
 #include <array>
@@ -60,21 +61,11 @@ Expected<bool> file_starts_like_a_disk(const std::filesystem::path& path) {
         return make_error(Errc::io, errno_message("cannot open " + path.string()));
     }
     std::vector<std::byte> head(k_head_size);
-    std::size_t done = 0;
-    while (done < head.size()) {
-        const ssize_t n = ::pread(fd.get(), head.data() + done, head.size() - done, static_cast<off_t>(done));
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return make_error(Errc::io, errno_message("cannot read " + path.string()));
-        }
-        if (n == 0) {
-            break;
-        }
-        done += static_cast<std::size_t>(n);
+    int error = 0;
+    head.resize(read_fully(fd.get(), 0, head, error));
+    if (error != 0) {
+        return make_error(Errc::io, errno_message("cannot read " + path.string(), error));
     }
-    head.resize(done);
     return starts_like_a_disk(head);
 }
 

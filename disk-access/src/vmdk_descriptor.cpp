@@ -1,5 +1,6 @@
 #include "vmdk_descriptor.hpp"
 
+#include "coldscan/common/read_fully.hpp"
 #include "coldscan/common/unique_fd.hpp"
 
 #include <cerrno>
@@ -21,19 +22,8 @@ std::string read_at_most(const fs::path& path, std::uint64_t offset, std::size_t
     if (!fd) {
         return {};
     }
-    std::size_t done = 0;
-    while (done < size) {
-        const ssize_t n =
-            ::pread(fd.get(), data.data() + done, size - done, static_cast<off_t>(offset + done));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    data.resize(done);
+    int error = 0; // a failed read keeps what came before it, as qemu would see no more either
+    data.resize(read_fully(fd.get(), offset, std::as_writable_bytes(std::span(data)), error));
     return data;
 }
 
