@@ -241,10 +241,10 @@ Expected<std::size_t> TarReader::read_some(std::span<std::byte> out) {
         return 0;
     }
     if (m_begin == m_end) {
+        if (auto ready = wait_readable(); !ready) {
+            return std::unexpected(ready.error());
+        }
         if (out.size() >= m_buffer.size()) {
-            if (auto ready = wait_readable(); !ready) {
-                return std::unexpected(ready.error());
-            }
             for (;;) { // big reads bypass the buffer
                 const ssize_t n = ::read(m_fd, out.data(), out.size());
                 if (n >= 0) {
@@ -254,9 +254,6 @@ Expected<std::size_t> TarReader::read_some(std::span<std::byte> out) {
                     return fail(errno_message("reading the tar stream"));
                 }
             }
-        }
-        if (auto ready = wait_readable(); !ready) {
-            return std::unexpected(ready.error());
         }
         for (;;) {
             const ssize_t n = ::read(m_fd, m_buffer.data(), m_buffer.size());

@@ -79,6 +79,16 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
     m_progress.source_bytes_base = m_progress.bytes_done.load();
     m_progress.source_expected_bytes = source.expected_bytes().value_or(0);
 
+    // Sequential sources hand over the bytes in the input stage, random ones in the parallel read stage.
+    auto read_content = [&source](Item& item) {
+        auto content = source.read(item.entry);
+        if (content) {
+            item.content = std::move(*content);
+        } else {
+            item.read_error = content.error();
+        }
+    };
+
     auto input = [&](tbb::flow_control& control) -> Item* {
         if (m_stop.load() || result.source_error) {
             control.stop();
@@ -103,12 +113,7 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
             item->charge = std::min(item->entry.size, m_settings.max_in_memory);
             m_budget.acquire(item->charge);
             if (sequential) {
-                auto content = source.read(item->entry);
-                if (content) {
-                    item->content = std::move(*content);
-                } else {
-                    item->read_error = content.error();
-                }
+                read_content(*item);
             }
             return item.release();
         } catch (const std::exception& e) {
@@ -124,12 +129,7 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
         }
         try {
             if (!item->content && !item->read_error) {
-                auto content = source.read(item->entry);
-                if (content) {
-                    item->content = std::move(*content);
-                } else {
-                    item->read_error = content.error();
-                }
+                read_content(*item);
             }
             if (item->content) {
                 auto digest = sha256_of(*item->content);

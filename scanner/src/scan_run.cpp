@@ -108,12 +108,16 @@ void ScanRun::enter_phase(const std::string& phase) {
     m_progress.set_phase(phase);
 }
 
+void ScanRun::record_issue(reports::TargetKind kind, reports::Report& report, reports::IssueRecord issue) {
+    m_events.on_issue(kind, issue);
+    report.errors.push_back(std::move(issue));
+}
+
 void ScanRun::fail_target(reports::TargetReport& target, reports::Report& report, const std::string& reason) {
     target.status = reports::RunStatus::failed;
     target.error = reason;
-    reports::IssueRecord issue{target.path, "", "", reports::k_target_failed, reason};
-    m_events.on_issue(target.kind, issue);
-    report.errors.push_back(std::move(issue));
+    record_issue(target.kind, report,
+                 reports::IssueRecord{target.path, "", "", reports::k_target_failed, reason});
 }
 
 void ScanRun::scan_target(const std::string& path, reports::Report& report, Pipeline& pipeline) {
@@ -128,6 +132,9 @@ void ScanRun::scan_target(const std::string& path, reports::Report& report, Pipe
         scan_directory(target, report, pipeline);
     } else {
         scan_image(target, report, pipeline);
+    }
+    if (m_stop.load() && target.status != reports::RunStatus::failed) {
+        target.status = reports::RunStatus::completed_with_issues; // interrupted: not every file was scanned
     }
     spdlog::info("{}: {} ({} files, {} infected)", printable(target.path), reports::to_string(target.status),
                  target.counts.files, target.counts.infected);
@@ -146,9 +153,6 @@ void ScanRun::scan_directory(reports::TargetReport& target, reports::Report& rep
     target.counts = result.counts;
     target.scan_seconds = seconds_since(start);
     target.status = reports::status_of(target);
-    if (m_stop.load()) {
-        target.status = reports::RunStatus::completed_with_issues; // interrupted: not every file was scanned
-    }
     if (result.source_error) {
         fail_target(target, report, result.source_error->message);
     }
@@ -207,40 +211,17 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
             fs_report.status =
                 encrypted ? reports::FilesystemStatus::failed : reports::FilesystemStatus::skipped;
             fs_report.reason = fs.not_scannable_reason;
-            if (encrypted) {
-                reports::IssueRecord issue = filesystem_issue(target, fs_report);
-                m_events.on_issue(target.kind, issue);
-                report.errors.push_back(std::move(issue));
-            }
-            target.filesystems.push_back(std::move(fs_report));
-            continue;
-        }
-        if (m_stop.load()) {
-            fs_report.status = reports::FilesystemStatus::failed;
+        } else if (m_stop.load()) {
+            fs_report.status = reports::FilesystemStatus::failed; // the run's interruption is reported once
             fs_report.reason = "scan interrupted";
             target.filesystems.push_back(std::move(fs_report));
             continue;
-        }
-        enter_phase("scanning " + printable(target.path) + ":" + printable(fs.device));
-        auto source = image->open_filesystem(fs, m_options.source);
-        if (!source) {
+        } else if (auto scanned = open_and_scan(*image, fs, target, report, pipeline, fs_report); !scanned) {
             fs_report.status = reports::FilesystemStatus::failed;
-            fs_report.reason = source.error().message;
-        } else {
-            const auto result =
-                pipeline.scan(**source, SourceLocation{target.kind, target.path, fs.device}, report);
-            fs_report.files = result.counts.files;
-            fs_report.bytes = result.counts.bytes;
-            target.counts += result.counts;
-            if (result.source_error) {
-                fs_report.status = reports::FilesystemStatus::failed;
-                fs_report.reason = result.source_error->message;
-            }
+            fs_report.reason = scanned.error().message;
         }
         if (fs_report.status == reports::FilesystemStatus::failed) {
-            reports::IssueRecord issue = filesystem_issue(target, fs_report);
-            m_events.on_issue(target.kind, issue);
-            report.errors.push_back(std::move(issue));
+            record_issue(target.kind, report, filesystem_issue(target, fs_report));
         }
         target.filesystems.push_back(std::move(fs_report));
     }
@@ -252,15 +233,29 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
         });
     if (none_scanned && !m_stop.load()) {
         // A disk without one readable filesystem (truncated, encrypted, unsupported, blank) is not clean.
-        reports::IssueRecord issue{target.path, "", "", reports::k_no_filesystem,
-                                   "no filesystem coldscan can read was found on this disk"};
-        m_events.on_issue(target.kind, issue);
-        report.errors.push_back(std::move(issue));
+        record_issue(target.kind, report,
+                     reports::IssueRecord{target.path, "", "", reports::k_no_filesystem,
+                                          "no filesystem coldscan can read was found on this disk"});
         target.status = reports::RunStatus::completed_with_issues;
     }
-    if (m_stop.load()) {
-        target.status = reports::RunStatus::completed_with_issues;
+}
+
+Expected<void> ScanRun::open_and_scan(disk::GuestfsImage& image, const disk::FilesystemInfo& fs,
+                                      reports::TargetReport& target, reports::Report& report,
+                                      Pipeline& pipeline, reports::FilesystemReport& fs_report) {
+    enter_phase("scanning " + printable(target.path) + ":" + printable(fs.device));
+    auto source = image.open_filesystem(fs, m_options.source);
+    if (!source) {
+        return std::unexpected(source.error());
     }
+    const auto result = pipeline.scan(**source, SourceLocation{target.kind, target.path, fs.device}, report);
+    fs_report.files = result.counts.files;
+    fs_report.bytes = result.counts.bytes;
+    target.counts += result.counts;
+    if (result.source_error) {
+        return std::unexpected(*result.source_error);
+    }
+    return {};
 }
 
 } // namespace coldscan::scanner

@@ -43,6 +43,13 @@ private:
     void scan_directory(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
     // Names the current step on the progress line and in the log (-v).
     void enter_phase(const std::string& phase);
+    // Scans one filesystem of an image into fs_report's counts; an error when it could not be opened or its
+    // stream broke (the files it had listed were reported).
+    [[nodiscard]] Expected<void> open_and_scan(disk::GuestfsImage& image, const disk::FilesystemInfo& fs,
+                                               reports::TargetReport& target, reports::Report& report,
+                                               Pipeline& pipeline, reports::FilesystemReport& fs_report);
+    // Tells the caller and adds it to errors[].
+    void record_issue(reports::TargetKind kind, reports::Report& report, reports::IssueRecord issue);
     void fail_target(reports::TargetReport& target, reports::Report& report, const std::string& reason);
 
     const signatures::SignatureSet& m_signatures;
