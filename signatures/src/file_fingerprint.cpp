@@ -29,20 +29,28 @@ Expected<std::string> sha256_of_file(const std::filesystem::path& file) {
 
 } // namespace
 
-Expected<std::string> fingerprint_files(const std::vector<std::filesystem::path>& files) {
+std::string fingerprint_digests(const std::vector<FileDigest>& digests) {
     Sha256 hasher;
+    for (const auto& [file, sha256] : digests) {
+        hasher.update(file.filename().string());
+        hasher.update(std::string_view("\0", 1));
+        hasher.update(sha256);
+        hasher.update("\n");
+    }
+    const auto digest = hasher.finish();
+    return to_hex(digest);
+}
+
+Expected<std::string> fingerprint_files(const std::vector<std::filesystem::path>& files) {
+    std::vector<FileDigest> digests;
     for (const auto& file : files) {
         auto digest = sha256_of_file(file);
         if (!digest) {
             return std::unexpected(digest.error());
         }
-        hasher.update(file.filename().string());
-        hasher.update(std::string_view("\0", 1));
-        hasher.update(*digest);
-        hasher.update("\n");
+        digests.push_back({file, std::move(*digest)});
     }
-    const auto digest = hasher.finish();
-    return to_hex(digest);
+    return fingerprint_digests(digests);
 }
 
 std::string ascii_lower(std::string s) {

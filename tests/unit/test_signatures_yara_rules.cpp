@@ -93,11 +93,92 @@ TEST_CASE("YaraRules::compile") {
         CHECK(info.fingerprint.size() == 64);
         CHECK(info.engine_version == EngineLibraries::yara_version());
     }
-    SECTION("includes resolve next to the including file") {
-        rules.add("lib/common.yar", "rule from_include { condition: true }\n");
-        const auto main = rules.add("main.yar", "include \"lib/common.yar\"\nrule own { condition: true }\n");
+    SECTION("includes resolve next to the including file, nested ones too") {
+        const auto main = rules.add("main.yar", "include \"lib/common.yar\"\ninclude \"other/second.yar\"\n"
+                                                "rule own { condition: false }\n");
+        rules.add("lib/common.yar", "include \"deep/leaf.yar\"\nrule from_include { condition: false }\n");
+        rules.add("lib/deep/leaf.yar", "rule from_leaf { strings: $l = \"leaf-marker\" condition: $l }\n");
+        rules.add("deep/leaf.yar", "rule decoy { condition: true }\n"); // next to main.yar: must not be used
+        rules.add("other/second.yar", "include \"leaf2.yar\"\n");
+        rules.add("other/leaf2.yar", "rule from_second_leaf { condition: false }\n");
         const auto compiled = compile_ok({main});
-        CHECK(compiled.info().rule_count == 2);
+        const auto& info = compiled.info();
+        CHECK(info.rule_count == 4);
+        CHECK(info.files == std::vector<std::filesystem::path>{main});
+        CHECK(info.included_files == std::vector<std::filesystem::path>{rules.folder / "lib/common.yar",
+                                                                        rules.folder / "lib/deep/leaf.yar",
+                                                                        rules.folder / "other/leaf2.yar",
+                                                                        rules.folder / "other/second.yar"});
+        auto scanner = scanner_for(compiled);
+        const auto result = scanner.scan(memory_content("a leaf-marker b"), "/f");
+        CHECK(result.status == Status::detected);
+        REQUIRE(result.detections.size() == 1);
+        CHECK(result.detections[0].signature == "from_leaf");
+        CHECK(result.detections[0].yara_namespace == "main");
+    }
+    SECTION("a file included twice is listed once") {
+        rules.add("common.yar", "rule shared_a { condition: false }\n");
+        const auto one = rules.add("one.yar", "include \"common.yar\"\n");
+        const auto two = rules.add("two.yar", "include \"common.yar\"\n");
+        const auto compiled = compile_ok({one, two});
+        CHECK(compiled.info().rule_count == 2); // one copy in each file's namespace
+        CHECK(compiled.info().included_files ==
+              std::vector<std::filesystem::path>{rules.folder / "common.yar"});
+    }
+    SECTION("an absolute include name is used as given") {
+        const auto shared = rules.dir.path() / "elsewhere/shared.yar";
+        write_file(shared, "rule from_elsewhere { condition: true }\n");
+        const auto main = rules.add("main.yar", "include \"" + shared.string() + "\"\n");
+        const auto compiled = compile_ok({main});
+        CHECK(compiled.info().rule_count == 1);
+        CHECK(compiled.info().included_files == std::vector<std::filesystem::path>{shared});
+    }
+    SECTION("a missing include is invalid_argument naming the including file and line") {
+        const auto main =
+            rules.add("main.yar", "rule own { condition: true }\ninclude \"lib/missing.yar\"\n");
+        const auto compiled = YaraRules::compile({main});
+        REQUIRE_FALSE(compiled.has_value());
+        CHECK(compiled.error().code == Errc::invalid_argument);
+        CHECK_THAT(compiled.error().message,
+                   Catch::Contains(main.string() + ":2: cannot include \"lib/missing.yar\""));
+        CHECK_THAT(compiled.error().message, Catch::Contains("No such file or directory"));
+    }
+    SECTION("an include cycle or a chain deeper than libyara allows is a compile error") {
+        const auto cycle = rules.add("cycle.yar", "include \"lib/a.yar\"\n");
+        rules.add("lib/a.yar", "include \"b.yar\"\n");
+        rules.add("lib/b.yar", "rule b { condition: true }\ninclude \"a.yar\"\n");
+        const auto cycled = YaraRules::compile({cycle});
+        REQUIRE_FALSE(cycled.has_value());
+        CHECK(cycled.error().code == Errc::invalid_argument);
+        CHECK_THAT(cycled.error().message, Catch::Contains((rules.folder / "lib/b.yar").string() +
+                                                           ":2: cannot include \"a.yar\": include cycle"));
+
+        const auto deep = rules.add("deep.yar", "include \"chain/1.yar\"\n");
+        for (int i = 1; i < 30; ++i) {
+            rules.add("chain/" + std::to_string(i) + ".yar",
+                      "include \"" + std::to_string(i + 1) + ".yar\"\n");
+        }
+        rules.add("chain/30.yar", "rule end { condition: true }\n");
+        const auto too_deep = YaraRules::compile({deep});
+        REQUIRE_FALSE(too_deep.has_value());
+        CHECK(too_deep.error().code == Errc::invalid_argument);
+        CHECK_THAT(too_deep.error().message, Catch::Contains("includes nest deeper than"));
+    }
+    SECTION("errors in a nested include name the included file's real path") {
+        const auto main = rules.add("main.yar", "include \"lib/common.yar\"\n");
+        rules.add("lib/common.yar", "rule fine { condition: true }\n\ninclude \"nothere.yar\"\n");
+        const auto missing = YaraRules::compile({main});
+        REQUIRE_FALSE(missing.has_value());
+        CHECK_THAT(missing.error().message, Catch::Contains((rules.folder / "lib/common.yar").string() +
+                                                            ":3: cannot include \"nothere.yar\""));
+
+        rules.add("lib/common.yar", "include \"bad.yar\"\n");
+        rules.add("lib/bad.yar", "rule fine { condition: true }\nrule bad { condition: no_such_thing }\n");
+        const auto bad = YaraRules::compile({main});
+        REQUIRE_FALSE(bad.has_value());
+        CHECK(bad.error().code == Errc::invalid_argument);
+        CHECK_THAT(bad.error().message, Catch::Contains((rules.folder / "lib/bad.yar").string() + ":2: "));
+        CHECK_THAT(bad.error().message, Catch::Contains("no_such_thing"));
     }
     SECTION("a syntax error is invalid_argument naming file and line") {
         const auto bad =
@@ -141,6 +222,8 @@ TEST_CASE("YaraRules::compile") {
         const auto loaded = compile_ok({compiled_path});
         CHECK(loaded.info().rule_count == 1);
         CHECK(loaded.info().files == std::vector<std::filesystem::path>{compiled_path});
+        CHECK(loaded.info().included_files.empty());
+        CHECK(loaded.info().reads_file_path); // the source is not there to check
         auto scanner = scanner_for(loaded);
         const auto result = scanner.scan(memory_content("xx coldscan-marker xx"), "/a");
         CHECK(result.status == Status::detected);
@@ -164,6 +247,37 @@ TEST_CASE("YaraRules::info") {
     SECTION("the fingerprint changes when a rule file changes") {
         write_file(file, std::string(k_marker_rules) + "\nrule added { condition: false }\n");
         CHECK(compile_ok({rules.folder}).info().fingerprint != before);
+    }
+    SECTION("the fingerprint changes when only an included file changes, at any depth") {
+        const auto main = rules.add("with_include.yar", "include \"lib/common.yar\"\n");
+        rules.add("lib/common.yar", "include \"deep/leaf.yar\"\n");
+        const auto leaf = rules.add("lib/deep/leaf.yar", "rule leaf { condition: false }\n");
+        const std::string with_include = compile_ok({main}).info().fingerprint;
+        CHECK(compile_ok({main}).info().fingerprint == with_include);
+        write_file(leaf, "rule leaf { condition: true }\n");
+        CHECK(compile_ok({main}).info().fingerprint != with_include);
+    }
+    SECTION("reads_file_path is false for rules that name no path external") {
+        CHECK_FALSE(compile_ok({rules.folder}).info().reads_file_path);
+        // Other externals, and longer identifiers or strings that merely contain the names, do not count.
+        const auto other =
+            rules.add("other.yar", "rule extensions_x { strings: $a = \"filenames\" condition: $a "
+                                   "and filetype == \"\" and owner == \"\" }\n");
+        CHECK_FALSE(compile_ok({other}).info().reads_file_path);
+    }
+    SECTION("reads_file_path is true for a rule that reads filename, filepath or extension") {
+        const auto name = rules.add("name.yar", "rule by_name { condition: filename == \"x\" }\n");
+        CHECK(compile_ok({name}).info().reads_file_path);
+        CHECK(compile_ok({rules.folder}).info().reads_file_path); // with marker.yar, which does not
+        const auto ext = rules.add("ext/ext.yar", "rule by_ext {\n  condition:\n    extension==\"exe\"\n}\n");
+        CHECK(compile_ok({ext}).info().reads_file_path);
+    }
+    SECTION("reads_file_path is true when only an included file reads a path external") {
+        const auto main = rules.add("main.yar", "include \"lib/path.yar\"\nrule own { condition: true }\n");
+        rules.add("lib/path.yar", "rule by_path { condition: filepath matches /tmp/ }\n");
+        const auto compiled = compile_ok({main});
+        CHECK(compiled.info().rule_count == 2);
+        CHECK(compiled.info().reads_file_path);
     }
 }
 

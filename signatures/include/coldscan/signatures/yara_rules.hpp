@@ -1,8 +1,9 @@
 // YARA rules compiled once, scanned with one scanner per worker (yara.h stays private to signatures/src).
 //
-// Sources (.yar/.yara, includes resolved next to each file) or one compiled file (yarac output). Each source
-// file gets its own namespace (its file stem) so rule names from different files cannot clash. The external
-// variables common rule sets use (filename, filepath, extension, filetype, owner) are defined, set per file.
+// Sources (.yar/.yara, includes resolved next to the including file) or one compiled file (yarac output).
+// Each source file gets its own namespace (its file stem) so rule names from different files cannot clash.
+// The external variables common rule sets use (filename, filepath, extension, filetype, owner) are defined,
+// set per file.
 #pragma once
 
 #include "coldscan/common/content.hpp"
@@ -21,9 +22,17 @@ namespace coldscan::signatures {
 
 struct YaraRulesInfo {
     std::vector<std::filesystem::path> files; // rule files loaded, sorted
+    std::vector<std::filesystem::path>
+        included_files; // files they include (at any depth), sorted, no repeats
     std::uint64_t rule_count = 0;
-    std::string fingerprint; // sha256 over (name, sha256 of content) of every rule file, sorted
+    // sha256 over (name, sha256 of content) of every rule file, sorted, then of every included file: any
+    // change to the text that was compiled changes it.
+    std::string fingerprint;
     std::string engine_version;
+    // Some rule may read filename, filepath or extension, so a verdict can depend on the file's path and not
+    // only on its bytes. From the source text (a mention in a comment or string also counts); always true for
+    // compiled rules, whose source is not there to check.
+    bool reads_file_path = true;
 };
 
 // Thread rule: shared, immutable once compiled.
