@@ -141,6 +141,46 @@ std::string format_bytes(std::uint64_t bytes) {
     return buffer.data();
 }
 
+std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
+    if (text.empty()) {
+        return std::nullopt;
+    }
+    std::int64_t total = 0;
+    while (!text.empty()) {
+        std::int64_t value = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (ec != std::errc() || end == text.data() || value < 0 || end == text.data() + text.size()) {
+            return std::nullopt; // a number without its unit is ambiguous
+        }
+        std::int64_t unit = 0;
+        switch (*end) {
+        case 'w':
+            unit = 7 * 86400;
+            break;
+        case 'd':
+            unit = 86400;
+            break;
+        case 'h':
+            unit = 3600;
+            break;
+        case 'm':
+            unit = 60;
+            break;
+        case 's':
+            unit = 1;
+            break;
+        default:
+            return std::nullopt;
+        }
+        if (value > (std::numeric_limits<std::int64_t>::max() - total) / unit) {
+            return std::nullopt;
+        }
+        total += value * unit;
+        text.remove_prefix(static_cast<std::size_t>(end - text.data()) + 1);
+    }
+    return std::chrono::seconds(total);
+}
+
 std::string format_duration(std::chrono::duration<double> d) {
     const double seconds = d.count() < 0 ? 0 : d.count();
     std::array<char, 32> buffer{};

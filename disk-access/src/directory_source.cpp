@@ -47,6 +47,15 @@ int open_beneath(int root_fd, const std::string& rel, int flags) {
     }
 }
 
+std::int64_t nanoseconds(const timespec& t) {
+    return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+FileStamp stamp_of(const struct stat& st) {
+    return FileStamp{static_cast<std::uint64_t>(st.st_ino), 0, nanoseconds(st.st_mtim),
+                     nanoseconds(st.st_ctim)};
+}
+
 FileEntry problem_entry(std::string path, Errc code, std::string message) {
     FileEntry entry;
     entry.path = std::move(path);
@@ -89,9 +98,13 @@ public:
         if (::fstat(fd.get(), &st) != 0) {
             return make_error(Errc::io, errno_message("cannot examine " + m_root + entry.path));
         }
-        if (!S_ISREG(st.st_mode) || st.st_dev != m_root_dev ||
-            static_cast<std::uint64_t>(st.st_ino) != entry.inode) {
+        if (!S_ISREG(st.st_mode) || st.st_dev != m_root_dev || !entry.stamp ||
+            static_cast<std::uint64_t>(st.st_ino) != entry.stamp->inode) {
             return make_error(Errc::io, m_root + entry.path + " was replaced while the scan ran");
+        }
+        if (stamp_of(st).ctime_ns != entry.stamp->ctime_ns) {
+            // Its listed identity would no longer describe these bytes (and the cache keys on it).
+            return make_error(Errc::io, m_root + entry.path + " changed while the scan ran");
         }
         if (static_cast<std::uint64_t>(st.st_size) != entry.size) {
             return make_error(Errc::io, m_root + entry.path + " changed size while the scan ran (" +
@@ -180,8 +193,8 @@ private:
             FileEntry entry;
             entry.path = child;
             entry.size = static_cast<std::uint64_t>(st.st_size);
-            entry.inode = static_cast<std::uint64_t>(st.st_ino);
             entry.mtime = st.st_mtim.tv_sec;
+            entry.stamp = stamp_of(st);
             if (st.st_nlink > 1) {
                 const auto [it, first] = m_links.try_emplace({st.st_dev, st.st_ino}, child);
                 if (!first) {

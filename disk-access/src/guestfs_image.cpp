@@ -20,6 +20,8 @@
 #include "coldscan/common/c_handle.hpp"
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/read_fully.hpp"
+#include "listed_source.hpp"
+#include "spill_file.hpp"
 #include "tar_source.hpp"
 
 #include <algorithm>
@@ -29,6 +31,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
 #include <guestfs.h>
 #include <map>
@@ -257,6 +260,99 @@ Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, bool fo
     return impl;
 }
 
+// lstat()s absolute paths in the appliance, one call per folder and batch (about 1 ms each under TCG), and
+// hands each name that exists to found. Error: io (usually the appliance is gone).
+template <typename Found>
+Expected<void> stat_names(Appliance& appliance, const std::vector<std::string>& paths, Found&& found) {
+    std::map<std::string, std::vector<std::string>> by_folder;
+    for (const auto& path : paths) {
+        const auto slash = path.rfind('/');
+        if (slash == std::string::npos || slash + 1 == path.size()) {
+            continue;
+        }
+        by_folder[slash == 0 ? "/" : path.substr(0, slash)].push_back(path.substr(slash + 1));
+    }
+    guestfs_h* g = appliance.g.get();
+    for (const auto& [folder, names] : by_folder) {
+        const std::string prefix = folder == "/" ? "/" : folder + "/";
+        for (std::size_t start = 0; start < names.size(); start += k_lstat_batch) {
+            const std::size_t end = std::min(names.size(), start + k_lstat_batch);
+            std::vector<char*> argv;
+            for (std::size_t i = start; i < end; ++i) {
+                argv.push_back(const_cast<char*>(names[i].c_str()));
+            }
+            argv.push_back(nullptr);
+            appliance.begin_call();
+            CHandle<struct guestfs_statns_list, guestfs_free_statns_list> stats(
+                ::guestfs_lstatnslist(g, folder.c_str(), argv.data()));
+            if (!stats || stats->len != end - start) {
+                return make_error(Errc::io, "cannot examine names in " + folder + ": " +
+                                                appliance.error_message("unexpected answer"));
+            }
+            for (std::size_t i = 0; i < stats->len; ++i) {
+                if (stats->val[i].st_ino != -1) { // -1: the name vanished or could not be examined
+                    found(prefix + names[start + i], stats->val[i]);
+                }
+            }
+        }
+    }
+    return {};
+}
+
+std::int64_t nanoseconds(std::int64_t seconds, std::int64_t nanos) {
+    return seconds * 1'000'000'000 + nanos;
+}
+
+// The regular files among names, with the identity the verdict cache keys on. Error: io.
+Expected<std::vector<detail::ListedFile>> list_regular_files(Appliance& appliance,
+                                                             const std::vector<std::string>& names) {
+    std::vector<detail::ListedFile> files;
+    auto examined = stat_names(appliance, names, [&](std::string path, const struct guestfs_statns& st) {
+        if (!S_ISREG(static_cast<mode_t>(st.st_mode))) {
+            return;
+        }
+        detail::ListedFile file;
+        file.path = std::move(path);
+        file.size = static_cast<std::uint64_t>(std::max<std::int64_t>(st.st_size, 0));
+        file.device = static_cast<std::uint64_t>(st.st_dev);
+        file.links = static_cast<std::uint64_t>(std::max<std::int64_t>(st.st_nlink, 1));
+        file.stamp = FileStamp{static_cast<std::uint64_t>(st.st_ino), 0,
+                               nanoseconds(st.st_mtime_sec, st.st_mtime_nsec),
+                               nanoseconds(st.st_ctime_sec, st.st_ctime_nsec)};
+        files.push_back(std::move(file));
+    });
+    if (!examined) {
+        return std::unexpected(examined.error());
+    }
+    return files;
+}
+
+// Reads files of the mounted filesystem with guestfs_pread: one protocol message per call, several times
+// the throughput of tar-out's 8 KiB chunks for big files, about 1 ms per call under TCG.
+class GuestfsFileReads final : public detail::FileReads {
+public:
+    explicit GuestfsFileReads(Appliance& appliance) : m_appliance(appliance) {}
+
+    Expected<std::size_t> pread(const std::string& path, std::uint64_t offset,
+                                std::span<std::byte> out) override {
+        m_appliance.begin_call();
+        std::size_t got = 0;
+        char* data = ::guestfs_pread(m_appliance.g.get(), path.c_str(), static_cast<int>(out.size()),
+                                     static_cast<std::int64_t>(offset), &got);
+        if (data == nullptr) {
+            return make_error(Errc::io, "the appliance could not read it: " +
+                                            m_appliance.error_message("unknown error"));
+        }
+        got = std::min(got, out.size());
+        std::memcpy(out.data(), data, got);
+        std::free(data);
+        return got;
+    }
+
+private:
+    Appliance& m_appliance;
+};
+
 // Streams the mounted filesystem as tar into a pipe from a worker thread.
 // Thread rule: while the worker runs it is the only user of the handle; finish() joins it, and only then
 // may the handle be used again (regular_files()).
@@ -292,42 +388,16 @@ public:
     }
 
     Expected<std::vector<detail::RegularFile>> regular_files(const std::vector<std::string>& paths) override {
-        std::map<std::string, std::vector<std::string>> by_folder;
-        for (const auto& path : paths) {
-            const auto slash = path.rfind('/');
-            if (slash == std::string::npos || slash + 1 == path.size()) {
-                continue;
-            }
-            by_folder[slash == 0 ? "/" : path.substr(0, slash)].push_back(path.substr(slash + 1));
-        }
         std::vector<detail::RegularFile> regular;
-        guestfs_h* g = m_appliance.g.get();
-        for (const auto& [folder, names] : by_folder) {
-            for (std::size_t start = 0; start < names.size(); start += k_lstat_batch) {
-                const std::size_t end = std::min(names.size(), start + k_lstat_batch);
-                std::vector<char*> argv;
-                for (std::size_t i = start; i < end; ++i) {
-                    argv.push_back(const_cast<char*>(names[i].c_str()));
+        auto examined =
+            stat_names(m_appliance, paths, [&](std::string path, const struct guestfs_statns& st) {
+                if (S_ISREG(static_cast<mode_t>(st.st_mode))) {
+                    regular.push_back(
+                        {std::move(path), static_cast<std::uint64_t>(std::max<std::int64_t>(st.st_size, 0))});
                 }
-                argv.push_back(nullptr);
-                const std::string prefix = folder == "/" ? "/" : folder + "/";
-                m_appliance.begin_call();
-                CHandle<struct guestfs_statns_list, guestfs_free_statns_list> stats(
-                    ::guestfs_lstatnslist(g, folder.c_str(), argv.data()));
-                if (!stats || stats->len != end - start) {
-                    // Usually the appliance is gone; the source then reports every name it cannot place.
-                    return make_error(Errc::io, "cannot examine names in " + folder + ": " +
-                                                    m_appliance.error_message("unexpected answer"));
-                }
-                for (std::size_t i = 0; i < stats->len; ++i) {
-                    const struct guestfs_statns& st = stats->val[i];
-                    if (st.st_ino != -1 && S_ISREG(static_cast<mode_t>(st.st_mode))) {
-                        regular.push_back(
-                            {prefix + names[start + i],
-                             static_cast<std::uint64_t>(std::max<std::int64_t>(st.st_size, 0))});
-                    }
-                }
-            }
+            });
+        if (!examined) {
+            return std::unexpected(examined.error());
         }
         return regular;
     }
@@ -548,8 +618,8 @@ Expected<std::vector<FilesystemInfo>> GuestfsImage::filesystems() {
     return result;
 }
 
-Expected<std::unique_ptr<FileSource>> GuestfsImage::open_filesystem(const FilesystemInfo& fs,
-                                                                    const SourceOptions& options) {
+Expected<std::unique_ptr<FileSource>>
+GuestfsImage::open_filesystem(const FilesystemInfo& fs, const SourceOptions& options, WantBytes want) {
     Appliance& a = *m_impl->appliance;
     guestfs_h* g = a.g.get();
     a.begin_call();
@@ -575,6 +645,15 @@ Expected<std::unique_ptr<FileSource>> GuestfsImage::open_filesystem(const Filesy
         }
     }
     std::vector<std::string> names = list_names(a, options);
+    if (want && !names.empty()) {
+        auto files = list_regular_files(a, names);
+        if (files) {
+            return std::make_unique<detail::ListedSource>(std::move(*files), std::move(want),
+                                                          std::make_unique<GuestfsFileReads>(a), options);
+        }
+        spdlog::warn("{}: cannot list file identities ({}); streaming every file instead", fs.device,
+                     files.error().message);
+    }
     // An upper bound: the listing holds folders and links too.
     const std::optional<std::uint64_t> expected_files =
         names.empty() ? std::nullopt : std::optional<std::uint64_t>(names.size());

@@ -1,5 +1,7 @@
 #include "tar_source.hpp"
 
+#include "spill_file.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cassert>
@@ -25,20 +27,6 @@ FileEntry problem_entry(std::string path, std::uint64_t size, Errc code, std::st
     entry.size = size;
     entry.problem = Error{code, std::move(message)};
     return entry;
-}
-
-Expected<void> write_all(int fd, std::span<const std::byte> bytes) {
-    while (!bytes.empty()) {
-        const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return make_error(Errc::io, errno_message("cannot write a spill file"));
-        }
-        bytes = bytes.subspan(static_cast<std::size_t>(n));
-    }
-    return {};
 }
 
 constexpr std::array<std::pair<char, char>, 7> k_escapes{
@@ -84,21 +72,6 @@ std::optional<std::string> tar_complaint_path(std::string_view line) {
         return std::nullopt;
     }
     return normalise_tar_path(unescape_tar_name(rest.substr(0, colon)));
-}
-
-Expected<UniqueFd> create_spill_file(const std::string& dir) {
-    UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-    if (fd) {
-        return fd;
-    }
-    const int tmpfile_errno = errno;
-    std::string pattern = dir + "/coldscan-spill-XXXXXX";
-    fd.reset(::mkostemp(pattern.data(), O_CLOEXEC)); // creates it 0600
-    if (!fd) {
-        return make_error(Errc::io, errno_message("cannot create a spill file in " + dir, tmpfile_errno));
-    }
-    ::unlink(pattern.c_str());
-    return fd;
 }
 
 TarSource::TarSource(UniqueFd stream, std::unique_ptr<TarProducer> producer, std::vector<std::string> listing,
@@ -318,12 +291,7 @@ Expected<Content> TarSource::read_spilled(std::uint64_t size) {
         }
         done += *n;
     }
-    // Hand over a read-only descriptor when /proc allows reopening the unlinked file.
-    const std::string self = "/proc/self/fd/" + std::to_string(fd->get());
-    if (UniqueFd read_only(::open(self.c_str(), O_RDONLY | O_CLOEXEC)); read_only) {
-        return Content::from_fd(std::move(read_only), size);
-    }
-    return Content::from_fd(std::move(*fd), size);
+    return spilled_content(std::move(*fd), size);
 }
 
 } // namespace coldscan::disk::detail

@@ -50,9 +50,6 @@ public:
 // quoting of the name undone; std::nullopt when the message names no member.
 [[nodiscard]] std::optional<std::string> tar_complaint_path(std::string_view line);
 
-// Creates an unlinked 0600 temporary file in dir (O_TMPFILE, else mkstemp + unlink). Error: io.
-[[nodiscard]] Expected<UniqueFd> create_spill_file(const std::string& dir);
-
 // Thread rule: one thread at a time (read() only for the entry next() just returned).
 class TarSource final : public FileSource {
 public:

@@ -190,6 +190,21 @@ std::string to_json(const Report& report) {
     for (const auto& issue : report.errors) {
         j["errors"].push_back(issue_json(issue));
     }
+    const auto& cache = report.cache;
+    j["cache"] = json{{"enabled", cache.enabled},
+                      {"path", utf8_or_escaped(cache.path)},
+                      {"problem", utf8_or_escaped(cache.problem)},
+                      {"identity_hits", cache.identity_hits},
+                      {"identity_misses", cache.identity_misses},
+                      {"verdict_hits", cache.verdict_hits},
+                      {"verdict_misses", cache.verdict_misses},
+                      {"verdicts_written", cache.verdicts_written},
+                      {"files_not_read", cache.files_not_read},
+                      {"bytes_not_read", cache.bytes_not_read},
+                      {"files_not_scanned", cache.files_not_scanned},
+                      {"bytes_not_scanned", cache.bytes_not_scanned},
+                      {"same_content_waits", cache.same_content_waits},
+                      {"engine_scans", cache.engine_scans}};
     j["timings"] = json{{"total_seconds", report.total_seconds},
                         {"signature_load_seconds", report.signature_load_seconds}};
     return j.dump(2) + "\n";

@@ -134,6 +134,12 @@ std::string summary(const Report& report) {
         line("Skipped files:", std::to_string(c.skipped));
     }
     line("Data scanned:", format_bytes(c.bytes));
+    if (const auto& cache = report.cache; cache.enabled) {
+        line("Cache:", std::to_string(cache.files_not_read) + " files not read (" +
+                           format_bytes(cache.bytes_not_read) + "), " +
+                           std::to_string(cache.files_not_scanned) + " not scanned again (" +
+                           format_bytes(cache.bytes_not_scanned) + ")");
+    }
     std::array<char, 64> time{};
     std::snprintf(time.data(), time.size(), "%.3f sec", report.total_seconds);
     line("Time:", time.data());

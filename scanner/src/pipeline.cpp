@@ -1,18 +1,20 @@
 // The pipeline over one file source.
 //
-// Stages: (1) serial input: the next entry from the source; sequential sources (a tar stream from the
-// appliance) also hand over the bytes here, because they cannot be read later. (2) parallel: read (random
-// sources) and SHA-256. (3) parallel: ClamAV + YARA on the bytes. (4) serial, out of order: record counts,
-// detections, issues and inventory lines.
+// Stages: (1) serial input: the next entry from the source; sequential sources (the appliance) also hand
+// over the bytes here, because they cannot be read later. (2) parallel: the cache by identity (random
+// sources; sequential ones asked it through want_bytes() before listing), read, SHA-256, the cache by
+// content. (3) parallel: ClamAV + YARA on the bytes, once per distinct content in flight, and the verdict
+// stored when complete. (4) serial, out of order: record counts, detections, issues and inventory lines.
 //
-// Backpressure is on bytes, not only items: every item is charged for the bytes it holds in memory (capped at
-// max_in_memory; bigger files are streamed from a file descriptor) against a ByteBudget before it is read,
-// and released once the engines are done with it. The input stage is the only one that blocks on the budget,
-// and oneTBB carries an item through the stages on the thread that picked it up, so the budget can always be
-// paid back.
+// Backpressure is on bytes, not only items: every item that may be read is charged for the bytes it holds in
+// memory (capped at max_in_memory; bigger files are streamed from a file descriptor) against a ByteBudget
+// before it is read, and released as soon as its verdict is known. The input stage is the only one that
+// blocks on the budget, and oneTBB carries an item through the stages on the thread that picked it up, so
+// the budget can always be paid back.
 //
 // No exception leaves a stage: a failing file becomes ERROR(reason), a failing source ends this source with
-// an error, and every file is counted exactly once.
+// an error, and every file is counted exactly once. A verdict comes from the cache only when its record was
+// found and decoded; everything else is scanned.
 #include "coldscan/scanner/pipeline.hpp"
 
 #include "coldscan/common/log.hpp"
@@ -20,6 +22,7 @@
 #include "coldscan/scanner/file_scanner.hpp"
 
 #include <algorithm>
+#include <mutex>
 #include <oneapi/tbb/enumerable_thread_specific.h>
 #include <oneapi/tbb/parallel_pipeline.h>
 #include <oneapi/tbb/task_arena.h>
@@ -34,6 +37,7 @@ struct Item {
     std::optional<Error> read_error;
     std::optional<Sha256Digest> digest;
     Outcome outcome;
+    bool decided = false; // outcome known (from the cache) before the scan stage
     std::uint64_t charge = 0;
 };
 
@@ -61,13 +65,74 @@ struct Pipeline::Workers {
     tbb::enumerable_thread_specific<std::optional<Expected<FileScanner>>> scanners;
 };
 
-Pipeline::Pipeline(const signatures::SignatureSet& signatures, PipelineSettings settings, ScanEvents& events,
-                   Progress& progress, const std::atomic<bool>& stop)
-    : m_signatures(signatures), m_settings(settings), m_events(events), m_progress(progress), m_stop(stop),
-      m_budget(settings.bytes_in_flight),
-      m_workers(std::make_unique<Workers>(std::max(1U, settings.threads))) {}
+struct Pipeline::Known {
+    struct Verdict {
+        Sha256Digest digest;
+        Outcome outcome;
+    };
+    std::mutex mutex;
+    std::unordered_map<std::string, Verdict> by_path;
+
+    std::optional<Verdict> take(const std::string& path) {
+        std::lock_guard lock(mutex);
+        auto found = by_path.find(path);
+        if (found == by_path.end()) {
+            return std::nullopt;
+        }
+        Verdict verdict = std::move(found->second);
+        by_path.erase(found);
+        return verdict;
+    }
+};
+
+Pipeline::Pipeline(const signatures::SignatureSet& signatures, PipelineSettings settings, ScanCache& cache,
+                   ScanEvents& events, Progress& progress, const std::atomic<bool>& stop)
+    : m_signatures(signatures), m_settings(settings), m_cache(cache),
+      m_path_variant(signatures.yara() != nullptr && signatures.yara()->info().reads_file_path),
+      m_events(events), m_progress(progress), m_stop(stop), m_budget(settings.bytes_in_flight),
+      m_workers(std::make_unique<Workers>(std::max(1U, settings.threads))),
+      m_known(std::make_unique<Known>()) {}
 
 Pipeline::~Pipeline() = default;
+
+FileIdentity Pipeline::identity_of(const SourceLocation& where, const disk::FileEntry& entry) const {
+    const disk::FileStamp& stamp = *entry.stamp;
+    return FileIdentity{where.image_identity, where.filesystem_identity,
+                        entry.path,           stamp.inode,
+                        stamp.generation,     entry.size,
+                        stamp.mtime_ns,       stamp.ctime_ns};
+}
+
+std::string_view Pipeline::variant_of(const disk::FileEntry& entry) const {
+    return m_path_variant ? std::string_view(entry.path) : std::string_view{};
+}
+
+disk::WantBytes Pipeline::want_bytes(const SourceLocation& where) {
+    {
+        std::lock_guard lock(m_known->mutex);
+        m_known->by_path.clear();
+    }
+    if (m_cache.identity_use() == IdentityUse::ignore) {
+        return {};
+    }
+    return [this, where](const disk::FileEntry& entry) {
+        if (!entry.stamp) {
+            return true;
+        }
+        const auto digest = m_cache.find_content(identity_of(where, entry));
+        m_cache.note(digest ? ScanCache::Event::identity_hit : ScanCache::Event::identity_miss);
+        if (!digest) {
+            return true;
+        }
+        auto outcome = m_cache.find_verdict(*digest, variant_of(entry));
+        if (!outcome) {
+            return true; // the bytes are needed; the verdict miss is counted when they are scanned
+        }
+        std::lock_guard lock(m_known->mutex);
+        m_known->by_path.insert_or_assign(entry.path, Known::Verdict{*digest, std::move(*outcome)});
+        return false;
+    };
+}
 
 SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& where,
                                 reports::Report& report) {
@@ -107,7 +172,7 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
             }
             auto item = std::make_unique<Item>();
             item->entry = std::move(**next);
-            if (item->entry.hardlink_of || item->entry.problem) {
+            if (item->entry.hardlink_of || item->entry.problem || item->entry.bytes_withheld) {
                 return item.release();
             }
             item->charge = std::min(item->entry.size, m_settings.max_in_memory);
@@ -123,21 +188,75 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
         }
     };
 
+    // The verdict is known without the engines: the content is not needed any more.
+    auto decide = [&](Item& item, Outcome outcome, ScanCache::Event how) {
+        item.outcome = std::move(outcome);
+        item.decided = true;
+        m_cache.note(how);
+        m_cache.note(ScanCache::Event::not_scanned, item.entry.size);
+        if (!item.content) {
+            m_cache.note(ScanCache::Event::not_read, item.entry.size);
+        }
+        item.content.reset();
+        m_budget.release(std::exchange(item.charge, 0));
+    };
+
+    // Level 1 for random sources: a known identity and a known verdict skip the read.
+    auto decide_by_identity = [&](Item& item) {
+        const auto digest = m_cache.find_content(identity_of(where, item.entry));
+        m_cache.note(digest ? ScanCache::Event::identity_hit : ScanCache::Event::identity_miss);
+        if (!digest) {
+            return;
+        }
+        if (auto outcome = m_cache.find_verdict(*digest, variant_of(item.entry))) {
+            item.digest = *digest;
+            decide(item, std::move(*outcome), ScanCache::Event::verdict_hit);
+        }
+    };
+
     auto read_and_hash = [&](Item* item) -> Item* {
-        if (item->entry.hardlink_of || item->entry.problem) {
+        const auto& entry = item->entry;
+        if (entry.hardlink_of || entry.problem) {
             return item;
         }
         try {
+            if (entry.bytes_withheld) {
+                if (auto known = m_known->take(entry.path)) {
+                    item->digest = known->digest;
+                    decide(*item, std::move(known->outcome), ScanCache::Event::verdict_hit);
+                } else {
+                    item->outcome = Outcome{OutcomeKind::error, "not read: its cached verdict was lost", {}};
+                    item->decided = true;
+                }
+                return item;
+            }
+            const bool identity_first =
+                !sequential && entry.stamp && m_cache.identity_use() == IdentityUse::trust;
+            if (identity_first) {
+                decide_by_identity(*item);
+                if (item->decided) {
+                    return item;
+                }
+            }
             if (!item->content && !item->read_error) {
                 read_content(*item);
             }
-            if (item->content) {
-                auto digest = sha256_of(*item->content);
-                if (digest) {
-                    item->digest = *digest;
-                } else {
-                    item->read_error = digest.error();
-                }
+            if (!item->content) {
+                return item;
+            }
+            auto digest = sha256_of(*item->content);
+            if (!digest) {
+                item->read_error = digest.error();
+                return item;
+            }
+            item->digest = *digest;
+            if (entry.stamp) {
+                m_cache.remember_content(identity_of(where, entry), *digest);
+            }
+            if (auto outcome = m_cache.find_verdict(*digest, variant_of(entry))) {
+                decide(*item, std::move(*outcome), ScanCache::Event::verdict_hit);
+            } else {
+                m_cache.note(ScanCache::Event::verdict_miss);
             }
         } catch (const std::exception& e) {
             item->read_error = Error{Errc::internal, e.what()};
@@ -145,8 +264,20 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
         return item;
     };
 
+    auto run_engines = [&](Item& item) {
+        auto& slot = m_workers->scanners.local();
+        if (!slot) {
+            slot.emplace(FileScanner::create(m_signatures));
+        }
+        if (!*slot) {
+            return Outcome{OutcomeKind::error, (*slot).error().message, {}};
+        }
+        m_cache.note(ScanCache::Event::engine_scan);
+        return (**slot).scan(*item.content, item.entry.path);
+    };
+
     auto scan_file = [&](Item* item) -> Item* {
-        if (item->entry.hardlink_of) {
+        if (item->entry.hardlink_of || item->decided) {
             return item;
         }
         try {
@@ -154,15 +285,13 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
                 item->outcome = Outcome{OutcomeKind::error, item->entry.problem->message, {}};
             } else if (item->read_error) {
                 item->outcome = Outcome{OutcomeKind::error, "read failed: " + item->read_error->message, {}};
-            } else if (item->content) {
-                auto& slot = m_workers->scanners.local();
-                if (!slot) {
-                    slot.emplace(FileScanner::create(m_signatures));
-                }
-                if (*slot) {
-                    item->outcome = (**slot).scan(*item->content, item->entry.path);
-                } else {
-                    item->outcome = Outcome{OutcomeKind::error, (*slot).error().message, {}};
+            } else if (item->content && item->digest) {
+                ScanCache::Served served = ScanCache::Served::engines;
+                item->outcome = m_cache.scan_once(
+                    *item->digest, variant_of(item->entry), [&] { return run_engines(*item); }, served);
+                if (served != ScanCache::Served::engines) {
+                    m_cache.note(ScanCache::Event::same_content_wait);
+                    m_cache.note(ScanCache::Event::not_scanned, item->entry.size);
                 }
             }
         } catch (const std::exception& e) {

@@ -5,8 +5,12 @@
 #include "coldscan/disk/directory_source.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
+#include <sys/stat.h>
 
 namespace coldscan::scanner {
 namespace {
@@ -34,7 +38,68 @@ reports::IssueRecord filesystem_issue(const reports::TargetReport& target,
     return reports::IssueRecord{target.path, fs.device, "", reports::k_filesystem_failed, fs.reason};
 }
 
+std::int64_t nanoseconds(const timespec& t) {
+    return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+// A host file's identity: the same path, inode and times mean the same bytes (the host kernel keeps ctime,
+// which nothing in the guest can set).
+std::string host_file_identity(const std::filesystem::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        return "unknown:" + std::to_string(errno);
+    }
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) +
+           ":" + std::to_string(nanoseconds(st.st_mtim)) + ":" + std::to_string(nanoseconds(st.st_ctim));
+}
+
+std::string utc_stamp() {
+    const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    ::gmtime_r(&now, &tm);
+    std::array<char, 32> text{};
+    std::strftime(text.data(), text.size(), "%Y%m%dT%H%M%SZ", &tm);
+    return text.data();
+}
+
 } // namespace
+
+std::unique_ptr<ScanCache> open_scan_cache(const ScanOptions& options, std::string context) {
+    auto memory_only = [&](IdentityUse) {
+        return std::make_unique<ScanCache>(open_memory_store(), context, IdentityUse::ignore, "");
+    };
+    if (!options.cache_dir) {
+        return memory_only(IdentityUse::ignore);
+    }
+    const std::filesystem::path& dir = *options.cache_dir;
+    auto store = open_rocksdb_store(dir);
+    std::string problem;
+    if (!store && store.error().code == Errc::corrupt) {
+        std::filesystem::path aside = dir;
+        aside += ".damaged-" + utc_stamp();
+        std::error_code ec;
+        std::filesystem::rename(dir, aside, ec);
+        if (ec) {
+            problem = store.error().message + "; it could not be moved aside (" + ec.message() + ")";
+        } else {
+            problem =
+                store.error().message + "; it was moved to " + aside.string() + " and a new cache started";
+            store = open_rocksdb_store(dir);
+        }
+    }
+    if (!store) {
+        auto cache = memory_only(IdentityUse::ignore);
+        cache->report_problem((problem.empty() ? store.error().message : problem) +
+                              "; this run uses no persistent cache");
+        return cache;
+    }
+    auto cache =
+        std::make_unique<ScanCache>(std::move(*store), std::move(context), options.identity, dir.string());
+    if (!problem.empty()) {
+        cache->report_problem(problem);
+    }
+    return cache;
+}
 
 reports::SignatureReport describe(const signatures::SignatureSet& signatures) {
     reports::SignatureReport out;
@@ -87,7 +152,10 @@ reports::Report ScanRun::run(const std::vector<std::string>& targets) {
 
     PipelineSettings settings{m_options.threads, m_options.bytes_in_flight, m_options.source.max_in_memory,
                               m_options.inventory};
-    Pipeline pipeline(m_signatures, settings, m_events, m_progress, m_stop);
+    // Everything a verdict depends on besides the bytes: the fingerprint covers the signature files, the
+    // engine versions and the scan limits; the engines' options are fixed by this version of coldscan.
+    auto cache = open_scan_cache(m_options, "coldscan verdicts v1; " + m_signatures.fingerprint());
+    Pipeline pipeline(m_signatures, settings, *cache, m_events, m_progress, m_stop);
     m_progress.target_count = static_cast<std::uint32_t>(targets.size());
     for (std::size_t i = 0; i < targets.size() && !m_stop.load(); ++i) {
         m_progress.target_index = static_cast<std::uint32_t>(i + 1);
@@ -96,6 +164,8 @@ reports::Report ScanRun::run(const std::vector<std::string>& targets) {
     for (const auto& target : report.targets) {
         report.counts += target.counts;
     }
+    cache->sync(); // before the report says anything: a verdict reported is a verdict kept
+    report.cache = cache->report();
     report.interrupted = m_stop.load();
     report.status = reports::status_of(report);
     report.finished_at = reports::utc_now_iso8601();
@@ -149,7 +219,11 @@ void ScanRun::scan_directory(reports::TargetReport& target, reports::Report& rep
         return;
     }
     enter_phase("scanning " + printable(target.path));
-    const auto result = pipeline.scan(**source, SourceLocation{target.kind, target.path, ""}, report);
+    std::error_code ec;
+    const auto canonical = std::filesystem::canonical(target.path, ec);
+    const SourceLocation where{target.kind, target.path, "",
+                               "folder|" + canonical.string() + "|" + host_file_identity(canonical), ""};
+    const auto result = pipeline.scan(**source, where, report);
     target.counts = result.counts;
     target.scan_seconds = seconds_since(start);
     target.status = reports::status_of(target);
@@ -186,6 +260,7 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
         return;
     }
     target.accel = image->accel_used();
+    const std::string identity = image_identity(*info);
 
     start = Clock::now();
     enter_phase("inspecting " + printable(target.path));
@@ -216,7 +291,8 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
             fs_report.reason = "scan interrupted";
             target.filesystems.push_back(std::move(fs_report));
             continue;
-        } else if (auto scanned = open_and_scan(*image, fs, target, report, pipeline, fs_report); !scanned) {
+        } else if (auto scanned = open_and_scan(*image, fs, identity, target, report, pipeline, fs_report);
+                   !scanned) {
             fs_report.status = reports::FilesystemStatus::failed;
             fs_report.reason = scanned.error().message;
         }
@@ -240,15 +316,26 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
     }
 }
 
+std::string ScanRun::image_identity(const disk::ImageInfo& info) const {
+    std::string identity = "image";
+    for (const auto& layer : info.chain) {
+        identity += "|" + layer.path.string() + "|" + layer.format + "|" + host_file_identity(layer.path);
+    }
+    return identity;
+}
+
 Expected<void> ScanRun::open_and_scan(disk::GuestfsImage& image, const disk::FilesystemInfo& fs,
-                                      reports::TargetReport& target, reports::Report& report,
-                                      Pipeline& pipeline, reports::FilesystemReport& fs_report) {
+                                      const std::string& image_identity, reports::TargetReport& target,
+                                      reports::Report& report, Pipeline& pipeline,
+                                      reports::FilesystemReport& fs_report) {
     enter_phase("scanning " + printable(target.path) + ":" + printable(fs.device));
-    auto source = image.open_filesystem(fs, m_options.source);
+    const SourceLocation where{target.kind, target.path, fs.device, image_identity,
+                               fs.uuid + "|" + fs.device + "|" + fs.type};
+    auto source = image.open_filesystem(fs, m_options.source, pipeline.want_bytes(where));
     if (!source) {
         return std::unexpected(source.error());
     }
-    const auto result = pipeline.scan(**source, SourceLocation{target.kind, target.path, fs.device}, report);
+    const auto result = pipeline.scan(**source, where, report);
     fs_report.files = result.counts.files;
     fs_report.bytes = result.counts.bytes;
     target.counts += result.counts;

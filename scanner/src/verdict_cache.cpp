@@ -1,6 +1,7 @@
 // Record layouts of the verdict cache. Keys are fixed-size binary structs (schema version first, then a kind
 // byte), guarded by static_asserts; values are small: a digest for level 1, a JSON object for level 2 (so a
-// verdict keeps YARA tags and meta). A value that does not decode is a miss, never a verdict.
+// verdict keeps YARA tags and meta). Both carry the time the record was last used, refreshed at most once a
+// day so hits stay reads. A value that does not decode is a miss, never a verdict.
 #include "coldscan/scanner/verdict_cache.hpp"
 
 #include "coldscan/common/log.hpp"
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <type_traits>
+#include <vector>
 
 namespace coldscan::scanner {
 namespace {
@@ -18,6 +20,7 @@ using nlohmann::json;
 constexpr char k_identity_kind = 'I';
 constexpr char k_verdict_kind = 'V';
 constexpr int k_verdict_record_version = 1;
+constexpr std::int64_t k_refresh_after_seconds = 86400;
 
 struct IdentityKey {
     std::uint8_t schema = k_cache_schema_version;
@@ -34,12 +37,13 @@ struct VerdictKey {
 };
 static_assert(sizeof(VerdictKey) == 66 && std::is_trivially_copyable_v<VerdictKey>);
 
-// Level-1 value: the content digest and the size it was computed over.
+// Level-1 value: the content digest, the size it was computed over, and when it was last used.
 struct IdentityValue {
     Sha256Digest content{};
     std::array<std::byte, 8> size_le{};
+    std::array<std::byte, 8> used_le{};
 };
-static_assert(sizeof(IdentityValue) == 40 && std::is_trivially_copyable_v<IdentityValue>);
+static_assert(sizeof(IdentityValue) == 48 && std::is_trivially_copyable_v<IdentityValue>);
 
 template <typename T> std::string_view bytes_of(const T& value) {
     return {reinterpret_cast<const char*>(&value), sizeof(T)};
@@ -77,12 +81,22 @@ Sha256Digest identity_digest(const FileIdentity& id) {
     Sha256 hasher;
     add_field(hasher, id.image_identity);
     add_field(hasher, id.filesystem_uuid);
+    add_field(hasher, id.path);
     add_field(hasher, id.inode);
     add_field(hasher, id.generation);
     add_field(hasher, id.size);
     add_field(hasher, static_cast<std::uint64_t>(id.mtime_ns));
     add_field(hasher, static_cast<std::uint64_t>(id.ctime_ns));
     return hasher.finish();
+}
+
+std::optional<IdentityValue> decode_identity(std::string_view value) {
+    if (value.size() != sizeof(IdentityValue)) {
+        return std::nullopt;
+    }
+    IdentityValue record;
+    std::memcpy(&record, value.data(), sizeof(record));
+    return record;
 }
 
 json detection_to_json(const Detection& d) {
@@ -115,24 +129,31 @@ Detection detection_from_json(const json& j) {
 
 // Verdict records hold names from guest-influenced engines' output (YARA meta of our rules, ClamAV names):
 // the JSON is dumped with invalid UTF-8 replaced rather than throwing.
-std::string encode_verdict(const Outcome& outcome) {
+std::string encode_verdict(const Outcome& outcome, std::int64_t used) {
     json detections = json::array();
     for (const auto& detection : outcome.detections) {
         detections.push_back(detection_to_json(detection));
     }
     const json record{{"v", k_verdict_record_version},
                       {"outcome", to_string(outcome.kind)},
-                      {"detections", std::move(detections)}};
+                      {"detections", std::move(detections)},
+                      {"used", used}};
     return record.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::optional<Outcome> decode_verdict(std::string_view value) {
+struct VerdictRecord {
+    Outcome outcome;
+    std::int64_t used = 0;
+};
+
+std::optional<VerdictRecord> decode_verdict(std::string_view value) {
     try {
         const json record = json::parse(value);
         if (record.at("v").get<int>() != k_verdict_record_version) {
             return std::nullopt;
         }
-        Outcome outcome;
+        VerdictRecord out;
+        Outcome& outcome = out.outcome;
         const std::string kind = record.at("outcome").get<std::string>();
         if (kind == to_string(OutcomeKind::clean)) {
             outcome.kind = OutcomeKind::clean;
@@ -148,19 +169,58 @@ std::optional<Outcome> decode_verdict(std::string_view value) {
         if ((outcome.kind == OutcomeKind::clean) != outcome.detections.empty()) {
             return std::nullopt;
         }
-        return outcome;
+        out.used = record.at("used").get<std::int64_t>();
+        return out;
     } catch (const std::exception&) {
         return std::nullopt;
     }
 }
 
+// The last-use time of a record of either key space; nullopt when it does not decode or has another schema.
+std::optional<std::int64_t> last_use(KeySpace space, std::string_view key, std::string_view value) {
+    if (key.size() < 2 || static_cast<std::uint8_t>(key[0]) != k_cache_schema_version) {
+        return std::nullopt;
+    }
+    if (space == KeySpace::file_identity) {
+        if (key.size() != sizeof(IdentityKey) || key[1] != k_identity_kind) {
+            return std::nullopt;
+        }
+        const auto record = decode_identity(value);
+        return record ? std::optional(static_cast<std::int64_t>(from_le(record->used_le))) : std::nullopt;
+    }
+    if (key.size() != sizeof(VerdictKey) || key[1] != k_verdict_kind) {
+        return std::nullopt;
+    }
+    const auto record = decode_verdict(value);
+    return record ? std::optional(record->used) : std::nullopt;
+}
+
+constexpr std::array k_record_spaces{KeySpace::file_identity, KeySpace::content_verdict};
+
 } // namespace
 
-VerdictCache::VerdictCache(KvStore& store, std::string context) : m_store(store) {
+std::int64_t system_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+VerdictCache::VerdictCache(KvStore& store, std::string context, CacheClock clock)
+    : m_store(store), m_clock(std::move(clock)) {
     Sha256 hasher;
     add_field(hasher, "coldscan verdict context");
     add_field(hasher, context);
     m_context = hasher.finish();
+}
+
+Sha256Digest VerdictCache::context_for(std::string_view variant) const {
+    if (variant.empty()) {
+        return m_context;
+    }
+    Sha256 hasher;
+    hasher.update(std::span<const std::byte>(m_context));
+    add_field(hasher, variant);
+    return hasher.finish();
 }
 
 bool VerdictCache::is_cacheable(const Outcome& outcome) {
@@ -178,32 +238,33 @@ Expected<std::optional<Sha256Digest>> VerdictCache::find_content(const FileIdent
     if (!value) {
         return std::unexpected(value.error());
     }
-    if (!*value || (*value)->size() != sizeof(IdentityValue)) {
+    const auto record = *value ? decode_identity(**value) : std::nullopt;
+    if (!record || from_le(record->size_le) != identity.size) {
         if (*value) {
             m_counters.undecodable_records.fetch_add(1);
         }
         m_counters.identity_misses.fetch_add(1);
         return std::optional<Sha256Digest>{};
     }
-    IdentityValue record;
-    std::memcpy(&record, (*value)->data(), sizeof(record));
-    if (from_le(record.size_le) != identity.size) {
-        m_counters.undecodable_records.fetch_add(1);
-        m_counters.identity_misses.fetch_add(1);
-        return std::optional<Sha256Digest>{};
-    }
     m_counters.identity_hits.fetch_add(1);
-    return std::optional<Sha256Digest>(record.content);
+    const std::int64_t now = m_clock();
+    if (now - static_cast<std::int64_t>(from_le(record->used_le)) > k_refresh_after_seconds) {
+        IdentityValue refreshed = *record;
+        refreshed.used_le = to_le(static_cast<std::uint64_t>(now));
+        (void)m_store.put(KeySpace::file_identity, bytes_of(key), bytes_of(refreshed)); // best effort
+    }
+    return std::optional<Sha256Digest>(record->content);
 }
 
 Expected<void> VerdictCache::remember_content(const FileIdentity& identity, const Sha256Digest& content) {
     const IdentityKey key{k_cache_schema_version, k_identity_kind, identity_digest(identity)};
-    const IdentityValue record{content, to_le(identity.size)};
+    const IdentityValue record{content, to_le(identity.size), to_le(static_cast<std::uint64_t>(m_clock()))};
     return m_store.put(KeySpace::file_identity, bytes_of(key), bytes_of(record));
 }
 
-Expected<std::optional<Outcome>> VerdictCache::find_verdict(const Sha256Digest& content) {
-    const VerdictKey key{k_cache_schema_version, k_verdict_kind, content, m_context};
+Expected<std::optional<Outcome>> VerdictCache::find_verdict(const Sha256Digest& content,
+                                                            std::string_view variant) {
+    const VerdictKey key{k_cache_schema_version, k_verdict_kind, content, context_for(variant)};
     auto value = m_store.get(KeySpace::content_verdict, bytes_of(key));
     if (!value) {
         return std::unexpected(value.error());
@@ -212,27 +273,113 @@ Expected<std::optional<Outcome>> VerdictCache::find_verdict(const Sha256Digest& 
         m_counters.verdict_misses.fetch_add(1);
         return std::optional<Outcome>{};
     }
-    auto outcome = decode_verdict(**value);
-    if (!outcome) {
+    auto record = decode_verdict(**value);
+    if (!record) {
         m_counters.undecodable_records.fetch_add(1);
         m_counters.verdict_misses.fetch_add(1);
         return std::optional<Outcome>{};
     }
     m_counters.verdict_hits.fetch_add(1);
-    return outcome;
+    const std::int64_t now = m_clock();
+    if (now - record->used > k_refresh_after_seconds) {
+        (void)m_store.put(KeySpace::content_verdict, bytes_of(key), encode_verdict(record->outcome, now));
+    }
+    return std::optional<Outcome>(std::move(record->outcome));
 }
 
-Expected<bool> VerdictCache::remember_verdict(const Sha256Digest& content, const Outcome& outcome) {
+Expected<bool> VerdictCache::remember_verdict(const Sha256Digest& content, const Outcome& outcome,
+                                              std::string_view variant) {
     if (!is_cacheable(outcome)) {
         return false;
     }
-    const VerdictKey key{k_cache_schema_version, k_verdict_kind, content, m_context};
-    if (auto stored = m_store.put(KeySpace::content_verdict, bytes_of(key), encode_verdict(outcome));
+    const VerdictKey key{k_cache_schema_version, k_verdict_kind, content, context_for(variant)};
+    if (auto stored =
+            m_store.put(KeySpace::content_verdict, bytes_of(key), encode_verdict(outcome, m_clock()));
         !stored) {
         return std::unexpected(stored.error());
     }
     m_counters.verdicts_written.fetch_add(1);
     return true;
+}
+
+Expected<CacheStats> cache_stats(const KvStore& store) {
+    CacheStats stats;
+    for (const KeySpace space : k_record_spaces) {
+        KeySpaceStats& out = space == KeySpace::file_identity ? stats.identities : stats.verdicts;
+        auto visited = store.for_each(space, [&](std::string_view key, std::string_view value) {
+            ++out.records;
+            out.bytes += key.size() + value.size();
+            const auto used = last_use(space, key, value);
+            if (!used) {
+                ++out.undecodable;
+                return true;
+            }
+            out.oldest_use = std::min(out.oldest_use.value_or(*used), *used);
+            out.newest_use = std::max(out.newest_use.value_or(*used), *used);
+            return true;
+        });
+        if (!visited) {
+            return std::unexpected(visited.error());
+        }
+    }
+    return stats;
+}
+
+Expected<std::uint64_t> collect_garbage(KvStore& store, std::chrono::seconds older_than, std::int64_t now) {
+    const std::int64_t cutoff = now - older_than.count();
+    std::uint64_t removed = 0;
+    for (const KeySpace space : k_record_spaces) {
+        std::vector<std::string>
+            doomed; // erased after the walk: the memory store holds a lock while it walks
+        auto visited = store.for_each(space, [&](std::string_view key, std::string_view value) {
+            const auto used = last_use(space, key, value);
+            if (!used || *used < cutoff) {
+                doomed.emplace_back(key);
+            }
+            return true;
+        });
+        if (!visited) {
+            return std::unexpected(visited.error());
+        }
+        for (const auto& key : doomed) {
+            if (auto erased = store.erase(space, key); !erased) {
+                return std::unexpected(erased.error());
+            }
+            ++removed;
+        }
+    }
+    if (removed > 0) {
+        if (auto compacted = store.compact(); !compacted) {
+            spdlog::warn("{}", compacted.error().message);
+        }
+    }
+    return removed;
+}
+
+Expected<CacheCheck> verify_cache(const KvStore& store) {
+    CacheCheck check;
+    if (auto verified = store.verify_checksums(); !verified) {
+        if (verified.error().code != Errc::corrupt) {
+            return std::unexpected(verified.error());
+        }
+        check.checksum_error = verified.error().message;
+    }
+    for (const KeySpace space : k_record_spaces) {
+        auto visited = store.for_each(space, [&](std::string_view key, std::string_view value) {
+            ++check.records;
+            if (!last_use(space, key, value)) {
+                ++check.undecodable;
+            }
+            return true;
+        });
+        if (!visited) {
+            if (visited.error().code != Errc::corrupt) {
+                return std::unexpected(visited.error());
+            }
+            check.checksum_error = check.checksum_error.value_or(visited.error().message);
+        }
+    }
+    return check;
 }
 
 } // namespace coldscan::scanner

@@ -20,6 +20,10 @@ results=${COLDSCAN_E2E_RESULTS:?COLDSCAN_E2E_RESULTS must name the results direc
 mkdir -p "$results"
 base="$results/$name"
 rm -f "$base".{cmd,exit,stdout,stderr,report.json,inventory.jsonl}
+# A run that starts from an empty verdict cache (the others reuse an earlier run's on purpose).
+if [[ -n ${COLDSCAN_E2E_FRESH_CACHE:-} ]]; then
+    rm -rf "$COLDSCAN_E2E_FRESH_CACHE"
+fi
 
 printf '%q ' "$@" >"$base.cmd"
 echo >>"$base.cmd"

@@ -58,3 +58,19 @@ TEST_CASE("format_duration") {
     CHECK(format_duration(std::chrono::duration<double>(187)) == "3m07s");
     CHECK(format_duration(std::chrono::duration<double>(3720)) == "1h02m");
 }
+
+TEST_CASE("parse_duration") {
+    using std::chrono::seconds;
+    CHECK(parse_duration("45s") == seconds(45));
+    CHECK(parse_duration("90m") == seconds(5400));
+    CHECK(parse_duration("12h") == seconds(43200));
+    CHECK(parse_duration("30d") == seconds(30 * 86400));
+    CHECK(parse_duration("2w") == seconds(14 * 86400));
+    CHECK(parse_duration("1d12h") == seconds(36 * 3600));
+    CHECK_FALSE(parse_duration(""));
+    CHECK_FALSE(parse_duration("30")); // no unit
+    CHECK_FALSE(parse_duration("3x"));
+    CHECK_FALSE(parse_duration("-1d"));
+    CHECK_FALSE(parse_duration("d"));
+    CHECK_FALSE(parse_duration("99999999999999999w"));
+}

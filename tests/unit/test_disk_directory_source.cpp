@@ -74,7 +74,10 @@ TEST_CASE("open_directory") {
         struct stat st {};
         REQUIRE(::lstat((root / "a.txt").c_str(), &st) == 0);
         CHECK(a.size == 5);
-        CHECK(a.inode == static_cast<std::uint64_t>(st.st_ino));
+        REQUIRE(a.stamp);
+        CHECK(a.stamp->inode == static_cast<std::uint64_t>(st.st_ino));
+        CHECK(a.stamp->ctime_ns ==
+              static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec);
         CHECK(a.mtime == st.st_mtim.tv_sec);
         CHECK_FALSE(a.problem);
         CHECK(entries.at("/sub/deeper/b.bin").size == 1000);

@@ -1,4 +1,5 @@
 // TarSource over GNU tar streams made at test time, with a scripted producer standing in for the appliance.
+#include "../../disk-access/src/spill_file.hpp"
 #include "../../disk-access/src/tar_source.hpp"
 #include "coldscan/common/subprocess.hpp"
 #include "coldscan/common/temp_dir.hpp"

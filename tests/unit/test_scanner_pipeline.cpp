@@ -2,6 +2,7 @@
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/common/text.hpp"
 #include "coldscan/scanner/pipeline.hpp"
+#include "coldscan/scanner/scan_cache.hpp"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -124,10 +125,11 @@ TEST_CASE("Pipeline::scan") {
     Progress progress;
     std::atomic<bool> stop{false};
     PipelineSettings settings{threads, 4096, 1024, true};
-    Pipeline pipeline(*fixture.signatures, settings, events, progress, stop);
+    ScanCache cache(open_memory_store(), "ctx", IdentityUse::ignore, "");
+    Pipeline pipeline(*fixture.signatures, settings, cache, events, progress, stop);
     reports::Report report;
     const auto result =
-        pipeline.scan(source, SourceLocation{reports::TargetKind::image, "img", "/dev/sda1"}, report);
+        pipeline.scan(source, SourceLocation{reports::TargetKind::image, "img", "/dev/sda1", "", ""}, report);
 
     REQUIRE_FALSE(result.source_error);
     SECTION("every file gets exactly one outcome") {
@@ -191,8 +193,9 @@ TEST_CASE("Pipeline::scan when the source breaks") {
     RecordingEvents events;
     Progress progress;
     std::atomic<bool> stop{false};
-    Pipeline pipeline(*fixture.signatures, PipelineSettings{2, 1 << 20, 1 << 20, false}, events, progress,
-                      stop);
+    ScanCache cache(open_memory_store(), "ctx", IdentityUse::ignore, "");
+    Pipeline pipeline(*fixture.signatures, PipelineSettings{2, 1 << 20, 1 << 20, false}, cache, events,
+                      progress, stop);
     reports::Report report;
     const auto result = pipeline.scan(source, SourceLocation{}, report);
     REQUIRE(result.source_error);
@@ -208,9 +211,124 @@ TEST_CASE("Pipeline::scan stops when asked") {
     RecordingEvents events;
     Progress progress;
     std::atomic<bool> stop{true};
-    Pipeline pipeline(*fixture.signatures, PipelineSettings{}, events, progress, stop);
+    ScanCache cache(open_memory_store(), "ctx", IdentityUse::ignore, "");
+    Pipeline pipeline(*fixture.signatures, PipelineSettings{}, cache, events, progress, stop);
     reports::Report report;
     const auto result = pipeline.scan(source, SourceLocation{}, report);
     CHECK(result.counts.files == 0);
     CHECK(source.m_reads == 0);
+}
+
+namespace {
+
+// One scan of entries through a fresh pipeline over cache; returns the report and the source's read count.
+struct CachedRun {
+    reports::Report report;
+    SourceScanResult result;
+    int reads = 0;
+};
+
+CachedRun scan_with(Fixture& fixture, ScanCache& cache, const std::vector<disk::FileEntry>& entries,
+                    const std::map<std::string, std::string>& data, unsigned threads = 2) {
+    FakeSource source(entries, data, disk::ReadOrder::random);
+    RecordingEvents events;
+    Progress progress;
+    std::atomic<bool> stop{false};
+    Pipeline pipeline(*fixture.signatures, PipelineSettings{threads, 1 << 20, 1 << 20, false}, cache, events,
+                      progress, stop);
+    CachedRun run;
+    run.result = pipeline.scan(
+        source, SourceLocation{reports::TargetKind::image, "img", "/dev/sda1", "img-id", "fs"}, run.report);
+    run.reads = source.m_reads;
+    return run;
+}
+
+disk::FileEntry stamped(std::string path, std::size_t size, std::uint64_t inode, std::int64_t ctime_ns) {
+    auto e = entry(std::move(path), size);
+    e.stamp = disk::FileStamp{inode, 0, 1'000'000'000, ctime_ns};
+    return e;
+}
+
+} // namespace
+
+TEST_CASE("Pipeline::scan with the verdict cache") {
+    Fixture fixture;
+    std::vector<disk::FileEntry> entries;
+    std::map<std::string, std::string> data;
+    for (int i = 0; i < 30; ++i) {
+        const std::string path = "/file" + std::to_string(i);
+        data[path] = "benign " + std::to_string(i);
+        entries.push_back(stamped(path, data[path].size(), 100 + static_cast<std::uint64_t>(i), 5));
+    }
+    data["/eicar.com"] = k_eicar;
+    entries.push_back(stamped("/eicar.com", k_eicar.size(), 99, 5));
+    ScanCache cache(open_memory_store(), "ctx", IdentityUse::trust, "test-store");
+
+    const auto first = scan_with(fixture, cache, entries, data);
+    REQUIRE(first.report.detections.size() == 1);
+    CHECK(first.reads == 31);
+    CHECK(cache.report().engine_scans == 31);
+    CHECK(cache.report().verdicts_written == 31);
+
+    SECTION("an unchanged re-scan reads nothing and still reports every detection") {
+        const auto second = scan_with(fixture, cache, entries, data);
+        CHECK(second.reads == 0);
+        CHECK(cache.report().engine_scans == 31); // none more
+        CHECK(cache.report().identity_hits == 31);
+        CHECK(cache.report().files_not_read == 31);
+        CHECK(second.result.counts.clean == 30);
+        CHECK(second.result.counts.infected == 1);
+        REQUIRE(second.report.detections.size() == 1);
+        CHECK(second.report.detections[0].path == "/eicar.com");
+        CHECK(second.report.detections[0].sha256 == sha256_hex(k_eicar));
+    }
+    SECTION("a file whose ctime changed is read again; same bytes are not scanned again") {
+        entries[3].stamp->ctime_ns += 1;
+        const auto second = scan_with(fixture, cache, entries, data);
+        CHECK(second.reads == 1);
+        CHECK(cache.report().engine_scans == 31);
+        CHECK(cache.report().verdict_hits == 31); // 30 by identity, 1 by content
+    }
+    SECTION("a file whose bytes changed under an unchanged-looking identity is rescanned once read") {
+        data["/file3"] = k_eicar; // e.g. a guest that restored size, mtime and (impossibly) ctime
+        entries[3].size = k_eicar.size();
+        entries[3].stamp->ctime_ns += 1;
+        const auto second = scan_with(fixture, cache, entries, data);
+        CHECK(second.reads == 1);
+        CHECK(second.result.counts.infected == 2);
+    }
+    SECTION("--verify-content reads and hashes everything, but the engines stay idle") {
+        ScanCache verifying(open_memory_store(), "ctx", IdentityUse::ignore, "test-store");
+        const auto cold = scan_with(fixture, verifying, entries, data);
+        const auto warm = scan_with(fixture, verifying, entries, data);
+        CHECK(warm.reads == 31);
+        CHECK(verifying.report().engine_scans == 31);
+        CHECK(warm.result.counts.infected == 1);
+    }
+    SECTION("another signature set (another context) scans everything again") {
+        auto store = open_memory_store();
+        ScanCache a(open_memory_store(), "set A", IdentityUse::trust, "test-store");
+        (void)scan_with(fixture, a, entries, data);
+        ScanCache b(open_memory_store(), "set B", IdentityUse::trust, "test-store");
+        (void)scan_with(fixture, b, entries, data);
+        CHECK(b.report().engine_scans == 31);
+    }
+}
+
+TEST_CASE("Pipeline::scan scans identical content once per run") {
+    Fixture fixture;
+    std::vector<disk::FileEntry> entries;
+    std::map<std::string, std::string> data;
+    for (int i = 0; i < 64; ++i) {
+        const std::string path = "/copy" + std::to_string(i);
+        data[path] = k_eicar;
+        entries.push_back(entry(path, k_eicar.size()));
+    }
+    const unsigned threads = GENERATE(1U, 4U);
+    ScanCache cache(open_memory_store(), "ctx", IdentityUse::ignore, "");
+    const auto run = scan_with(fixture, cache, entries, data, threads);
+    CHECK(run.result.counts.infected == 64);
+    CHECK(run.report.detections.size() == 64);
+    CHECK(cache.report().engine_scans == 1);
+    CHECK(cache.report().files_not_scanned == 63);
 }

@@ -30,6 +30,7 @@ Sha256Digest digest_of(std::string_view text) {
 FileIdentity sample_identity() {
     return FileIdentity{"/images/vm1.qcow2|qcow2|layer:2049:131:4096",
                         "5c0d5ca4",
+                        "/usr/bin/ls",
                         131,
                         7,
                         544,
@@ -149,8 +150,10 @@ TEST_CASE("VerdictCache::find_content") {
         CHECK(**found == content);
         CHECK(cache.counters().identity_hits == 1);
     }
-    SECTION("any change of identity is a miss: ctime, mtime, size, inode, generation, filesystem, image") {
-        std::vector<FileIdentity> changed(7, identity);
+    SECTION(
+        "any change of identity is a miss: ctime, mtime, size, inode, generation, filesystem, image, path") {
+        std::vector<FileIdentity> changed(8, identity);
+        changed[7].path = "/usr/bin/dir";
         changed[0].ctime_ns += 1;
         changed[1].mtime_ns += 1;
         changed[2].size += 1;
@@ -163,7 +166,7 @@ TEST_CASE("VerdictCache::find_content") {
             REQUIRE(found);
             CHECK_FALSE(found->has_value());
         }
-        CHECK(cache.counters().identity_misses == 7);
+        CHECK(cache.counters().identity_misses == 8);
     }
     SECTION("level 1 does not depend on the signature set") {
         VerdictCache updated(*s.store, "another set");
@@ -171,4 +174,79 @@ TEST_CASE("VerdictCache::find_content") {
         REQUIRE(found);
         CHECK(found->has_value());
     }
+}
+
+TEST_CASE("VerdictCache::find_verdict with a variant") {
+    const bool rocksdb = GENERATE(false, true);
+    Stores s(rocksdb);
+    VerdictCache cache(*s.store, "set");
+    const auto content = digest_of("bytes");
+    REQUIRE(cache.remember_verdict(content, Outcome{OutcomeKind::clean, "", {}}, "/a/setup.exe") == true);
+    CHECK(cache.find_verdict(content, "/a/setup.exe").value().has_value());
+    CHECK_FALSE(cache.find_verdict(content, "/b/setup.exe").value().has_value());
+    CHECK_FALSE(cache.find_verdict(content).value().has_value());
+}
+
+TEST_CASE("collect_garbage") {
+    const bool rocksdb = GENERATE(false, true);
+    Stores s(rocksdb);
+    std::int64_t now = 1'800'000'000;
+    VerdictCache cache(*s.store, "set", [&now] { return now; });
+    REQUIRE(cache.remember_verdict(digest_of("old"), Outcome{OutcomeKind::clean, "", {}}));
+    REQUIRE(cache.remember_content(sample_identity(), digest_of("old")));
+    now += 10 * 86400;
+    REQUIRE(cache.remember_verdict(digest_of("new"), Outcome{OutcomeKind::clean, "", {}}));
+
+    SECTION("records not used for longer than the age go; the rest stay") {
+        auto removed = collect_garbage(*s.store, std::chrono::hours(24 * 5), now);
+        REQUIRE(removed);
+        CHECK(*removed == 2);
+        CHECK_FALSE(cache.find_verdict(digest_of("old")).value().has_value());
+        CHECK(cache.find_verdict(digest_of("new")).value().has_value());
+    }
+    SECTION("a hit refreshes the record's last use, so it survives") {
+        CHECK(cache.find_verdict(digest_of("old")).value().has_value());
+        CHECK(cache.find_content(sample_identity()).value().has_value());
+        auto removed = collect_garbage(*s.store, std::chrono::hours(24 * 5), now);
+        REQUIRE(removed);
+        CHECK(*removed == 0);
+    }
+    SECTION("undecodable records go too") {
+        REQUIRE(s.store->put(KeySpace::content_verdict, "junk key", "junk"));
+        auto removed = collect_garbage(*s.store, std::chrono::hours(24 * 365), now);
+        REQUIRE(removed);
+        CHECK(*removed == 1);
+    }
+}
+
+TEST_CASE("cache_stats") {
+    const bool rocksdb = GENERATE(false, true);
+    Stores s(rocksdb);
+    VerdictCache cache(*s.store, "set", [] { return std::int64_t{1'800'000'000}; });
+    REQUIRE(cache.remember_verdict(digest_of("a"), Outcome{OutcomeKind::clean, "", {}}));
+    REQUIRE(cache.remember_verdict(digest_of("b"), infected()));
+    REQUIRE(cache.remember_content(sample_identity(), digest_of("a")));
+    auto stats = cache_stats(*s.store);
+    REQUIRE(stats);
+    CHECK(stats->verdicts.records == 2);
+    CHECK(stats->identities.records == 1);
+    CHECK(stats->identities.bytes == 34 + 48);
+    CHECK(stats->verdicts.oldest_use == std::optional<std::int64_t>(1'800'000'000));
+    CHECK(stats->verdicts.undecodable == 0);
+}
+
+TEST_CASE("verify_cache") {
+    const bool rocksdb = GENERATE(false, true);
+    Stores s(rocksdb);
+    VerdictCache cache(*s.store, "set");
+    REQUIRE(cache.remember_verdict(digest_of("a"), Outcome{OutcomeKind::clean, "", {}}));
+    auto check = verify_cache(*s.store);
+    REQUIRE(check);
+    CHECK(check->records == 1);
+    CHECK(check->undecodable == 0);
+    CHECK_FALSE(check->checksum_error);
+    REQUIRE(s.store->put(KeySpace::file_identity, "short", "x"));
+    check = verify_cache(*s.store);
+    REQUIRE(check);
+    CHECK(check->undecodable == 1);
 }

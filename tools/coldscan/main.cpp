@@ -1,4 +1,5 @@
 // coldscan: scans VM disk images from the outside with ClamAV and YARA.
+#include "cache_command.hpp"
 #include "coldscan/common/log.hpp"
 #include "coldscan/signatures/engine_libraries.hpp"
 #include "scan_command.hpp"
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
     app.add_flag("--debug", debug, "Log everything");
     app.add_flag("-q,--quiet", quiet, "Only errors");
     auto scan_options = coldscan::cli::add_scan_command(app);
+    auto cache_options = coldscan::cli::add_cache_command(app);
 
     try {
         app.parse(argc, argv);
@@ -57,6 +59,9 @@ int main(int argc, char** argv) {
     try {
         if (app.got_subcommand("scan")) {
             return coldscan::cli::run_scan(*scan_options, g_stop);
+        }
+        if (app.got_subcommand("cache")) {
+            return coldscan::cli::run_cache(*cache_options, app);
         }
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());

@@ -1,5 +1,6 @@
 #include "scan_command.hpp"
 
+#include "cache_command.hpp"
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/text.hpp"
 #include "coldscan/disk/image_probe.hpp"
@@ -35,6 +36,9 @@ struct ScanCommandOptions {
     std::string bytes_in_flight = "256M";
     std::string spill_dir = "/var/tmp";
     unsigned stall_timeout = 600;
+    std::string cache_dir;
+    bool no_cache = false;
+    bool verify_content = false;
     bool no_progress = false;
     bool no_summary = false;
     bool quiet_issues = false;
@@ -83,6 +87,12 @@ std::shared_ptr<ScanCommandOptions> add_scan_command(CLI::App& app) {
                      "Seconds without data from the appliance before a filesystem is given up as hung")
         ->capture_default_str()
         ->check(CLI::Range(1U, 86'400U));
+    auto* cache =
+        scan->add_option("--cache", options->cache_dir,
+                         "Verdict cache folder (default: $XDG_CACHE_HOME/coldscan or ~/.cache/coldscan)");
+    scan->add_flag("--no-cache", options->no_cache, "Use no persistent verdict cache")->excludes(cache);
+    scan->add_flag("--verify-content", options->verify_content,
+                   "Read and hash every file even when its identity is cached (distrust guest timestamps)");
     scan->add_flag("--no-progress", options->no_progress, "No live progress line");
     scan->add_flag("--no-summary", options->no_summary, "No summary at the end");
     scan->add_flag("--quiet-issues", options->quiet_issues, "Do not print ERROR / LIMIT_EXCEEDED lines");
@@ -194,6 +204,14 @@ int run_scan(const ScanCommandOptions& o, const std::atomic<bool>& stop) {
     scan_options.source.spill_dir = o.spill_dir;
     scan_options.source.stall_timeout = std::chrono::seconds(o.stall_timeout);
     scan_options.inventory = inventory.has_value();
+    if (!o.no_cache) {
+        scan_options.cache_dir =
+            o.cache_dir.empty() ? default_cache_dir() : std::filesystem::path(o.cache_dir);
+        if (!scan_options.cache_dir) {
+            spdlog::info("no verdict cache: HOME and XDG_CACHE_HOME are unset (use --cache DIR)");
+        }
+    }
+    scan_options.identity = o.verify_content ? scanner::IdentityUse::ignore : scanner::IdentityUse::trust;
 
     ConsoleEvents events(!o.quiet_issues, std::move(inventory));
     scanner::ScanRun run(*signatures, scan_options, events, stop);

@@ -13,6 +13,7 @@ enum class Errc {
     io,               // read/write/system call failed
     unsupported,      // valid but not handled (format, filesystem)
     unsafe_image,     // the image safety gate refused it
+    corrupt,          // stored data failed its checksums or does not parse
     engine,           // a scan engine or signature load failed
     timeout,          // a bounded operation ran out of time
     cancelled,        // the caller stopped the work

@@ -8,19 +8,35 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
 namespace coldscan::disk {
 
+// What tells one version of a file from another within its filesystem, as the source's own stat() saw it
+// (never from archive headers): the verdict cache's level-1 key, with the image and filesystem identity.
+struct FileStamp {
+    std::uint64_t inode = 0;
+    std::uint64_t generation = 0; // 0 where the source cannot see it
+    std::int64_t mtime_ns = 0;
+    std::int64_t ctime_ns = 0;
+};
+
 struct FileEntry {
-    std::string path;        // absolute inside the filesystem ("/etc/passwd"); raw guest bytes, not escaped
-    std::uint64_t size = 0;  // bytes
-    std::uint64_t inode = 0; // 0 when the source does not know it
-    std::int64_t mtime = 0;  // seconds since the epoch, 0 when unknown
+    std::string path;       // absolute inside the filesystem ("/etc/passwd"); raw guest bytes, not escaped
+    std::uint64_t size = 0; // bytes
+    std::int64_t mtime = 0; // seconds since the epoch, 0 when unknown
+    std::optional<FileStamp> stamp;
     std::optional<std::string> hardlink_of; // an earlier entry's path with the same inode: not read again
     std::optional<Error> problem;           // the file exists but cannot be read: it gets ERROR(problem)
+    bool bytes_withheld = false;            // WantBytes said the bytes are not needed: read() refuses it
 };
+
+// Asked once per regular file (not per hard link), before any of its bytes move, by sources that list
+// identities first: false when the caller can do without the bytes (the verdict cache knows the file). Such
+// entries come back with bytes_withheld set. Sources that cannot list first ignore it.
+using WantBytes = std::function<bool(const FileEntry&)>;
 
 enum class ReadOrder {
     sequential, // read() only for the entry next() just returned, before calling next() again

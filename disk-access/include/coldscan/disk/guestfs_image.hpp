@@ -52,9 +52,11 @@ public:
     [[nodiscard]] Expected<std::vector<OsInfo>> inspect();
     // Every filesystem: partitions, LVM logical volumes, whole-disk filesystems.
     [[nodiscard]] Expected<std::vector<FilesystemInfo>> filesystems();
-    // Mounts fs read-only at / in the appliance and streams its regular files. Errors: the mount failed.
-    [[nodiscard]] Expected<std::unique_ptr<FileSource>> open_filesystem(const FilesystemInfo& fs,
-                                                                        const SourceOptions& options);
+    // Mounts fs read-only at / in the appliance and delivers its regular files. Without want, every file is
+    // streamed (tar-out). With want, the filesystem is first listed with identities, files want turns down
+    // come back withheld (nothing transferred) and the rest are read one by one. Errors: the mount failed.
+    [[nodiscard]] Expected<std::unique_ptr<FileSource>>
+    open_filesystem(const FilesystemInfo& fs, const SourceOptions& options, WantBytes want = {});
     // "kvm" or "tcg": how the appliance actually runs.
     [[nodiscard]] const std::string& accel_used() const noexcept;
 

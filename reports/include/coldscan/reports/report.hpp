@@ -134,6 +134,26 @@ struct OptionsReport {
     std::uint64_t yara_timeout_s = 0;
 };
 
+// How the verdict cache served this run. Per file: a file counts once in identity_hits or identity_misses
+// (when its identity was looked up) and once in verdict_hits or verdict_misses (when its verdict was).
+struct CacheReport {
+    bool enabled = false; // a persistent cache was used (false: --no-cache, or it could not be opened)
+    std::string path;     // its folder
+    std::string problem;  // why it was not used or stopped answering ("" when all went well)
+    std::uint64_t identity_hits = 0;
+    std::uint64_t identity_misses = 0;
+    std::uint64_t verdict_hits = 0;
+    std::uint64_t verdict_misses = 0;
+    std::uint64_t verdicts_written = 0;
+    std::uint64_t files_not_read = 0; // verdict known from the file's identity: no byte read
+    std::uint64_t bytes_not_read = 0;
+    std::uint64_t files_not_scanned = 0; // verdict from the cache or from the same content in this run
+    std::uint64_t bytes_not_scanned = 0;
+    std::uint64_t same_content_waits =
+        0;                          // files that took the verdict of identical content scanned meanwhile
+    std::uint64_t engine_scans = 0; // files the engines actually scanned
+};
+
 struct Report {
     RunStatus status = RunStatus::completed;
     std::string started_at; // ISO 8601 UTC
@@ -147,6 +167,7 @@ struct Report {
     double total_seconds = 0;
     double signature_load_seconds = 0;
     bool interrupted = false;
+    CacheReport cache;
 };
 
 // One line per file name for --inventory.

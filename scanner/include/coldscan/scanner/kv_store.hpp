@@ -41,11 +41,15 @@ public:
              const std::function<bool(std::string_view key, std::string_view value)>& visit) const = 0;
     // Makes every earlier put durable (the write-ahead log reaches the disk).
     [[nodiscard]] virtual Expected<void> sync() = 0;
+    // Reads everything stored and checks its checksums. Error: corrupt (what failed), io.
+    [[nodiscard]] virtual Expected<void> verify_checksums() const = 0;
+    // Gives the space of erased records back to the filesystem.
+    [[nodiscard]] virtual Expected<void> compact() = 0;
 };
 
 [[nodiscard]] std::unique_ptr<KvStore> open_memory_store();
-// Opens, or creates, a RocksDB store in folder. Errors: io (cannot create it, locked by another process,
-// corrupt or unreadable files; the message says which).
+// Opens, or creates, a RocksDB store in folder. Errors: corrupt (damaged files), io (cannot create it,
+// locked by another process, unreadable; the message says which).
 [[nodiscard]] Expected<std::unique_ptr<KvStore>> open_rocksdb_store(const std::filesystem::path& folder);
 
 } // namespace coldscan::scanner

@@ -4,6 +4,7 @@
 #include "coldscan/common/byte_budget.hpp"
 #include "coldscan/disk/file_source.hpp"
 #include "coldscan/reports/report.hpp"
+#include "coldscan/scanner/scan_cache.hpp"
 #include "coldscan/scanner/scan_events.hpp"
 #include "coldscan/signatures/signature_set.hpp"
 
@@ -18,6 +19,10 @@ struct SourceLocation {
     reports::TargetKind kind = reports::TargetKind::image;
     std::string target;
     std::string device;
+    // For the verdict cache's level-1 keys: the image (every layer's host identity) or folder, and the
+    // filesystem within it.
+    std::string image_identity;
+    std::string filesystem_identity;
 };
 
 struct SourceScanResult {
@@ -35,25 +40,35 @@ struct PipelineSettings {
 // Thread rule: one Pipeline per run, used by one thread; internally it runs `threads` workers (oneTBB).
 class Pipeline {
 public:
-    Pipeline(const signatures::SignatureSet& signatures, PipelineSettings settings, ScanEvents& events,
-             Progress& progress, const std::atomic<bool>& stop);
+    Pipeline(const signatures::SignatureSet& signatures, PipelineSettings settings, ScanCache& cache,
+             ScanEvents& events, Progress& progress, const std::atomic<bool>& stop);
     ~Pipeline();
     Pipeline(const Pipeline&) = delete;
     Pipeline& operator=(const Pipeline&) = delete;
 
+    // For sources that list identities first: whether a file's bytes are needed, or the cache already knows
+    // its verdict (remembered for the scan() of that source that must follow).
+    [[nodiscard]] disk::WantBytes want_bytes(const SourceLocation& where);
     // Scans every file of source; detections and issues are appended to report and told to events.
     SourceScanResult scan(disk::FileSource& source, const SourceLocation& where, reports::Report& report);
     [[nodiscard]] std::uint64_t peak_bytes_in_flight() const { return m_budget.peak(); }
 
 private:
     struct Workers;
+    struct Known; // verdicts found through want_bytes(), by path
+    [[nodiscard]] FileIdentity identity_of(const SourceLocation& where, const disk::FileEntry& entry) const;
+    [[nodiscard]] std::string_view variant_of(const disk::FileEntry& entry) const;
+
     const signatures::SignatureSet& m_signatures;
     PipelineSettings m_settings;
+    ScanCache& m_cache;
+    bool m_path_variant; // the YARA rules read the file's path: verdicts are per path too
     ScanEvents& m_events;
     Progress& m_progress;
     const std::atomic<bool>& m_stop;
     ByteBudget m_budget;
     std::unique_ptr<Workers> m_workers;
+    std::unique_ptr<Known> m_known;
 };
 
 } // namespace coldscan::scanner

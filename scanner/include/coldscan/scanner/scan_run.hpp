@@ -6,6 +6,7 @@
 #include "coldscan/disk/image_probe.hpp"
 #include "coldscan/reports/report.hpp"
 #include "coldscan/scanner/pipeline.hpp"
+#include "coldscan/scanner/scan_cache.hpp"
 #include "coldscan/scanner/scan_events.hpp"
 #include "coldscan/signatures/signature_set.hpp"
 
@@ -25,7 +26,15 @@ struct ScanOptions {
     std::uint64_t bytes_in_flight = 256ULL << 20;
     disk::SourceOptions source;
     bool inventory = false;
+    // The verdict cache's folder (RocksDB); none: --no-cache (a memory store dedupes within this run only).
+    std::optional<std::filesystem::path> cache_dir;
+    IdentityUse identity = IdentityUse::trust; // ignore: --verify-content
 };
+
+// Opens the persistent cache for a run. A damaged one is moved aside (DIR.damaged-TIME) and started afresh;
+// one that cannot be used at all (locked by another run, unwritable) leaves this run with a memory store.
+// Either way the problem is warned about and reported, and no verdict comes from a damaged store.
+[[nodiscard]] std::unique_ptr<ScanCache> open_scan_cache(const ScanOptions& options, std::string context);
 
 // Thread rule: one per run, driven by one thread; progress() may be read from any thread.
 class ScanRun {
@@ -40,12 +49,14 @@ public:
 private:
     void scan_target(const std::string& target, reports::Report& report, Pipeline& pipeline);
     void scan_image(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
+    [[nodiscard]] std::string image_identity(const disk::ImageInfo& info) const;
     void scan_directory(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
     // Names the current step on the progress line and in the log (-v).
     void enter_phase(const std::string& phase);
     // Scans one filesystem of an image into fs_report's counts; an error when it could not be opened or its
     // stream broke (the files it had listed were reported).
     [[nodiscard]] Expected<void> open_and_scan(disk::GuestfsImage& image, const disk::FilesystemInfo& fs,
+                                               const std::string& image_identity,
                                                reports::TargetReport& target, reports::Report& report,
                                                Pipeline& pipeline, reports::FilesystemReport& fs_report);
     // Tells the caller and adds it to errors[].

@@ -1,12 +1,13 @@
-// The verdict cache (issue 3, being built): re-scans skip what did not change.
+// The verdict cache: re-scans skip what did not change.
 //
-// Level 1 maps a file's identity in an image (image identity, filesystem UUID, inode, generation, size,
-// mtime, ctime) to the SHA-256 of its content: a hit skips reading the file. Level 2 maps content (SHA-256)
-// plus the verdict context (signature-set fingerprint, engine versions, limits, scan options) to a verdict: a
-// hit skips the engines. Only complete verdicts are stored (CLEAN, or INFECTED with nothing cut short);
-// limits, timeouts, errors and partial reads never are. A record that does not decode is a miss, counted,
-// never a verdict. Thread rule: shared; every member is thread-safe (the store is, and the counters are
-// atomic).
+// Level 1 maps a file's identity in an image (image identity, filesystem UUID, path, inode, generation,
+// size, mtime, ctime) to the SHA-256 of its content: a hit skips reading the file. Level 2 maps content
+// (SHA-256) plus the verdict context (signature-set fingerprint, which covers engine versions and limits,
+// and the scan options) to a verdict: a hit skips the engines. Only complete verdicts are stored (CLEAN, or
+// INFECTED with nothing cut short); limits, timeouts, errors and partial reads never are. A record that does
+// not decode is a miss, counted, never a verdict. Every record carries the time it was last used, for
+// `coldscan cache gc`.
+// Thread rule: shared; every member is thread-safe (the store is, and the counters are atomic).
 #pragma once
 
 #include "coldscan/common/error.hpp"
@@ -15,9 +16,12 @@
 #include "coldscan/scanner/kv_store.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace coldscan::scanner {
 
@@ -26,6 +30,7 @@ inline constexpr std::uint8_t k_cache_schema_version = 1;
 struct FileIdentity {
     std::string image_identity; // path + format + identity of every backing layer, from the caller
     std::string filesystem_uuid;
+    std::string path; // inside the filesystem: inode numbers repeat across btrfs subvolumes
     std::uint64_t inode = 0;
     std::uint64_t generation = 0; // 0 where the filesystem has none
     std::uint64_t size = 0;
@@ -42,27 +47,64 @@ struct CacheCounters {
     std::atomic<std::uint64_t> undecodable_records{0};
 };
 
+// Seconds since the epoch; injectable so tests can age records.
+using CacheClock = std::function<std::int64_t()>;
+[[nodiscard]] std::int64_t system_seconds();
+
 class VerdictCache {
 public:
     // context: everything a verdict depends on besides the bytes (signature-set fingerprint, which covers
     // engine versions and limits, plus the scan options). Verdicts under another context are never used.
-    VerdictCache(KvStore& store, std::string context);
+    VerdictCache(KvStore& store, std::string context, CacheClock clock = system_seconds);
 
-    // The content digest remembered for this identity. Error: io (the store failed).
+    // The content digest remembered for this identity. Error: io or corrupt (the store failed).
     [[nodiscard]] Expected<std::optional<Sha256Digest>> find_content(const FileIdentity& identity);
     [[nodiscard]] Expected<void> remember_content(const FileIdentity& identity, const Sha256Digest& content);
-    // The verdict for these bytes under this cache's context, if a complete one was stored.
-    [[nodiscard]] Expected<std::optional<Outcome>> find_verdict(const Sha256Digest& content);
+    // The verdict for these bytes under this cache's context, if a complete one was stored. variant: what
+    // else the verdict depends on for this file (the guest path, when YARA rules read it), "" for nothing.
+    [[nodiscard]] Expected<std::optional<Outcome>> find_verdict(const Sha256Digest& content,
+                                                                std::string_view variant = {});
     // Stores a complete verdict; returns false (and stores nothing) for any outcome that is not one.
-    [[nodiscard]] Expected<bool> remember_verdict(const Sha256Digest& content, const Outcome& outcome);
+    [[nodiscard]] Expected<bool> remember_verdict(const Sha256Digest& content, const Outcome& outcome,
+                                                  std::string_view variant = {});
 
     [[nodiscard]] static bool is_cacheable(const Outcome& outcome);
     [[nodiscard]] const CacheCounters& counters() const noexcept { return m_counters; }
 
 private:
+    [[nodiscard]] Sha256Digest context_for(std::string_view variant) const;
+
     KvStore& m_store;
     Sha256Digest m_context;
+    CacheClock m_clock;
     CacheCounters m_counters;
 };
+
+// What `coldscan cache stats` prints: records per key space, their bytes, and when they were last used.
+struct KeySpaceStats {
+    std::uint64_t records = 0;
+    std::uint64_t bytes = 0; // keys + values
+    std::uint64_t undecodable = 0;
+    std::optional<std::int64_t> oldest_use; // seconds since the epoch
+    std::optional<std::int64_t> newest_use;
+};
+struct CacheStats {
+    KeySpaceStats identities;
+    KeySpaceStats verdicts;
+};
+[[nodiscard]] Expected<CacheStats> cache_stats(const KvStore& store);
+
+// Removes records last used before now - older_than, and records that do not decode or belong to another
+// schema version. Returns how many were removed.
+[[nodiscard]] Expected<std::uint64_t> collect_garbage(KvStore& store, std::chrono::seconds older_than,
+                                                      std::int64_t now = system_seconds());
+
+// Checks every stored block's checksum and decodes every record. Error: the store could not be read.
+struct CacheCheck {
+    std::optional<std::string> checksum_error; // what RocksDB found, if anything
+    std::uint64_t records = 0;
+    std::uint64_t undecodable = 0;
+};
+[[nodiscard]] Expected<CacheCheck> verify_cache(const KvStore& store);
 
 } // namespace coldscan::scanner

@@ -1,0 +1,98 @@
+// The verdict cache as one scan run uses it.
+//
+// A store that fails (I/O error, corruption found by a checksum) is reported once, as a warning and in the
+// report, and from then on every lookup is a miss: a broken cache can cost time, never produce "clean".
+// Identical content that another worker is scanning right now is waited for, not scanned twice.
+// Thread rule: shared by the pipeline's workers; every member is thread-safe.
+#pragma once
+
+#include "coldscan/common/sha256.hpp"
+#include "coldscan/common/verdict.hpp"
+#include "coldscan/reports/report.hpp"
+#include "coldscan/scanner/kv_store.hpp"
+#include "coldscan/scanner/verdict_cache.hpp"
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace coldscan::scanner {
+
+enum class IdentityUse {
+    trust,  // a level-1 hit stands for the file's content (the default)
+    ignore, // --verify-content, or no persistent store: always read and hash (level 1 is still written)
+};
+
+class ScanCache {
+public:
+    // location: the store's folder for the report ("" for a memory store, which is not persistent).
+    ScanCache(std::unique_ptr<KvStore> store, std::string context, IdentityUse identity,
+              std::string location);
+
+    [[nodiscard]] IdentityUse identity_use() const noexcept { return m_identity; }
+    [[nodiscard]] bool persistent() const noexcept { return !m_location.empty(); }
+
+    [[nodiscard]] std::optional<Sha256Digest> find_content(const FileIdentity& identity);
+    void remember_content(const FileIdentity& identity, const Sha256Digest& content);
+    [[nodiscard]] std::optional<Outcome> find_verdict(const Sha256Digest& content, std::string_view variant);
+
+    enum class Served {
+        engines,      // scan ran
+        same_content, // another worker was scanning the same content: its outcome
+        cache,        // stored meanwhile by another worker that scanned the same content
+    };
+    // Runs scan, and stores its outcome when complete, unless a worker is scanning the same content right
+    // now or has just stored its verdict: then that outcome is returned. served says which.
+    [[nodiscard]] Outcome scan_once(const Sha256Digest& content, std::string_view variant,
+                                    const std::function<Outcome()>& scan, Served& served);
+
+    // Makes every verdict written so far durable. A failure is reported (the scan's results stand).
+    void sync();
+    // A problem found outside the cache's own calls (opening it): warned about and reported.
+    void report_problem(std::string message);
+
+    // Per-file events, counted by the pipeline for the report.
+    enum class Event {
+        identity_hit,
+        identity_miss,
+        verdict_hit,
+        verdict_miss,
+        not_read,    // with the file's size
+        not_scanned, // with the file's size
+        same_content_wait,
+        engine_scan,
+    };
+    void note(Event event, std::uint64_t bytes = 0) noexcept;
+    [[nodiscard]] reports::CacheReport report() const;
+
+private:
+    struct InFlight {
+        std::mutex mutex;
+        std::condition_variable done_cv;
+        bool done = false;
+        Outcome outcome;
+    };
+    // Reports the first failure of the store and stops using it.
+    void fail(const Error& error);
+    [[nodiscard]] bool usable() const noexcept { return !m_failed.load(); }
+
+    std::unique_ptr<KvStore> m_store;
+    VerdictCache m_cache;
+    IdentityUse m_identity;
+    std::string m_location;
+    std::atomic<bool> m_failed{false};
+    mutable std::mutex m_mutex; // m_in_flight, m_problem
+    std::map<std::string, std::shared_ptr<InFlight>> m_in_flight;
+    std::string m_problem;
+    std::array<std::atomic<std::uint64_t>, 8> m_events{};
+    std::atomic<std::uint64_t> m_bytes_not_read{0};
+    std::atomic<std::uint64_t> m_bytes_not_scanned{0};
+};
+
+} // namespace coldscan::scanner
