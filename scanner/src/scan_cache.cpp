@@ -2,6 +2,9 @@
 
 #include "coldscan/common/log.hpp"
 
+#include <filesystem>
+#include <fstream>
+
 namespace coldscan::scanner {
 namespace {
 
@@ -21,6 +24,10 @@ ScanCache::ScanCache(std::unique_ptr<KvStore> store, std::string context, Identi
 void ScanCache::fail(const Error& error) {
     if (m_failed.exchange(true)) {
         return;
+    }
+    if (error.code == Errc::corrupt && persistent()) {
+        // Damaged blocks stay damaged: the next run moves this store aside and starts afresh.
+        std::ofstream(std::filesystem::path(m_location) / k_damaged_marker) << error.message << "\n";
     }
     std::lock_guard lock(m_mutex);
     m_problem = error.message + "; the rest of this run does not use the cache";

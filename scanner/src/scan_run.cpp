@@ -72,7 +72,11 @@ std::unique_ptr<ScanCache> open_scan_cache(const ScanOptions& options, std::stri
         return memory_only(IdentityUse::ignore);
     }
     const std::filesystem::path& dir = *options.cache_dir;
-    auto store = open_rocksdb_store(dir);
+    std::error_code marker_ec;
+    const bool marked_damaged = std::filesystem::exists(dir / k_damaged_marker, marker_ec);
+    auto store = marked_damaged
+                     ? make_error(Errc::corrupt, "cache: an earlier run found damage in " + dir.string())
+                     : open_rocksdb_store(dir);
     std::string problem;
     if (!store && store.error().code == Errc::corrupt) {
         std::filesystem::path aside = dir;

@@ -24,6 +24,9 @@
 
 namespace coldscan::scanner {
 
+// Left in a persistent store's folder when a read found damage; the next open moves the store aside.
+inline constexpr const char* k_damaged_marker = "coldscan-damaged";
+
 enum class IdentityUse {
     trust,  // a level-1 hit stands for the file's content (the default)
     ignore, // --verify-content, or no persistent store: always read and hash (level 1 is still written)
