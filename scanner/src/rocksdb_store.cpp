@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/options.h>
@@ -24,7 +25,11 @@ public:
     void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list args) override {
         std::array<char, 1024> buffer{};
         std::vsnprintf(buffer.data(), buffer.size(), format, args);
-        if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
+        // Table files written before RocksDB recorded unique IDs (or after a crash) are still checksummed.
+        const bool noise = std::strstr(buffer.data(), "without unique ID to verify") != nullptr;
+        if (noise) {
+            spdlog::debug("cache: {}", buffer.data());
+        } else if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
             spdlog::error("cache: {}", buffer.data());
         } else if (level == rocksdb::InfoLogLevel::WARN_LEVEL) {
             spdlog::warn("cache: {}", buffer.data());
