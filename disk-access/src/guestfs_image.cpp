@@ -22,6 +22,7 @@
 #include "coldscan/common/read_fully.hpp"
 #include "listed_source.hpp"
 #include "spill_file.hpp"
+#include "stall_watchdog.hpp"
 #include "tar_source.hpp"
 
 #include <algorithm>
@@ -98,7 +99,8 @@ bool kvm_usable() {
 struct Appliance {
     Guestfs g;
     std::string accel;
-    pid_t qemu_pid = -1;       // to stop a hung appliance: the handle itself is busy in that thread then
+    pid_t qemu_pid = -1; // to stop a hung appliance: the handle itself is busy in that thread then
+    std::unique_ptr<detail::StallWatchdog> watchdog; // set at launch; destroyed before the handle
     bool verbose = false;      // LIBGUESTFS_DEBUG=1: echo the appliance output, as libguestfs would
     std::mutex messages_mutex; // callbacks run on whichever thread drives the handle
     std::vector<std::string> errors;
@@ -158,8 +160,15 @@ struct Appliance {
     }
 
     // Starts an operation on the calling thread: libguestfs keeps error handlers per thread, so ours is
-    // installed on whichever thread drives the handle now, and the previous messages are dropped.
-    void begin_call() {
+    // installed on whichever thread drives the handle now, and the previous messages are dropped. The guard
+    // has the appliance stopped if the operation outlives the stall limit; keep it until the call returns.
+    [[nodiscard]] detail::StallWatchdog::Call begin_call() {
+        begin_unwatched_call();
+        return detail::StallWatchdog::Call(*watchdog);
+    }
+
+    // For tar-out, which may stream for hours: TarReader's own stall limit covers it.
+    void begin_unwatched_call() {
         ::guestfs_set_error_handler(g.get(), &Appliance::on_error, this);
         clear_messages();
     }
@@ -171,8 +180,13 @@ struct Appliance {
         tar_lines.clear();
     }
 
-    // The recorded errors as one line each, joined; fallback when libguestfs said nothing.
+    // The recorded errors as one line each, joined; fallback when libguestfs said nothing. Once the watchdog
+    // has stopped the appliance, that is the reason for every failure after it.
     std::string error_message(std::string_view fallback) {
+        if (watchdog && watchdog->fired()) {
+            return "the appliance stopped answering for more than " +
+                   std::to_string(watchdog->limit().count()) + " s (--stall-timeout) and was stopped";
+        }
         std::lock_guard lock(messages_mutex);
         std::string message;
         for (const auto& error : errors) {
@@ -222,7 +236,8 @@ struct Appliance {
     }
 };
 
-Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, bool force_tcg) {
+Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, bool force_tcg,
+                                                 std::chrono::seconds stall_timeout) {
     auto impl = std::make_unique<Appliance>();
     impl->g.reset(::guestfs_create()); // honours LIBGUESTFS_* in the environment
     if (!impl->g) {
@@ -256,6 +271,7 @@ Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, bool fo
                       ? "tcg"
                       : "kvm";
     impl->qemu_pid = ::guestfs_get_pid(g); // -1 for backends that do not expose it (libvirt)
+    impl->watchdog = std::make_unique<detail::StallWatchdog>(impl->qemu_pid, stall_timeout);
     impl->clear_messages();
     return impl;
 }
@@ -282,7 +298,7 @@ Expected<void> stat_names(Appliance& appliance, const std::vector<std::string>& 
                 argv.push_back(const_cast<char*>(names[i].c_str()));
             }
             argv.push_back(nullptr);
-            appliance.begin_call();
+            const auto watched = appliance.begin_call();
             CHandle<struct guestfs_statns_list, guestfs_free_statns_list> stats(
                 ::guestfs_lstatnslist(g, folder.c_str(), argv.data()));
             if (!stats || stats->len != end - start) {
@@ -335,10 +351,13 @@ public:
 
     Expected<std::size_t> pread(const std::string& path, std::uint64_t offset,
                                 std::span<std::byte> out) override {
-        m_appliance.begin_call();
         std::size_t got = 0;
-        char* data = ::guestfs_pread(m_appliance.g.get(), path.c_str(), static_cast<int>(out.size()),
-                                     static_cast<std::int64_t>(offset), &got);
+        char* data = nullptr;
+        {
+            const auto watched = m_appliance.begin_call();
+            data = ::guestfs_pread(m_appliance.g.get(), path.c_str(), static_cast<int>(out.size()),
+                                   static_cast<std::int64_t>(offset), &got);
+        }
         if (data == nullptr) {
             return make_error(Errc::io, "the appliance could not read it: " +
                                             m_appliance.error_message("unknown error"));
@@ -424,7 +443,7 @@ private:
 
     void run(UniqueFd write_end) noexcept {
         try {
-            m_appliance.begin_call();
+            m_appliance.begin_unwatched_call();
             const std::string target = "/dev/fd/" + std::to_string(write_end.get());
             if (::guestfs_tar_out_opts(m_appliance.g.get(), "/", target.c_str(),
                                        GUESTFS_TAR_OUT_OPTS_NUMERICOWNER, 1, -1) == -1) {
@@ -464,7 +483,7 @@ std::vector<std::string> list_names(Appliance& impl, const SourceOptions& option
         return names;
     }
     const std::string target = "/dev/fd/" + std::to_string(file->get());
-    impl.begin_call();
+    const auto watched = impl.begin_call();
     if (::guestfs_find0(impl.g.get(), "/", target.c_str()) == -1) {
         // Keep whatever was listed: the stream is checked against it.
         spdlog::warn("listing the filesystem in the appliance failed ({}); files the stream misses may "
@@ -501,10 +520,11 @@ GuestfsImage::GuestfsImage(GuestfsImage&&) noexcept = default;
 GuestfsImage& GuestfsImage::operator=(GuestfsImage&&) noexcept = default;
 GuestfsImage::~GuestfsImage() = default;
 
-Expected<GuestfsImage> GuestfsImage::launch(const ImageInfo& image, Accel accel) {
+Expected<GuestfsImage> GuestfsImage::launch(const ImageInfo& image, Accel accel,
+                                            std::chrono::seconds stall_timeout) {
     const bool tcg_first =
         accel == Accel::tcg || (accel == Accel::automatic && (g_kvm_failed.load() || !kvm_usable()));
-    auto first = launch_once(image, tcg_first);
+    auto first = launch_once(image, tcg_first, stall_timeout);
     if (first) {
         spdlog::debug("appliance for {} runs under {}", image.path.string(), (*first)->accel);
         return GuestfsImage(std::make_unique<Impl>(Impl{std::move(*first)}));
@@ -527,7 +547,7 @@ Expected<GuestfsImage> GuestfsImage::launch(const ImageInfo& image, Accel accel)
                      "emulation (TCG)",
                      reason);
     }
-    auto second = launch_once(image, true);
+    auto second = launch_once(image, true, stall_timeout);
     if (!second) {
         return make_error(Errc::engine, second.error().message + " (with KVM: " + reason + ")");
     }
@@ -542,13 +562,14 @@ const std::string& GuestfsImage::accel_used() const noexcept {
 Expected<std::vector<OsInfo>> GuestfsImage::inspect() {
     Appliance& a = *m_impl->appliance;
     guestfs_h* g = a.g.get();
-    a.begin_call();
+    auto watched = a.begin_call();
     char** roots_list = ::guestfs_inspect_os(g);
     if (roots_list == nullptr) {
         return make_error(Errc::engine, "OS inspection failed: " + a.error_message("unknown error"));
     }
     std::vector<OsInfo> systems;
     for (auto& root : take_string_list(roots_list)) {
+        watched.restart();
         OsInfo os;
         os.type = take_string(::guestfs_inspect_get_type(g, root.c_str()));
         os.distro = take_string(::guestfs_inspect_get_distro(g, root.c_str()));
@@ -572,7 +593,7 @@ constexpr std::string_view k_btrfs_subvolume_prefix = "btrfsvol:";
 Expected<std::vector<FilesystemInfo>> GuestfsImage::filesystems() {
     Appliance& a = *m_impl->appliance;
     guestfs_h* g = a.g.get();
-    a.begin_call();
+    auto watched = a.begin_call();
     char** pairs = ::guestfs_list_filesystems(g);
     if (pairs == nullptr) {
         return make_error(Errc::engine, "cannot list filesystems: " + a.error_message("unknown error"));
@@ -580,6 +601,7 @@ Expected<std::vector<FilesystemInfo>> GuestfsImage::filesystems() {
     const auto flat = take_string_list(pairs);
     std::vector<FilesystemInfo> result;
     for (std::size_t i = 0; i + 1 < flat.size(); i += 2) {
+        watched.restart();
         FilesystemInfo fs;
         fs.device = flat[i];
         fs.type = flat[i + 1];
@@ -622,26 +644,32 @@ Expected<std::unique_ptr<FileSource>>
 GuestfsImage::open_filesystem(const FilesystemInfo& fs, const SourceOptions& options, WantBytes want) {
     Appliance& a = *m_impl->appliance;
     guestfs_h* g = a.g.get();
-    a.begin_call();
-    if (::guestfs_umount_all(g) == -1) {
-        return make_error(Errc::io, "cannot unmount in the appliance: " + a.error_message("unknown error"));
-    }
-    const bool btrfs_top_level = fs.type == "btrfs" && !fs.device.starts_with(k_btrfs_subvolume_prefix);
-    const char* mount_options = btrfs_top_level ? "ro,subvolid=5" : "ro";
-    if (::guestfs_mount_options(g, mount_options, fs.device.c_str(), "/") == -1) {
-        const std::string message = a.error_message("unknown error");
-        // "wrong fs type, bad option, bad superblock" is also what a damaged filesystem gives: io.
-        const bool unknown_type = message.find("unknown filesystem type") != std::string::npos;
-        return make_error(unknown_type ? Errc::unsupported : Errc::io,
-                          "cannot mount " + fs.device + " (" + fs.type +
-                              ") read-only in the appliance: " + message);
-    }
-
+    a.watchdog->set_limit(options.stall_timeout);
     std::optional<std::uint64_t> expected_bytes;
-    if (CHandle<struct guestfs_statvfs, guestfs_free_statvfs> vfs(::guestfs_statvfs(g, "/")); vfs) {
-        if (vfs->blocks >= vfs->bfree && vfs->frsize > 0) {
-            expected_bytes = static_cast<std::uint64_t>(vfs->blocks - vfs->bfree) *
-                             static_cast<std::uint64_t>(vfs->frsize);
+    {
+        auto watched = a.begin_call();
+        if (::guestfs_umount_all(g) == -1) {
+            return make_error(Errc::io,
+                              "cannot unmount in the appliance: " + a.error_message("unknown error"));
+        }
+        const bool btrfs_top_level = fs.type == "btrfs" && !fs.device.starts_with(k_btrfs_subvolume_prefix);
+        const char* mount_options = btrfs_top_level ? "ro,subvolid=5" : "ro";
+        watched.restart();
+        if (::guestfs_mount_options(g, mount_options, fs.device.c_str(), "/") == -1) {
+            const std::string message = a.error_message("unknown error");
+            // "wrong fs type, bad option, bad superblock" is also what a damaged filesystem gives: io.
+            const bool unknown_type = message.find("unknown filesystem type") != std::string::npos;
+            return make_error(unknown_type ? Errc::unsupported : Errc::io,
+                              "cannot mount " + fs.device + " (" + fs.type +
+                                  ") read-only in the appliance: " + message);
+        }
+
+        watched.restart();
+        if (CHandle<struct guestfs_statvfs, guestfs_free_statvfs> vfs(::guestfs_statvfs(g, "/")); vfs) {
+            if (vfs->blocks >= vfs->bfree && vfs->frsize > 0) {
+                expected_bytes = static_cast<std::uint64_t>(vfs->blocks - vfs->bfree) *
+                                 static_cast<std::uint64_t>(vfs->frsize);
+            }
         }
     }
     std::vector<std::string> names = list_names(a, options);

@@ -257,7 +257,7 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
     const std::string launching = "starting the appliance for " + printable(target.path);
     enter_phase(launching);
     m_events.on_phase(launching);
-    auto image = disk::GuestfsImage::launch(*info, m_options.accel);
+    auto image = disk::GuestfsImage::launch(*info, m_options.accel, m_options.source.stall_timeout);
     target.launch_seconds = seconds_since(start);
     if (!image) {
         fail_target(target, report, image.error().message);
@@ -313,9 +313,15 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
         });
     if (none_scanned && !m_stop.load()) {
         // A disk without one readable filesystem (truncated, encrypted, unsupported, blank) is not clean.
+        const bool some_failed =
+            std::ranges::any_of(target.filesystems, [](const reports::FilesystemReport& fs) {
+                return fs.status == reports::FilesystemStatus::failed;
+            });
         record_issue(target.kind, report,
                      reports::IssueRecord{target.path, "", "", reports::k_no_filesystem,
-                                          "no filesystem coldscan can read was found on this disk"});
+                                          some_failed
+                                              ? "no filesystem of this disk could be scanned (failures above)"
+                                              : "no filesystem coldscan can read was found on this disk"});
         target.status = reports::RunStatus::completed_with_issues;
     }
 }

@@ -6,6 +6,7 @@
 #include "coldscan/disk/file_source.hpp"
 #include "coldscan/disk/image_probe.hpp"
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,9 +42,12 @@ struct OsInfo {
 // open_filesystem() lives, no other call on this object.
 class GuestfsImage {
 public:
-    // Adds every layer's top image read-only with its explicit format and launches the appliance.
+    // Adds every layer's top image read-only with its explicit format and launches the appliance. Any later
+    // call on it that runs longer than stall_timeout (zero: no limit) gets the appliance killed, so it fails
+    // instead of hanging; open_filesystem() replaces the limit with its SourceOptions::stall_timeout.
     // Errors: engine (appliance failed to launch, with libguestfs' message), cancelled.
-    static Expected<GuestfsImage> launch(const ImageInfo& image, Accel accel);
+    static Expected<GuestfsImage> launch(const ImageInfo& image, Accel accel,
+                                         std::chrono::seconds stall_timeout);
     GuestfsImage(GuestfsImage&&) noexcept;
     GuestfsImage& operator=(GuestfsImage&&) noexcept;
     ~GuestfsImage();
