@@ -81,12 +81,14 @@ json target_json(const TargetReport& t) {
         }
         f["files"] = fs.files;
         f["bytes"] = fs.bytes;
+        f["timings"] = json{{"open_seconds", fs.open_seconds}, {"scan_seconds", fs.scan_seconds}};
         filesystems.push_back(std::move(f));
     }
     j["filesystems"] = std::move(filesystems);
     j["counts"] = counts_json(t.counts);
     j["timings"] = json{{"probe_seconds", t.probe_seconds},
                         {"launch_seconds", t.launch_seconds},
+                        {"inspect_seconds", t.inspect_seconds},
                         {"scan_seconds", t.scan_seconds}};
     return j;
 }

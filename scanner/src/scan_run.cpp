@@ -277,6 +277,7 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
         spdlog::warn("{}: OS inspection failed: {}", printable(target.path), inspection.error().message);
     }
     auto filesystems = image->filesystems();
+    target.inspect_seconds = seconds_since(start);
     if (!filesystems) {
         fail_target(target, report, "cannot list filesystems: " + filesystems.error().message);
         return;
@@ -341,11 +342,15 @@ Expected<void> ScanRun::open_and_scan(disk::GuestfsImage& image, const disk::Fil
     enter_phase("scanning " + printable(target.path) + ":" + printable(fs.device));
     const SourceLocation where{target.kind, target.path, fs.device, image_identity,
                                fs.uuid + "|" + fs.device + "|" + fs.type};
+    auto start = Clock::now();
     auto source = image.open_filesystem(fs, m_options.source, pipeline.want_bytes(where));
+    fs_report.open_seconds = seconds_since(start);
     if (!source) {
         return std::unexpected(source.error());
     }
+    start = Clock::now();
     const auto result = pipeline.scan(**source, where, report);
+    fs_report.scan_seconds = seconds_since(start);
     fs_report.files = result.counts.files;
     fs_report.bytes = result.counts.bytes;
     target.counts += result.counts;

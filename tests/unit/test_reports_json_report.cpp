@@ -26,8 +26,9 @@ Report sample_report() {
     target.virtual_size = 1 << 30;
     target.backing_chain.push_back(LayerReport{"/images/base.qcow2", "qcow2", 1 << 30, 4096});
     target.inspection.push_back(OsReport{"/dev/sda1", "linux", "debian", "Debian 12", "12.0", "web1"});
-    target.filesystems.push_back(
-        FilesystemReport{"/dev/sda1", "ext4", "root", "1234-abcd", FilesystemStatus::scanned, "", 3, 300});
+    target.filesystems.push_back(FilesystemReport{"/dev/sda1", "ext4", "root", "1234-abcd",
+                                                  FilesystemStatus::scanned, "", 3, 300, 1.5, 2.5});
+    target.inspect_seconds = 6.25;
     target.counts.add(OutcomeKind::clean, 100);
     target.counts.add(OutcomeKind::infected, 100);
     target.counts.add(OutcomeKind::limit_exceeded, 100);
@@ -59,6 +60,9 @@ TEST_CASE("to_json") {
     CHECK(target["inspection"][0]["hostname"] == "web1");
     CHECK(target["filesystems"][0]["uuid"] == "1234-abcd");
     CHECK(target["counts"]["files"] == 3);
+    CHECK(target["timings"]["inspect_seconds"] == 6.25);
+    CHECK(target["filesystems"][0]["timings"]["open_seconds"] == 1.5);
+    CHECK(target["filesystems"][0]["timings"]["scan_seconds"] == 2.5);
     SECTION("a guest path that is not UTF-8 is escaped, with its exact bytes in path_hex") {
         const auto& detection = j["detections"][0];
         CHECK(detection["path"] == "/home/j\\xFFrg/note.txt");

@@ -60,6 +60,8 @@ struct FilesystemReport {
     std::string reason;
     std::uint64_t files = 0;
     std::uint64_t bytes = 0;
+    double open_seconds = 0; // mounting and listing (names, and identities when a cache is in use)
+    double scan_seconds = 0; // reading and scanning, after open_seconds
 };
 
 struct TargetReport {
@@ -76,7 +78,8 @@ struct TargetReport {
     Counts counts;
     double probe_seconds = 0;
     double launch_seconds = 0;
-    double scan_seconds = 0;
+    double scan_seconds = 0;    // everything after the launch, inspection included
+    double inspect_seconds = 0; // OS inspection and the filesystem list (images)
 };
 
 struct DetectionRecord {
