@@ -9,6 +9,8 @@ find_package(CLI11 CONFIG REQUIRED)
 find_package(RocksDB CONFIG REQUIRED)
 
 pkg_check_modules(GUESTFS REQUIRED IMPORTED_TARGET libguestfs)
+pkg_check_modules(NBD REQUIRED IMPORTED_TARGET libnbd)
+pkg_check_modules(TSK REQUIRED IMPORTED_TARGET tsk)
 pkg_check_modules(CLAMAV REQUIRED IMPORTED_TARGET libclamav)
 pkg_check_modules(YARA REQUIRED IMPORTED_TARGET yara)
 

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ninja-build clang-format
   libguestfs-dev libguestfs-tools libguestfs-xfs guestfs-tools qemu-utils
+  libnbd-dev nbdkit libtsk-dev  # the direct path: qemu-nbd exports read with libnbd, parsed by The Sleuth Kit
   linux-image-amd64  # the appliance kernel: supermin needs one in /boot
   libclamav-dev clamav clamav-testfiles
   libyara-dev yara

@@ -1,0 +1,206 @@
+#include "qemu_nbd_server.hpp"
+
+#include "coldscan/common/text.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
+#include <filesystem>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace coldscan::disk::detail {
+
+namespace {
+
+constexpr auto k_start_timeout = std::chrono::seconds(30);
+constexpr auto k_stop_grace = std::chrono::seconds(5);
+constexpr std::size_t k_max_socket_path = 107; // sun_path holds 108 bytes with the terminating NUL
+
+// In qemu option strings a comma is written twice.
+std::string option_value(const std::string& value) {
+    std::string out;
+    for (const char c : value) {
+        out += c;
+        if (c == ',') {
+            out += ',';
+        }
+    }
+    return out;
+}
+
+// The last lines of qemu-nbd's log, joined: its own explanation of a failure.
+std::string log_tail(const std::filesystem::path& log) {
+    std::string text;
+    const int fd = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return text;
+    }
+    char buffer[4096];
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    ::close(fd);
+    if (n > 0) {
+        text.assign(buffer, static_cast<std::size_t>(n));
+    }
+    std::string joined;
+    std::string_view rest = text;
+    while (!rest.empty()) {
+        const auto end = rest.find('\n');
+        const std::string_view line = rest.substr(0, end);
+        if (!line.empty()) {
+            joined += (joined.empty() ? "" : "; ") + printable(line);
+        }
+        rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+    }
+    return joined;
+}
+
+// Runs in the forked child: only async-signal-safe calls until exec.
+[[noreturn]] void exec_server(const std::vector<char*>& argv, int log_fd, pid_t parent) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) { // the parent died before the line above took effect
+        ::_exit(1);
+    }
+    ::setpgid(0, 0); // the terminal's Ctrl-C is for coldscan, which still needs the export to finish
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0) {
+        ::_exit(126);
+    }
+    ::close_range(3, ~0U, 0);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+}
+
+void stop(pid_t pid) {
+    ::kill(pid, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + k_stop_grace;
+    for (;;) {
+        int status = 0;
+        const pid_t done = ::waitpid(pid, &status, WNOHANG);
+        if (done == pid || (done < 0 && errno != EINTR)) {
+            return;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ::kill(pid, SIGKILL);
+            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+} // namespace
+
+std::string image_opts(const ImageInfo& image) {
+    std::string opts;
+    std::string prefix;
+    const auto add = [&](const std::string& key, const std::string& value) {
+        opts += (opts.empty() ? "" : ",") + prefix + key + "=" + option_value(value);
+    };
+    if (image.chain.empty()) {
+        add("driver", image.format);
+        add("file.driver", "file");
+        add("file.filename", image.path.string());
+        return opts;
+    }
+    for (const auto& layer : image.chain) {
+        add("driver", layer.format);
+        add("file.driver", "file");
+        add("file.filename", layer.path.string());
+        prefix += "backing.";
+    }
+    return opts;
+}
+
+QemuNbdServer::~QemuNbdServer() {
+    if (m_pid > 0) {
+        stop(m_pid);
+    }
+}
+
+Expected<std::unique_ptr<QemuNbdServer>> QemuNbdServer::start(const ImageInfo& image,
+                                                              const QemuNbdOptions& options) {
+    auto folder = TempDir::create("coldscan-nbd");
+    if (!folder) {
+        return std::unexpected(folder.error());
+    }
+    const std::string socket = (folder->path() / "export.sock").string();
+    if (socket.size() > k_max_socket_path) {
+        return make_error(Errc::invalid_argument,
+                          "the temporary folder's path is too long for a Unix socket (" + socket +
+                              "); set TMPDIR to a shorter one");
+    }
+    const auto log = folder->path() / "qemu-nbd.log";
+    const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (log_fd < 0) {
+        return make_error(Errc::io, errno_message("cannot create " + log.string()));
+    }
+
+    std::vector<std::string> args{
+        "qemu-nbd",
+        "--read-only",
+        "--persistent",
+        "--allocation-depth",
+        "--shared=" + std::to_string(std::max(1U, options.connections) + 1), // one spare: probes
+        "--cache=writeback",
+        "--aio=threads",
+        "--socket=" + socket,
+        "--image-opts"};
+    if (!options.snapshot.empty()) {
+        args.push_back("--load-snapshot=snapshot.name=" + option_value(options.snapshot));
+    }
+    args.push_back(image_opts(image));
+    std::vector<char*> argv;
+    for (auto& arg : args) {
+        argv.push_back(arg.data());
+    }
+    argv.push_back(nullptr);
+
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        ::close(log_fd);
+        return make_error(Errc::io, errno_message("fork"));
+    }
+    if (pid == 0) {
+        exec_server(argv, log_fd, parent);
+    }
+    ::close(log_fd);
+    spdlog::debug("qemu-nbd (pid {}) serving {} on {}", pid, image.path.string(), socket);
+
+    // Ready when the socket exists; an exit before that is a refusal, explained in its log.
+    const auto deadline = std::chrono::steady_clock::now() + k_start_timeout;
+    for (;;) {
+        int status = 0;
+        const pid_t done = ::waitpid(pid, &status, WNOHANG);
+        if (done == pid) {
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+                return make_error(Errc::not_found, "cannot run qemu-nbd (is qemu-utils installed?)");
+            }
+            std::string said = log_tail(log);
+            if (!options.snapshot.empty()) {
+                said += " (internal snapshot \"" + printable(options.snapshot) + "\")";
+            }
+            return make_error(Errc::engine, "qemu-nbd could not serve the image: " +
+                                                (said.empty() ? std::string("no message") : said));
+        }
+        if (std::filesystem::exists(socket)) {
+            return std::unique_ptr<QemuNbdServer>(new QemuNbdServer(std::move(*folder), socket, pid));
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            stop(pid);
+            return make_error(Errc::timeout, "qemu-nbd did not open its socket within " +
+                                                 std::to_string(k_start_timeout.count()) + " s");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+} // namespace coldscan::disk::detail
