@@ -2,6 +2,7 @@
 #include "coldscan/common/subprocess.hpp"
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/disk/partition_table.hpp"
+#include "test_support.hpp"
 
 #include <catch2/catch.hpp>
 #include <fcntl.h>
@@ -11,36 +12,12 @@
 
 using namespace coldscan;
 using namespace coldscan::disk;
+using coldscan::test::FileDevice;
 
 namespace {
 
-// A disk image file read with pread.
-class FileDevice final : public BlockDevice {
-public:
-    explicit FileDevice(const std::filesystem::path& path)
-        : m_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)), m_size(std::filesystem::file_size(path)) {}
-    ~FileDevice() override { ::close(m_fd); }
-    FileDevice(const FileDevice&) = delete;
-    FileDevice& operator=(const FileDevice&) = delete;
-    [[nodiscard]] std::uint64_t size() const noexcept override { return m_size; }
-    Expected<void> read(std::uint64_t offset, std::span<std::byte> out) override {
-        if (::pread(m_fd, out.data(), out.size(), static_cast<off_t>(offset)) !=
-            static_cast<ssize_t>(out.size())) {
-            return make_error(Errc::io, "short read");
-        }
-        return {};
-    }
-
-private:
-    int m_fd;
-    std::uint64_t m_size;
-};
-
 void run(const std::string& shell) {
-    auto result = run_bounded({"sh", "-c", "PATH=$PATH:/usr/sbin:/sbin; " + shell}, ProcessLimits{});
-    REQUIRE(result);
-    INFO(result->err);
-    REQUIRE(result->exit_code == 0);
+    test::run_shell(shell);
 }
 
 // A sparse disk of mib MiB partitioned by an sfdisk script.

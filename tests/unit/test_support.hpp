@@ -2,12 +2,16 @@
 #pragma once
 
 #include "coldscan/common/content.hpp"
+#include "coldscan/common/subprocess.hpp"
+#include "coldscan/disk/block_device.hpp"
 
 #include <catch2/catch.hpp>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <unistd.h>
 
 namespace coldscan::test {
 
@@ -36,5 +40,35 @@ inline std::string content_bytes(const Content& content) {
     REQUIRE(*n == bytes.size());
     return bytes;
 }
+
+// Runs a shell command line (with /usr/sbin on PATH for mkfs and friends); the test fails if it does.
+inline void run_shell(const std::string& command) {
+    auto result = run_bounded({"sh", "-c", "PATH=$PATH:/usr/sbin:/sbin; " + command}, ProcessLimits{});
+    REQUIRE(result);
+    INFO(command << "\n" << result->err);
+    REQUIRE(result->exit_code == 0);
+}
+
+// A disk image file as a BlockDevice, read with pread.
+class FileDevice final : public disk::BlockDevice {
+public:
+    explicit FileDevice(const std::filesystem::path& path)
+        : m_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)), m_size(std::filesystem::file_size(path)) {}
+    ~FileDevice() override { ::close(m_fd); }
+    FileDevice(const FileDevice&) = delete;
+    FileDevice& operator=(const FileDevice&) = delete;
+    [[nodiscard]] std::uint64_t size() const noexcept override { return m_size; }
+    Expected<void> read(std::uint64_t offset, std::span<std::byte> out) override {
+        if (::pread(m_fd, out.data(), out.size(), static_cast<off_t>(offset)) !=
+            static_cast<ssize_t>(out.size())) {
+            return make_error(Errc::io, "short read");
+        }
+        return {};
+    }
+
+private:
+    int m_fd;
+    std::uint64_t m_size;
+};
 
 } // namespace coldscan::test

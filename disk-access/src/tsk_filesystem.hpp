@@ -1,0 +1,73 @@
+// A filesystem read in process with The Sleuth Kit over a BlockDevice window (the direct path): ext2/3/4,
+// NTFS (with alternate data streams), FAT, exFAT, HFS+, ISO 9660.
+//
+// The tree is walked once (one thread) into plain records: each regular file's identity and where its
+// bytes lie (data runs in the filesystem). Reading a file then goes straight to the block device along
+// those runs, from any thread and without TSK; only data TSK must decode (NTFS compressed or encrypted,
+// resident in the metadata, runs TSK could not place) is read through TSK, one call at a time.
+#pragma once
+
+#include "coldscan/disk/block_device.hpp"
+#include "coldscan/disk/file_source.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace coldscan::disk::detail {
+
+// Bytes [file_offset, file_offset + length) of a file lie at fs_offset in the filesystem; sparse: zeros.
+struct DataRun {
+    std::uint64_t file_offset = 0;
+    std::uint64_t fs_offset = 0;
+    std::uint64_t length = 0;
+    bool sparse = false;
+};
+
+struct TskFile {
+    std::string path; // "/dir/name"; an NTFS alternate data stream is "/dir/name:stream"
+    std::uint64_t size = 0;
+    std::uint64_t inode = 0;
+    FileStamp stamp;        // generation: the NTFS sequence number, else 0
+    std::int64_t mtime = 0; // seconds
+    std::uint32_t links = 1;
+    std::vector<DataRun> runs;       // by file_offset; empty with through_tsk or resident
+    std::uint64_t initialized = 0;   // bytes past this read as zeros (NTFS initialised size)
+    std::vector<std::byte> resident; // data held in the metadata record itself
+    bool through_tsk = false;        // read with TSK (compressed, encrypted, or runs TSK could not place)
+    std::uint32_t attr_type = 0;     // to find the attribute again for a TSK read
+    std::uint16_t attr_id = 0;
+    std::optional<Error> problem; // TSK could not describe the file: it is reported ERROR
+};
+
+// Thread rule: list() from one thread; read() from any thread (TSK reads are serialised inside).
+class TskFilesystem {
+public:
+    // The filesystem at [offset, offset + size) of the device. Errors: unsupported (TSK recognises no
+    // filesystem there), io.
+    static Expected<std::unique_ptr<TskFilesystem>> open(std::shared_ptr<BlockDevice> device,
+                                                         std::uint64_t offset, std::uint64_t size);
+    ~TskFilesystem();
+    TskFilesystem(const TskFilesystem&) = delete;
+    TskFilesystem& operator=(const TskFilesystem&) = delete;
+
+    [[nodiscard]] const std::string& type() const noexcept; // as libguestfs names it: ext4, ntfs, vfat, ...
+    [[nodiscard]] const std::string& uuid() const noexcept; // hex of the filesystem id, "" when none
+    // Every allocated regular file and alternate data stream, in walk order. Hidden NTFS metadata files
+    // ($MFT, $Extend/...) are left out, as ntfs-3g hides them. Error: io or corrupt (the walk failed; the
+    // files listed so far are in partial).
+    [[nodiscard]] Expected<std::vector<TskFile>> list(std::vector<TskFile>* partial = nullptr);
+    // Up to out.size() bytes of file at offset; 0 at the end. Errors: io.
+    [[nodiscard]] Expected<std::size_t> read(const TskFile& file, std::uint64_t offset,
+                                             std::span<std::byte> out);
+
+    struct Impl;
+
+private:
+    explicit TskFilesystem(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace coldscan::disk::detail
