@@ -18,6 +18,7 @@ FileEntry entry_of(const ListedFile& file) {
     entry.size = file.size;
     entry.mtime = file.stamp.mtime_ns / 1'000'000'000;
     entry.stamp = file.stamp;
+    entry.problem = file.problem;
     return entry;
 }
 
@@ -29,9 +30,9 @@ struct LinkGroup {
 } // namespace
 
 ListedSource::ListedSource(std::vector<ListedFile> files, WantBytes want, std::unique_ptr<FileReads> reads,
-                           SourceOptions options)
+                           SourceOptions options, ReadOrder order)
     : m_files(std::move(files)), m_want(std::move(want)), m_reads(std::move(reads)),
-      m_options(std::move(options)) {
+      m_options(std::move(options)), m_order(order) {
     std::ranges::sort(m_files, {}, &ListedFile::path);
     for (const auto& file : m_files) {
         m_expected_bytes += file.size;
@@ -70,7 +71,7 @@ void ListedSource::plan() {
     std::vector<const LinkGroup*> wanted;
     for (const auto& group : groups) {
         bool want = true;
-        if (m_want) {
+        if (m_want && !m_files[group.primary].problem) {
             try {
                 want = m_want(entry_of(m_files[group.primary]));
             } catch (const std::exception& e) {
@@ -127,14 +128,28 @@ Expected<std::size_t> ListedSource::read_into(const std::string& path, std::uint
 }
 
 Expected<Content> ListedSource::read(const FileEntry& entry) {
+    if (entry.bytes_withheld || entry.hardlink_of) {
+        return make_error(Errc::invalid_argument, "a listed source does not read withheld entries or links");
+    }
+    if (entry.problem) {
+        return std::unexpected(*entry.problem);
+    }
+    if (m_order == ReadOrder::random) {
+        std::vector<std::byte> chunk; // per call: calls come from many threads
+        return read_whole(entry, chunk);
+    }
     if (!m_current || entry.path != *m_current) {
         return make_error(Errc::invalid_argument,
                           "a listed source reads only the wanted entry next() just returned, once");
     }
     m_current.reset();
+    return read_whole(entry, m_chunk);
+}
+
+Expected<Content> ListedSource::read_whole(const FileEntry& entry, std::vector<std::byte>& chunk) {
     const std::uint64_t size = entry.size;
     auto short_read = [&entry](std::uint64_t got) {
-        return make_error(Errc::io, "the appliance delivered " + std::to_string(got) + " of " +
+        return make_error(Errc::io, "the reader delivered " + std::to_string(got) + " of " +
                                         std::to_string(entry.size) + " bytes");
     };
     if (size <= m_options.max_in_memory) {
@@ -152,17 +167,17 @@ Expected<Content> ListedSource::read(const FileEntry& entry) {
     if (!fd) {
         return std::unexpected(fd.error());
     }
-    m_chunk.resize(k_read_chunk);
+    chunk.resize(k_read_chunk);
     for (std::uint64_t done = 0; done < size;) {
         const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(k_read_chunk, size - done));
-        auto n = read_into(entry.path, done, std::span(m_chunk).first(want));
+        auto n = read_into(entry.path, done, std::span(chunk).first(want));
         if (!n) {
             return std::unexpected(n.error());
         }
         if (*n == 0) {
             return short_read(done);
         }
-        if (auto written = write_all(fd->get(), std::span(m_chunk).first(*n)); !written) {
+        if (auto written = write_all(fd->get(), std::span(chunk).first(*n)); !written) {
             return std::unexpected(written.error());
         }
         done += *n;

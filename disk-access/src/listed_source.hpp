@@ -23,12 +23,15 @@ namespace coldscan::disk::detail {
 struct ListedFile {
     std::string path; // absolute inside the filesystem
     std::uint64_t size = 0;
-    std::uint64_t device = 0; // st_dev: inodes are unique per device (btrfs subvolumes differ)
+    std::uint64_t device = 0; // with the inode, what makes two names one file's data: st_dev (btrfs
+                              // subvolumes differ); on the direct path the data attribute (NTFS streams)
     std::uint64_t links = 1;  // st_nlink
     FileStamp stamp;
+    std::optional<Error> problem; // the reader cannot read it: reported ERROR, never asked about or read
 };
 
-// Positional reads of files on the listed filesystem. Thread rule: one call at a time.
+// Positional reads of files on the listed filesystem. Thread rule: one call at a time, unless the source is
+// built with ReadOrder::random (then from any thread).
 class FileReads {
 public:
     virtual ~FileReads() = default;
@@ -37,14 +40,16 @@ public:
                                                       std::span<std::byte> out) = 0;
 };
 
-// Thread rule: one thread at a time (read() only for the entry next() just returned).
+// Thread rule: next() from one thread. With ReadOrder::sequential (the appliance) read() only for the entry
+// next() just returned; with ReadOrder::random (a thread-safe FileReads) read() for any wanted entry, from
+// any thread.
 class ListedSource final : public FileSource {
 public:
     ListedSource(std::vector<ListedFile> files, WantBytes want, std::unique_ptr<FileReads> reads,
-                 SourceOptions options);
+                 SourceOptions options, ReadOrder order = ReadOrder::sequential);
 
     Expected<std::optional<FileEntry>> next() override;
-    [[nodiscard]] ReadOrder read_order() const noexcept override { return ReadOrder::sequential; }
+    [[nodiscard]] ReadOrder read_order() const noexcept override { return m_order; }
     Expected<Content> read(const FileEntry& entry) override;
     [[nodiscard]] std::optional<std::uint64_t> expected_bytes() const override { return m_expected_bytes; }
     [[nodiscard]] std::optional<std::uint64_t> expected_files() const override { return m_expected_files; }
@@ -54,11 +59,13 @@ private:
     void plan();
     [[nodiscard]] Expected<std::size_t> read_into(const std::string& path, std::uint64_t offset,
                                                   std::span<std::byte> out);
+    [[nodiscard]] Expected<Content> read_whole(const FileEntry& entry, std::vector<std::byte>& chunk);
 
     std::vector<ListedFile> m_files;
     WantBytes m_want;
     std::unique_ptr<FileReads> m_reads;
     SourceOptions m_options;
+    ReadOrder m_order;
     std::uint64_t m_expected_bytes = 0;
     std::uint64_t m_expected_files = 0;
     bool m_planned = false;

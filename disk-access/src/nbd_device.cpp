@@ -63,6 +63,7 @@ struct NbdDevice::Impl {
     std::mutex mutex;
     std::condition_variable returned;
     std::uint64_t size = 0;
+    std::uint64_t min_block = 1; // the export's minimum request alignment (VHDX: 4096)
     bool depth = false;
     std::string bitmap_context; // empty when none was asked for
 
@@ -178,6 +179,8 @@ Expected<std::unique_ptr<NbdDevice::Impl>> connect_all(const NbdOptions& options
                 return make_error(Errc::io, nbd_message("cannot get the size of " + where));
             }
             impl->size = static_cast<std::uint64_t>(size);
+            const std::int64_t min_block = ::nbd_get_block_size(h.get(), LIBNBD_SIZE_MINIMUM);
+            impl->min_block = min_block > 1 ? static_cast<std::uint64_t>(min_block) : 1;
             impl->depth = ::nbd_can_meta_context(h.get(), k_depth_context) == 1;
             if (!impl->bitmap_context.empty() &&
                 ::nbd_can_meta_context(h.get(), impl->bitmap_context.c_str()) != 1) {
@@ -231,6 +234,19 @@ bool NbdDevice::has_allocation_depth() const noexcept {
 Expected<void> NbdDevice::read(std::uint64_t offset, std::span<std::byte> out) {
     if (offset > m_impl->size || out.size() > m_impl->size - offset) {
         return make_error(Errc::invalid_argument, "read past the end of the disk");
+    }
+    const std::uint64_t align = m_impl->min_block;
+    // (A disk whose size is not a whole number of blocks ends in a short one: read as it is.)
+    if (offset % align != 0 || (out.size() % align != 0 && offset + out.size() < m_impl->size)) {
+        // The export wants whole blocks: read the covering aligned range and keep the middle.
+        const std::uint64_t start = offset / align * align;
+        const std::uint64_t end = std::min(m_impl->size, (offset + out.size() + align - 1) / align * align);
+        std::vector<std::byte> bounce(static_cast<std::size_t>(end - start));
+        if (auto ok = read(start, bounce); !ok) {
+            return ok;
+        }
+        std::copy_n(bounce.begin() + static_cast<std::ptrdiff_t>(offset - start), out.size(), out.begin());
+        return {};
     }
     const Impl::Lease lease(*m_impl);
     while (!out.empty()) {

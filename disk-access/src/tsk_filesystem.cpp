@@ -308,6 +308,42 @@ Expected<std::vector<TskFile>> TskFilesystem::list(std::vector<TskFile>* partial
     return files;
 }
 
+std::optional<std::string> TskFilesystem::read_small_file(const std::string& path, std::size_t limit) {
+    const std::lock_guard lock(m_impl->tsk_mutex);
+    TSK_FS_FILE* entry = tsk_fs_file_open(m_impl->fs, nullptr, path.c_str());
+    if (entry == nullptr) {
+        tsk_error_reset();
+        return std::nullopt;
+    }
+    std::optional<std::string> text;
+    if (entry->meta != nullptr && entry->meta->type == TSK_FS_META_TYPE_REG) {
+        const auto size = static_cast<std::size_t>(
+            std::clamp<TSK_OFF_T>(entry->meta->size, 0, static_cast<TSK_OFF_T>(limit)));
+        std::string bytes(size, '\0');
+        const ssize_t got =
+            size == 0 ? 0 : tsk_fs_file_read(entry, 0, bytes.data(), size, TSK_FS_FILE_READ_FLAG_NONE);
+        if (got >= 0) {
+            bytes.resize(static_cast<std::size_t>(got));
+            text = std::move(bytes);
+        }
+    }
+    tsk_fs_file_close(entry);
+    tsk_error_reset();
+    return text;
+}
+
+bool TskFilesystem::is_folder(const std::string& path) {
+    const std::lock_guard lock(m_impl->tsk_mutex);
+    TSK_FS_FILE* entry = tsk_fs_file_open(m_impl->fs, nullptr, path.c_str());
+    const bool folder =
+        entry != nullptr && entry->meta != nullptr && entry->meta->type == TSK_FS_META_TYPE_DIR;
+    if (entry != nullptr) {
+        tsk_fs_file_close(entry);
+    }
+    tsk_error_reset();
+    return folder;
+}
+
 Expected<std::size_t> TskFilesystem::read(const TskFile& file, std::uint64_t offset,
                                           std::span<std::byte> out) {
     if (offset >= file.size || out.empty()) {

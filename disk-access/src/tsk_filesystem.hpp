@@ -59,6 +59,11 @@ public:
     // ($MFT, $Extend/...) are left out, as ntfs-3g hides them. Error: io or corrupt (the walk failed; the
     // files listed so far are in partial).
     [[nodiscard]] Expected<std::vector<TskFile>> list(std::vector<TskFile>* partial = nullptr);
+    // A small file by path (for inspection: /etc/os-release), up to limit bytes; std::nullopt when there is
+    // no regular file there. A symbolic link is not followed.
+    [[nodiscard]] std::optional<std::string> read_small_file(const std::string& path, std::size_t limit);
+    // Whether path names a folder.
+    [[nodiscard]] bool is_folder(const std::string& path);
     // Up to out.size() bytes of file at offset; 0 at the end. Errors: io.
     [[nodiscard]] Expected<std::size_t> read(const TskFile& file, std::uint64_t offset,
                                              std::span<std::byte> out);

@@ -82,6 +82,9 @@ json target_json(const TargetReport& t) {
         f["files"] = fs.files;
         f["bytes"] = fs.bytes;
         f["timings"] = json{{"open_seconds", fs.open_seconds}, {"scan_seconds", fs.scan_seconds}};
+        if (!fs.reader.empty()) {
+            f["reader"] = fs.reader;
+        }
         filesystems.push_back(std::move(f));
     }
     j["filesystems"] = std::move(filesystems);

@@ -15,6 +15,16 @@
 namespace coldscan::scanner {
 namespace {
 
+reports::FilesystemReport filesystem_report(const disk::FilesystemInfo& fs, std::string reader) {
+    reports::FilesystemReport report;
+    report.device = fs.device;
+    report.type = fs.type;
+    report.label = fs.label;
+    report.uuid = fs.uuid;
+    report.reader = std::move(reader);
+    return report;
+}
+
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
@@ -253,60 +263,31 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
             reports::LayerReport{layer.path.string(), layer.format, layer.virtual_size, layer.file_size});
     }
 
-    start = Clock::now();
-    const std::string launching = "starting the appliance for " + printable(target.path);
-    enter_phase(launching);
-    m_events.on_phase(launching);
-    auto image = disk::GuestfsImage::launch(*info, m_options.accel, m_options.source.stall_timeout);
-    target.launch_seconds = seconds_since(start);
-    if (!image) {
-        fail_target(target, report, image.error().message);
-        return;
-    }
-    target.accel = image->accel_used();
     const std::string identity = image_identity(*info);
-
     start = Clock::now();
-    enter_phase("inspecting " + printable(target.path));
-    if (auto inspection = image->inspect()) {
-        for (const auto& os : *inspection) {
-            target.inspection.push_back(
-                reports::OsReport{os.root, os.type, os.distro, os.product_name, os.version, os.hostname});
+    std::vector<std::string> done; // devices the direct path read
+    bool use_appliance = m_options.backend == Backend::guestfs;
+    if (m_options.backend != Backend::guestfs) {
+        auto direct = scan_direct(*info, identity, target, report, pipeline, done);
+        if (!direct) {
+            if (m_options.backend == Backend::direct) {
+                fail_target(target, report, direct.error().message);
+                return;
+            }
+            spdlog::warn("{}: the direct reader cannot open it ({}); using the appliance",
+                         printable(target.path), direct.error().message);
+            use_appliance = true;
+        } else {
+            use_appliance = *direct;
         }
-    } else {
-        spdlog::warn("{}: OS inspection failed: {}", printable(target.path), inspection.error().message);
     }
-    auto filesystems = image->filesystems();
-    target.inspect_seconds = seconds_since(start);
-    if (!filesystems) {
-        fail_target(target, report, "cannot list filesystems: " + filesystems.error().message);
-        return;
-    }
-    for (const auto& fs : *filesystems) {
-        reports::FilesystemReport fs_report{
-            fs.device, fs.type, fs.label, fs.uuid, reports::FilesystemStatus::scanned, "", 0, 0};
-        if (!fs.not_scannable_reason.empty()) {
-            // Encrypted volumes hold files we could not scan: that is an issue, not a deliberate skip.
-            const bool encrypted = fs.type.starts_with("crypto_");
-            fs_report.status =
-                encrypted ? reports::FilesystemStatus::failed : reports::FilesystemStatus::skipped;
-            fs_report.reason = fs.not_scannable_reason;
-        } else if (m_stop.load()) {
-            fs_report.status = reports::FilesystemStatus::failed; // the run's interruption is reported once
-            fs_report.reason = "scan interrupted";
-            target.filesystems.push_back(std::move(fs_report));
-            continue;
-        } else if (auto scanned = open_and_scan(*image, fs, identity, target, report, pipeline, fs_report);
-                   !scanned) {
-            fs_report.status = reports::FilesystemStatus::failed;
-            fs_report.reason = scanned.error().message;
+    if (use_appliance && !m_stop.load()) {
+        scan_with_appliance(*info, identity, target, report, pipeline, done);
+        if (target.status == reports::RunStatus::failed) {
+            return;
         }
-        if (fs_report.status == reports::FilesystemStatus::failed) {
-            record_issue(target.kind, report, filesystem_issue(target, fs_report));
-        }
-        target.filesystems.push_back(std::move(fs_report));
     }
-    target.scan_seconds = seconds_since(start);
+    target.scan_seconds = std::max(0.0, seconds_since(start) - target.launch_seconds);
     target.status = reports::status_of(target);
     const bool none_scanned =
         std::ranges::none_of(target.filesystems, [](const reports::FilesystemReport& fs) {
@@ -327,6 +308,138 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
     }
 }
 
+void ScanRun::scan_with_appliance(const disk::ImageInfo& info, const std::string& identity,
+                                  reports::TargetReport& target, reports::Report& report, Pipeline& pipeline,
+                                  const std::vector<std::string>& done) {
+    auto start = Clock::now();
+    const std::string launching = "starting the appliance for " + printable(target.path);
+    enter_phase(launching);
+    m_events.on_phase(launching);
+    auto image = disk::GuestfsImage::launch(info, m_options.accel, m_options.source.stall_timeout);
+    target.launch_seconds += seconds_since(start);
+    if (!image) {
+        fail_target(target, report, image.error().message);
+        return;
+    }
+    target.accel = image->accel_used();
+
+    start = Clock::now();
+    enter_phase("inspecting " + printable(target.path));
+    if (!target.inspection.empty()) {
+        // the direct path already named the systems
+    } else if (auto inspection = image->inspect()) {
+        for (const auto& os : *inspection) {
+            target.inspection.push_back(
+                reports::OsReport{os.root, os.type, os.distro, os.product_name, os.version, os.hostname});
+        }
+    } else {
+        spdlog::warn("{}: OS inspection failed: {}", printable(target.path), inspection.error().message);
+    }
+    auto filesystems = image->filesystems();
+    target.inspect_seconds += seconds_since(start);
+    if (!filesystems) {
+        fail_target(target, report, "cannot list filesystems: " + filesystems.error().message);
+        return;
+    }
+    for (const auto& fs : *filesystems) {
+        if (std::ranges::find(done, fs.device) != done.end()) {
+            continue;
+        }
+        reports::FilesystemReport fs_report = filesystem_report(fs, "appliance");
+        if (!fs.not_scannable_reason.empty()) {
+            // Encrypted volumes hold files we could not scan: that is an issue, not a deliberate skip.
+            const bool encrypted = fs.type.starts_with("crypto_");
+            fs_report.status =
+                encrypted ? reports::FilesystemStatus::failed : reports::FilesystemStatus::skipped;
+            fs_report.reason = fs.not_scannable_reason;
+        } else if (m_stop.load()) {
+            fs_report.status = reports::FilesystemStatus::failed; // the run's interruption is reported once
+            fs_report.reason = "scan interrupted";
+            target.filesystems.push_back(std::move(fs_report));
+            continue;
+        } else {
+            const OpenSource open = [&](disk::WantBytes want) {
+                return image->open_filesystem(fs, m_options.source, std::move(want));
+            };
+            if (auto scanned = open_and_scan(open, fs, identity, target, report, pipeline, fs_report);
+                !scanned) {
+                fs_report.status = reports::FilesystemStatus::failed;
+                fs_report.reason = scanned.error().message;
+            }
+        }
+        add_filesystem(target, report, std::move(fs_report));
+    }
+}
+
+void ScanRun::add_filesystem(reports::TargetReport& target, reports::Report& report,
+                             reports::FilesystemReport fs) {
+    if (fs.status == reports::FilesystemStatus::failed) {
+        record_issue(target.kind, report, filesystem_issue(target, fs));
+    }
+    target.filesystems.push_back(std::move(fs));
+}
+
+Expected<bool> ScanRun::scan_direct(const disk::ImageInfo& info, const std::string& identity,
+                                    reports::TargetReport& target, reports::Report& report,
+                                    Pipeline& pipeline, std::vector<std::string>& done) {
+    auto start = Clock::now();
+    enter_phase("opening " + printable(target.path) + " (direct)");
+    const disk::DirectOptions options{std::max(2U, m_options.threads + 1), m_options.snapshot, ""};
+    auto image = disk::DirectImage::serve(info, options);
+    target.launch_seconds = seconds_since(start);
+    if (!image) {
+        return std::unexpected(image.error());
+    }
+    start = Clock::now();
+    auto filesystems = (*image)->filesystems();
+    if (!filesystems) {
+        return std::unexpected(filesystems.error());
+    }
+    for (const auto& warning : (*image)->warnings()) {
+        spdlog::warn("{}: {}", printable(target.path), warning);
+    }
+    for (const auto& os : (*image)->inspect(*filesystems)) {
+        target.inspection.push_back(
+            reports::OsReport{os.root, os.type, os.distro, os.product_name, os.version, os.hostname});
+    }
+    target.inspect_seconds = seconds_since(start);
+    bool needs_appliance = false;
+    for (const auto& fs : *filesystems) {
+        if (fs.for_appliance && m_options.backend == Backend::automatic) {
+            needs_appliance = true; // the appliance pass reports it (and what it holds: LVM volumes)
+            continue;
+        }
+        reports::FilesystemReport fs_report = filesystem_report(fs.info, "direct");
+        if (fs.for_appliance) {
+            fs_report.status = reports::FilesystemStatus::failed; // its files were not scanned
+            fs_report.reason =
+                fs.info.not_scannable_reason + " (--backend auto reads it through the appliance)";
+        } else if (!fs.readable) {
+            const bool encrypted = fs.info.type.starts_with("crypto_");
+            fs_report.status =
+                encrypted ? reports::FilesystemStatus::failed : reports::FilesystemStatus::skipped;
+            fs_report.reason = fs.info.not_scannable_reason;
+        } else if (m_stop.load()) {
+            fs_report.status = reports::FilesystemStatus::failed;
+            fs_report.reason = "scan interrupted";
+            target.filesystems.push_back(std::move(fs_report));
+            continue;
+        } else {
+            done.push_back(fs.info.device);
+            const OpenSource open = [&](disk::WantBytes want) {
+                return (*image)->open_filesystem(fs, m_options.source, std::move(want));
+            };
+            if (auto scanned = open_and_scan(open, fs.info, identity, target, report, pipeline, fs_report);
+                !scanned) {
+                fs_report.status = reports::FilesystemStatus::failed;
+                fs_report.reason = scanned.error().message;
+            }
+        }
+        add_filesystem(target, report, std::move(fs_report));
+    }
+    return needs_appliance;
+}
+
 std::string ScanRun::image_identity(const disk::ImageInfo& info) const {
     std::string identity = "image";
     for (const auto& layer : info.chain) {
@@ -335,7 +448,7 @@ std::string ScanRun::image_identity(const disk::ImageInfo& info) const {
     return identity;
 }
 
-Expected<void> ScanRun::open_and_scan(disk::GuestfsImage& image, const disk::FilesystemInfo& fs,
+Expected<void> ScanRun::open_and_scan(const OpenSource& open, const disk::FilesystemInfo& fs,
                                       const std::string& image_identity, reports::TargetReport& target,
                                       reports::Report& report, Pipeline& pipeline,
                                       reports::FilesystemReport& fs_report) {
@@ -343,7 +456,7 @@ Expected<void> ScanRun::open_and_scan(disk::GuestfsImage& image, const disk::Fil
     const SourceLocation where{target.kind, target.path, fs.device, image_identity,
                                fs.uuid + "|" + fs.device + "|" + fs.type};
     auto start = Clock::now();
-    auto source = image.open_filesystem(fs, m_options.source, pipeline.want_bytes(where));
+    auto source = open(pipeline.want_bytes(where));
     fs_report.open_seconds = seconds_since(start);
     if (!source) {
         return std::unexpected(source.error());

@@ -43,7 +43,8 @@ private:
 };
 
 ListedFile listed(std::string path, std::uint64_t size, std::uint64_t inode, std::uint64_t links = 1) {
-    return ListedFile{std::move(path), size, 1, links, FileStamp{inode, 0, 2'000'000'000, 3'000'000'000}};
+    return ListedFile{std::move(path), size, 1, links, FileStamp{inode, 0, 2'000'000'000, 3'000'000'000},
+                      std::nullopt};
 }
 
 std::string text_of(const Content& content) {
@@ -124,7 +125,55 @@ TEST_CASE("ListedSource") {
     }
     SECTION("a failed or short read is an error for that file only") {
         CHECK(errors.at("/bad").find("I/O error in the guest") != std::string::npos);
-        CHECK(errors.at("/short") == "the appliance delivered 3 of 5 bytes");
+        CHECK(errors.at("/short") == "the reader delivered 3 of 5 bytes");
         CHECK(contents.size() == 3);
+    }
+}
+
+TEST_CASE("ListedSource with random reads") {
+    auto dir = TempDir::create("coldscan-test").value();
+    std::map<std::string, std::string> data{{"/a", "aaaa"}, {"/b", "bb"}, {"/c", std::string(3000, 'c')}};
+    std::vector<ListedFile> files{listed("/a", 4, 1), listed("/b", 2, 2), listed("/c", 3000, 3),
+                                  listed("/broken", 9, 4)};
+    files.back().problem = Error{Errc::corrupt, "the reader cannot locate its data"};
+    std::vector<std::string> asked;
+    auto want = [&asked](const FileEntry& entry) {
+        asked.push_back(entry.path);
+        return true;
+    };
+    SourceOptions options;
+    options.max_in_memory = 1000;
+    options.spill_dir = dir.path().string();
+    int calls = 0;
+    ListedSource source(files, want, std::make_unique<ScriptedReads>(data, &calls), options,
+                        ReadOrder::random);
+    CHECK(source.read_order() == ReadOrder::random);
+    std::vector<FileEntry> entries;
+    while (auto next = source.next()) {
+        if (!*next) {
+            break;
+        }
+        entries.push_back(**next);
+    }
+    REQUIRE(entries.size() == 4);
+    SECTION("any wanted entry may be read, in any order, after next() has moved on") {
+        std::map<std::string, std::string> contents;
+        for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+            if (auto content = source.read(*it)) {
+                contents[it->path] = text_of(*content);
+            }
+        }
+        CHECK(contents ==
+              std::map<std::string, std::string>{{"/a", "aaaa"}, {"/b", "bb"}, {"/c", data["/c"]}});
+    }
+    SECTION("a file the reader cannot describe is an ERROR, never asked about, never read") {
+        CHECK(std::count(asked.begin(), asked.end(), "/broken") == 0);
+        const auto broken =
+            std::find_if(entries.begin(), entries.end(), [](const auto& e) { return e.path == "/broken"; });
+        REQUIRE(broken != entries.end());
+        REQUIRE(broken->problem);
+        const int before = calls;
+        CHECK_FALSE(source.read(*broken));
+        CHECK(calls == before);
     }
 }

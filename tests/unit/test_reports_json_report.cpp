@@ -27,7 +27,7 @@ Report sample_report() {
     target.backing_chain.push_back(LayerReport{"/images/base.qcow2", "qcow2", 1 << 30, 4096});
     target.inspection.push_back(OsReport{"/dev/sda1", "linux", "debian", "Debian 12", "12.0", "web1"});
     target.filesystems.push_back(FilesystemReport{"/dev/sda1", "ext4", "root", "1234-abcd",
-                                                  FilesystemStatus::scanned, "", 3, 300, 1.5, 2.5});
+                                                  FilesystemStatus::scanned, "", 3, 300, 1.5, 2.5, "direct"});
     target.inspect_seconds = 6.25;
     target.counts.add(OutcomeKind::clean, 100);
     target.counts.add(OutcomeKind::infected, 100);
@@ -63,6 +63,7 @@ TEST_CASE("to_json") {
     CHECK(target["timings"]["inspect_seconds"] == 6.25);
     CHECK(target["filesystems"][0]["timings"]["open_seconds"] == 1.5);
     CHECK(target["filesystems"][0]["timings"]["scan_seconds"] == 2.5);
+    CHECK(target["filesystems"][0]["reader"] == "direct");
     SECTION("a guest path that is not UTF-8 is escaped, with its exact bytes in path_hex") {
         const auto& detection = j["detections"][0];
         CHECK(detection["path"] == "/home/j\\xFFrg/note.txt");

@@ -53,9 +53,9 @@ TEST_CASE("summary") {
     target.virtual_size = 256ULL << 20;
     target.inspection.push_back(OsReport{"/dev/sda1", "linux", "debian", "Debian", "12.5", "web\n01"});
     target.filesystems.push_back(
-        FilesystemReport{"/dev/sda1", "ext4", "", "", FilesystemStatus::scanned, "", 1, 10});
+        FilesystemReport{"/dev/sda1", "ext4", "", "", FilesystemStatus::scanned, "", 1, 10, 0, 0, ""});
     target.filesystems.push_back(
-        FilesystemReport{"/dev/sda2", "swap", "", "", FilesystemStatus::skipped, "", 0, 0});
+        FilesystemReport{"/dev/sda2", "swap", "", "", FilesystemStatus::skipped, "", 0, 0, 0, 0, ""});
     report.targets.push_back(target);
     const std::string text = summary(report);
     CHECK(

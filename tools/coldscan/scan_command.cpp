@@ -24,6 +24,8 @@ struct ScanCommandOptions {
     std::string format;
     std::vector<std::string> allowed_roots;
     std::string accel = "auto";
+    std::string backend = "guestfs";
+    std::string snapshot;
     unsigned threads = 0;
     std::string report;
     std::string inventory;
@@ -61,6 +63,16 @@ std::shared_ptr<ScanCommandOptions> add_scan_command(CLI::App& app) {
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     scan->add_option("--accel", options->accel, "Appliance acceleration: auto, kvm or tcg")
         ->check(CLI::IsMember({"auto", "kvm", "tcg"}));
+    scan->add_option(
+            "--backend", options->backend,
+            "How images are read: guestfs (the appliance), direct (qemu-nbd + in-process reader), or "
+            "auto (direct where it can, the appliance for LVM, XFS, btrfs and the rest)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"auto", "direct", "guestfs"}));
+    scan->add_option(
+        "--snapshot", options->snapshot,
+        "Scan this qcow2 internal snapshot instead of the current state (needs --backend direct or "
+        "auto)");
     scan->add_option("--threads", options->threads, "Scan threads (default: all cores)")
         ->check(CLI::Range(1U, 1024U));
     scan->add_option("--report", options->report, "Write the JSON report to FILE");
@@ -114,6 +126,16 @@ std::uint64_t size_option(const std::string& name, const std::string& value) {
     return *bytes;
 }
 
+scanner::Backend backend_option(const std::string& value) {
+    if (value == "auto") {
+        return scanner::Backend::automatic;
+    }
+    if (value == "direct") {
+        return scanner::Backend::direct;
+    }
+    return scanner::Backend::guestfs;
+}
+
 disk::Accel accel_option(const std::string& value) {
     if (value == "kvm") {
         return disk::Accel::kvm;
@@ -162,6 +184,10 @@ int run_scan(const ScanCommandOptions& o, const std::atomic<bool>& stop) {
                 throw UsageError{"--allow-root: " + root + " is not a folder"};
             }
         }
+        if (!o.snapshot.empty() && o.backend == "guestfs") {
+            throw UsageError{
+                "--snapshot needs --backend direct or auto (the appliance reads the current state)"};
+        }
     } catch (const UsageError& e) {
         spdlog::error("{}", e.message);
         return 2;
@@ -195,6 +221,8 @@ int run_scan(const ScanCommandOptions& o, const std::atomic<bool>& stop) {
     const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
     scan_options.threads = o.threads != 0 ? o.threads : cores;
     scan_options.accel = accel_option(o.accel);
+    scan_options.backend = backend_option(o.backend);
+    scan_options.snapshot = o.snapshot;
     if (!o.format.empty()) {
         scan_options.format = o.format;
     }

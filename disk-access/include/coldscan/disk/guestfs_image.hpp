@@ -4,6 +4,7 @@
 
 #include "coldscan/common/error.hpp"
 #include "coldscan/disk/file_source.hpp"
+#include "coldscan/disk/filesystem_info.hpp"
 #include "coldscan/disk/image_probe.hpp"
 
 #include <chrono>
@@ -17,25 +18,6 @@ enum class Accel {
     automatic, // try KVM when /dev/kvm exists; if that launch fails, retry under TCG (said once per process)
     kvm,
     tcg,
-};
-
-struct FilesystemInfo {
-    std::string device; // /dev/sda1, /dev/vg0/root, ...
-    std::string type;   // ext4, ntfs, vfat, xfs, btrfs, swap, unknown, crypto_LUKS, ...
-    std::string label;
-    std::string uuid;
-    // Not mountable by design (swap, unknown, encrypted without a key): why it is not scanned. Empty when it
-    // should be scanned.
-    std::string not_scannable_reason;
-};
-
-struct OsInfo {
-    std::string root; // the inspection root device
-    std::string type; // linux, windows, ...
-    std::string distro;
-    std::string product_name;
-    std::string version; // "major.minor"
-    std::string hostname;
 };
 
 // Thread rule: one per worker (one guestfs_h); one call at a time, and while a FileSource from

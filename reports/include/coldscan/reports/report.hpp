@@ -62,6 +62,7 @@ struct FilesystemReport {
     std::uint64_t bytes = 0;
     double open_seconds = 0; // mounting and listing (names, and identities when a cache is in use)
     double scan_seconds = 0; // reading and scanning, after open_seconds
+    std::string reader;      // "direct" (in process over NBD) or "appliance" (libguestfs)
 };
 
 struct TargetReport {

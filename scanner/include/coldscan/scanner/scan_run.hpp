@@ -2,6 +2,7 @@
 // pipeline, into one report. Nothing a target does stops the others.
 #pragma once
 
+#include "coldscan/disk/direct_image.hpp"
 #include "coldscan/disk/guestfs_image.hpp"
 #include "coldscan/disk/image_probe.hpp"
 #include "coldscan/reports/report.hpp"
@@ -12,15 +13,22 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace coldscan::scanner {
 
+// How images are read: direct (qemu-nbd + the in-process reader), guestfs (the appliance), or auto (direct
+// where the in-process reader can, the appliance for the rest: LVM, XFS, btrfs, unknown types).
+enum class Backend { automatic, direct, guestfs };
+
 struct ScanOptions {
     unsigned threads = 1;
     disk::Accel accel = disk::Accel::automatic;
+    Backend backend = Backend::guestfs;
+    std::string snapshot; // a qcow2 internal snapshot to scan (direct path)
     std::optional<std::string> format;
     std::vector<std::filesystem::path> allowed_roots;
     std::uint64_t bytes_in_flight = 256ULL << 20;
@@ -49,13 +57,25 @@ public:
 private:
     void scan_target(const std::string& target, reports::Report& report, Pipeline& pipeline);
     void scan_image(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
+    // The direct path over the image's filesystems; the devices it read go to done. Returns whether some
+    // filesystem needs the appliance. Error: the image could not be opened this way.
+    [[nodiscard]] Expected<bool> scan_direct(const disk::ImageInfo& info, const std::string& identity,
+                                             reports::TargetReport& target, reports::Report& report,
+                                             Pipeline& pipeline, std::vector<std::string>& done);
+    // The appliance over every filesystem not in done.
+    void scan_with_appliance(const disk::ImageInfo& info, const std::string& identity,
+                             reports::TargetReport& target, reports::Report& report, Pipeline& pipeline,
+                             const std::vector<std::string>& done);
+    // Adds a filesystem's report, recording it as an issue when it failed.
+    void add_filesystem(reports::TargetReport& target, reports::Report& report, reports::FilesystemReport fs);
     [[nodiscard]] std::string image_identity(const disk::ImageInfo& info) const;
     void scan_directory(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
     // Names the current step on the progress line and in the log (-v).
     void enter_phase(const std::string& phase);
     // Scans one filesystem of an image into fs_report's counts; an error when it could not be opened or its
     // stream broke (the files it had listed were reported).
-    [[nodiscard]] Expected<void> open_and_scan(disk::GuestfsImage& image, const disk::FilesystemInfo& fs,
+    using OpenSource = std::function<Expected<std::unique_ptr<disk::FileSource>>(disk::WantBytes)>;
+    [[nodiscard]] Expected<void> open_and_scan(const OpenSource& open, const disk::FilesystemInfo& fs,
                                                const std::string& image_identity,
                                                reports::TargetReport& target, reports::Report& report,
                                                Pipeline& pipeline, reports::FilesystemReport& fs_report);

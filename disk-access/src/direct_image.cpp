@@ -1,0 +1,283 @@
+#include "coldscan/disk/direct_image.hpp"
+
+#include "coldscan/common/text.hpp"
+#include "coldscan/disk/partition_table.hpp"
+#include "listed_source.hpp"
+#include "qemu_nbd_server.hpp"
+#include "tsk_filesystem.hpp"
+
+#include <algorithm>
+#include <map>
+#include <spdlog/spdlog.h>
+#include <unordered_map>
+
+namespace coldscan::disk {
+
+namespace {
+
+constexpr std::size_t k_signature_window = 128 * 1024; // covers every superblock probed below
+constexpr std::size_t k_inspection_file_limit = 64 * 1024;
+
+// GPT partition types that never hold a filesystem: no reason to start the appliance for them.
+constexpr std::string_view k_bios_boot_type = "21686148-6449-6e6f-744e-656564454649";
+constexpr std::string_view k_microsoft_reserved_type = "e3c9e316-0b5c-4db8-817d-f92df00215ae";
+
+bool has_at(const std::vector<std::byte>& bytes, std::size_t at, std::string_view magic) {
+    if (at + magic.size() > bytes.size()) {
+        return false;
+    }
+    return std::equal(magic.begin(), magic.end(), bytes.begin() + static_cast<std::ptrdiff_t>(at),
+                      [](char c, std::byte b) { return static_cast<std::byte>(c) == b; });
+}
+
+// What a partition the direct reader refused holds, by its superblock magic.
+std::string foreign_type(BlockDevice& device, std::uint64_t offset, std::uint64_t size) {
+    std::vector<std::byte> head(static_cast<std::size_t>(std::min<std::uint64_t>(size, k_signature_window)));
+    if (!device.read(offset, head)) {
+        return "unknown";
+    }
+    if (has_at(head, 0, "LUKS\xba\xbe")) {
+        return "crypto_LUKS";
+    }
+    for (std::size_t sector = 0; sector < 4; ++sector) {
+        if (has_at(head, sector * 512, "LABELONE") && has_at(head, sector * 512 + 24, "LVM2 001")) {
+            return "LVM2_member";
+        }
+    }
+    if (has_at(head, 0, "XFSB")) {
+        return "xfs";
+    }
+    if (has_at(head, 0x10040, "_BHRfS_M")) {
+        return "btrfs";
+    }
+    if (has_at(head, 4086, "SWAPSPACE2") || has_at(head, 4086, "SWAP-SPACE")) {
+        return "swap";
+    }
+    if (std::ranges::all_of(head, [](std::byte b) { return b == std::byte{0}; })) {
+        return "empty";
+    }
+    return "unknown";
+}
+
+// "KEY=value" / KEY="value" lines of os-release.
+std::map<std::string, std::string> os_release_fields(std::string_view text) {
+    std::map<std::string, std::string> fields;
+    while (!text.empty()) {
+        const auto end = text.find('\n');
+        std::string_view line = text.substr(0, end);
+        text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+        const auto equals = line.find('=');
+        if (equals == std::string_view::npos || line.starts_with('#')) {
+            continue;
+        }
+        std::string_view value = line.substr(equals + 1);
+        if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+            value.back() == value.front()) {
+            value = value.substr(1, value.size() - 2);
+        }
+        fields.emplace(std::string(line.substr(0, equals)), std::string(value));
+    }
+    return fields;
+}
+
+std::string first_line_of(std::string_view text) {
+    const auto end = text.find_first_of("\r\n");
+    return std::string(text.substr(0, end));
+}
+
+// The data of a listed filesystem, read along its runs; any thread.
+class TskReads final : public detail::FileReads {
+public:
+    TskReads(detail::TskFilesystem& fs, std::unordered_map<std::string, detail::TskFile> files)
+        : m_fs(fs), m_files(std::move(files)) {}
+    Expected<std::size_t> pread(const std::string& path, std::uint64_t offset,
+                                std::span<std::byte> out) override {
+        const auto found = m_files.find(path);
+        if (found == m_files.end()) {
+            return make_error(Errc::internal, "not a listed file");
+        }
+        return m_fs.read(found->second, offset, out);
+    }
+
+private:
+    detail::TskFilesystem& m_fs;
+    const std::unordered_map<std::string, detail::TskFile> m_files;
+};
+
+} // namespace
+
+struct DirectImage::Impl {
+    std::unique_ptr<detail::QemuNbdServer> server; // none for an export made by someone else
+    std::shared_ptr<NbdDevice> device;
+    std::vector<std::string> warnings;
+    std::map<std::string, std::unique_ptr<detail::TskFilesystem>> opened; // by device name
+};
+
+DirectImage::DirectImage(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+DirectImage::~DirectImage() {
+    m_impl->opened.clear(); // the readers go before the export they read
+    m_impl->device.reset();
+    m_impl->server.reset();
+}
+
+Expected<std::unique_ptr<DirectImage>> DirectImage::serve(const ImageInfo& image,
+                                                          const DirectOptions& options) {
+    auto server =
+        detail::QemuNbdServer::start(image, detail::QemuNbdOptions{options.snapshot, options.connections});
+    if (!server) {
+        return std::unexpected(server.error());
+    }
+    auto device = NbdDevice::connect_unix((*server)->socket_path(), NbdOptions{options.connections, ""});
+    if (!device) {
+        return std::unexpected(device.error());
+    }
+    auto impl = std::make_unique<Impl>();
+    impl->server = std::move(*server);
+    impl->device = std::move(*device);
+    return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
+}
+
+Expected<std::unique_ptr<DirectImage>> DirectImage::connect(const std::string& uri,
+                                                            const DirectOptions& options) {
+    auto device = NbdDevice::connect_uri(uri, NbdOptions{options.connections, options.dirty_bitmap});
+    if (!device) {
+        return std::unexpected(device.error());
+    }
+    auto impl = std::make_unique<Impl>();
+    impl->device = std::move(*device);
+    return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
+}
+
+std::uint64_t DirectImage::size() const noexcept {
+    return m_impl->device->size();
+}
+
+NbdDevice& DirectImage::device() noexcept {
+    return *m_impl->device;
+}
+
+const std::vector<std::string>& DirectImage::warnings() const noexcept {
+    return m_impl->warnings;
+}
+
+Expected<std::vector<DirectFilesystem>> DirectImage::filesystems() {
+    auto table = read_partition_table(*m_impl->device);
+    if (!table) {
+        return std::unexpected(table.error());
+    }
+    m_impl->warnings = table->warnings;
+    struct Candidate {
+        std::string device;
+        std::uint64_t offset;
+        std::uint64_t size;
+        std::string part_type;
+    };
+    std::vector<Candidate> candidates;
+    if (table->kind == TableKind::none) {
+        candidates.push_back({"/dev/sda", 0, m_impl->device->size(), ""});
+    }
+    for (const auto& p : table->partitions) {
+        if (!p.extended) {
+            candidates.push_back({"/dev/sda" + std::to_string(p.number), p.offset, p.size, p.type});
+        }
+    }
+    std::vector<DirectFilesystem> result;
+    for (const auto& c : candidates) {
+        DirectFilesystem fs;
+        fs.info.device = c.device;
+        fs.offset = c.offset;
+        fs.size = c.size;
+        auto opened = c.size == 0 ? Expected<std::unique_ptr<detail::TskFilesystem>>(
+                                        make_error(Errc::unsupported, "empty partition"))
+                                  : detail::TskFilesystem::open(m_impl->device, c.offset, c.size);
+        if (opened) {
+            fs.readable = true;
+            fs.info.type = (*opened)->type();
+            fs.info.uuid = (*opened)->uuid();
+            m_impl->opened[c.device] = std::move(*opened);
+            result.push_back(std::move(fs));
+            continue;
+        }
+        const std::string found = foreign_type(*m_impl->device, c.offset, c.size);
+        fs.info.type = found == "empty" ? "unknown" : found;
+        if (found == "swap") {
+            fs.info.not_scannable_reason = "swap space";
+        } else if (found == "crypto_LUKS") {
+            fs.info.not_scannable_reason = "encrypted (LUKS), no key";
+        } else if (found == "empty" || c.part_type == k_bios_boot_type ||
+                   c.part_type == k_microsoft_reserved_type) {
+            fs.info.not_scannable_reason = "no filesystem recognised";
+        } else {
+            fs.for_appliance = true; // LVM, XFS, btrfs, or something only the appliance may know
+            fs.info.not_scannable_reason = found == "unknown"
+                                               ? "the direct reader recognises no filesystem here"
+                                               : "the direct reader does not read " + found;
+        }
+        result.push_back(std::move(fs));
+    }
+    return result;
+}
+
+std::vector<OsInfo> DirectImage::inspect(const std::vector<DirectFilesystem>& filesystems) {
+    std::vector<OsInfo> systems;
+    for (const auto& fs : filesystems) {
+        const auto opened = m_impl->opened.find(fs.info.device);
+        if (!fs.readable || opened == m_impl->opened.end()) {
+            continue;
+        }
+        detail::TskFilesystem& reader = *opened->second;
+        auto release = reader.read_small_file("/etc/os-release", k_inspection_file_limit);
+        if (!release) {
+            release = reader.read_small_file("/usr/lib/os-release", k_inspection_file_limit);
+        }
+        if (release) {
+            auto fields = os_release_fields(*release);
+            OsInfo os;
+            os.root = fs.info.device;
+            os.type = "linux";
+            os.distro = fields["ID"];
+            os.product_name = fields.contains("PRETTY_NAME") ? fields["PRETTY_NAME"] : fields["NAME"];
+            os.version = fields["VERSION_ID"];
+            if (auto hostname = reader.read_small_file("/etc/hostname", k_inspection_file_limit)) {
+                os.hostname = first_line_of(*hostname);
+            }
+            systems.push_back(std::move(os));
+        } else if (reader.is_folder("/Windows/System32")) {
+            systems.push_back(OsInfo{fs.info.device, "windows", "windows", "", "", ""});
+        }
+    }
+    return systems;
+}
+
+Expected<std::unique_ptr<FileSource>>
+DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& options, WantBytes want) {
+    const auto opened = m_impl->opened.find(fs.info.device);
+    if (!fs.readable || opened == m_impl->opened.end()) {
+        return make_error(Errc::unsupported, "the direct reader cannot read " + fs.info.device);
+    }
+    detail::TskFilesystem& reader = *opened->second;
+    auto files = reader.list();
+    if (!files) {
+        return std::unexpected(files.error());
+    }
+    std::vector<detail::ListedFile> listed;
+    std::unordered_map<std::string, detail::TskFile> by_path;
+    listed.reserve(files->size());
+    for (auto& file : *files) {
+        detail::ListedFile entry{
+            file.path,  file.size,  (std::uint64_t{file.attr_type} << 16U) | file.attr_id,
+            file.links, file.stamp, file.problem};
+        if (by_path.contains(
+                file.path)) { // a damaged directory naming one file twice: never read the wrong one
+            entry.problem = Error{Errc::corrupt, "the folder lists this name twice"};
+        } else {
+            by_path.emplace(file.path, std::move(file));
+        }
+        listed.push_back(std::move(entry));
+    }
+    return std::make_unique<detail::ListedSource>(std::move(listed), std::move(want),
+                                                  std::make_unique<TskReads>(reader, std::move(by_path)),
+                                                  options, ReadOrder::random);
+}
+
+} // namespace coldscan::disk
