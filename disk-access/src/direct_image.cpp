@@ -194,6 +194,7 @@ Expected<std::vector<DirectFilesystem>> DirectImage::filesystems() {
             fs.readable = true;
             fs.info.type = (*opened)->type();
             fs.info.uuid = (*opened)->uuid();
+            fs.info.label = (*opened)->label();
             m_impl->opened[c.device] = std::move(*opened);
             result.push_back(std::move(fs));
             continue;

@@ -232,6 +232,86 @@ TSK_WALK_RET_ENUM on_entry(TSK_FS_FILE* entry, const char* parent, void* ptr) {
     return TSK_WALK_CONT;
 }
 
+// Trailing spaces and NULs go (FAT pads its labels with spaces, ext with NULs).
+std::string trimmed(std::string text) {
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\0')) {
+        text.pop_back();
+    }
+    const auto nul = text.find('\0');
+    return nul == std::string::npos ? text : text.substr(0, nul);
+}
+
+// UTF-16LE (NTFS names) to UTF-8; unpaired surrogates become U+FFFD.
+std::string utf8_from_utf16le(std::span<const std::uint8_t> bytes) {
+    std::string out;
+    const auto put = [&out](std::uint32_t cp) {
+        if (cp < 0x80) {
+            out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+            out += static_cast<char>(0xC0 | (cp >> 6U));
+            out += static_cast<char>(0x80 | (cp & 0x3FU));
+        } else if (cp < 0x10000) {
+            out += static_cast<char>(0xE0 | (cp >> 12U));
+            out += static_cast<char>(0x80 | ((cp >> 6U) & 0x3FU));
+            out += static_cast<char>(0x80 | (cp & 0x3FU));
+        } else {
+            out += static_cast<char>(0xF0 | (cp >> 18U));
+            out += static_cast<char>(0x80 | ((cp >> 12U) & 0x3FU));
+            out += static_cast<char>(0x80 | ((cp >> 6U) & 0x3FU));
+            out += static_cast<char>(0x80 | (cp & 0x3FU));
+        }
+    };
+    for (std::size_t i = 0; i + 1 < bytes.size(); i += 2) {
+        std::uint32_t unit = bytes[i] | (static_cast<std::uint32_t>(bytes[i + 1]) << 8U);
+        if (unit >= 0xD800 && unit < 0xDC00 && i + 3 < bytes.size()) {
+            const std::uint32_t low = bytes[i + 2] | (static_cast<std::uint32_t>(bytes[i + 3]) << 8U);
+            if (low >= 0xDC00 && low < 0xE000) {
+                put(0x10000 + ((unit - 0xD800) << 10U) + (low - 0xDC00));
+                i += 2;
+                continue;
+            }
+        }
+        put(unit >= 0xD800 && unit < 0xE000 ? 0xFFFD : unit);
+    }
+    return out;
+}
+
+// The volume label from the filesystem's own structures.
+std::string volume_label(TSK_FS_INFO* fs, BlockDevice& device, std::uint64_t base) {
+    if (TSK_FS_TYPE_ISEXT(fs->ftype)) {
+        std::string name(16, '\0'); // s_volume_name, in the superblock at byte 1024
+        if (device.read(base + 1024 + 120, std::as_writable_bytes(std::span(name)))) {
+            return trimmed(name);
+        }
+        return "";
+    }
+    if (TSK_FS_TYPE_ISFAT(fs->ftype)) {
+        std::string name(11, ' '); // in the boot sector: FAT12/16 at byte 43, FAT32 at byte 71
+        const std::uint64_t at = fs->ftype == TSK_FS_TYPE_FAT32 ? 71 : 43;
+        if (device.read(base + at, std::as_writable_bytes(std::span(name)))) {
+            name = trimmed(name);
+            return name == "NO NAME" ? "" : name;
+        }
+        return "";
+    }
+    if (TSK_FS_TYPE_ISNTFS(fs->ftype)) {
+        constexpr TSK_INUM_T k_volume_entry = 3; // $Volume holds $VOLUME_NAME
+        TSK_FS_FILE* volume = tsk_fs_file_open_meta(fs, nullptr, k_volume_entry);
+        std::string label;
+        if (volume != nullptr) {
+            const TSK_FS_ATTR* name = tsk_fs_file_attr_get_type(volume, TSK_FS_ATTR_TYPE_NTFS_VNAME, 0, 0);
+            if (name != nullptr && (name->flags & TSK_FS_ATTR_RES) != 0 && name->rd.buf != nullptr &&
+                name->size > 0 && static_cast<std::size_t>(name->size) <= name->rd.buf_size) {
+                label = utf8_from_utf16le(std::span(name->rd.buf, static_cast<std::size_t>(name->size)));
+            }
+            tsk_fs_file_close(volume);
+        }
+        tsk_error_reset();
+        return label;
+    }
+    return "";
+}
+
 } // namespace
 
 struct TskFilesystem::Impl {
@@ -242,6 +322,7 @@ struct TskFilesystem::Impl {
     TSK_FS_INFO* fs = nullptr;
     std::string type;
     std::string uuid;
+    std::string label;
     std::mutex tsk_mutex; // TSK file objects are not shared between threads
 
     ~Impl() {
@@ -281,6 +362,7 @@ Expected<std::unique_ptr<TskFilesystem>> TskFilesystem::open(std::shared_ptr<Blo
     }
     impl->type = type_name(impl->fs->ftype);
     impl->uuid = uuid_text(*impl->fs);
+    impl->label = volume_label(impl->fs, *impl->device, offset);
     return std::unique_ptr<TskFilesystem>(new TskFilesystem(std::move(impl)));
 }
 
@@ -290,6 +372,10 @@ const std::string& TskFilesystem::type() const noexcept {
 
 const std::string& TskFilesystem::uuid() const noexcept {
     return m_impl->uuid;
+}
+
+const std::string& TskFilesystem::label() const noexcept {
+    return m_impl->label;
 }
 
 Expected<std::vector<TskFile>> TskFilesystem::list(std::vector<TskFile>* partial) {

@@ -72,13 +72,14 @@ TEST_CASE("TskFilesystem on ext4") {
         "status=none");
     const auto image = dir->path() / "ext4.img";
     run_shell("truncate -s 32M " + image.string() +
-              " && mkfs.ext4 -q -F -U 11111111-2222-3333-4444-555555555555 -d " + tree.string() + " " +
+              " && mkfs.ext4 -q -F -L rootfs -U 11111111-2222-3333-4444-555555555555 -d " + tree.string() + " " +
               image.string());
 
     auto fs = TskFilesystem::open(device_of(image), 0, std::filesystem::file_size(image));
     REQUIRE(fs);
     CHECK((*fs)->type() == "ext4");
     CHECK((*fs)->uuid() == "11111111-2222-3333-4444-555555555555");
+    CHECK((*fs)->label() == "rootfs");
     auto listed = (*fs)->list();
     REQUIRE(listed);
     auto files = by_path(std::move(*listed));
@@ -137,6 +138,7 @@ TEST_CASE("TskFilesystem on FAT") {
     REQUIRE(fs);
     CHECK((*fs)->type() == "vfat");
     CHECK((*fs)->uuid() == "1234-ABCD");
+    CHECK((*fs)->label() == "FATVOL");
     auto listed = (*fs)->list();
     REQUIRE(listed);
     auto files = by_path(std::move(*listed));
@@ -161,6 +163,7 @@ TEST_CASE("TskFilesystem on NTFS") {
     REQUIRE(fs);
     CHECK((*fs)->type() == "ntfs");
     CHECK((*fs)->uuid().size() == 16);
+    CHECK((*fs)->label() == "WINVOL");
     auto listed = (*fs)->list();
     REQUIRE(listed);
     auto files = by_path(std::move(*listed));
