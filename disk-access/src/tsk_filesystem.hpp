@@ -53,8 +53,8 @@ public:
     TskFilesystem(const TskFilesystem&) = delete;
     TskFilesystem& operator=(const TskFilesystem&) = delete;
 
-    [[nodiscard]] const std::string& type() const noexcept; // as libguestfs names it: ext4, ntfs, vfat, ...
-    [[nodiscard]] const std::string& uuid() const noexcept; // hex of the filesystem id, "" when none
+    [[nodiscard]] const std::string& type() const noexcept;  // as libguestfs names it: ext4, ntfs, vfat, ...
+    [[nodiscard]] const std::string& uuid() const noexcept;  // hex of the filesystem id, "" when none
     [[nodiscard]] const std::string& label() const noexcept; // the volume label, "" when none
     // Every allocated regular file and alternate data stream, in walk order. Hidden NTFS metadata files
     // ($MFT, $Extend/...) are left out, as ntfs-3g hides them. Error: io or corrupt (the walk failed; the

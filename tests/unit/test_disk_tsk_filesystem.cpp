@@ -72,8 +72,8 @@ TEST_CASE("TskFilesystem on ext4") {
         "status=none");
     const auto image = dir->path() / "ext4.img";
     run_shell("truncate -s 32M " + image.string() +
-              " && mkfs.ext4 -q -F -L rootfs -U 11111111-2222-3333-4444-555555555555 -d " + tree.string() + " " +
-              image.string());
+              " && mkfs.ext4 -q -F -L rootfs -U 11111111-2222-3333-4444-555555555555 -d " + tree.string() +
+              " " + image.string());
 
     auto fs = TskFilesystem::open(device_of(image), 0, std::filesystem::file_size(image));
     REQUIRE(fs);
