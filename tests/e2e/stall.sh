@@ -17,7 +17,7 @@ rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
 
-"$coldscan" -v scan --stall-timeout 5 --no-progress --report report.json --inventory inventory.jsonl \
+"$coldscan" -v scan --backend guestfs --stall-timeout 5 --no-progress --report report.json --inventory inventory.jsonl \
     --cache cache --clamav-db "$fixtures/sigs/clamav" --yara-rules "$fixtures/sigs/yara" \
     "$fixtures/images/ext4-gpt.qcow2" >stdout.txt 2>stderr.txt &
 scan_pid=$!

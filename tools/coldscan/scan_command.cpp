@@ -24,7 +24,7 @@ struct ScanCommandOptions {
     std::string format;
     std::vector<std::string> allowed_roots;
     std::string accel = "auto";
-    std::string backend = "guestfs";
+    std::string backend = "auto";
     std::string snapshot;
     unsigned threads = 0;
     std::string report;

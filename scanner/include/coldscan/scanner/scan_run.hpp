@@ -27,7 +27,7 @@ enum class Backend { automatic, direct, guestfs };
 struct ScanOptions {
     unsigned threads = 1;
     disk::Accel accel = disk::Accel::automatic;
-    Backend backend = Backend::guestfs;
+    Backend backend = Backend::automatic;
     std::string snapshot; // a qcow2 internal snapshot to scan (direct path)
     std::optional<std::string> format;
     std::vector<std::filesystem::path> allowed_roots;
