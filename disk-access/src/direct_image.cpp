@@ -1,5 +1,6 @@
 #include "coldscan/disk/direct_image.hpp"
 
+#include "coldscan/common/sha256.hpp"
 #include "coldscan/common/text.hpp"
 #include "coldscan/disk/partition_table.hpp"
 #include "listed_source.hpp"
@@ -111,7 +112,77 @@ struct DirectImage::Impl {
     std::shared_ptr<NbdDevice> device;
     std::vector<std::string> warnings;
     std::map<std::string, std::unique_ptr<detail::TskFilesystem>> opened; // by device name
+    std::optional<std::vector<BlockExtent>> depth;                        // of the whole disk, once asked
+    bool depth_unavailable = false;
+
+    // The allocation depth of the whole disk, asked for once; nullptr when the export cannot tell.
+    const std::vector<BlockExtent>* depth_map() {
+        if (!depth && !depth_unavailable) {
+            auto map = device->has_allocation_depth()
+                           ? device->allocation_depth(0, device->size())
+                           : Expected<std::vector<BlockExtent>>(std::vector<BlockExtent>{});
+            if (map && !map->empty()) {
+                depth = std::move(*map);
+            } else {
+                depth_unavailable = true;
+                spdlog::debug("no allocation depth: block-level reuse is off for this image");
+            }
+        }
+        return depth ? &*depth : nullptr;
+    }
 };
+
+namespace {
+
+// The smallest allocation depth (>= 1) of any byte in [offset, offset + length); 0 when none is allocated.
+std::uint32_t shallowest_layer(const std::vector<BlockExtent>& map, std::uint64_t offset,
+                               std::uint64_t length) {
+    auto it = std::upper_bound(map.begin(), map.end(), offset,
+                               [](std::uint64_t at, const BlockExtent& e) { return at < e.offset; });
+    if (it != map.begin()) {
+        --it;
+    }
+    std::uint32_t shallowest = 0;
+    for (; it != map.end() && it->offset < offset + length; ++it) {
+        if (it->value != 0 && (shallowest == 0 || it->value < shallowest)) {
+            shallowest = it->value;
+        }
+    }
+    return shallowest;
+}
+
+// "blocks|<identity of the layers holding the data>|<sha256 of the runs as disk offsets>".
+std::optional<std::string> block_key(const detail::TskFile& file, std::uint64_t fs_offset,
+                                     const std::vector<BlockExtent>& depth,
+                                     const std::vector<std::string>& layer_identities) {
+    if (!file.problem && file.size == 0) {
+        return "blocks|empty"; // no bytes at all, in any image
+    }
+    if (file.problem || file.through_tsk || !file.resident.empty() || file.runs.empty()) {
+        return std::nullopt; // data inside metadata records or decoded by TSK: no plain blocks to name
+    }
+    std::string runs = std::to_string(file.size) + ":" + std::to_string(file.initialized);
+    std::uint32_t shallowest = 0;
+    for (const auto& run : file.runs) {
+        if (run.sparse) {
+            runs += "|s" + std::to_string(run.length);
+            continue;
+        }
+        const std::uint64_t at = fs_offset + run.fs_offset;
+        runs += "|" + std::to_string(at) + "+" + std::to_string(run.length);
+        const std::uint32_t layer = shallowest_layer(depth, at, run.length);
+        if (layer != 0 && (shallowest == 0 || layer < shallowest)) {
+            shallowest = layer;
+        }
+    }
+    // Depth n is layer n-1 (top = 1); unallocated everywhere reads as zeros in any layer: the bottom one.
+    const std::size_t index = shallowest == 0
+                                  ? layer_identities.size() - 1
+                                  : std::min<std::size_t>(shallowest - 1, layer_identities.size() - 1);
+    return "blocks|" + layer_identities[index] + "|" + sha256_hex(runs);
+}
+
+} // namespace
 
 DirectImage::DirectImage(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 DirectImage::~DirectImage() {
@@ -251,7 +322,8 @@ std::vector<OsInfo> DirectImage::inspect(const std::vector<DirectFilesystem>& fi
 }
 
 Expected<std::unique_ptr<FileSource>>
-DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& options, WantBytes want) {
+DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& options, WantBytes want,
+                             const std::vector<std::string>& layer_identities) {
     const auto opened = m_impl->opened.find(fs.info.device);
     if (!fs.readable || opened == m_impl->opened.end()) {
         return make_error(Errc::unsupported, "the direct reader cannot read " + fs.info.device);
@@ -261,15 +333,24 @@ DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& op
     if (!files) {
         return std::unexpected(files.error());
     }
+    const std::vector<BlockExtent>* depth = layer_identities.empty() ? nullptr : m_impl->depth_map();
     std::vector<detail::ListedFile> listed;
     std::unordered_map<std::string, detail::TskFile> by_path;
     listed.reserve(files->size());
     for (auto& file : *files) {
-        detail::ListedFile entry{
-            file.path,  file.size,  (std::uint64_t{file.attr_type} << 16U) | file.attr_id,
-            file.links, file.stamp, file.problem};
-        if (by_path.contains(
-                file.path)) { // a damaged directory naming one file twice: never read the wrong one
+        detail::ListedFile entry;
+        entry.path = file.path;
+        entry.size = file.size;
+        entry.device =
+            (std::uint64_t{file.attr_type} << 16U) | file.attr_id; // NTFS streams are separate data
+        entry.links = file.links;
+        entry.stamp = file.stamp;
+        entry.problem = file.problem;
+        if (depth != nullptr) {
+            entry.block_key = block_key(file, fs.offset, *depth, layer_identities);
+        }
+        // A damaged folder naming one file twice: never read the wrong one.
+        if (by_path.contains(file.path)) {
             entry.problem = Error{Errc::corrupt, "the folder lists this name twice"};
         } else {
             by_path.emplace(file.path, std::move(file));

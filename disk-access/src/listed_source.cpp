@@ -19,6 +19,7 @@ FileEntry entry_of(const ListedFile& file) {
     entry.mtime = file.stamp.mtime_ns / 1'000'000'000;
     entry.stamp = file.stamp;
     entry.problem = file.problem;
+    entry.block_key = file.block_key;
     return entry;
 }
 
@@ -60,6 +61,7 @@ void ListedSource::plan() {
     auto queue_group = [this](const LinkGroup& group, bool withheld) {
         FileEntry primary = entry_of(m_files[group.primary]);
         primary.bytes_withheld = withheld;
+        primary.cache_asked = static_cast<bool>(m_want) && !primary.problem;
         const std::string primary_path = primary.path;
         m_queue.push_back(std::move(primary));
         for (const std::size_t link : group.links) {

@@ -28,6 +28,7 @@ struct ListedFile {
     std::uint64_t links = 1;  // st_nlink
     FileStamp stamp;
     std::optional<Error> problem; // the reader cannot read it: reported ERROR, never asked about or read
+    std::optional<std::string> block_key; // see FileEntry::block_key
 };
 
 // Positional reads of files on the listed filesystem. Thread rule: one call at a time, unless the source is

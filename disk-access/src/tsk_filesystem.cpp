@@ -110,7 +110,9 @@ std::string uuid_text(const TSK_FS_INFO& fs) {
 }
 
 // Where the attribute's bytes lie, or through_tsk when only TSK can decode them.
-void describe(const TSK_FS_ATTR& attr, unsigned block_size, TskFile& file) {
+// filler_is_hole: TSK marks ext4 holes as FILLER runs (it reads them as zeros); elsewhere a filler is a run
+// TSK could not place, left to TSK.
+void describe(const TSK_FS_ATTR& attr, unsigned block_size, bool filler_is_hole, TskFile& file) {
     file.size = attr.size > 0 ? static_cast<std::uint64_t>(attr.size) : 0;
     file.attr_type = static_cast<std::uint32_t>(attr.type);
     file.attr_id = attr.id;
@@ -133,15 +135,31 @@ void describe(const TSK_FS_ATTR& attr, unsigned block_size, TskFile& file) {
     }
     file.initialized = attr.nrd.initsize > 0 ? std::min<std::uint64_t>(attr.nrd.initsize, file.size) : 0;
     std::uint64_t covered = 0;
+    const auto add_hole = [&file, &covered](std::uint64_t until) {
+        if (!file.runs.empty() && file.runs.back().sparse) {
+            file.runs.back().length += until - covered;
+        } else {
+            file.runs.push_back(DataRun{covered, 0, until - covered, true});
+        }
+        covered = until;
+    };
     for (const TSK_FS_ATTR_RUN* run = attr.nrd.run; run != nullptr && covered < file.size; run = run->next) {
-        if ((run->flags & (TSK_FS_ATTR_RUN_FLAG_FILLER | TSK_FS_ATTR_RUN_FLAG_ENCRYPTED)) != 0 ||
-            run->offset * block_size != covered) {
+        const std::uint64_t run_start = run->offset * block_size;
+        const bool filler = (run->flags & TSK_FS_ATTR_RUN_FLAG_FILLER) != 0;
+        if ((filler && !filler_is_hole) || (run->flags & TSK_FS_ATTR_RUN_FLAG_ENCRYPTED) != 0 ||
+            run_start < covered) {
             file.runs.clear();
-            file.through_tsk = true; // a gap or a run TSK could not place: let TSK decide what is there
+            file.through_tsk = true; // overlapping, or a run TSK could not place: let TSK decide
             return;
         }
+        if (run_start > covered) {
+            add_hole(std::min<std::uint64_t>(run_start, file.size)); // ext4 leaves holes out of its runs
+            if (covered >= file.size) {
+                break;
+            }
+        }
         const std::uint64_t length = std::min<std::uint64_t>(run->len * block_size, file.size - covered);
-        const bool sparse = (run->flags & TSK_FS_ATTR_RUN_FLAG_SPARSE) != 0;
+        const bool sparse = (run->flags & TSK_FS_ATTR_RUN_FLAG_SPARSE) != 0 || filler;
         const std::uint64_t fs_offset = sparse ? 0 : run->addr * block_size;
         if (!file.runs.empty() && !sparse && !file.runs.back().sparse &&
             file.runs.back().fs_offset + file.runs.back().length == fs_offset) {
@@ -152,8 +170,7 @@ void describe(const TSK_FS_ATTR& attr, unsigned block_size, TskFile& file) {
         covered += length;
     }
     if (covered < file.size) {
-        file.runs.clear();
-        file.through_tsk = true;
+        add_hole(file.size); // the file ends in a hole
     }
 }
 
@@ -205,7 +222,7 @@ TSK_WALK_RET_ENUM on_entry(TSK_FS_FILE* entry, const char* parent, void* ptr) {
                 continue;
             }
             TskFile file = identity(meta, named ? path + ":" + attr->name : path);
-            describe(*attr, walk.fs->block_size, file);
+            describe(*attr, walk.fs->block_size, TSK_FS_TYPE_ISEXT(walk.fs->ftype) != 0, file);
             walk.files->push_back(std::move(file));
         }
         return TSK_WALK_CONT;
@@ -220,7 +237,7 @@ TSK_WALK_RET_ENUM on_entry(TSK_FS_FILE* entry, const char* parent, void* ptr) {
     }
     TskFile file = identity(meta, path);
     if (const TSK_FS_ATTR* attr = tsk_fs_file_attr_get(entry); attr != nullptr) {
-        describe(*attr, walk.fs->block_size, file);
+        describe(*attr, walk.fs->block_size, TSK_FS_TYPE_ISEXT(walk.fs->ftype) != 0, file);
         file.initialized = file.size; // only NTFS has an initialised size short of the file's
     } else if (meta.size == 0) {
         file.size = 0; // an empty file has no data attribute on some filesystems

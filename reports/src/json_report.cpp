@@ -209,7 +209,11 @@ std::string to_json(const Report& report) {
                       {"files_not_scanned", cache.files_not_scanned},
                       {"bytes_not_scanned", cache.bytes_not_scanned},
                       {"same_content_waits", cache.same_content_waits},
-                      {"engine_scans", cache.engine_scans}};
+                      {"engine_scans", cache.engine_scans},
+                      {"block_hits", cache.block_hits},
+                      {"block_misses", cache.block_misses},
+                      {"files_reused_by_blocks", cache.files_reused_by_blocks},
+                      {"bytes_reused_by_blocks", cache.bytes_reused_by_blocks}};
     j["timings"] = json{{"total_seconds", report.total_seconds},
                         {"signature_load_seconds", report.signature_load_seconds}};
     return j.dump(2) + "\n";

@@ -107,6 +107,38 @@ std::string_view Pipeline::variant_of(const disk::FileEntry& entry) const {
     return m_path_variant ? std::string_view(entry.path) : std::string_view{};
 }
 
+namespace {
+
+// A block key as a level-1 identity: its own kind of key (no path, no timestamps), the size checked.
+FileIdentity block_identity(const disk::FileEntry& entry) {
+    FileIdentity identity;
+    identity.image_identity = *entry.block_key;
+    identity.filesystem_uuid = "blocks";
+    identity.size = entry.size;
+    return identity;
+}
+
+} // namespace
+
+std::optional<Sha256Digest> Pipeline::known_content(const SourceLocation& where, const disk::FileEntry& entry,
+                                                    bool& blocks_known) {
+    blocks_known = false;
+    if (entry.block_key) {
+        if (auto digest = m_cache.find_content(block_identity(entry))) {
+            m_cache.note(ScanCache::Event::block_hit);
+            blocks_known = true;
+            return digest;
+        }
+        m_cache.note(ScanCache::Event::block_miss);
+    }
+    if (!entry.stamp) {
+        return std::nullopt;
+    }
+    auto digest = m_cache.find_content(identity_of(where, entry));
+    m_cache.note(digest ? ScanCache::Event::identity_hit : ScanCache::Event::identity_miss);
+    return digest;
+}
+
 disk::WantBytes Pipeline::want_bytes(const SourceLocation& where) {
     {
         std::lock_guard lock(m_known->mutex);
@@ -116,17 +148,17 @@ disk::WantBytes Pipeline::want_bytes(const SourceLocation& where) {
         return {};
     }
     return [this, where](const disk::FileEntry& entry) {
-        if (!entry.stamp) {
-            return true;
-        }
-        const auto digest = m_cache.find_content(identity_of(where, entry));
-        m_cache.note(digest ? ScanCache::Event::identity_hit : ScanCache::Event::identity_miss);
+        bool blocks_known = false;
+        const auto digest = known_content(where, entry, blocks_known);
         if (!digest) {
             return true;
         }
         auto outcome = m_cache.find_verdict(*digest, variant_of(entry));
         if (!outcome) {
             return true; // the bytes are needed; the verdict miss is counted when they are scanned
+        }
+        if (blocks_known) {
+            m_cache.note(ScanCache::Event::reused_by_blocks, entry.size);
         }
         std::lock_guard lock(m_known->mutex);
         m_known->by_path.insert_or_assign(entry.path, Known::Verdict{*digest, std::move(*outcome)});
@@ -203,13 +235,16 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
 
     // Level 1 for random sources: a known identity and a known verdict skip the read.
     auto decide_by_identity = [&](Item& item) {
-        const auto digest = m_cache.find_content(identity_of(where, item.entry));
-        m_cache.note(digest ? ScanCache::Event::identity_hit : ScanCache::Event::identity_miss);
+        bool blocks_known = false;
+        const auto digest = known_content(where, item.entry, blocks_known);
         if (!digest) {
             return;
         }
         if (auto outcome = m_cache.find_verdict(*digest, variant_of(item.entry))) {
             item.digest = *digest;
+            if (blocks_known) {
+                m_cache.note(ScanCache::Event::reused_by_blocks, item.entry.size);
+            }
             decide(item, std::move(*outcome), ScanCache::Event::verdict_hit);
         }
     };
@@ -230,8 +265,9 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
                 }
                 return item;
             }
-            const bool identity_first =
-                !sequential && entry.stamp && m_cache.identity_use() == IdentityUse::trust;
+            const bool identity_first = !sequential && !entry.cache_asked &&
+                                        (entry.stamp || entry.block_key) &&
+                                        m_cache.identity_use() == IdentityUse::trust;
             if (identity_first) {
                 decide_by_identity(*item);
                 if (item->decided) {
@@ -252,6 +288,9 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
             item->digest = *digest;
             if (entry.stamp) {
                 m_cache.remember_content(identity_of(where, entry), *digest);
+            }
+            if (entry.block_key) {
+                m_cache.remember_content(block_identity(entry), *digest);
             }
             if (auto outcome = m_cache.find_verdict(*digest, variant_of(entry))) {
                 decide(*item, std::move(*outcome), ScanCache::Event::verdict_hit);

@@ -137,6 +137,8 @@ void ScanCache::note(Event event, std::uint64_t bytes) noexcept {
         m_bytes_not_read.fetch_add(bytes, std::memory_order_relaxed);
     } else if (event == Event::not_scanned) {
         m_bytes_not_scanned.fetch_add(bytes, std::memory_order_relaxed);
+    } else if (event == Event::reused_by_blocks) {
+        m_bytes_reused_by_blocks.fetch_add(bytes, std::memory_order_relaxed);
     }
 }
 
@@ -160,6 +162,10 @@ reports::CacheReport ScanCache::report() const {
     out.bytes_not_scanned = m_bytes_not_scanned.load();
     out.same_content_waits = count(Event::same_content_wait);
     out.engine_scans = count(Event::engine_scan);
+    out.block_hits = count(Event::block_hit);
+    out.block_misses = count(Event::block_miss);
+    out.files_reused_by_blocks = count(Event::reused_by_blocks);
+    out.bytes_reused_by_blocks = m_bytes_reused_by_blocks.load();
     return out;
 }
 

@@ -403,6 +403,9 @@ Expected<bool> ScanRun::scan_direct(const disk::ImageInfo& info, const std::stri
             reports::OsReport{os.root, os.type, os.distro, os.product_name, os.version, os.hostname});
     }
     target.inspect_seconds = seconds_since(start);
+    // Block keys name the layers a file's data lies in; --verify-content trusts no earlier record at all.
+    const std::vector<std::string> layers =
+        m_options.identity == IdentityUse::trust ? layer_identities(info) : std::vector<std::string>{};
     bool needs_appliance = false;
     for (const auto& fs : *filesystems) {
         if (fs.for_appliance && m_options.backend == Backend::automatic) {
@@ -427,7 +430,7 @@ Expected<bool> ScanRun::scan_direct(const disk::ImageInfo& info, const std::stri
         } else {
             done.push_back(fs.info.device);
             const OpenSource open = [&](disk::WantBytes want) {
-                return (*image)->open_filesystem(fs, m_options.source, std::move(want));
+                return (*image)->open_filesystem(fs, m_options.source, std::move(want), layers);
             };
             if (auto scanned = open_and_scan(open, fs.info, identity, target, report, pipeline, fs_report);
                 !scanned) {
@@ -441,11 +444,23 @@ Expected<bool> ScanRun::scan_direct(const disk::ImageInfo& info, const std::stri
 }
 
 std::string ScanRun::image_identity(const disk::ImageInfo& info) const {
-    std::string identity = "image";
-    for (const auto& layer : info.chain) {
-        identity += "|" + layer.path.string() + "|" + layer.format + "|" + host_file_identity(layer.path);
+    return layer_identities(info).front();
+}
+
+std::vector<std::string> ScanRun::layer_identities(const disk::ImageInfo& info) const {
+    // From the bottom up: the chain from layer i down is layer i's own identity, then the chain below it.
+    // The chain below a linked clone's top is then exactly its template's identity.
+    std::vector<std::string> identities(std::max<std::size_t>(1, info.chain.size()));
+    std::string below;
+    for (std::size_t i = info.chain.size(); i-- > 0;) {
+        const auto& layer = info.chain[i];
+        below = "|" + layer.path.string() + "|" + layer.format + "|" + host_file_identity(layer.path) + below;
+        identities[i] = "image" + below;
     }
-    return identity;
+    if (info.chain.empty()) {
+        identities[0] = "image";
+    }
+    return identities;
 }
 
 Expected<void> ScanRun::open_and_scan(const OpenSource& open, const disk::FilesystemInfo& fs,

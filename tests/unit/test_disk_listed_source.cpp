@@ -43,8 +43,9 @@ private:
 };
 
 ListedFile listed(std::string path, std::uint64_t size, std::uint64_t inode, std::uint64_t links = 1) {
-    return ListedFile{std::move(path), size, 1, links, FileStamp{inode, 0, 2'000'000'000, 3'000'000'000},
-                      std::nullopt};
+    return ListedFile{
+        std::move(path), size,        1, links, FileStamp{inode, 0, 2'000'000'000, 3'000'000'000},
+        std::nullopt,    std::nullopt};
 }
 
 std::string text_of(const Content& content) {

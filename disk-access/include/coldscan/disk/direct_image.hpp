@@ -53,9 +53,14 @@ public:
     // without the appliance. Empty when nothing is recognised.
     [[nodiscard]] std::vector<OsInfo> inspect(const std::vector<DirectFilesystem>& filesystems);
     // The filesystem's regular files (and NTFS alternate data streams as PATH:STREAM), listed first with
-    // identities; want decides which are read; reads may come from any thread. Errors: unsupported, io.
+    // identities; want decides which are read; reads may come from any thread. With layer_identities (one per
+    // layer of the image's chain, top first: the identity of the chain from that layer down), each file whose
+    // data lies in blocks gets a block key: the identity of the shallowest layer any of its blocks comes from
+    // (qemu:allocation-depth) plus its data runs. A file of a linked clone that lies wholly in the template's
+    // blocks thus has the key it had when the template itself was scanned. Errors: unsupported, io.
     [[nodiscard]] Expected<std::unique_ptr<FileSource>>
-    open_filesystem(const DirectFilesystem& fs, const SourceOptions& options, WantBytes want = {});
+    open_filesystem(const DirectFilesystem& fs, const SourceOptions& options, WantBytes want = {},
+                    const std::vector<std::string>& layer_identities = {});
     [[nodiscard]] NbdDevice& device() noexcept;
 
     struct Impl;

@@ -31,6 +31,12 @@ struct FileEntry {
     std::optional<std::string> hardlink_of; // an earlier entry's path with the same inode: not read again
     std::optional<Error> problem;           // the file exists but cannot be read: it gets ERROR(problem)
     bool bytes_withheld = false;            // WantBytes said the bytes are not needed: read() refuses it
+    // Names the exact disk blocks the bytes come from (the direct path: the identity of the image layers
+    // holding them plus the file's data runs). Equal keys mean equal bytes whatever the guest's metadata
+    // says, so a verdict cached under it needs no guest timestamp. Empty when the source cannot tell.
+    std::optional<std::string> block_key;
+    bool cache_asked =
+        false; // WantBytes was asked about it and wanted the bytes: no need to look it up again
 };
 
 // Asked once per regular file (not per hard link), before any of its bytes move, by sources that list

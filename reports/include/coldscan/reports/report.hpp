@@ -156,6 +156,12 @@ struct CacheReport {
     std::uint64_t same_content_waits =
         0;                          // files that took the verdict of identical content scanned meanwhile
     std::uint64_t engine_scans = 0; // files the engines actually scanned
+    // Files (and their bytes) whose content was known from the disk blocks they lie in, unchanged in a
+    // backing layer or an earlier scan (the direct path): block-level reuse, no guest timestamp involved.
+    std::uint64_t block_hits = 0;
+    std::uint64_t block_misses = 0;
+    std::uint64_t files_reused_by_blocks = 0; // not read: block hit and a cached verdict
+    std::uint64_t bytes_reused_by_blocks = 0;
 };
 
 struct Report {

@@ -57,6 +57,10 @@ private:
     struct Workers;
     struct Known; // verdicts found through want_bytes(), by path
     [[nodiscard]] FileIdentity identity_of(const SourceLocation& where, const disk::FileEntry& entry) const;
+    // The content digest known for the entry: by its disk blocks (block_key) first, then by its identity.
+    // blocks_known: the digest came from the blocks. Counts the lookups.
+    [[nodiscard]] std::optional<Sha256Digest> known_content(const SourceLocation& where,
+                                                            const disk::FileEntry& entry, bool& blocks_known);
     [[nodiscard]] std::string_view variant_of(const disk::FileEntry& entry) const;
 
     const signatures::SignatureSet& m_signatures;

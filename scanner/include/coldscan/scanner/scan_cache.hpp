@@ -70,6 +70,9 @@ public:
         not_scanned, // with the file's size
         same_content_wait,
         engine_scan,
+        block_hit,
+        block_miss,
+        reused_by_blocks, // with the file's size
     };
     void note(Event event, std::uint64_t bytes = 0) noexcept;
     [[nodiscard]] reports::CacheReport report() const;
@@ -93,9 +96,10 @@ private:
     mutable std::mutex m_mutex; // m_in_flight, m_problem
     std::map<std::string, std::shared_ptr<InFlight>> m_in_flight;
     std::string m_problem;
-    std::array<std::atomic<std::uint64_t>, 8> m_events{};
+    std::array<std::atomic<std::uint64_t>, 11> m_events{};
     std::atomic<std::uint64_t> m_bytes_not_read{0};
     std::atomic<std::uint64_t> m_bytes_not_scanned{0};
+    std::atomic<std::uint64_t> m_bytes_reused_by_blocks{0};
 };
 
 } // namespace coldscan::scanner

@@ -69,6 +69,8 @@ private:
     // Adds a filesystem's report, recording it as an issue when it failed.
     void add_filesystem(reports::TargetReport& target, reports::Report& report, reports::FilesystemReport fs);
     [[nodiscard]] std::string image_identity(const disk::ImageInfo& info) const;
+    // For each layer of the chain (top first): the identity of the chain from that layer down.
+    [[nodiscard]] std::vector<std::string> layer_identities(const disk::ImageInfo& info) const;
     void scan_directory(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
     // Names the current step on the progress line and in the log (-v).
     void enter_phase(const std::string& phase);
