@@ -114,6 +114,22 @@ struct DirectImage::Impl {
     std::map<std::string, std::unique_ptr<detail::TskFilesystem>> opened; // by device name
     std::optional<std::vector<BlockExtent>> depth;                        // of the whole disk, once asked
     bool depth_unavailable = false;
+    bool use_bitmap = false; // keys from the dirty bitmap (an export's point in time), not from layers
+    std::optional<std::vector<BlockExtent>> dirty;
+
+    // The dirty bitmap over the whole disk, asked for once; nullptr when it cannot be read.
+    const std::vector<BlockExtent>* dirty_map() {
+        if (!dirty) {
+            auto map = device->dirty_blocks(0, device->size());
+            if (!map) {
+                spdlog::warn("cannot read the dirty bitmap ({}): every file is read", map.error().message);
+                use_bitmap = false;
+                return nullptr;
+            }
+            dirty = std::move(*map);
+        }
+        return &*dirty;
+    }
 
     // The allocation depth of the whole disk, asked for once; nullptr when the export cannot tell.
     const std::vector<BlockExtent>* depth_map() {
@@ -149,6 +165,17 @@ std::uint32_t shallowest_layer(const std::vector<BlockExtent>& map, std::uint64_
         }
     }
     return shallowest;
+}
+
+// Whether any byte of the file's data lies in a block the bitmap marks dirty.
+bool touches_dirty_blocks(const detail::TskFile& file, std::uint64_t fs_offset,
+                          const std::vector<BlockExtent>& dirty) {
+    for (const auto& run : file.runs) {
+        if (!run.sparse && shallowest_layer(dirty, fs_offset + run.fs_offset, run.length) != 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 // "blocks|<identity of the layers holding the data>|<sha256 of the runs as disk offsets>".
@@ -216,6 +243,7 @@ Expected<std::unique_ptr<DirectImage>> DirectImage::connect(const std::string& u
     }
     auto impl = std::make_unique<Impl>();
     impl->device = std::move(*device);
+    impl->use_bitmap = !options.dirty_bitmap.empty();
     return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
 }
 
@@ -333,7 +361,10 @@ DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& op
     if (!files) {
         return std::unexpected(files.error());
     }
-    const std::vector<BlockExtent>* depth = layer_identities.empty() ? nullptr : m_impl->depth_map();
+    const std::vector<BlockExtent>* dirty =
+        layer_identities.empty() || !m_impl->use_bitmap ? nullptr : m_impl->dirty_map();
+    const std::vector<BlockExtent>* depth =
+        layer_identities.empty() || m_impl->use_bitmap ? nullptr : m_impl->depth_map();
     std::vector<detail::ListedFile> listed;
     std::unordered_map<std::string, detail::TskFile> by_path;
     listed.reserve(files->size());
@@ -348,6 +379,9 @@ DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& op
         entry.problem = file.problem;
         if (depth != nullptr) {
             entry.block_key = block_key(file, fs.offset, *depth, layer_identities);
+        } else if (dirty != nullptr && !touches_dirty_blocks(file, fs.offset, *dirty)) {
+            // Clean since the bitmap started: the bytes are as they were at the scan that recorded them.
+            entry.block_key = block_key(file, fs.offset, {}, layer_identities);
         }
         // A damaged folder naming one file twice: never read the wrong one.
         if (by_path.contains(file.path)) {

@@ -185,7 +185,7 @@ Expected<std::unique_ptr<NbdDevice::Impl>> connect_all(const NbdOptions& options
             if (!impl->bitmap_context.empty() &&
                 ::nbd_can_meta_context(h.get(), impl->bitmap_context.c_str()) != 1) {
                 return make_error(Errc::unsupported,
-                                  where + " offers no dirty bitmap named \"" + options.dirty_bitmap + "\"");
+                                  "the export offers no dirty bitmap named \"" + options.dirty_bitmap + "\"");
             }
         }
         impl->idle.push_back(h.get());

@@ -15,6 +15,11 @@
 namespace coldscan::scanner {
 namespace {
 
+bool is_nbd_uri(std::string_view target) {
+    return target.starts_with("nbd://") || target.starts_with("nbd+unix://") ||
+           target.starts_with("nbds://") || target.starts_with("nbds+unix://");
+}
+
 reports::FilesystemReport filesystem_report(const disk::FilesystemInfo& fs, std::string reader) {
     reports::FilesystemReport report;
     report.device = fs.device;
@@ -209,7 +214,9 @@ void ScanRun::scan_target(const std::string& path, reports::Report& report, Pipe
     target.path = path;
     std::error_code ec;
     const auto status = std::filesystem::status(path, ec);
-    if (ec || !std::filesystem::exists(status)) {
+    if (is_nbd_uri(path)) {
+        scan_nbd(target, report, pipeline);
+    } else if (ec || !std::filesystem::exists(status)) {
         fail_target(target, report, "no such file or directory");
     } else if (std::filesystem::is_directory(status)) {
         target.kind = reports::TargetKind::directory;
@@ -268,7 +275,15 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
     std::vector<std::string> done; // devices the direct path read
     bool use_appliance = m_options.backend == Backend::guestfs;
     if (m_options.backend != Backend::guestfs) {
-        auto direct = scan_direct(*info, identity, target, report, pipeline, done);
+        const auto opening = Clock::now();
+        enter_phase("opening " + printable(target.path) + " (direct)");
+        auto image = disk::DirectImage::serve(*info, direct_options());
+        target.launch_seconds = seconds_since(opening);
+        // Block keys name the layers a file's data lies in; --verify-content trusts no earlier record at all.
+        const std::vector<std::string> layers =
+            m_options.identity == IdentityUse::trust ? layer_identities(*info) : std::vector<std::string>{};
+        auto direct = image ? scan_direct(**image, identity, layers, true, target, report, pipeline, done)
+                            : Expected<bool>(std::unexpected(image.error()));
         if (!direct) {
             if (m_options.backend == Backend::direct) {
                 fail_target(target, report, direct.error().message);
@@ -288,6 +303,44 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
         }
     }
     target.scan_seconds = std::max(0.0, seconds_since(start) - target.launch_seconds);
+    finish_image(target, report);
+}
+
+disk::DirectOptions ScanRun::direct_options() const {
+    return disk::DirectOptions{std::max(2U, m_options.threads + 1), m_options.snapshot,
+                               m_options.dirty_bitmap};
+}
+
+void ScanRun::scan_nbd(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline) {
+    auto start = Clock::now();
+    enter_phase("connecting to " + printable(target.path));
+    auto image = disk::DirectImage::connect(target.path, direct_options());
+    target.launch_seconds = seconds_since(start);
+    if (!image) {
+        fail_target(target, report, image.error().message);
+        return;
+    }
+    target.format = "nbd";
+    target.virtual_size = (*image)->size();
+    // An export's content may change under the same URI: no file identity of an earlier scan is trusted
+    // (the identity is new every run). With a dirty bitmap, blocks it calls clean are as at the earlier scan.
+    const std::string identity = "nbd|" + target.path + "|" + report.started_at;
+    std::vector<std::string> layers;
+    if (!m_options.dirty_bitmap.empty() && m_options.identity == IdentityUse::trust) {
+        layers.push_back("nbd|" + target.path + "|bitmap " + m_options.dirty_bitmap);
+    }
+    std::vector<std::string> done;
+    start = Clock::now();
+    auto scanned = scan_direct(**image, identity, layers, false, target, report, pipeline, done);
+    if (!scanned) {
+        fail_target(target, report, scanned.error().message);
+        return;
+    }
+    target.scan_seconds = seconds_since(start);
+    finish_image(target, report);
+}
+
+void ScanRun::finish_image(reports::TargetReport& target, reports::Report& report) {
     target.status = reports::status_of(target);
     const bool none_scanned =
         std::ranges::none_of(target.filesystems, [](const reports::FilesystemReport& fs) {
@@ -379,36 +432,26 @@ void ScanRun::add_filesystem(reports::TargetReport& target, reports::Report& rep
     target.filesystems.push_back(std::move(fs));
 }
 
-Expected<bool> ScanRun::scan_direct(const disk::ImageInfo& info, const std::string& identity,
+Expected<bool> ScanRun::scan_direct(disk::DirectImage& image, const std::string& identity,
+                                    const std::vector<std::string>& layers, bool appliance_available,
                                     reports::TargetReport& target, reports::Report& report,
                                     Pipeline& pipeline, std::vector<std::string>& done) {
-    auto start = Clock::now();
-    enter_phase("opening " + printable(target.path) + " (direct)");
-    const disk::DirectOptions options{std::max(2U, m_options.threads + 1), m_options.snapshot, ""};
-    auto image = disk::DirectImage::serve(info, options);
-    target.launch_seconds = seconds_since(start);
-    if (!image) {
-        return std::unexpected(image.error());
-    }
-    start = Clock::now();
-    auto filesystems = (*image)->filesystems();
+    const auto start = Clock::now();
+    auto filesystems = image.filesystems();
     if (!filesystems) {
         return std::unexpected(filesystems.error());
     }
-    for (const auto& warning : (*image)->warnings()) {
+    for (const auto& warning : image.warnings()) {
         spdlog::warn("{}: {}", printable(target.path), warning);
     }
-    for (const auto& os : (*image)->inspect(*filesystems)) {
+    for (const auto& os : image.inspect(*filesystems)) {
         target.inspection.push_back(
             reports::OsReport{os.root, os.type, os.distro, os.product_name, os.version, os.hostname});
     }
     target.inspect_seconds = seconds_since(start);
-    // Block keys name the layers a file's data lies in; --verify-content trusts no earlier record at all.
-    const std::vector<std::string> layers =
-        m_options.identity == IdentityUse::trust ? layer_identities(info) : std::vector<std::string>{};
     bool needs_appliance = false;
     for (const auto& fs : *filesystems) {
-        if (fs.for_appliance && m_options.backend == Backend::automatic) {
+        if (fs.for_appliance && m_options.backend == Backend::automatic && appliance_available) {
             needs_appliance = true; // the appliance pass reports it (and what it holds: LVM volumes)
             continue;
         }
@@ -430,7 +473,7 @@ Expected<bool> ScanRun::scan_direct(const disk::ImageInfo& info, const std::stri
         } else {
             done.push_back(fs.info.device);
             const OpenSource open = [&](disk::WantBytes want) {
-                return (*image)->open_filesystem(fs, m_options.source, std::move(want), layers);
+                return image.open_filesystem(fs, m_options.source, std::move(want), layers);
             };
             if (auto scanned = open_and_scan(open, fs.info, identity, target, report, pipeline, fs_report);
                 !scanned) {

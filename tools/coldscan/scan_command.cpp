@@ -26,6 +26,7 @@ struct ScanCommandOptions {
     std::string accel = "auto";
     std::string backend = "auto";
     std::string snapshot;
+    std::string dirty_bitmap;
     unsigned threads = 0;
     std::string report;
     std::string inventory;
@@ -73,6 +74,10 @@ std::shared_ptr<ScanCommandOptions> add_scan_command(CLI::App& app) {
         "--snapshot", options->snapshot,
         "Scan this qcow2 internal snapshot instead of the current state (needs --backend direct or "
         "auto)");
+    scan->add_option(
+        "--dirty-bitmap", options->dirty_bitmap,
+        "NBD targets: the export's qemu:dirty-bitmap:NAME; files wholly in blocks it calls clean keep "
+        "the verdicts of the previous scan of the same URI");
     scan->add_option("--threads", options->threads, "Scan threads (default: all cores)")
         ->check(CLI::Range(1U, 1024U));
     scan->add_option("--report", options->report, "Write the JSON report to FILE");
@@ -223,6 +228,7 @@ int run_scan(const ScanCommandOptions& o, const std::atomic<bool>& stop) {
     scan_options.accel = accel_option(o.accel);
     scan_options.backend = backend_option(o.backend);
     scan_options.snapshot = o.snapshot;
+    scan_options.dirty_bitmap = o.dirty_bitmap;
     if (!o.format.empty()) {
         scan_options.format = o.format;
     }

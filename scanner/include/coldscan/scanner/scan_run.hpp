@@ -28,7 +28,8 @@ struct ScanOptions {
     unsigned threads = 1;
     disk::Accel accel = disk::Accel::automatic;
     Backend backend = Backend::automatic;
-    std::string snapshot; // a qcow2 internal snapshot to scan (direct path)
+    std::string snapshot;     // a qcow2 internal snapshot to scan (direct path)
+    std::string dirty_bitmap; // NBD targets: files in blocks this bitmap calls clean keep earlier verdicts
     std::optional<std::string> format;
     std::vector<std::filesystem::path> allowed_roots;
     std::uint64_t bytes_in_flight = 256ULL << 20;
@@ -59,9 +60,15 @@ private:
     void scan_image(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
     // The direct path over the image's filesystems; the devices it read go to done. Returns whether some
     // filesystem needs the appliance. Error: the image could not be opened this way.
-    [[nodiscard]] Expected<bool> scan_direct(const disk::ImageInfo& info, const std::string& identity,
+    [[nodiscard]] Expected<bool> scan_direct(disk::DirectImage& image, const std::string& identity,
+                                             const std::vector<std::string>& layers, bool appliance_available,
                                              reports::TargetReport& target, reports::Report& report,
                                              Pipeline& pipeline, std::vector<std::string>& done);
+    // An NBD export (nbd://, nbd+unix://) made by the hypervisor or backup software: the direct path only.
+    void scan_nbd(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
+    // Status, and NO_FILESYSTEM when nothing could be read, once every filesystem is done.
+    void finish_image(reports::TargetReport& target, reports::Report& report);
+    [[nodiscard]] disk::DirectOptions direct_options() const;
     // The appliance over every filesystem not in done.
     void scan_with_appliance(const disk::ImageInfo& info, const std::string& identity,
                              reports::TargetReport& target, reports::Report& report, Pipeline& pipeline,
