@@ -2,6 +2,7 @@
 // images: the same files with the same SHA-256 and outcome each, the same detections.
 #include "support.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
 #include <set>
@@ -34,21 +35,26 @@ std::set<std::string> readers_of(const ScanRun& run) {
     return readers;
 }
 
-void same_files_and_findings(const std::string& appliance_scan, const std::string& direct_scan) {
+// The direct scan lists every file the appliance lists, with the same digest and outcome, plus extra_files
+// (alternate data streams, which the appliance does not list).
+void same_files_and_findings(const std::string& appliance_scan, const std::string& direct_scan,
+                             std::size_t extra_files = 0) {
     const ScanRun& appliance = load_scan(appliance_scan);
     const ScanRun& direct = load_scan(direct_scan);
     REQUIRE(appliance.report.has_value());
     REQUIRE(direct.report.has_value());
     const auto expected = files_of(appliance);
     const auto got = files_of(direct);
-    CHECK(got.size() == expected.size());
+    CHECK(got.size() == expected.size() + extra_files);
     for (const auto& [key, value] : expected) {
         INFO(key);
         REQUIRE(got.contains(key));
         CHECK(got.at(key) == value);
     }
-    CHECK(report_findings(*direct.report) == report_findings(*appliance.report));
-    CHECK(direct.report->at("counts") == appliance.report->at("counts"));
+    if (extra_files == 0) {
+        CHECK(report_findings(*direct.report) == report_findings(*appliance.report));
+        CHECK(direct.report->at("counts") == appliance.report->at("counts"));
+    }
     CHECK(direct.exit_code == appliance.exit_code);
 }
 
@@ -65,8 +71,26 @@ TEST_CASE("ext4 on GPT: the direct reader gives the appliance's files, digests a
     CHECK(target.at("inspection").at(0).at("hostname") == "dormant-web01");
 }
 
-TEST_CASE("NTFS: the direct reader gives the appliance's files, digests and detections", "[direct]") {
-    same_files_and_findings("ntfs", "direct-ntfs");
+TEST_CASE("NTFS: the appliance's files and detections, and the alternate data stream it cannot see",
+          "[direct]") {
+    same_files_and_findings("ntfs", "direct-ntfs", 1);
+    const ScanRun& appliance = load_scan("ntfs");
+    const ScanRun& direct = load_scan("direct-ntfs");
+    const std::string stream = "/Windows/System32/drivers/etc/hosts:payload";
+    const auto files = files_of(direct);
+    const auto found =
+        std::ranges::find_if(files, [&](const auto& f) { return f.first.ends_with("|" + stream); });
+    REQUIRE(found != files.end());
+    CHECK(found->second.ends_with(" INFECTED"));
+    auto findings = report_findings(*appliance.report);
+    const auto direct_findings = report_findings(*direct.report);
+    CHECK(direct_findings.size() == findings.size() + 1);
+    for (const auto& finding : findings) {
+        CHECK(direct_findings.contains(finding));
+    }
+    const auto& counts = direct.report->at("counts");
+    CHECK(counts.at("files") == appliance.report->at("counts").at("files").get<int>() + 1);
+    CHECK(counts.at("infected") == appliance.report->at("counts").at("infected").get<int>() + 1);
     const Json& target = load_scan("direct-ntfs").report->at("targets").at(0);
     REQUIRE(target.at("inspection").size() == 1);
     CHECK(target.at("inspection").at(0).at("type") == "windows");
