@@ -135,10 +135,15 @@ std::string summary(const Report& report) {
     }
     line("Data scanned:", format_bytes(c.bytes));
     if (const auto& cache = report.cache; cache.enabled) {
-        line("Cache:", std::to_string(cache.files_not_read) + " files not read (" +
+        std::string text = std::to_string(cache.files_not_read) + " files not read (" +
                            format_bytes(cache.bytes_not_read) + "), " +
                            std::to_string(cache.files_not_scanned) + " not scanned again (" +
-                           format_bytes(cache.bytes_not_scanned) + ")");
+                           format_bytes(cache.bytes_not_scanned) + ")";
+        if (cache.files_reused_by_blocks > 0) {
+            text += ", " + std::to_string(cache.files_reused_by_blocks) + " reused from unchanged blocks (" +
+                    format_bytes(cache.bytes_reused_by_blocks) + ")";
+        }
+        line("Cache:", text);
     }
     std::array<char, 64> time{};
     std::snprintf(time.data(), time.size(), "%.3f sec", report.total_seconds);
