@@ -18,7 +18,8 @@
 # has no --cache option yet.
 #
 # Environment: COLDSCAN_BENCH_DIR (default build/bench), COLDSCAN (a coldscan binary: skips the build),
-# BENCH_ACCEL (--accel, default auto), BENCH_TEMPLATE_MB and the signature counts of the input builders,
+# BENCH_ACCEL (--accel, default auto), BENCH_BACKEND (--backend, default auto; each backend has its own
+# section in RESULTS.md), BENCH_TEMPLATE_MB and the signature counts of the input builders,
 # BENCH_RESULTS (default bench/RESULTS.md).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,6 +39,7 @@ bench_dir=${COLDSCAN_BENCH_DIR:-build/bench}
 mkdir -p "$bench_dir"
 bench_dir=$(cd "$bench_dir" && pwd)
 accel=${BENCH_ACCEL:-auto}
+backend=${BENCH_BACKEND:-auto} # guestfs: through the appliance; auto/direct: the direct path
 results=${BENCH_RESULTS:-$here/RESULTS.md}
 
 echo "== Inputs"
@@ -65,7 +67,7 @@ unset LIBGUESTFS_BACKEND_SETTINGS
 scan() {
     local arm=$1 db=$2 status start
     shift 2
-    local args=(scan --clamav-db "$db" --yara-rules "$bench_dir/sigs/yara" --accel "$accel"
+    local args=(scan --clamav-db "$db" --yara-rules "$bench_dir/sigs/yara" --accel "$accel" --backend "$backend"
         --report "$run/$arm.json" --no-progress "$@")
     echo "== $arm: coldscan ${args[*]}"
     printf '%s\n' "$COLDSCAN ${args[*]}" >"$run/$arm.command"
@@ -93,4 +95,4 @@ scan d-new-signature "$run/clamav-plus-one" --cache "$cache" "$images/template.q
 scan e-clone-nocache "$bench_dir/sigs/clamav" --no-cache "$images/clone.qcow2"
 
 echo
-python3 "$here/bench_report.py" summarize "$bench_dir" "$COLDSCAN" "$results"
+python3 "$here/bench_report.py" summarize "$bench_dir" "$COLDSCAN" "$results" "$backend"

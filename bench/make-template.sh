@@ -41,7 +41,8 @@ out=$(cd "$1" && pwd)
 
 budget_mib=${BENCH_TEMPLATE_MB:-1024}
 max_file_mib=${BENCH_MAX_FILE_MB:-64}
-clone_changes="20 20"
+clone_changes=${BENCH_CLONE_CHANGES:-20 20} # "CHANGED ADDED" files
+keep_tree=${BENCH_KEEP_TREE:-0}              # 1: keep the template's files in OUTDIR/template-tree
 testfiles=${CLAMAV_TESTFILES:-/usr/share/clamav-testfiles}
 k_template_version=2
 k_root_uuid=5c0d5ca4-0000-4000-8000-0000000be7c0
@@ -50,6 +51,9 @@ exec 9>"$out/.make-template.lock"
 flock 9
 
 template_params="version=$k_template_version budget_mib=$budget_mib max_file_mib=$max_file_mib"
+if [[ $keep_tree == 1 ]]; then
+    template_params+=" keep_tree=1"
+fi
 clone_params="$template_params changes=$clone_changes"
 work="$out/.work"
 
@@ -88,7 +92,12 @@ build_template() {
     echo "make-template: $(wc -l <"$work/template.manifest") files, $tree_mib MiB; building a $disk_mib MiB disk"
     "$root/tests/fixtures/make-ext4-image.sh" --label benchroot --uuid "$k_root_uuid" --disk-mib "$disk_mib" \
         "$tree" "$work/template.qcow2"
-    rm -rf "$tree"
+    rm -rf "$out/template-tree"
+    if [[ $keep_tree == 1 ]]; then
+        mv "$tree" "$out/template-tree" # the very same files, for peers that scan a folder
+    else
+        rm -rf "$tree"
+    fi
     chmod 0444 "$work/template.qcow2"
     mv -f "$work/template.manifest" "$out/template.manifest"
     mv -f "$work/template.manifest.unused" "$out/template.manifest.unused"
@@ -99,7 +108,7 @@ build_template() {
 }
 
 if [[ -f $out/template.qcow2 && -f $out/template.manifest && -f $out/.template.params &&
-    $(cat "$out/.template.params") == "$template_params" ]]; then
+    $(cat "$out/.template.params") == "$template_params" && ($keep_tree != 1 || -d $out/template-tree) ]]; then
     echo "make-template: template.qcow2 is up to date ($template_params)"
 else
     build_template
