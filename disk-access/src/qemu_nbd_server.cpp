@@ -2,13 +2,17 @@
 
 #include "coldscan/common/text.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -77,6 +81,29 @@ std::string log_tail(const std::filesystem::path& log) {
     ::_exit(127);
 }
 
+// Whether something listens on the Unix socket (a connection is made and closed at once).
+bool accepts_connections(const std::string& socket) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, socket.c_str(), std::min(socket.size(), sizeof(address.sun_path) - 1));
+    const bool connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+    ::close(fd);
+    return connected;
+}
+
+Error refusal(const std::filesystem::path& log, const QemuNbdOptions& options) {
+    std::string said = log_tail(log);
+    if (!options.snapshot.empty()) {
+        said += " (internal snapshot \"" + printable(options.snapshot) + "\")";
+    }
+    return Error{Errc::engine,
+                 "qemu-nbd could not serve the image: " + (said.empty() ? std::string("no message") : said)};
+}
+
 void stop(pid_t pid) {
     ::kill(pid, SIGTERM);
     const auto deadline = std::chrono::steady_clock::now() + k_stop_grace;
@@ -122,6 +149,21 @@ std::string image_opts(const ImageInfo& image) {
 QemuNbdServer::~QemuNbdServer() {
     if (m_pid > 0) {
         stop(m_pid);
+    }
+}
+
+std::optional<Error> QemuNbdServer::exit_reason(std::chrono::milliseconds wait) {
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+        int status = 0;
+        if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
+            m_pid = -1; // reaped: nothing left to stop
+            return refusal(m_log, QemuNbdOptions{m_snapshot, 1});
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return std::nullopt;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
 }
 
@@ -175,7 +217,9 @@ Expected<std::unique_ptr<QemuNbdServer>> QemuNbdServer::start(const ImageInfo& i
     ::close(log_fd);
     spdlog::debug("qemu-nbd (pid {}) serving {} on {}", pid, image.path.string(), socket);
 
-    // Ready when the socket exists; an exit before that is a refusal, explained in its log.
+    // Ready when its socket accepts a connection: qemu-nbd creates the socket file before it listens (and
+    // before it has opened everything), so the file alone proves nothing. An exit is a refusal, explained in
+    // its log.
     const auto deadline = std::chrono::steady_clock::now() + k_start_timeout;
     for (;;) {
         int status = 0;
@@ -184,15 +228,11 @@ Expected<std::unique_ptr<QemuNbdServer>> QemuNbdServer::start(const ImageInfo& i
             if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
                 return make_error(Errc::not_found, "cannot run qemu-nbd (is qemu-utils installed?)");
             }
-            std::string said = log_tail(log);
-            if (!options.snapshot.empty()) {
-                said += " (internal snapshot \"" + printable(options.snapshot) + "\")";
-            }
-            return make_error(Errc::engine, "qemu-nbd could not serve the image: " +
-                                                (said.empty() ? std::string("no message") : said));
+            return std::unexpected(refusal(log, options));
         }
-        if (std::filesystem::exists(socket)) {
-            return std::unique_ptr<QemuNbdServer>(new QemuNbdServer(std::move(*folder), socket, pid));
+        if (accepts_connections(socket)) {
+            return std::unique_ptr<QemuNbdServer>(
+                new QemuNbdServer(std::move(*folder), socket, pid, log.string(), options.snapshot));
         }
         if (std::chrono::steady_clock::now() >= deadline) {
             stop(pid);

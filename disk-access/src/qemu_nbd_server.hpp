@@ -6,7 +6,9 @@
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/disk/image_probe.hpp"
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 
@@ -30,14 +32,20 @@ public:
 
     [[nodiscard]] const std::string& socket_path() const noexcept { return m_socket; }
     [[nodiscard]] pid_t pid() const noexcept { return m_pid; }
+    // Why qemu-nbd stopped, if it stops within wait (it can still refuse after listening: a missing snapshot
+    // is found only then); std::nullopt while it runs.
+    [[nodiscard]] std::optional<Error> exit_reason(std::chrono::milliseconds wait);
 
 private:
-    QemuNbdServer(TempDir folder, std::string socket, pid_t pid)
-        : m_folder(std::move(folder)), m_socket(std::move(socket)), m_pid(pid) {}
+    QemuNbdServer(TempDir folder, std::string socket, pid_t pid, std::string log, std::string snapshot)
+        : m_folder(std::move(folder)), m_socket(std::move(socket)), m_pid(pid), m_log(std::move(log)),
+          m_snapshot(std::move(snapshot)) {}
 
     TempDir m_folder;
     std::string m_socket;
     pid_t m_pid;
+    std::string m_log;
+    std::string m_snapshot;
 };
 
 // The --image-opts string naming every layer of the chain with its format, so qemu opens exactly the files

@@ -53,7 +53,8 @@ current = json.load(open("current.json"))
 check(exit_of("current") == 2 and any(e["outcome"] == "NO_FILESYSTEM" for e in current["errors"]),
       "the wiped current state was not reported as holding no filesystem")
 err = open("unknown.err").read()
-check(exit_of("unknown") == 2 and "no-such-snapshot" in err, "unknown snapshot: " + err)
+check(exit_of("unknown") == 2 and 'no internal snapshot named "no-such-snapshot" (it has before-wipe)' in err,
+      "unknown snapshot: " + err)
 if failures:
     print("FAIL: " + "; ".join(failures), file=sys.stderr)
     sys.exit(1)

@@ -1,6 +1,7 @@
 // qemu-nbd + libnbd on small qcow2 chains written with qemu-img and qemu-io at test time.
 #include "../../disk-access/src/qemu_nbd_server.hpp"
 #include "coldscan/common/subprocess.hpp"
+#include "coldscan/disk/direct_image.hpp"
 #include "coldscan/disk/nbd_device.hpp"
 
 #include <catch2/catch.hpp>
@@ -140,11 +141,20 @@ TEST_CASE("QemuNbdServer refusals") {
         CHECK(server.error().code == Errc::engine);
         CHECK(server.error().message.find("qemu-nbd could not serve the image") != std::string::npos);
     }
-    SECTION("an internal snapshot that does not exist") {
+    SECTION("an internal snapshot that does not exist: refused before qemu-nbd, or by it after it listened") {
         const ImageInfo chain = make_chain(dir->path());
+        auto image = DirectImage::serve(chain, DirectOptions{1, "no-such-snapshot", ""});
+        REQUIRE_FALSE(image);
+        CHECK(image.error().message.find("no internal snapshot named \"no-such-snapshot\" (it has none)") !=
+              std::string::npos);
         auto server = QemuNbdServer::start(chain, {"no-such-snapshot", 1});
-        REQUIRE_FALSE(server);
-        CHECK(server.error().message.find("no-such-snapshot") != std::string::npos);
+        if (server) { // it listened first: the refusal comes as its exit
+            auto why = (*server)->exit_reason(std::chrono::seconds(10));
+            REQUIRE(why);
+            CHECK(why->message.find("no-such-snapshot") != std::string::npos);
+        } else {
+            CHECK(server.error().message.find("no-such-snapshot") != std::string::npos);
+        }
     }
 }
 
