@@ -104,22 +104,29 @@ Error refusal(const std::filesystem::path& log, const QemuNbdOptions& options) {
                  "qemu-nbd could not serve the image: " + (said.empty() ? std::string("no message") : said)};
 }
 
-void stop(pid_t pid) {
-    ::kill(pid, SIGTERM);
-    const auto deadline = std::chrono::steady_clock::now() + k_stop_grace;
+// Whether the child pid ended (and was reaped) within wait.
+bool reaped_within(pid_t pid, std::chrono::milliseconds wait) {
+    const auto deadline = std::chrono::steady_clock::now() + wait;
     for (;;) {
         int status = 0;
         const pid_t done = ::waitpid(pid, &status, WNOHANG);
         if (done == pid || (done < 0 && errno != EINTR)) {
-            return;
+            return true;
         }
         if (std::chrono::steady_clock::now() >= deadline) {
-            ::kill(pid, SIGKILL);
-            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            return;
+            return false;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+void stop(pid_t pid) {
+    ::kill(pid, SIGTERM);
+    if (!reaped_within(pid, k_stop_grace)) {
+        ::kill(pid, SIGKILL);
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
     }
 }
 
@@ -153,18 +160,11 @@ QemuNbdServer::~QemuNbdServer() {
 }
 
 std::optional<Error> QemuNbdServer::exit_reason(std::chrono::milliseconds wait) {
-    const auto deadline = std::chrono::steady_clock::now() + wait;
-    for (;;) {
-        int status = 0;
-        if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
-            m_pid = -1; // reaped: nothing left to stop
-            return refusal(m_log, QemuNbdOptions{m_snapshot, 1});
-        }
-        if (std::chrono::steady_clock::now() >= deadline) {
-            return std::nullopt;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (m_pid > 0 && reaped_within(m_pid, wait)) {
+        m_pid = -1; // reaped: nothing left to stop, and never waitpid(-1), which would reap any child
+        m_exit = refusal(m_log, QemuNbdOptions{m_snapshot, 1});
     }
+    return m_exit;
 }
 
 Expected<std::unique_ptr<QemuNbdServer>> QemuNbdServer::start(const ImageInfo& image,

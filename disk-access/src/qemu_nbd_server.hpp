@@ -46,6 +46,7 @@ private:
     pid_t m_pid;
     std::string m_log;
     std::string m_snapshot;
+    std::optional<Error> m_exit; // once it has stopped
 };
 
 // The --image-opts string naming every layer of the chain with its format, so qemu opens exactly the files

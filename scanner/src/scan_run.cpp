@@ -270,7 +270,9 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
             reports::LayerReport{layer.path.string(), layer.format, layer.virtual_size, layer.file_size});
     }
 
-    const std::string identity = image_identity(*info);
+    // Per layer, the chain from it down; the first is the image's own identity.
+    const std::vector<std::string> chain_identities = layer_identities(*info);
+    const std::string& identity = chain_identities.front();
     start = Clock::now();
     std::vector<std::string> done; // devices the direct path read
     bool use_appliance = m_options.backend == Backend::guestfs;
@@ -281,7 +283,7 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
         target.launch_seconds = seconds_since(opening);
         // Block keys name the layers a file's data lies in; --verify-content trusts no earlier record at all.
         const std::vector<std::string> layers =
-            m_options.identity == IdentityUse::trust ? layer_identities(*info) : std::vector<std::string>{};
+            m_options.identity == IdentityUse::trust ? chain_identities : std::vector<std::string>{};
         auto direct = image ? scan_direct(**image, identity, layers, true, target, report, pipeline, done)
                             : Expected<bool>(std::unexpected(image.error()));
         if (!direct) {
@@ -398,38 +400,37 @@ void ScanRun::scan_with_appliance(const disk::ImageInfo& info, const std::string
         if (std::ranges::find(done, fs.device) != done.end()) {
             continue;
         }
-        reports::FilesystemReport fs_report = filesystem_report(fs, "appliance");
-        if (!fs.not_scannable_reason.empty()) {
-            // Encrypted volumes hold files we could not scan: that is an issue, not a deliberate skip.
-            const bool encrypted = fs.type.starts_with("crypto_");
-            fs_report.status =
-                encrypted ? reports::FilesystemStatus::failed : reports::FilesystemStatus::skipped;
-            fs_report.reason = fs.not_scannable_reason;
-        } else if (m_stop.load()) {
-            fs_report.status = reports::FilesystemStatus::failed; // the run's interruption is reported once
-            fs_report.reason = "scan interrupted";
-            target.filesystems.push_back(std::move(fs_report));
-            continue;
-        } else {
-            const OpenSource open = [&](disk::WantBytes want) {
-                return image->open_filesystem(fs, m_options.source, std::move(want));
-            };
-            if (auto scanned = open_and_scan(open, fs, identity, target, report, pipeline, fs_report);
-                !scanned) {
-                fs_report.status = reports::FilesystemStatus::failed;
-                fs_report.reason = scanned.error().message;
-            }
-        }
-        add_filesystem(target, report, std::move(fs_report));
+        const OpenSource open = [&](disk::WantBytes want) {
+            return image->open_filesystem(fs, m_options.source, std::move(want));
+        };
+        scan_filesystem(fs, "appliance", fs.not_scannable_reason.empty() ? &open : nullptr, false, identity,
+                        target, report, pipeline);
     }
 }
 
-void ScanRun::add_filesystem(reports::TargetReport& target, reports::Report& report,
-                             reports::FilesystemReport fs) {
-    if (fs.status == reports::FilesystemStatus::failed) {
-        record_issue(target.kind, report, filesystem_issue(target, fs));
+void ScanRun::scan_filesystem(const disk::FilesystemInfo& fs, std::string reader, const OpenSource* open,
+                              bool unread_is_failure, const std::string& identity,
+                              reports::TargetReport& target, reports::Report& report, Pipeline& pipeline) {
+    reports::FilesystemReport fs_report = filesystem_report(fs, std::move(reader));
+    if (open == nullptr) {
+        // Encrypted volumes hold files we could not scan: that is an issue, not a deliberate skip.
+        const bool failed = unread_is_failure || fs.type.starts_with("crypto_");
+        fs_report.status = failed ? reports::FilesystemStatus::failed : reports::FilesystemStatus::skipped;
+        fs_report.reason = fs.not_scannable_reason;
+    } else if (m_stop.load()) {
+        fs_report.status = reports::FilesystemStatus::failed; // the run's interruption is reported once
+        fs_report.reason = "scan interrupted";
+        target.filesystems.push_back(std::move(fs_report));
+        return;
+    } else if (auto scanned = open_and_scan(*open, fs, identity, target, report, pipeline, fs_report);
+               !scanned) {
+        fs_report.status = reports::FilesystemStatus::failed;
+        fs_report.reason = scanned.error().message;
     }
-    target.filesystems.push_back(std::move(fs));
+    if (fs_report.status == reports::FilesystemStatus::failed) {
+        record_issue(target.kind, report, filesystem_issue(target, fs_report));
+    }
+    target.filesystems.push_back(std::move(fs_report));
 }
 
 Expected<bool> ScanRun::scan_direct(disk::DirectImage& image, const std::string& identity,
@@ -455,39 +456,22 @@ Expected<bool> ScanRun::scan_direct(disk::DirectImage& image, const std::string&
             needs_appliance = true; // the appliance pass reports it (and what it holds: LVM volumes)
             continue;
         }
-        reports::FilesystemReport fs_report = filesystem_report(fs.info, "direct");
-        if (fs.for_appliance) {
-            fs_report.status = reports::FilesystemStatus::failed; // its files were not scanned
-            fs_report.reason =
-                fs.info.not_scannable_reason + " (--backend auto reads it through the appliance)";
-        } else if (!fs.readable) {
-            const bool encrypted = fs.info.type.starts_with("crypto_");
-            fs_report.status =
-                encrypted ? reports::FilesystemStatus::failed : reports::FilesystemStatus::skipped;
-            fs_report.reason = fs.info.not_scannable_reason;
-        } else if (m_stop.load()) {
-            fs_report.status = reports::FilesystemStatus::failed;
-            fs_report.reason = "scan interrupted";
-            target.filesystems.push_back(std::move(fs_report));
-            continue;
-        } else {
-            done.push_back(fs.info.device);
-            const OpenSource open = [&](disk::WantBytes want) {
-                return image.open_filesystem(fs, m_options.source, std::move(want), layers);
-            };
-            if (auto scanned = open_and_scan(open, fs.info, identity, target, report, pipeline, fs_report);
-                !scanned) {
-                fs_report.status = reports::FilesystemStatus::failed;
-                fs_report.reason = scanned.error().message;
-            }
+        disk::FilesystemInfo info = fs.info;
+        if (fs.for_appliance) { // its files were not scanned: a failure, and where they can be read
+            info.not_scannable_reason += appliance_available
+                                             ? " (--backend auto reads it through the appliance)"
+                                             : " (the appliance does not read NBD exports)";
         }
-        add_filesystem(target, report, std::move(fs_report));
+        if (fs.readable) {
+            done.push_back(fs.info.device);
+        }
+        const OpenSource open = [&](disk::WantBytes want) {
+            return image.open_filesystem(fs, m_options.source, std::move(want), layers);
+        };
+        scan_filesystem(info, "direct", fs.readable ? &open : nullptr, fs.for_appliance, identity, target,
+                        report, pipeline);
     }
     return needs_appliance;
-}
-
-std::string ScanRun::image_identity(const disk::ImageInfo& info) const {
-    return layer_identities(info).front();
 }
 
 std::vector<std::string> ScanRun::layer_identities(const disk::ImageInfo& info) const {

@@ -12,18 +12,11 @@
 #      engine run). Every detection is reported, the new one included.
 set -euo pipefail
 
-if [[ $# -ne 3 ]]; then
-    echo "usage: $0 COLDSCAN FIXTURES WORKDIR" >&2
-    exit 2
-fi
-coldscan=$1
-fixtures=$2
-work=$3
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/e2e/script-start.sh
+source "$here/script-start.sh"
 # shellcheck source=tests/fixtures/lib.sh
 source "$here/../fixtures/lib.sh"
-rm -rf "$work"
-mkdir -p "$work"
 cd "$work"
 
 template=$fixtures/images/ext4-gpt.qcow2

@@ -10,17 +10,10 @@
 #      the problem, and still gives the reference's results.
 set -euo pipefail
 
-if [[ $# -ne 3 ]]; then
-    echo "usage: $0 COLDSCAN FIXTURES WORKDIR" >&2
-    exit 2
-fi
-coldscan=$1
-fixtures=$2
-work=$3
+# shellcheck source=tests/e2e/script-start.sh
+source "$(dirname "${BASH_SOURCE[0]}")/script-start.sh"
 tree=$fixtures/dirscan/dormant-vm
 sigs=(--clamav-db "$fixtures/sigs/clamav" --yara-rules "$fixtures/sigs/yara")
-rm -rf "$work"
-mkdir -p "$work"
 
 # path outcome signatures..., one line per file, sorted: what a user sees per file.
 verdicts() {

@@ -9,15 +9,8 @@
 #   3. a bitmap the export lacks, and a URI nobody serves: clear errors, exit status 2.
 set -euo pipefail
 
-if [[ $# -ne 3 ]]; then
-    echo "usage: $0 COLDSCAN FIXTURES WORKDIR" >&2
-    exit 2
-fi
-coldscan=$1
-fixtures=$2
-work=$3
-rm -rf "$work"
-mkdir -p "$work"
+# shellcheck source=tests/e2e/script-start.sh
+source "$(dirname "${BASH_SOURCE[0]}")/script-start.sh"
 cd "$work"
 
 cp "$fixtures/images/ext4-gpt.qcow2" disk.qcow2

@@ -7,15 +7,8 @@
 # state gives no filesystem, and an unknown snapshot name is a clear error.
 set -euo pipefail
 
-if [[ $# -ne 3 ]]; then
-    echo "usage: $0 COLDSCAN FIXTURES WORKDIR" >&2
-    exit 2
-fi
-coldscan=$1
-fixtures=$2
-work=$3
-rm -rf "$work"
-mkdir -p "$work"
+# shellcheck source=tests/e2e/script-start.sh
+source "$(dirname "${BASH_SOURCE[0]}")/script-start.sh"
 cd "$work"
 
 cp "$fixtures/images/ext4-gpt.qcow2" vm.qcow2

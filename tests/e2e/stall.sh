@@ -6,15 +6,8 @@
 # clean), name the stall as the reason, and finish with status completed_with_issues.
 set -euo pipefail
 
-if [[ $# -ne 3 ]]; then
-    echo "usage: $0 COLDSCAN FIXTURES WORKDIR" >&2
-    exit 2
-fi
-coldscan=$1
-fixtures=$2
-work=$3
-rm -rf "$work"
-mkdir -p "$work"
+# shellcheck source=tests/e2e/script-start.sh
+source "$(dirname "${BASH_SOURCE[0]}")/script-start.sh"
 cd "$work"
 
 "$coldscan" -v scan --backend guestfs --stall-timeout 5 --no-progress --report report.json --inventory inventory.jsonl \

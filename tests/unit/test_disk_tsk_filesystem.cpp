@@ -50,6 +50,14 @@ std::map<std::string, TskFile> by_path(std::vector<TskFile> files) {
     return map;
 }
 
+std::vector<std::string> paths_of(const std::map<std::string, TskFile>& files) {
+    std::vector<std::string> paths;
+    for (const auto& [path, file] : files) {
+        paths.push_back(path);
+    }
+    return paths;
+}
+
 std::shared_ptr<FileDevice> device_of(const std::filesystem::path& image) {
     return std::make_shared<FileDevice>(image);
 }
@@ -84,10 +92,7 @@ TEST_CASE("TskFilesystem on ext4") {
     REQUIRE(listed);
     auto files = by_path(std::move(*listed));
     // Regular files only (no symlink, no folders); lost+found is a folder.
-    std::vector<std::string> paths;
-    for (const auto& [path, file] : files) {
-        paths.push_back(path);
-    }
+    const std::vector<std::string> paths = paths_of(files);
     CHECK(paths == std::vector<std::string>{"/a/b/c/nested.txt", "/big.bin", "/empty", "/hardlink.txt",
                                             "/small.txt", "/sparse.bin"});
     CHECK(files["/hardlink.txt"].inode == files["/small.txt"].inode);
@@ -167,10 +172,7 @@ TEST_CASE("TskFilesystem on NTFS") {
     auto listed = (*fs)->list();
     REQUIRE(listed);
     auto files = by_path(std::move(*listed));
-    std::vector<std::string> paths;
-    for (const auto& [path, file] : files) {
-        paths.push_back(path);
-    }
+    const std::vector<std::string> paths = paths_of(files);
     // No $MFT, $Extend/... : the volume's metadata files stay hidden, as ntfs-3g hides them.
     CHECK(paths == std::vector<std::string>{"/big.bin", "/small.txt", "/small.txt:Zone.Identifier"});
     CHECK(files["/small.txt:Zone.Identifier"].inode == files["/small.txt"].inode);

@@ -73,9 +73,12 @@ private:
     void scan_with_appliance(const disk::ImageInfo& info, const std::string& identity,
                              reports::TargetReport& target, reports::Report& report, Pipeline& pipeline,
                              const std::vector<std::string>& done);
-    // Adds a filesystem's report, recording it as an issue when it failed.
-    void add_filesystem(reports::TargetReport& target, reports::Report& report, reports::FilesystemReport fs);
-    [[nodiscard]] std::string image_identity(const disk::ImageInfo& info) const;
+    using OpenSource = std::function<Expected<std::unique_ptr<disk::FileSource>>(disk::WantBytes)>;
+    // One filesystem into the report: without open, not scannable (fs.not_scannable_reason; failed when
+    // unread_is_failure or encrypted, else skipped); else scanned through open. A failure is also an issue.
+    void scan_filesystem(const disk::FilesystemInfo& fs, std::string reader, const OpenSource* open,
+                         bool unread_is_failure, const std::string& identity, reports::TargetReport& target,
+                         reports::Report& report, Pipeline& pipeline);
     // For each layer of the chain (top first): the identity of the chain from that layer down.
     [[nodiscard]] std::vector<std::string> layer_identities(const disk::ImageInfo& info) const;
     void scan_directory(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
@@ -83,7 +86,6 @@ private:
     void enter_phase(const std::string& phase);
     // Scans one filesystem of an image into fs_report's counts; an error when it could not be opened or its
     // stream broke (the files it had listed were reported).
-    using OpenSource = std::function<Expected<std::unique_ptr<disk::FileSource>>(disk::WantBytes)>;
     [[nodiscard]] Expected<void> open_and_scan(const OpenSource& open, const disk::FilesystemInfo& fs,
                                                const std::string& image_identity,
                                                reports::TargetReport& target, reports::Report& report,
