@@ -279,7 +279,7 @@ Expected<std::unique_ptr<DirectImage>> DirectImage::serve(const ImageInfo& image
     auto device = NbdDevice::connect_unix((*server)->socket_path(), NbdOptions{options.connections, ""});
     if (!device) {
         // qemu-nbd listens before it has opened everything: a late refusal shows as a dropped connection.
-        if (auto why = (*server)->exit_reason(std::chrono::seconds(2))) {
+        if (auto why = (*server)->exit_reason(std::chrono::seconds(10))) {
             return std::unexpected(*why);
         }
         return std::unexpected(device.error());

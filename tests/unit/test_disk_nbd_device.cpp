@@ -41,6 +41,18 @@ ImageInfo make_chain(const std::filesystem::path& dir) {
     return info;
 }
 
+// How qemu-nbd refuses: before it listens (start fails) or after (it exits): qemu-nbd may create and
+// accept on its socket before it has opened the image, so either can happen.
+Error refusal_of(const ImageInfo& image, const coldscan::disk::detail::QemuNbdOptions& options) {
+    auto server = QemuNbdServer::start(image, options);
+    if (!server) {
+        return server.error();
+    }
+    auto why = (*server)->exit_reason(std::chrono::seconds(30));
+    REQUIRE(why);
+    return *why;
+}
+
 std::byte at(const std::vector<std::byte>& bytes, std::size_t i) {
     return bytes[i];
 }
@@ -136,10 +148,12 @@ TEST_CASE("QemuNbdServer refusals") {
         ImageInfo info;
         info.path = bad;
         info.format = "qcow2";
-        auto server = QemuNbdServer::start(info, {});
-        REQUIRE_FALSE(server);
-        CHECK(server.error().code == Errc::engine);
-        CHECK(server.error().message.find("qemu-nbd could not serve the image") != std::string::npos);
+        const Error refused = refusal_of(info, {});
+        CHECK(refused.code == Errc::engine);
+        CHECK(refused.message.find("qemu-nbd could not serve the image") != std::string::npos);
+        auto image = DirectImage::serve(info, DirectOptions{1, "", ""}); // the same reason, through the API
+        REQUIRE_FALSE(image);
+        CHECK(image.error().message.find("qemu-nbd could not serve the image") != std::string::npos);
     }
     SECTION("an internal snapshot that does not exist: refused before qemu-nbd, or by it after it listened") {
         const ImageInfo chain = make_chain(dir->path());
@@ -147,14 +161,8 @@ TEST_CASE("QemuNbdServer refusals") {
         REQUIRE_FALSE(image);
         CHECK(image.error().message.find("no internal snapshot named \"no-such-snapshot\" (it has none)") !=
               std::string::npos);
-        auto server = QemuNbdServer::start(chain, {"no-such-snapshot", 1});
-        if (server) { // it listened first: the refusal comes as its exit
-            auto why = (*server)->exit_reason(std::chrono::seconds(10));
-            REQUIRE(why);
-            CHECK(why->message.find("no-such-snapshot") != std::string::npos);
-        } else {
-            CHECK(server.error().message.find("no-such-snapshot") != std::string::npos);
-        }
+        CHECK(refusal_of(chain, {"no-such-snapshot", 1}).message.find("no-such-snapshot") !=
+              std::string::npos);
     }
 }
 
