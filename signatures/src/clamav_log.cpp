@@ -29,6 +29,10 @@ void log_clamav_message(int severity, const char* message) noexcept {
     try {
         ClamavLogScope* scope = t_scope;
         const std::string_view text = trimmed(message);
+        if (scope != nullptr && scope->m_read_failure.empty() && severity >= CL_MSG_WARN &&
+            text.starts_with("fmap_readpage:")) {
+            scope->m_read_failure = text;
+        }
         auto level = spdlog::level::debug;
         if (severity == CL_MSG_WARN) {
             level = spdlog::level::warn;

@@ -27,6 +27,9 @@ public:
     [[nodiscard]] const std::vector<std::string>& errors() const noexcept { return m_errors; }
     // The errors joined with "; ", or empty.
     [[nodiscard]] std::string joined_errors() const;
+    // The first message saying libclamav could not read part of the subject (fmap_readpage: ...), or
+    // empty. libclamav logs such failures, skips what it could not read, and may still answer clean.
+    [[nodiscard]] const std::string& read_failure() const noexcept { return m_read_failure; }
 
 private:
     friend void log_clamav_message(int severity, const char* message) noexcept;
@@ -34,6 +37,7 @@ private:
     std::string_view m_subject;
     ClamavLogScope* m_outer;
     std::vector<std::string> m_errors;
+    std::string m_read_failure;
 };
 
 // Installs the cl_set_clcb_msg callback; call once, before cl_init.

@@ -4,8 +4,14 @@
 // signature that matches is reported, and "alert on exceeded limits", so a limit hit is never silently clean.
 // All per-scan state lives in a ClamavScanState on the caller's stack, handed to libclamav as the scan
 // context: the engine itself is never written, so any number of threads may scan at once.
-// Content in memory is scanned in place; other content is read on demand through Content::read_at (an fmap
-// over a pread callback), never loaded whole.
+// Content in memory is scanned in place; content in a file is scanned through its descriptor; anything else
+// is read on demand through Content::read_at (an fmap over a pread callback).
+//
+// Why not a pread-callback map for every file: libclamav 1.4 marks every handle map as a descriptor, and when
+// it reads a page again after paging it out (a zip parser going back to a member after the whole file was
+// scanned) it fstat()s the handle pointer, fails, skips the member and may answer clean. Descriptor maps
+// do that check on a real descriptor; callback maps get no paging (aging off), which costs memory only for
+// the rare content that has neither bytes in memory nor a descriptor.
 #include "clamav_engine_impl.hpp"
 #include "clamav_log.hpp"
 #include "engine_result_builder.hpp"
@@ -13,6 +19,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <span>
+#include <sys/stat.h>
 
 namespace coldscan::signatures {
 namespace {
@@ -65,6 +72,16 @@ cl_scan_options clamscan_options() {
     return options;
 }
 
+// The content is exactly a whole file behind its descriptor (libclamav's descriptor scan reads it all).
+bool whole_file_descriptor(const Content& content) {
+    if (content.memory() || content.fd() < 0) {
+        return false;
+    }
+    struct stat st {};
+    return ::fstat(content.fd(), &st) == 0 && S_ISREG(st.st_mode) &&
+           static_cast<std::uint64_t>(st.st_size) == content.size();
+}
+
 bool is_limit_alert(std::string_view name) {
     return name.starts_with(k_limit_alert_prefix);
 }
@@ -101,6 +118,8 @@ EngineResult make_result(cl_error_t rc, const char* virname, ClamavScanState& st
     } else if (!source.read_error.empty()) {
         // libclamav may skip what it could not read and still answer CL_CLEAN.
         error_reason = "ClamAV: cannot read the file: " + source.read_error;
+    } else if (!scope.read_failure().empty()) {
+        error_reason = "ClamAV: could not read all of the file (" + scope.read_failure() + ")";
     } else if (rc != CL_CLEAN && rc != CL_VIRUS) {
         if (is_limit_error(rc)) {
             append_reason(limit_reason, std::string("ClamAV: ") + cl_strerror(rc));
@@ -142,21 +161,26 @@ void on_clamav_virus_found(int /*fd*/, const char* virname, void* context) noexc
 EngineResult ClamavEngine::scan(const Content& content, std::string_view name) const {
     const detail::ClamavLogScope scope(detail::ClamavLogScope::Kind::scan, name);
     ContentHandle source{&content, {}};
-    FmapHandle map;
-    if (const auto memory = content.memory()) {
-        map.reset(cl_fmap_open_memory(memory->data(), memory->size()));
-    } else {
-        map.reset(cl_fmap_open_handle(&source, 0, static_cast<size_t>(content.size()), &read_content, 1));
-    }
-    if (!map) {
-        return EngineResult{EngineResult::Status::error, {}, "ClamAV: cannot map the file for scanning"};
-    }
-
     ClamavScanState state;
     cl_scan_options options = clamscan_options();
     const char* virname = nullptr;
     unsigned long scanned = 0;
     const std::string filename(name);
+
+    if (whole_file_descriptor(content)) {
+        const cl_error_t rc = cl_scandesc_callback(content.fd(), filename.c_str(), &virname, &scanned,
+                                                   m_impl->engine.get(), &options, &state);
+        return make_result(rc, virname, state, source, scope);
+    }
+    FmapHandle map;
+    if (const auto memory = content.memory()) {
+        map.reset(cl_fmap_open_memory(memory->data(), memory->size()));
+    } else {
+        map.reset(cl_fmap_open_handle(&source, 0, static_cast<size_t>(content.size()), &read_content, 0));
+    }
+    if (!map) {
+        return EngineResult{EngineResult::Status::error, {}, "ClamAV: cannot map the file for scanning"};
+    }
     const cl_error_t rc = cl_scanmap_callback(map.get(), filename.c_str(), &virname, &scanned,
                                               m_impl->engine.get(), &options, &state);
     map.reset(); // close the map before the source it reads from goes away

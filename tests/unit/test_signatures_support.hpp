@@ -143,8 +143,13 @@ inline std::uint32_t crc32(std::span<const std::byte> bytes) {
     return ~crc;
 }
 
-// A ZIP archive with one stored (uncompressed) member.
-inline std::vector<std::byte> stored_zip(std::string_view member_name, std::span<const std::byte> data) {
+struct ZipMember {
+    std::string name;
+    std::vector<std::byte> data;
+};
+
+// A ZIP archive of stored (uncompressed) members, in the order given.
+inline std::vector<std::byte> stored_zip(const std::vector<ZipMember>& members) {
     std::vector<std::byte> out;
     const auto put16 = [&](std::uint32_t v) {
         out.push_back(static_cast<std::byte>(v & 0xFF));
@@ -155,54 +160,58 @@ inline std::vector<std::byte> stored_zip(std::string_view member_name, std::span
         put16(v >> 16);
     };
     const auto put_bytes = [&](std::span<const std::byte> b) { out.insert(out.end(), b.begin(), b.end()); };
-    const auto name = bytes_of(member_name);
-    const std::uint32_t crc = crc32(data);
-    const auto size = static_cast<std::uint32_t>(data.size());
+    // The header fields both records share: version, flags, method (stored), time, date, crc and sizes.
+    const auto put_common = [&](const ZipMember& member, std::uint32_t crc) {
+        put16(0);
+        put16(0);
+        put16(0);
+        put16(0x21); // 1980-01-01
+        put32(crc);
+        put32(static_cast<std::uint32_t>(member.data.size()));
+        put32(static_cast<std::uint32_t>(member.data.size()));
+        put16(static_cast<std::uint32_t>(member.name.size()));
+        put16(0);
+    };
 
-    put32(0x04034b50); // local file header
-    put16(20);
-    put16(0);
-    put16(0); // stored
-    put16(0);
-    put16(0x21); // 1980-01-01
-    put32(crc);
-    put32(size);
-    put32(size);
-    put16(static_cast<std::uint32_t>(name.size()));
-    put16(0);
-    put_bytes(name);
-    put_bytes(data);
-
+    std::vector<std::uint32_t> offsets;
+    std::vector<std::uint32_t> crcs;
+    for (const auto& member : members) {
+        offsets.push_back(static_cast<std::uint32_t>(out.size()));
+        crcs.push_back(crc32(member.data));
+        put32(0x04034b50); // local file header
+        put16(20);
+        put_common(member, crcs.back());
+        put_bytes(bytes_of(member.name));
+        put_bytes(member.data);
+    }
     const auto central_offset = static_cast<std::uint32_t>(out.size());
-    put32(0x02014b50); // central directory header
-    put16(20);
-    put16(20);
-    put16(0);
-    put16(0);
-    put16(0);
-    put16(0x21);
-    put32(crc);
-    put32(size);
-    put32(size);
-    put16(static_cast<std::uint32_t>(name.size()));
-    put16(0);
-    put16(0);
-    put16(0);
-    put16(0);
-    put32(0);
-    put32(0); // local header offset
-    put_bytes(name);
+    for (std::size_t i = 0; i < members.size(); ++i) {
+        put32(0x02014b50); // central directory header
+        put16(20);
+        put16(20);
+        put_common(members[i], crcs[i]);
+        put16(0);
+        put16(0);
+        put16(0);
+        put32(0);
+        put32(offsets[i]);
+        put_bytes(bytes_of(members[i].name));
+    }
     const auto central_size = static_cast<std::uint32_t>(out.size()) - central_offset;
 
     put32(0x06054b50); // end of central directory
     put16(0);
     put16(0);
-    put16(1);
-    put16(1);
+    put16(static_cast<std::uint32_t>(members.size()));
+    put16(static_cast<std::uint32_t>(members.size()));
     put32(central_size);
     put32(central_offset);
     put16(0);
     return out;
+}
+
+inline std::vector<std::byte> stored_zip(std::string_view member_name, std::span<const std::byte> data) {
+    return stored_zip({ZipMember{std::string(member_name), {data.begin(), data.end()}}});
 }
 
 // ClamAV databases made from the Debian clamav-testfiles and the EICAR string, in a private folder.
