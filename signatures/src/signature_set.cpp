@@ -5,7 +5,10 @@
 namespace coldscan::signatures {
 namespace {
 
-constexpr std::string_view k_fingerprint_schema = "coldscan-signature-set-v1";
+// Raised whenever a scan of the same bytes with the same signatures may answer differently, so verdicts
+// cached by an older coldscan are not reused. v2: big files went through a libclamav path that could skip
+// archive members (clamav_scan.cpp).
+constexpr std::string_view k_fingerprint_schema = "coldscan-signature-set-v2";
 
 // Every limit, because a verdict depends on them as much as on the signatures.
 std::string limits_text(const ScanLimits& limits) {
