@@ -9,6 +9,7 @@
 #include "tsk_filesystem.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <spdlog/spdlog.h>
 #include <unordered_map>
@@ -412,14 +413,19 @@ DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& op
         return make_error(Errc::unsupported, "the direct reader cannot read " + fs.info.device);
     }
     detail::TskFilesystem& reader = *opened->second;
+    const auto start = std::chrono::steady_clock::now();
     auto files = reader.list();
     if (!files) {
         return std::unexpected(files.error());
     }
+    const auto listed_at = std::chrono::steady_clock::now();
     const std::vector<BlockExtent>* dirty =
         layer_identities.empty() || !m_impl->use_bitmap ? nullptr : m_impl->dirty_map();
     const std::vector<BlockExtent>* depth =
         layer_identities.empty() || m_impl->use_bitmap ? nullptr : m_impl->depth_map();
+    spdlog::debug("{}: {} files listed in {:.3f} s, block map in {:.3f} s", fs.info.device, files->size(),
+                  std::chrono::duration<double>(listed_at - start).count(),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - listed_at).count());
     std::vector<detail::ListedFile> listed;
     std::unordered_map<std::string, detail::TskFile> by_path;
     listed.reserve(files->size());

@@ -4,6 +4,7 @@
 #include "spill_file.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 namespace coldscan::disk::detail {
@@ -43,6 +44,7 @@ ListedSource::ListedSource(std::vector<ListedFile> files, WantBytes want, std::u
 
 void ListedSource::plan() {
     m_planned = true;
+    const auto start = std::chrono::steady_clock::now();
     std::vector<LinkGroup> groups;
     std::map<std::pair<std::uint64_t, std::uint64_t>, std::size_t> group_of_inode;
     for (std::size_t i = 0; i < m_files.size(); ++i) {
@@ -92,6 +94,8 @@ void ListedSource::plan() {
     for (const LinkGroup* group : wanted) {
         queue_group(*group, false);
     }
+    spdlog::debug("planned {} files ({} to read) in {:.3f} s", m_files.size(), wanted.size(),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     m_files.clear();
     m_files.shrink_to_fit();
 }

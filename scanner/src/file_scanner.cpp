@@ -7,6 +7,9 @@ namespace coldscan::scanner {
 using signatures::EngineResult;
 
 Expected<FileScanner> FileScanner::create(const signatures::SignatureSet& signatures) {
+    if (auto ready = signatures.ready(); !ready) {
+        return std::unexpected(ready.error());
+    }
     std::optional<signatures::YaraScanner> yara;
     if (const auto* rules = signatures.yara()) {
         auto scanner = signatures::YaraScanner::create(*rules, signatures.limits().yara_timeout);
@@ -15,14 +18,14 @@ Expected<FileScanner> FileScanner::create(const signatures::SignatureSet& signat
         }
         yara.emplace(std::move(*scanner));
     }
-    return FileScanner(signatures, std::move(yara));
+    return FileScanner(signatures.clamav(), std::move(yara));
 }
 
 Outcome FileScanner::scan(const Content& content, std::string_view path) {
     std::array<EngineResult, 2> results;
     std::size_t count = 0;
-    if (const auto* clamav = m_signatures->clamav()) {
-        results[count++] = clamav->scan(content, path);
+    if (m_clamav != nullptr) {
+        results[count++] = m_clamav->scan(content, path);
     }
     if (m_yara) {
         results[count++] = m_yara->scan(content, path);
@@ -43,6 +46,8 @@ Outcome combine_results(std::span<const EngineResult> results) {
     for (const auto& result : results) {
         outcome.detections.insert(outcome.detections.end(), result.detections.begin(),
                                   result.detections.end());
+        outcome.transient =
+            outcome.transient || result.timed_out || result.status == EngineResult::Status::error;
         if (result.status == EngineResult::Status::error) {
             append(errors, result.reason.empty() ? std::string("engine error") : result.reason);
         } else if (result.status == EngineResult::Status::limit_exceeded) {

@@ -19,9 +19,11 @@
 
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/sha256.hpp"
+#include "coldscan/common/text.hpp"
 #include "coldscan/scanner/file_scanner.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <mutex>
 #include <oneapi/tbb/enumerable_thread_specific.h>
 #include <oneapi/tbb/parallel_pipeline.h>
@@ -30,6 +32,8 @@
 
 namespace coldscan::scanner {
 namespace {
+
+constexpr double k_slow_scan_seconds = 0.25; // engine scans this long are named in the debug log
 
 struct Item {
     disk::FileEntry entry;
@@ -312,7 +316,15 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
             return Outcome{OutcomeKind::error, (*slot).error().message, {}};
         }
         m_cache.note(ScanCache::Event::engine_scan);
-        return (**slot).scan(*item.content, item.entry.path);
+        const auto start = std::chrono::steady_clock::now();
+        auto outcome = (**slot).scan(*item.content, item.entry.path);
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (seconds >= k_slow_scan_seconds) {
+            spdlog::debug("{}: the engines took {:.2f} s ({} bytes)", printable(item.entry.path), seconds,
+                          item.entry.size);
+        }
+        return outcome;
     };
 
     auto scan_file = [&](Item* item) -> Item* {

@@ -123,8 +123,9 @@ std::unique_ptr<ScanCache> open_scan_cache(const ScanOptions& options, std::stri
 reports::SignatureReport describe(const signatures::SignatureSet& signatures) {
     reports::SignatureReport out;
     out.fingerprint = signatures.fingerprint();
-    if (const auto* clamav = signatures.clamav()) {
-        const auto& info = clamav->info();
+    if (const auto& databases = signatures.clamav_databases()) {
+        const auto* engine = signatures.clamav(); // waits: the count is known once it is compiled
+        const auto& info = engine != nullptr ? engine->info() : *databases;
         reports::ClamavSignatures c;
         c.path = info.path.string();
         for (const auto& file : info.files) {
@@ -156,7 +157,6 @@ ScanRun::ScanRun(const signatures::SignatureSet& signatures, ScanOptions options
 reports::Report ScanRun::run(const std::vector<std::string>& targets) {
     reports::Report report;
     report.started_at = reports::utc_now_iso8601();
-    report.signatures = describe(m_signatures);
     const auto& limits = m_signatures.limits();
     report.options = reports::OptionsReport{
         m_options.threads,
@@ -183,6 +183,7 @@ reports::Report ScanRun::run(const std::vector<std::string>& targets) {
     for (const auto& target : report.targets) {
         report.counts += target.counts;
     }
+    report.signatures = describe(m_signatures); // at the end: the engines may still be loading at the start
     cache->sync(); // before the report says anything: a verdict reported is a verdict kept
     report.cache = cache->report();
     report.interrupted = m_stop.load();

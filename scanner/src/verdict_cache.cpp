@@ -136,6 +136,7 @@ std::string encode_verdict(const Outcome& outcome, std::int64_t used) {
     }
     const json record{{"v", k_verdict_record_version},
                       {"outcome", to_string(outcome.kind)},
+                      {"reason", outcome.reason},
                       {"detections", std::move(detections)},
                       {"used", used}};
     return record.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -159,14 +160,17 @@ std::optional<VerdictRecord> decode_verdict(std::string_view value) {
             outcome.kind = OutcomeKind::clean;
         } else if (kind == to_string(OutcomeKind::infected)) {
             outcome.kind = OutcomeKind::infected;
+        } else if (kind == to_string(OutcomeKind::limit_exceeded)) {
+            outcome.kind = OutcomeKind::limit_exceeded;
         } else {
             return std::nullopt;
         }
+        outcome.reason = record.value("reason", std::string());
         for (const auto& detection : record.at("detections")) {
             outcome.detections.push_back(detection_from_json(detection));
         }
-        // A record must agree with itself: CLEAN has no detections, INFECTED has some.
-        if ((outcome.kind == OutcomeKind::clean) != outcome.detections.empty()) {
+        // A record must agree with itself (what is_cacheable lets in).
+        if (!VerdictCache::is_cacheable(outcome)) {
             return std::nullopt;
         }
         out.used = record.at("used").get<std::int64_t>();
@@ -224,12 +228,22 @@ Sha256Digest VerdictCache::context_for(std::string_view variant) const {
 }
 
 bool VerdictCache::is_cacheable(const Outcome& outcome) {
-    // Anything cut short (a limit, a timeout, a read error) leaves a reason: such verdicts are never reused.
-    if (!outcome.reason.empty()) {
+    // An error or a time limit may end differently next time: never reused. A size, count or depth limit
+    // stops the same bytes at the same place every time (the limits are part of the signature-set
+    // fingerprint), so LIMIT_EXCEEDED is kept as LIMIT_EXCEEDED, with its reason: never as clean.
+    if (outcome.transient) {
         return false;
     }
-    return (outcome.kind == OutcomeKind::clean && outcome.detections.empty()) ||
-           (outcome.kind == OutcomeKind::infected && !outcome.detections.empty());
+    switch (outcome.kind) {
+    case OutcomeKind::clean:
+        return outcome.reason.empty() && outcome.detections.empty();
+    case OutcomeKind::infected:
+        return !outcome.detections.empty();
+    case OutcomeKind::limit_exceeded:
+        return !outcome.reason.empty() && outcome.detections.empty();
+    default:
+        return false;
+    }
 }
 
 Expected<std::optional<Sha256Digest>> VerdictCache::find_content(const FileIdentity& identity) {

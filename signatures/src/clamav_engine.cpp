@@ -83,29 +83,43 @@ Error load_error(std::string_view what, const std::filesystem::path& path, cl_er
 
 } // namespace
 
-Expected<ClamavEngine> ClamavEngine::load(const std::filesystem::path& path, const ScanLimits& limits) {
+Expected<ClamavDatabaseInfo> ClamavEngine::describe(const std::filesystem::path& path) {
     std::error_code ec;
     const auto status = std::filesystem::status(path, ec);
     if (ec || !std::filesystem::exists(status)) {
         return make_error(Errc::not_found, "ClamAV database path " + path.string() + " does not exist");
     }
-    std::vector<std::filesystem::path> files;
+    ClamavDatabaseInfo info;
+    info.path = path;
     if (std::filesystem::is_directory(status)) {
-        files = database_files(path);
-        if (files.empty()) {
+        info.files = database_files(path);
+        if (info.files.empty()) {
             return make_error(Errc::not_found,
                               "no ClamAV database files (.cvd, .cld, .hdb, .hsb, .ndb, .ldb, ...) in " +
                                   path.string());
         }
     } else {
-        files.push_back(path);
+        info.files.push_back(path);
     }
-
-    auto fingerprint = detail::fingerprint_files(files);
+    auto fingerprint = detail::fingerprint_files(info.files);
     if (!fingerprint) {
         return std::unexpected(fingerprint.error());
     }
+    info.fingerprint = std::move(*fingerprint);
+    info.engine_version = cl_retver();
+    return info;
+}
 
+Expected<ClamavEngine> ClamavEngine::load(const std::filesystem::path& path, const ScanLimits& limits) {
+    auto info = describe(path);
+    if (!info) {
+        return std::unexpected(info.error());
+    }
+    return compile(std::move(*info), limits);
+}
+
+Expected<ClamavEngine> ClamavEngine::compile(ClamavDatabaseInfo info, const ScanLimits& limits) {
+    const std::filesystem::path path = info.path;
     ClamavEngineHandle engine(cl_engine_new());
     if (!engine) {
         return make_error(Errc::engine, "cl_engine_new failed (out of memory?)");
@@ -128,11 +142,8 @@ Expected<ClamavEngine> ClamavEngine::load(const std::filesystem::path& path, con
 
     auto impl = std::make_unique<Impl>();
     impl->engine = std::move(engine);
-    impl->info.path = path;
-    impl->info.files = std::move(files);
+    impl->info = std::move(info);
     impl->info.signature_count = signatures;
-    impl->info.fingerprint = std::move(*fingerprint);
-    impl->info.engine_version = cl_retver();
     spdlog::info("ClamAV {}: {} signatures from {} database file(s) in {}", impl->info.engine_version,
                  signatures, impl->info.files.size(), path.string());
     return ClamavEngine(std::move(impl));

@@ -25,6 +25,7 @@ namespace coldscan::signatures {
 namespace {
 
 constexpr std::string_view k_limit_alert_prefix = "Heuristics.Limits.Exceeded.";
+constexpr std::string_view k_scan_time_alert = "Heuristics.Limits.Exceeded.MaxScanTime";
 
 using FmapHandle = CHandle<cl_fmap_t, cl_fmap_close>;
 
@@ -102,13 +103,15 @@ EngineResult make_result(cl_error_t rc, const char* virname, ClamavScanState& st
     if (rc == CL_VIRUS && state.names.empty() && virname != nullptr) {
         state.names.emplace_back(virname); // the callback never fired: take the scan's own answer
     }
-    EngineResult result;
+    std::vector<Detection> detections;
     std::string limit_reason;
+    bool timed_out = rc == CL_ETIMEOUT;
     for (auto& name : state.names) {
         if (is_limit_alert(name)) {
+            timed_out = timed_out || name == k_scan_time_alert;
             append_reason(limit_reason, "ClamAV: " + name);
         } else {
-            result.detections.push_back(Detection{Engine::clamav, std::move(name), {}, {}, {}});
+            detections.push_back(Detection{Engine::clamav, std::move(name), {}, {}, {}});
         }
     }
 
@@ -129,12 +132,14 @@ EngineResult make_result(cl_error_t rc, const char* virname, ClamavScanState& st
                 error_reason += " (" + details + ")";
             }
         }
-    } else if (rc == CL_VIRUS && result.detections.empty() && limit_reason.empty()) {
+    } else if (rc == CL_VIRUS && detections.empty() && limit_reason.empty()) {
         error_reason = "ClamAV: reported a match without a name";
     }
 
-    return detail::finish_result(std::move(result.detections), std::move(error_reason),
-                                 std::move(limit_reason));
+    auto result =
+        detail::finish_result(std::move(detections), std::move(error_reason), std::move(limit_reason));
+    result.timed_out = timed_out;
+    return result;
 }
 
 } // namespace

@@ -307,8 +307,10 @@ EngineResult YaraScanner::scan(const Content& content, std::string_view path) {
         error_reason = "YARA: error code " + std::to_string(outcome.code);
     }
 
-    return detail::finish_result(std::move(result.detections), std::move(error_reason),
-                                 std::move(limit_reason));
+    auto finished =
+        detail::finish_result(std::move(result.detections), std::move(error_reason), std::move(limit_reason));
+    finished.timed_out = outcome.code == ERROR_SCAN_TIMEOUT;
+    return finished;
 }
 
 } // namespace coldscan::signatures

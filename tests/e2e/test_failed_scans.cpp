@@ -116,6 +116,15 @@ TEST_CASE("YARA rules that do not compile fail the run", "[broken-rules]") {
     CHECK(run.err.find("broken.yar") != std::string::npos);
 }
 
+TEST_CASE("a database libclamav refuses fails the run, without a report", "[broken-db]") {
+    const ScanRun& run = load_scan("broken-db");
+    check_not_clean_no_detection(run);
+    INFO("stderr:\n" << run.err);
+    CHECK(run.err.find("Malformed database") != std::string::npos);
+    CHECK(run.err.find("broken.ndb") != std::string::npos);
+    CHECK_FALSE(run.report.has_value()); // the files were not scanned: no report says they were
+}
+
 TEST_CASE("a missing ClamAV database fails the run", "[missing-db]") {
     const ScanRun& run = load_scan("missing-db");
     check_not_clean_no_detection(run);

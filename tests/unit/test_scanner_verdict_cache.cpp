@@ -77,12 +77,37 @@ TEST_CASE("VerdictCache::remember_verdict") {
         REQUIRE(found->has_value());
         CHECK((*found)->kind == OutcomeKind::clean);
     }
-    SECTION("limits, errors, skips and cut-short detections are never stored") {
+    SECTION("a size, count or depth limit is stored as LIMIT_EXCEEDED with its reason, never as clean") {
+        const Outcome limit{OutcomeKind::limit_exceeded, "ClamAV: Heuristics.Limits.Exceeded.MaxFiles", {}};
+        REQUIRE(cache.remember_verdict(content, limit) == true);
+        auto found = cache.find_verdict(content);
+        REQUIRE(found);
+        REQUIRE(found->has_value());
+        CHECK((*found)->kind == OutcomeKind::limit_exceeded);
+        CHECK((*found)->reason == limit.reason);
+        CHECK((*found)->detections.empty());
+        Outcome detected_past_limit = infected();
+        detected_past_limit.reason = "ClamAV: Heuristics.Limits.Exceeded.MaxRecursion";
+        const auto other = digest_of("other");
+        REQUIRE(cache.remember_verdict(other, detected_past_limit) == true);
+        auto found_other = cache.find_verdict(other);
+        REQUIRE(found_other);
+        REQUIRE(found_other->has_value());
+        CHECK((*found_other)->kind == OutcomeKind::infected);
+        CHECK((*found_other)->reason == detected_past_limit.reason);
+        CHECK((*found_other)->detections.size() == detected_past_limit.detections.size());
+    }
+    SECTION("time limits, errors, skips and inconsistent outcomes are never stored") {
+        Outcome timed_out_detection{OutcomeKind::infected, "YARA: scan timed out after 60s",
+                                    infected().detections};
+        timed_out_detection.transient = true;
+        Outcome timed_out{OutcomeKind::limit_exceeded, "ClamAV: Heuristics.Limits.Exceeded.MaxScanTime", {}};
+        timed_out.transient = true;
         for (const Outcome& outcome :
-             {Outcome{OutcomeKind::limit_exceeded, "ClamAV: Heuristics.Limits.Exceeded.MaxFileSize", {}},
-              Outcome{OutcomeKind::error, "read failed", {}}, Outcome{OutcomeKind::skipped, "excluded", {}},
-              Outcome{OutcomeKind::infected, "YARA: scan timed out after 60s", infected().detections},
-              Outcome{OutcomeKind::clean, "", infected().detections}}) {
+             {timed_out, timed_out_detection, Outcome{OutcomeKind::error, "read failed", {}},
+              Outcome{OutcomeKind::skipped, "excluded", {}},
+              Outcome{OutcomeKind::clean, "", infected().detections},
+              Outcome{OutcomeKind::clean, "a reason", {}}, Outcome{OutcomeKind::limit_exceeded, "", {}}}) {
             CAPTURE(to_string(outcome.kind), outcome.reason);
             auto stored = cache.remember_verdict(content, outcome);
             REQUIRE(stored);

@@ -230,6 +230,7 @@ TEST_CASE("ClamavEngine::scan limits") {
         CHECK(result.detections.empty());
         CHECK_THAT(result.reason, Catch::Contains("MaxFileSize"));
         CHECK_THAT(result.reason, Catch::StartsWith("ClamAV: Heuristics.Limits.Exceeded."));
+        CHECK_FALSE(result.timed_out);
         const auto by_fd = engine.scan(fd_content(k_testfiles / "clam.exe"), "/clam.exe");
         CHECK(by_fd.status == Status::limit_exceeded);
         CHECK_THAT(by_fd.reason, Catch::Contains("MaxFileSize"));

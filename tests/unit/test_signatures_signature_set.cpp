@@ -137,3 +137,39 @@ TEST_CASE("SignatureSet::fingerprint") {
         CHECK(set.fingerprint() != set.yara()->info().fingerprint);
     }
 }
+
+TEST_CASE("SignatureSet::load in the background") {
+    const auto db = TestDatabases::create();
+    SignatureOptions options;
+    options.clamav_db = db.folder;
+
+    SECTION("the fingerprint is known at once and equals the one of a load that waits") {
+        auto set = SignatureSet::load(options, LoadMode::background);
+        REQUIRE(set.has_value());
+        CHECK(set->fingerprint() == load_ok(options).fingerprint());
+        REQUIRE(set->clamav_databases().has_value());
+        CHECK(set->clamav_databases()->files.size() == 2);
+        CHECK(set->ready().has_value());
+        REQUIRE(set->clamav() != nullptr);
+        CHECK(set->clamav()->info().signature_count == 2);
+    }
+    SECTION("a database libclamav refuses: the load error comes from ready(), and there is no engine") {
+        write_file(db.folder / "broken.ndb", "Coldscan.Test.Broken:0:*:zz-not-hex\n");
+        auto set = SignatureSet::load(options, LoadMode::background);
+        REQUIRE(set.has_value());
+        const auto ready = set->ready();
+        REQUIRE_FALSE(ready.has_value());
+        CHECK(ready.error().code == Errc::engine);
+        CHECK_THAT(ready.error().message, Catch::Contains("broken.ndb"));
+        CHECK(set->clamav() == nullptr);
+        const auto now = SignatureSet::load(options, LoadMode::now);
+        REQUIRE_FALSE(now.has_value());
+        CHECK(now.error().message == ready.error().message);
+    }
+    SECTION("a set still loading may be moved and destroyed") {
+        auto set = SignatureSet::load(options, LoadMode::background);
+        REQUIRE(set.has_value());
+        SignatureSet moved = std::move(*set);
+        CHECK(moved.fingerprint().size() == 64);
+    }
+}

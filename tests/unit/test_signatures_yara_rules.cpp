@@ -371,6 +371,22 @@ rule every_zero {
         CHECK(result.status == Status::limit_exceeded);
         CHECK(result.detections.empty());
         CHECK(result.reason == "YARA: too many matches for string $z in rule every_zero");
+        CHECK_FALSE(result.timed_out); // the same bytes hit the same cap every time
+    }
+    SECTION("a rule running past the timeout is limit_exceeded and marked as timed out") {
+        // About 10^11 steps: no machine finishes it within the one second allowed.
+        rules.add("slow.yar", R"(
+rule slow {
+    condition:
+        for all i in (0..filesize - 1) : (for all j in (0..100000) : (uint8(i) == uint8(i)))
+}
+)");
+        const auto slow = compile_ok({rules.folder});
+        auto slow_scanner = scanner_for(slow, std::chrono::seconds(1));
+        const auto result = slow_scanner.scan(memory_content(std::string(1'000'000, 'a')), "/slow.bin");
+        CHECK(result.status == Status::limit_exceeded);
+        CHECK(result.timed_out);
+        CHECK_THAT(result.reason, Catch::StartsWith("YARA: scan timed out after 1s"));
     }
     SECTION("a match found anyway still wins, keeping the reason") {
         rules.add("any.yar", "rule any_zero { strings: $z = { 00 } condition: $z }\n");

@@ -162,7 +162,7 @@ void check_output(const std::string& option, const std::string& path) {
 
 } // namespace
 
-int run_scan(const ScanCommandOptions& o, const std::atomic<bool>& stop) {
+int run_scan(const ScanCommandOptions& o, std::atomic<bool>& stop) {
     const auto start = std::chrono::steady_clock::now();
     signatures::SignatureOptions sig_options;
     scanner::ScanOptions scan_options;
@@ -204,14 +204,23 @@ int run_scan(const ScanCommandOptions& o, const std::atomic<bool>& stop) {
         sig_options.yara_rules.emplace_back(rules);
     }
 
+    // The ClamAV engine compiles while the images are opened and the verdict cache is asked: a re-scan that
+    // finds little to scan does not wait the whole load first.
     const auto load_start = std::chrono::steady_clock::now();
-    auto signatures = signatures::SignatureSet::load(sig_options);
+    auto signatures = signatures::SignatureSet::load(sig_options, signatures::LoadMode::background);
     if (!signatures) {
         spdlog::error("{}", signatures.error().message);
         return 2;
     }
-    const double load_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+    std::atomic<double> load_seconds{0.0};
+    // A failed load stops the run like an interrupt; the error is told below, instead of a report.
+    std::jthread load_watch([&] {
+        const bool loaded = signatures->ready().has_value();
+        load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+        if (!loaded) {
+            stop.store(true);
+        }
+    });
 
     std::optional<reports::InventoryWriter> inventory;
     if (!o.inventory.empty()) {
@@ -253,6 +262,12 @@ int run_scan(const ScanCommandOptions& o, const std::atomic<bool>& stop) {
         events.start_progress(run.progress());
     }
     reports::Report report = run.run(o.targets);
+    load_watch.join();
+    if (auto loaded = signatures->ready(); !loaded) {
+        static_cast<void>(events.finish()); // ends the progress line; the results are void without engines
+        spdlog::error("{}", loaded.error().message);
+        return 2;
+    }
     report.signature_load_seconds = load_seconds;
     report.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 

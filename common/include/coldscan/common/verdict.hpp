@@ -25,6 +25,9 @@ struct Outcome {
     OutcomeKind kind = OutcomeKind::error;
     std::string reason; // why for limit_exceeded / error / skipped; empty otherwise
     std::vector<Detection> detections;
+    // An error or a time limit cut an engine short: the same bytes may scan differently next time. Size,
+    // count and depth limits are not transient: they stop the same bytes at the same place every time.
+    bool transient = false;
 };
 
 [[nodiscard]] std::string_view to_string(Engine engine);

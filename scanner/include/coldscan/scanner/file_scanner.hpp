@@ -15,15 +15,16 @@ namespace coldscan::scanner {
 // Thread rule: one per worker (it owns that worker's YARA scanner); the signature set is shared.
 class FileScanner {
 public:
-    // Error: engine (the YARA scanner could not be created).
+    // Waits for the signature set's engines. Error: the ClamAV engine failed to load, or the YARA scanner
+    // could not be created.
     static Expected<FileScanner> create(const signatures::SignatureSet& signatures);
     // ClamAV then YARA over all of content; path is the guest path (messages, YARA externals).
     [[nodiscard]] Outcome scan(const Content& content, std::string_view path);
 
 private:
-    FileScanner(const signatures::SignatureSet& signatures, std::optional<signatures::YaraScanner> yara)
-        : m_signatures(&signatures), m_yara(std::move(yara)) {}
-    const signatures::SignatureSet* m_signatures;
+    FileScanner(const signatures::ClamavEngine* clamav, std::optional<signatures::YaraScanner> yara)
+        : m_clamav(clamav), m_yara(std::move(yara)) {}
+    const signatures::ClamavEngine* m_clamav; // shared; none without ClamAV databases
     std::optional<signatures::YaraScanner> m_yara;
 };
 

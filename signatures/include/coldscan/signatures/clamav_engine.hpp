@@ -33,6 +33,10 @@ public:
     // Loads a database file or a folder of them (.cvd .cld .cud .hdb .hsb .ndb .ldb .yar ... as cl_load does)
     // and compiles the engine. Errors: not_found (no database there), engine (load/compile failed).
     static Expected<ClamavEngine> load(const std::filesystem::path& path, const ScanLimits& limits);
+    // load() in two steps. describe: the database files, their fingerprint and the engine version, without
+    // loading anything (signature_count stays 0); compile: loads and compiles what describe found.
+    static Expected<ClamavDatabaseInfo> describe(const std::filesystem::path& path);
+    static Expected<ClamavEngine> compile(ClamavDatabaseInfo info, const ScanLimits& limits);
     ClamavEngine(ClamavEngine&&) noexcept;
     ClamavEngine& operator=(ClamavEngine&&) noexcept;
     ~ClamavEngine();

@@ -18,6 +18,7 @@ struct EngineResult {
     Status status = Status::error;
     std::vector<Detection> detections; // may be non-empty with limit_exceeded/error too: detections win
     std::string reason;
+    bool timed_out = false; // a time limit stopped it (a limit a less busy machine may not hit)
 };
 
 } // namespace coldscan::signatures

@@ -1,5 +1,6 @@
 // Everything a scan matches against: the ClamAV engine and the YARA rules, loaded together.
-// Thread rule: shared, immutable once loaded.
+// Thread rule: shared, immutable once loaded; every method may be called from any thread (clamav() and
+// ready() block until a background load is done).
 #pragma once
 
 #include "coldscan/common/error.hpp"
@@ -8,6 +9,7 @@
 #include "coldscan/signatures/yara_rules.hpp"
 
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,21 +24,37 @@ struct SignatureOptions {
     ScanLimits limits;
 };
 
+// now: both engines are ready when load() returns. background: the ClamAV engine (the slow part: ~1 s per
+// million signatures) compiles on its own thread while the caller opens images and asks the verdict cache;
+// everything but the engine itself is known at once.
+enum class LoadMode { now, background };
+
 class SignatureSet {
 public:
     // Errors: invalid_argument when there are no signatures at all, or a path does not exist; the engines'
-    // own load/compile errors otherwise.
-    static Expected<SignatureSet> load(const SignatureOptions& options);
+    // own load/compile errors otherwise. In background mode a ClamAV load error comes from ready() instead.
+    static Expected<SignatureSet> load(const SignatureOptions& options, LoadMode mode = LoadMode::now);
 
-    [[nodiscard]] const ClamavEngine* clamav() const noexcept { return m_clamav ? &*m_clamav : nullptr; }
+    // Waits for the background load; its error when it failed (then clamav() is nullptr and nothing may be
+    // called scanned). Always fine in now mode.
+    [[nodiscard]] Expected<void> ready() const;
+    // Wait for the background load (nullptr: no ClamAV databases, or the load failed: see ready()).
+    [[nodiscard]] const ClamavEngine* clamav() const;
     [[nodiscard]] const YaraRules* yara() const noexcept { return m_yara ? &*m_yara : nullptr; }
+    // The ClamAV databases in use, without waiting (signature_count is 0 until the engine is ready).
+    [[nodiscard]] const std::optional<ClamavDatabaseInfo>& clamav_databases() const noexcept {
+        return m_clamav_databases;
+    }
     [[nodiscard]] const ScanLimits& limits() const noexcept { return m_limits; }
     // sha256 over both engines' fingerprints and versions: names "the signature set" in reports and caches.
+    // Known at once in both modes.
     [[nodiscard]] const std::string& fingerprint() const noexcept { return m_fingerprint; }
 
 private:
     SignatureSet() = default;
-    std::optional<ClamavEngine> m_clamav;
+    std::optional<ClamavDatabaseInfo> m_clamav_databases;
+    // The compiled engine; shared_future so a SignatureSet stays movable while the load runs.
+    std::shared_future<Expected<ClamavEngine>> m_clamav;
     std::optional<YaraRules> m_yara;
     ScanLimits m_limits;
     std::string m_fingerprint;
