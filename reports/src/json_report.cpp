@@ -215,7 +215,8 @@ std::string to_json(const Report& report) {
                       {"files_reused_by_blocks", cache.files_reused_by_blocks},
                       {"bytes_reused_by_blocks", cache.bytes_reused_by_blocks}};
     j["timings"] = json{{"total_seconds", report.total_seconds},
-                        {"signature_load_seconds", report.signature_load_seconds}};
+                        {"signature_load_seconds", report.signature_load_seconds},
+                        {"signature_wait_seconds", report.signature_wait_seconds}};
     return j.dump(2) + "\n";
 }
 

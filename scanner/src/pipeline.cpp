@@ -67,7 +67,12 @@ struct Pipeline::Workers {
     explicit Workers(unsigned threads) : arena(static_cast<int>(threads)) {}
     tbb::task_arena arena;
     tbb::enumerable_thread_specific<std::optional<Expected<FileScanner>>> scanners;
+    std::atomic<std::int64_t> longest_engine_wait_ns{0};
 };
+
+double Pipeline::signature_wait_seconds() const noexcept {
+    return static_cast<double>(m_workers->longest_engine_wait_ns.load()) / 1e9;
+}
 
 struct Pipeline::Known {
     struct Verdict {
@@ -310,7 +315,14 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
     auto run_engines = [&](Item& item) {
         auto& slot = m_workers->scanners.local();
         if (!slot) {
-            slot.emplace(FileScanner::create(m_signatures));
+            const auto start = std::chrono::steady_clock::now();
+            slot.emplace(FileScanner::create(m_signatures)); // waits for a background load
+            const auto waited =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+                    .count();
+            auto& longest = m_workers->longest_engine_wait_ns;
+            for (auto seen = longest.load(); waited > seen && !longest.compare_exchange_weak(seen, waited);) {
+            }
         }
         if (!*slot) {
             return Outcome{OutcomeKind::error, (*slot).error().message, {}};

@@ -189,6 +189,7 @@ reports::Report ScanRun::run(const std::vector<std::string>& targets) {
     report.interrupted = m_stop.load();
     report.status = reports::status_of(report);
     report.finished_at = reports::utc_now_iso8601();
+    report.signature_wait_seconds = pipeline.signature_wait_seconds();
     spdlog::debug("peak bytes in flight: {}", pipeline.peak_bytes_in_flight());
     return report;
 }

@@ -104,11 +104,11 @@ Expected<SignatureSet> SignatureSet::load(const SignatureOptions& options, LoadM
             }
             return engine;
         };
-        const bool background =
-            mode == LoadMode::background && !slow_on_a_thread(set.m_clamav_databases->files);
+        set.m_background = mode == LoadMode::background && !slow_on_a_thread(set.m_clamav_databases->files);
         set.m_clamav =
-            std::async(background ? std::launch::async : std::launch::deferred, std::move(compile)).share();
-        if (mode == LoadMode::now) {
+            std::async(set.m_background ? std::launch::async : std::launch::deferred, std::move(compile))
+                .share();
+        if (!set.m_background) {
             if (auto ready = set.ready(); !ready) {
                 return std::unexpected(ready.error());
             }

@@ -269,6 +269,9 @@ int run_scan(const ScanCommandOptions& o, std::atomic<bool>& stop) {
         return 2;
     }
     report.signature_load_seconds = load_seconds;
+    if (!signatures->loads_in_background()) {
+        report.signature_wait_seconds = load_seconds; // it loaded before anything else started
+    }
     report.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     int status = reports::exit_status(report);

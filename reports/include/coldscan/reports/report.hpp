@@ -175,7 +175,8 @@ struct Report {
     Counts counts;
     std::vector<IssueRecord> errors;
     double total_seconds = 0;
-    double signature_load_seconds = 0;
+    double signature_load_seconds = 0; // how long the engines took to load (maybe while images were opened)
+    double signature_wait_seconds = 0; // the part of total_seconds spent waiting for that load
     bool interrupted = false;
     CacheReport cache;
 };

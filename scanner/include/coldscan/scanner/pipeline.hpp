@@ -52,6 +52,8 @@ public:
     // Scans every file of source; detections and issues are appended to report and told to events.
     SourceScanResult scan(disk::FileSource& source, const SourceLocation& where, reports::Report& report);
     [[nodiscard]] std::uint64_t peak_bytes_in_flight() const { return m_budget.peak(); }
+    // The longest any worker waited for the signature set's engines (a background load) so far.
+    [[nodiscard]] double signature_wait_seconds() const noexcept;
 
 private:
     struct Workers;

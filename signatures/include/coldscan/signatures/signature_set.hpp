@@ -45,6 +45,8 @@ public:
     [[nodiscard]] const std::optional<ClamavDatabaseInfo>& clamav_databases() const noexcept {
         return m_clamav_databases;
     }
+    // Whether the ClamAV engine is compiling on its own thread (else it was ready when load() returned).
+    [[nodiscard]] bool loads_in_background() const noexcept { return m_background; }
     [[nodiscard]] const ScanLimits& limits() const noexcept { return m_limits; }
     // sha256 over both engines' fingerprints and versions: names "the signature set" in reports and caches.
     // Known at once in both modes.
@@ -55,6 +57,7 @@ private:
     std::optional<ClamavDatabaseInfo> m_clamav_databases;
     // The compiled engine; shared_future so a SignatureSet stays movable while the load runs.
     std::shared_future<Expected<ClamavEngine>> m_clamav;
+    bool m_background = false;
     std::optional<YaraRules> m_yara;
     ScanLimits m_limits;
     std::string m_fingerprint;
