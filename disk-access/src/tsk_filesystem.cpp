@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 #include <tsk/libtsk.h>
+#include <unordered_set>
 
 namespace coldscan::disk::detail {
 
@@ -174,10 +175,15 @@ void describe(const TSK_FS_ATTR& attr, unsigned block_size, bool filler_is_hole,
     }
 }
 
+// TSK's recursive walk moves on, silently, past a folder it cannot load (damaged, in a loop, or nested past
+// its depth limit): the walk notes every folder it meets and every folder it lists ("." included, which
+// every listed folder has), so a folder met but never listed becomes an error entry instead of a silent gap.
 struct Walk {
     TSK_FS_INFO* fs;
     bool ntfs;
     std::vector<TskFile>* files;
+    std::vector<std::string> folders_met;           // as TSK names a folder's entries' parent: "a/b/"
+    std::unordered_set<std::string> folders_listed; // the same form; "" is the root
 };
 
 TskFile identity(const TSK_FS_META& meta, std::string path) {
@@ -194,19 +200,31 @@ TskFile identity(const TSK_FS_META& meta, std::string path) {
 
 TSK_WALK_RET_ENUM on_entry(TSK_FS_FILE* entry, const char* parent, void* ptr) {
     auto& walk = *static_cast<Walk*>(ptr);
-    if (entry->name == nullptr || entry->meta == nullptr || entry->name->name == nullptr) {
+    const std::string_view folder = parent != nullptr ? parent : "";
+    walk.folders_listed.emplace(folder);
+    if (entry->name == nullptr || entry->name->name == nullptr) {
         return TSK_WALK_CONT;
     }
     const std::string_view name = entry->name->name;
-    const std::string_view folder = parent != nullptr ? parent : "";
     if (name == "." || name == "..") {
+        return TSK_WALK_CONT;
+    }
+    const std::string path = "/" + std::string(folder) + std::string(name);
+    if (entry->meta == nullptr) { // a name whose inode TSK could not load
+        TskFile file;
+        file.path = path;
+        file.inode = entry->name->meta_addr;
+        file.problem = Error{Errc::corrupt, tsk_message("the filesystem reader cannot read its inode")};
+        walk.files->push_back(std::move(file));
         return TSK_WALK_CONT;
     }
     if (walk.ntfs && (entry->meta->addr < k_first_user_mft_entry || folder.starts_with("$Extend/"))) {
         return TSK_WALK_CONT;
     }
     const TSK_FS_META& meta = *entry->meta;
-    const std::string path = "/" + std::string(folder) + std::string(name);
+    if (meta.type == TSK_FS_META_TYPE_DIR) {
+        walk.folders_met.push_back(std::string(folder) + std::string(name) + "/");
+    }
     const bool regular = meta.type == TSK_FS_META_TYPE_REG;
     if (walk.ntfs) {
         // Every $DATA attribute: the unnamed one is the file, named ones are alternate data streams (which a
@@ -397,7 +415,7 @@ const std::string& TskFilesystem::label() const noexcept {
 
 Expected<std::vector<TskFile>> TskFilesystem::list(std::vector<TskFile>* partial) {
     std::vector<TskFile> files;
-    Walk walk{m_impl->fs, TSK_FS_TYPE_ISNTFS(m_impl->fs->ftype) != 0, &files};
+    Walk walk{m_impl->fs, TSK_FS_TYPE_ISNTFS(m_impl->fs->ftype) != 0, &files, {}, {}};
     const std::lock_guard lock(m_impl->tsk_mutex);
     tsk_error_reset();
     const auto flags = static_cast<TSK_FS_DIR_WALK_FLAG_ENUM>(
@@ -407,6 +425,16 @@ Expected<std::vector<TskFile>> TskFilesystem::list(std::vector<TskFile>* partial
             *partial = std::move(files);
         }
         return make_error(Errc::corrupt, tsk_message("walking the filesystem failed"));
+    }
+    for (const auto& folder : walk.folders_met) {
+        if (!walk.folders_listed.contains(folder)) {
+            TskFile gap;
+            gap.path = "/" + folder.substr(0, folder.size() - 1);
+            gap.problem =
+                Error{Errc::corrupt, "the filesystem reader could not list this folder (damaged, in a "
+                                     "loop or nested too deep): its files were not scanned"};
+            files.push_back(std::move(gap));
+        }
     }
     return files;
 }

@@ -128,6 +128,15 @@ Expected<ClamavEngine> ClamavEngine::compile(ClamavDatabaseInfo info, const Scan
         return std::unexpected(limits_set.error());
     }
     cl_engine_set_clcb_virus_found(engine.get(), &detail::on_clamav_virus_found);
+    auto scratch = TempDir::create("coldscan-clamav");
+    if (!scratch) {
+        return std::unexpected(scratch.error());
+    }
+    if (const cl_error_t rc = cl_engine_set_str(engine.get(), CL_ENGINE_TMPDIR, scratch->path().c_str());
+        rc != CL_SUCCESS) {
+        return make_error(Errc::engine,
+                          std::string("cannot set the ClamAV scratch folder: ") + cl_strerror(rc));
+    }
 
     const std::string subject = path.string();
     const detail::ClamavLogScope scope(detail::ClamavLogScope::Kind::load, subject);
@@ -140,8 +149,7 @@ Expected<ClamavEngine> ClamavEngine::compile(ClamavDatabaseInfo info, const Scan
         return std::unexpected(load_error("cannot compile the ClamAV engine for", path, rc, scope));
     }
 
-    auto impl = std::make_unique<Impl>();
-    impl->engine = std::move(engine);
+    auto impl = std::make_unique<Impl>(Impl{std::move(*scratch), std::move(engine), {}});
     impl->info = std::move(info);
     impl->info.signature_count = signatures;
     spdlog::info("ClamAV {}: {} signatures from {} database file(s) in {}", impl->info.engine_version,

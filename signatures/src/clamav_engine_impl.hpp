@@ -2,6 +2,7 @@
 #pragma once
 
 #include "coldscan/common/c_handle.hpp"
+#include "coldscan/common/temp_dir.hpp"
 #include "coldscan/signatures/clamav_engine.hpp"
 
 #include <clamav.h>
@@ -12,6 +13,10 @@ namespace coldscan::signatures {
 using ClamavEngineHandle = CHandle<cl_engine, cl_engine_free>;
 
 struct ClamavEngine::Impl {
+    // libclamav's scratch files (archive members, unpacked executables): a private folder of ours, so a
+    // killed run's leftovers are found and removed (remove_stale_temp_dirs), instead of piling up in /tmp.
+    // Declared first: it outlives the engine.
+    TempDir scratch;
     ClamavEngineHandle engine;
     ClamavDatabaseInfo info;
 };

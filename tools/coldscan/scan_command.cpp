@@ -2,6 +2,7 @@
 
 #include "cache_command.hpp"
 #include "coldscan/common/log.hpp"
+#include "coldscan/common/temp_dir.hpp"
 #include "coldscan/common/text.hpp"
 #include "coldscan/disk/image_probe.hpp"
 #include "coldscan/reports/json_report.hpp"
@@ -196,6 +197,9 @@ int run_scan(const ScanCommandOptions& o, std::atomic<bool>& stop) {
     } catch (const UsageError& e) {
         spdlog::error("{}", e.message);
         return 2;
+    }
+    if (const auto removed = remove_stale_temp_dirs("coldscan"); removed > 0) {
+        spdlog::info("removed {} temporary folder(s) that killed coldscan runs left behind", removed);
     }
     if (!o.clamav_db.empty()) {
         sig_options.clamav_db = o.clamav_db;
