@@ -7,12 +7,14 @@ find_package(nlohmann_json 3 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(RocksDB CONFIG REQUIRED)
+find_package(tomlplusplus 3 CONFIG REQUIRED) # the service's config file
 
 pkg_check_modules(GUESTFS REQUIRED IMPORTED_TARGET libguestfs)
 pkg_check_modules(NBD REQUIRED IMPORTED_TARGET libnbd)
 pkg_check_modules(TSK REQUIRED IMPORTED_TARGET tsk)
 pkg_check_modules(CLAMAV REQUIRED IMPORTED_TARGET libclamav)
 pkg_check_modules(YARA REQUIRED IMPORTED_TARGET yara)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib) # the service's HTTP API
 
 if(COLDSCAN_TESTS)
   find_package(Catch2 2 REQUIRED) # Debian 12 ships Catch2 v2 (catch2/catch.hpp)
