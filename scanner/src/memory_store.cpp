@@ -67,6 +67,8 @@ std::string_view to_string(KeySpace space) {
         return "content_verdict";
     case KeySpace::meta:
         return "meta";
+    case KeySpace::jobs:
+        return "jobs";
     }
     return "meta";
 }

@@ -1,10 +1,11 @@
-// The RocksDB backend of KvStore. One column family per key space; the write-ahead log stays on and sync()
-// fsyncs it, so a verdict the scan reported is on disk. RocksDB's own log goes into ours (spdlog) instead of
-// a LOG file of its own. Corruption and I/O errors come back as errors: the cache above treats them as
-// misses, never as verdicts.
+// The RocksDB backend of KvStore. One column family per key space (a store made before a key space existed
+// gets it at open); the write-ahead log stays on and sync() fsyncs it, so a verdict the scan reported is on
+// disk. RocksDB's own log goes into ours (spdlog) instead of a LOG file of its own. Corruption and I/O
+// errors come back as errors: the cache above treats them as misses, never as verdicts.
 #include "coldscan/common/log.hpp"
 #include "coldscan/scanner/kv_store.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdarg>
 #include <cstdio>
@@ -174,10 +175,25 @@ Expected<std::unique_ptr<KvStore>> open_rocksdb_store(const std::filesystem::pat
     options.info_log = std::make_shared<SpdlogRocksLogger>();
     options.keep_log_file_num = 1;
 
+    // RocksDB opens a store only when every column family it holds is named. Ours come first, in enum
+    // order (family() counts on it); one a store made before its key space existed lacks is created
+    // (create_missing_column_families). Families this version does not know (a newer coldscan's) are opened
+    // and left alone, so going back a version does not lock the store.
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
     families.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
     for (const KeySpace space : k_key_spaces) {
         families.emplace_back(std::string(to_string(space)), rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<std::string> existing;
+    // Fails for a store not made yet; a damaged one fails again, with its reason, in Open below.
+    if (rocksdb::DB::ListColumnFamilies(options, folder.string(), &existing).ok()) {
+        for (const auto& name : existing) {
+            const bool known = std::any_of(families.begin(), families.end(),
+                                           [&](const auto& family) { return family.name == name; });
+            if (!known) {
+                families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+            }
+        }
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;

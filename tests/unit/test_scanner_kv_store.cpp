@@ -3,7 +3,9 @@
 #include "coldscan/scanner/kv_store.hpp"
 #include "test_support.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <rocksdb/db.h>
 #include <thread>
 #include <vector>
 
@@ -35,6 +37,64 @@ std::optional<std::string> value_of(const KvStore& store, KeySpace space, std::s
     return *value;
 }
 
+// Stores as another coldscan version left them are made with RocksDB itself (the only place outside
+// scanner/src that includes it): a store with exactly these column families besides "default", and one
+// value in one of them.
+void make_raw_store(const std::filesystem::path& folder, const std::vector<std::string>& names,
+                    const std::string& family_with_value, const std::string& key, const std::string& value) {
+    rocksdb::DBOptions options;
+    options.create_if_missing = true;
+    options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families{{rocksdb::kDefaultColumnFamilyName, {}}};
+    for (const auto& name : names) {
+        families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(options, folder.string(), families, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    for (std::size_t i = 0; i < families.size(); ++i) {
+        if (families[i].name == family_with_value) {
+            CHECK(db->Put(rocksdb::WriteOptions(), handles[i], key, value).ok());
+        }
+    }
+    CHECK(db->Flush(rocksdb::FlushOptions(), handles).ok());
+    for (auto* handle : handles) {
+        CHECK(db->DestroyColumnFamilyHandle(handle).ok());
+    }
+    CHECK(db->Close().ok());
+}
+
+std::vector<std::string> raw_column_families(const std::filesystem::path& folder) {
+    std::vector<std::string> names;
+    REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), folder.string(), &names).ok());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+std::string raw_value(const std::filesystem::path& folder, const std::string& family,
+                      const std::string& key) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const auto& name : raw_column_families(folder)) {
+        families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(
+        rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), folder.string(), families, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::string value;
+    for (std::size_t i = 0; i < families.size(); ++i) {
+        if (families[i].name == family) {
+            CHECK(db->Get(rocksdb::ReadOptions(), handles[i], key, &value).ok());
+        }
+    }
+    for (auto* handle : handles) {
+        CHECK(db->DestroyColumnFamilyHandle(handle).ok());
+    }
+    return value;
+}
+
 } // namespace
 
 TEST_CASE("KvStore::get") {
@@ -61,6 +121,19 @@ TEST_CASE("KvStore::get") {
         CHECK(value_of(store, KeySpace::file_identity, "same") == "identity");
         CHECK(value_of(store, KeySpace::content_verdict, "same") == "verdict");
         CHECK_FALSE(value_of(store, KeySpace::meta, "same").has_value());
+        CHECK_FALSE(value_of(store, KeySpace::jobs, "same").has_value());
+    }
+    SECTION("every key space holds its own value under the same key") {
+        for (const KeySpace space : k_key_spaces) {
+            REQUIRE(store.put(space, "key", to_string(space)));
+        }
+        for (const KeySpace space : k_key_spaces) {
+            CAPTURE(to_string(space));
+            CHECK(value_of(store, space, "key") == std::string(to_string(space)));
+        }
+        REQUIRE(store.erase(KeySpace::jobs, "key"));
+        CHECK_FALSE(value_of(store, KeySpace::jobs, "key").has_value());
+        CHECK(value_of(store, KeySpace::meta, "key") == "meta");
     }
     SECTION("keys and values are bytes: NULs and high bytes survive") {
         const std::string key("a\0b\xff", 4);
@@ -94,6 +167,18 @@ TEST_CASE("KvStore::for_each") {
         REQUIRE(store.for_each(KeySpace::file_identity,
                                [&](std::string_view, std::string_view) { return ++visited < 2; }));
         CHECK(visited == 2);
+    }
+}
+
+TEST_CASE("to_string(KeySpace)") {
+    // The names are RocksDB column family names: distinct, and never changed once released.
+    CHECK(to_string(KeySpace::file_identity) == "file_identity");
+    CHECK(to_string(KeySpace::content_verdict) == "content_verdict");
+    CHECK(to_string(KeySpace::meta) == "meta");
+    CHECK(to_string(KeySpace::jobs) == "jobs");
+    CHECK(k_key_spaces.size() == 4);
+    for (std::size_t i = 0; i < k_key_spaces.size(); ++i) {
+        CHECK(static_cast<std::size_t>(k_key_spaces[i]) == i); // enum order: the column families' order
     }
 }
 
@@ -151,6 +236,35 @@ TEST_CASE("open_rocksdb_store") {
         auto store = open_rocksdb_store(dir->path() / "a-file");
         REQUIRE_FALSE(store);
         CHECK(store.error().code == Errc::io);
+    }
+    SECTION("a store made before the jobs key space existed opens, keeps its records, and gains it") {
+        make_raw_store(folder, {"file_identity", "content_verdict", "meta"}, "content_verdict", "digest",
+                       "CLEAN");
+        {
+            auto store = open_rocksdb_store(folder);
+            REQUIRE(store);
+            CHECK(value_of(**store, KeySpace::content_verdict, "digest") == "CLEAN");
+            REQUIRE((*store)->put(KeySpace::jobs, "job", "queued"));
+            REQUIRE((*store)->sync());
+        }
+        CHECK(raw_column_families(folder) ==
+              std::vector<std::string>{"content_verdict", "default", "file_identity", "jobs", "meta"});
+        auto reopened = open_rocksdb_store(folder);
+        REQUIRE(reopened);
+        CHECK(value_of(**reopened, KeySpace::jobs, "job") == "queued");
+        CHECK(value_of(**reopened, KeySpace::content_verdict, "digest") == "CLEAN");
+    }
+    SECTION("a store with a column family this version does not know (a newer one's) opens") {
+        make_raw_store(folder, {"file_identity", "content_verdict", "meta", "jobs", "from_the_future"},
+                       "from_the_future", "k", "v");
+        {
+            auto store = open_rocksdb_store(folder);
+            REQUIRE(store);
+            REQUIRE((*store)->put(KeySpace::meta, "k", "ours"));
+            CHECK(value_of(**store, KeySpace::meta, "k") == "ours");
+            CHECK_FALSE(value_of(**store, KeySpace::jobs, "k").has_value());
+        }
+        CHECK(raw_value(folder, "from_the_future", "k") == "v");
     }
     SECTION("a store with a damaged CURRENT file does not open") {
         {

@@ -21,8 +21,11 @@ enum class KeySpace : std::uint8_t {
     file_identity,   // level 1: a file's identity in an image -> its content digest
     content_verdict, // level 2: content digest + signature set -> verdict
     meta,            // store schema version and bookkeeping
+    jobs,            // the scan service's persistent job queue (scheduler::JobQueue)
 };
-inline constexpr std::array k_key_spaces{KeySpace::file_identity, KeySpace::content_verdict, KeySpace::meta};
+// Every key space, in enum order (RocksDB's column families are opened in this order). A new space goes last.
+inline constexpr std::array k_key_spaces{KeySpace::file_identity, KeySpace::content_verdict, KeySpace::meta,
+                                         KeySpace::jobs};
 
 [[nodiscard]] std::string_view to_string(KeySpace space);
 
@@ -48,8 +51,9 @@ public:
 };
 
 [[nodiscard]] std::unique_ptr<KvStore> open_memory_store();
-// Opens, or creates, a RocksDB store in folder. Errors: corrupt (damaged files), io (cannot create it,
-// locked by another process, unreadable; the message says which).
+// Opens, or creates, a RocksDB store in folder; a key space the store lacks (made by an older coldscan) is
+// added, one it has that this version does not know is kept. Errors: corrupt (damaged files), io (cannot
+// create it, locked by another process, unreadable; the message says which).
 [[nodiscard]] Expected<std::unique_ptr<KvStore>> open_rocksdb_store(const std::filesystem::path& folder);
 
 } // namespace coldscan::scanner
