@@ -15,6 +15,8 @@ pkg_check_modules(TSK REQUIRED IMPORTED_TARGET tsk)
 pkg_check_modules(CLAMAV REQUIRED IMPORTED_TARGET libclamav)
 pkg_check_modules(YARA REQUIRED IMPORTED_TARGET yara)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib) # the service's HTTP API
+pkg_check_modules(LIBVIRT REQUIRED IMPORTED_TARGET libvirt) # the service's libvirt domains (read-only)
+pkg_check_modules(LIBXML2 REQUIRED IMPORTED_TARGET libxml-2.0) # their domain XML
 
 if(COLDSCAN_TESTS)
   find_package(Catch2 2 REQUIRED) # Debian 12 ships Catch2 v2 (catch2/catch.hpp)

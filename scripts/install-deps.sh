@@ -13,6 +13,7 @@ packages=(
   libtbb-dev librocksdb-dev libcli11-dev catch2
   libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libtomlplusplus-dev libcpp-httplib-dev  # the scan service: its config file and HTTP API
+  libvirt-dev libxml2-dev  # the scan service: libvirt domains and their XML
   gdisk fdisk e2fsprogs dosfstools btrfs-progs ntfs-3g lvm2 zip p7zip-full
 )
 

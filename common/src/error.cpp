@@ -28,6 +28,8 @@ std::string_view to_string(Errc code) {
         return "unsupported";
     case Errc::unsafe_image:
         return "unsafe_image";
+    case Errc::forbidden:
+        return "forbidden";
     case Errc::corrupt:
         return "corrupt";
     case Errc::engine:

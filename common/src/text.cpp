@@ -181,6 +181,15 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
     return std::chrono::seconds(total);
 }
 
+std::optional<std::chrono::seconds> parse_seconds_or_duration(std::string_view text) {
+    std::int64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (!text.empty() && ec == std::errc() && end == text.data() + text.size()) {
+        return value < 0 ? std::nullopt : std::optional<std::chrono::seconds>(value);
+    }
+    return parse_duration(text);
+}
+
 std::string format_duration(std::chrono::duration<double> d) {
     const double seconds = d.count() < 0 ? 0 : d.count();
     std::array<char, 32> buffer{};

@@ -277,7 +277,8 @@ Expected<std::unique_ptr<DirectImage>> DirectImage::serve(const ImageInfo& image
     if (!server) {
         return std::unexpected(server.error());
     }
-    auto device = NbdDevice::connect_unix((*server)->socket_path(), NbdOptions{options.connections, ""});
+    auto device = NbdDevice::connect_unix((*server)->socket_path(),
+                                          NbdOptions{options.connections, "", options.throttle});
     if (!device) {
         // qemu-nbd listens before it has opened everything: a late refusal shows as a dropped connection.
         if (auto why = (*server)->exit_reason(std::chrono::seconds(10))) {
@@ -293,7 +294,8 @@ Expected<std::unique_ptr<DirectImage>> DirectImage::serve(const ImageInfo& image
 
 Expected<std::unique_ptr<DirectImage>> DirectImage::connect(const std::string& uri,
                                                             const DirectOptions& options) {
-    auto device = NbdDevice::connect_uri(uri, NbdOptions{options.connections, options.dirty_bitmap});
+    auto device =
+        NbdDevice::connect_uri(uri, NbdOptions{options.connections, options.dirty_bitmap, options.throttle});
     if (!device) {
         return std::unexpected(device.error());
     }

@@ -347,10 +347,14 @@ Expected<std::vector<detail::ListedFile>> list_regular_files(Appliance& applianc
 // the throughput of tar-out's 8 KiB chunks for big files, about 1 ms per call under TCG.
 class GuestfsFileReads final : public detail::FileReads {
 public:
-    explicit GuestfsFileReads(Appliance& appliance) : m_appliance(appliance) {}
+    GuestfsFileReads(Appliance& appliance, std::shared_ptr<ReadThrottle> throttle)
+        : m_appliance(appliance), m_throttle(std::move(throttle)) {}
 
     Expected<std::size_t> pread(const std::string& path, std::uint64_t offset,
                                 std::span<std::byte> out) override {
+        if (m_throttle) {
+            m_throttle->acquire(out.size());
+        }
         std::size_t got = 0;
         char* data = nullptr;
         {
@@ -370,6 +374,7 @@ public:
 
 private:
     Appliance& m_appliance;
+    std::shared_ptr<ReadThrottle> m_throttle;
 };
 
 // Streams the mounted filesystem as tar into a pipe from a worker thread.
@@ -676,8 +681,9 @@ GuestfsImage::open_filesystem(const FilesystemInfo& fs, const SourceOptions& opt
     if (want && !names.empty()) {
         auto files = list_regular_files(a, names);
         if (files) {
-            return std::make_unique<detail::ListedSource>(std::move(*files), std::move(want),
-                                                          std::make_unique<GuestfsFileReads>(a), options);
+            return std::make_unique<detail::ListedSource>(
+                std::move(*files), std::move(want), std::make_unique<GuestfsFileReads>(a, options.throttle),
+                options);
         }
         spdlog::warn("{}: cannot list file identities ({}); streaming every file instead", fs.device,
                      files.error().message);

@@ -66,6 +66,7 @@ struct NbdDevice::Impl {
     std::uint64_t min_block = 1; // the export's minimum request alignment (VHDX: 4096)
     bool depth = false;
     std::string bitmap_context; // empty when none was asked for
+    std::shared_ptr<ReadThrottle> throttle;
 
     // A connection for one request; back to the pool when the lease ends.
     class Lease {
@@ -153,6 +154,7 @@ template <typename ConnectFn>
 Expected<std::unique_ptr<NbdDevice::Impl>> connect_all(const NbdOptions& options, ConnectFn&& connect,
                                                        const std::string& where) {
     auto impl = std::make_unique<NbdDevice::Impl>();
+    impl->throttle = options.throttle;
     if (!options.dirty_bitmap.empty()) {
         impl->bitmap_context = "qemu:dirty-bitmap:" + options.dirty_bitmap;
     }
@@ -251,6 +253,9 @@ Expected<void> NbdDevice::read(std::uint64_t offset, std::span<std::byte> out) {
     const Impl::Lease lease(*m_impl);
     while (!out.empty()) {
         const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), k_max_read));
+        if (m_impl->throttle) {
+            m_impl->throttle->acquire(n);
+        }
         if (::nbd_pread(lease.get(), out.data(), n, offset, 0) == -1) {
             return make_error(Errc::io, nbd_message("read at byte " + std::to_string(offset) + " failed"));
         }

@@ -83,6 +83,11 @@ std::unique_ptr<ScanCache> open_scan_cache(const ScanOptions& options, std::stri
     auto memory_only = [&](IdentityUse) {
         return std::make_unique<ScanCache>(open_memory_store(), context, IdentityUse::ignore, "");
     };
+    if (options.shared_store) {
+        return std::make_unique<ScanCache>(share_store(options.shared_store), std::move(context),
+                                           options.identity,
+                                           options.cache_dir ? options.cache_dir->string() : "service store");
+    }
     if (!options.cache_dir) {
         return memory_only(IdentityUse::ignore);
     }
@@ -312,7 +317,7 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
 
 disk::DirectOptions ScanRun::direct_options() const {
     return disk::DirectOptions{std::max(2U, m_options.threads + 1), m_options.snapshot,
-                               m_options.dirty_bitmap};
+                               m_options.dirty_bitmap, m_options.source.throttle};
 }
 
 void ScanRun::scan_nbd(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline) {

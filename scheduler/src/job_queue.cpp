@@ -94,6 +94,7 @@ std::string encode_record(const JobRecord& record) {
         {"snapshot", record.request.snapshot},
         {"priority", to_string(record.request.priority)},
         {"requested_by", record.request.requested_by},
+        {"host", record.request.host},
         {"target_identity", record.target_identity},
         {"signature_set", record.signature_set},
         {"status", to_string(record.status)},
@@ -128,6 +129,7 @@ std::optional<JobRecord> decode_record(std::string_view id, std::string_view val
         record.request.priority = *priority;
         record.status = *status;
         record.request.requested_by = j.at("requested_by").get<std::string>();
+        record.request.host = j.value("host", std::string()); // absent in records of the first release
         record.target_identity = j.at("target_identity").get<std::string>();
         record.signature_set = j.at("signature_set").get<std::string>();
         const auto& attempts = j.at("attempts");
@@ -293,7 +295,7 @@ Expected<std::vector<JobRecord>> JobQueue::scan_locked() const {
 }
 
 Expected<SubmitResult> JobQueue::submit(JobRequest request, std::string_view target_identity,
-                                        std::string_view signature_set) {
+                                        std::string_view signature_set, Rescan rescan) {
     if (request.target.empty() || target_identity.empty() || signature_set.empty()) {
         return make_error(Errc::invalid_argument,
                           "job: the target, its identity and the signature set must not be empty");
@@ -317,14 +319,17 @@ Expected<SubmitResult> JobQueue::submit(JobRequest request, std::string_view tar
             record.request.snapshot != request.snapshot) {
             return make_error(Errc::internal, "job " + id + ": the id is taken by another job");
         }
-        if (!is_finished(record.status) || record.status == JobStatus::succeeded) {
+        const bool stale = record.status == JobStatus::succeeded && rescan.succeeded_before.has_value() &&
+                           record.updated_at < *rescan.succeeded_before;
+        if (!is_finished(record.status) || (record.status == JobStatus::succeeded && !stale)) {
             // Synced again all the same: the call that stored it may have failed before its sync.
             if (auto synced = m_store.sync(); !synced) {
                 return std::unexpected(synced.error());
             }
             return SubmitResult{std::move(record), false};
         }
-        // Failed, cancelled or dead-lettered: asked for again, so scanned again, from a clean slate.
+        // Failed, cancelled, dead-lettered or a stale success: asked for again, so scanned again, from a
+        // clean slate.
         record.request = std::move(request);
         record.status = JobStatus::queued;
         record.attempts = 0;
@@ -416,6 +421,16 @@ Expected<JobRecord> JobQueue::mark_failed(std::string_view id, std::string error
         } else {
             record.status = JobStatus::queued;
         }
+        return {};
+    });
+}
+
+Expected<JobRecord> JobQueue::requeue(std::string_view id) {
+    return transition(id, "queue it again", [](JobRecord& record) -> Expected<void> {
+        if (record.status != JobStatus::running && record.status != JobStatus::paused) {
+            return invalid_move(record, "queue again");
+        }
+        record.status = JobStatus::queued; // attempts unchanged: stopping it was not the job's fault
         return {};
     });
 }

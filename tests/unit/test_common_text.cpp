@@ -74,3 +74,18 @@ TEST_CASE("parse_duration") {
     CHECK_FALSE(parse_duration("d"));
     CHECK_FALSE(parse_duration("99999999999999999w"));
 }
+
+TEST_CASE("parse_seconds_or_duration") {
+    using std::chrono::seconds;
+    CHECK(parse_seconds_or_duration("90") == seconds(90));
+    CHECK(parse_seconds_or_duration("0") == seconds(0));
+    CHECK(parse_seconds_or_duration("90s") == seconds(90));
+    CHECK(parse_seconds_or_duration("15m") == seconds(900));
+    CHECK(parse_seconds_or_duration("2h") == seconds(7200));
+    CHECK(parse_seconds_or_duration("7d") == seconds(7 * 86400));
+    CHECK_FALSE(parse_seconds_or_duration(""));
+    CHECK_FALSE(parse_seconds_or_duration("-5"));
+    CHECK_FALSE(parse_seconds_or_duration("5 s"));
+    CHECK_FALSE(parse_seconds_or_duration("1.5h"));
+    CHECK_FALSE(parse_seconds_or_duration("99999999999999999999"));
+}

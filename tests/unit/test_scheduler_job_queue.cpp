@@ -93,7 +93,7 @@ struct QueueUnderTest {
 };
 
 JobRequest request(std::string target, Priority priority = Priority::nightly, std::string snapshot = "") {
-    return JobRequest{std::move(target), std::move(snapshot), priority, "tester"};
+    return JobRequest{std::move(target), std::move(snapshot), priority, "tester", ""};
 }
 
 // Submits a job for target (its identity is "id:" + target) under signature set "sigs-1".
@@ -666,4 +666,77 @@ TEST_CASE("JobQueue record layout", "[scheduler]") {
     CHECK(pairs[0].second.find("\"v\":1") != std::string::npos);
     CHECK(pairs[0].second.find("\"status\":\"queued\"") != std::string::npos);
     CHECK(pairs[0].second.find("\"submitted_at\":42") != std::string::npos);
+}
+
+TEST_CASE("JobQueue::requeue", "[scheduler]") {
+    const Backend backend = GENERATE(Backend::memory, Backend::rocksdb);
+    CAPTURE(name_of(backend));
+    QueueUnderTest q(backend);
+    JobQueue& queue = *q.queue;
+    const JobRecord job = submit(queue, "a");
+
+    SECTION("running and paused jobs go back to queued with their attempts unchanged") {
+        REQUIRE(queue.mark_running(job.id));
+        REQUIRE(queue.mark_failed(job.id, "first try"));
+        REQUIRE(queue.mark_running(job.id));
+        auto requeued = queue.requeue(job.id);
+        REQUIRE(requeued);
+        CHECK(requeued->status == JobStatus::queued);
+        CHECK(requeued->attempts == 1);
+        CHECK(stored_record(queue, job.id).status == JobStatus::queued);
+        REQUIRE(queue.mark_running(job.id));
+        REQUIRE(queue.mark_paused(job.id));
+        CHECK(queue.requeue(job.id).has_value());
+    }
+    SECTION("queued and finished jobs cannot be queued again this way") {
+        auto queued = queue.requeue(job.id);
+        REQUIRE_FALSE(queued);
+        CHECK(queued.error().code == Errc::invalid_argument);
+        REQUIRE(queue.mark_running(job.id));
+        REQUIRE(queue.mark_succeeded(job.id, "/r.json"));
+        CHECK_FALSE(queue.requeue(job.id).has_value());
+        CHECK(queue.requeue("j-000000000000000000000000").error().code == Errc::not_found);
+    }
+}
+
+TEST_CASE("JobQueue::submit with Rescan and a host", "[scheduler]") {
+    const Backend backend = GENERATE(Backend::memory, Backend::rocksdb);
+    CAPTURE(name_of(backend));
+    QueueUnderTest q(backend);
+    JobQueue& queue = *q.queue;
+    JobRequest first = request("a", Priority::nightly);
+    first.host = "kvm01";
+    auto submitted = queue.submit(first, "id:a", "sigs-1");
+    REQUIRE(submitted);
+    const std::string id = submitted->record.id;
+    CHECK(stored_record(queue, id).request.host == "kvm01");
+    REQUIRE(queue.mark_running(id));
+    REQUIRE(queue.mark_succeeded(id, "/reports/a.json")); // updated_at 1000
+    q.now = 5000;
+
+    SECTION("a success newer than succeeded_before stands") {
+        auto again = queue.submit(request("a", Priority::gate), "id:a", "sigs-1", Rescan{999});
+        REQUIRE(again);
+        CHECK(again->record.status == JobStatus::succeeded);
+        CHECK(again->record.report_path == "/reports/a.json");
+        CHECK(again->record.request.priority == Priority::nightly);
+    }
+    SECTION("an older one is stale: queued again with the new request") {
+        JobRequest gate = request("a", Priority::gate);
+        gate.host = "kvm02";
+        auto again = queue.submit(gate, "id:a", "sigs-1", Rescan{1001});
+        REQUIRE(again);
+        CHECK_FALSE(again->created);
+        CHECK(again->record.id == id);
+        CHECK(again->record.status == JobStatus::queued);
+        CHECK(again->record.request.priority == Priority::gate);
+        CHECK(again->record.submitted_at == 5000);
+        CHECK_FALSE(again->record.report_path.has_value());
+        CHECK(stored_record(queue, id).request.host == "kvm02");
+    }
+    SECTION("without Rescan a success stands however old") {
+        auto again = queue.submit(request("a"), "id:a", "sigs-1");
+        REQUIRE(again);
+        CHECK(again->record.status == JobStatus::succeeded);
+    }
 }

@@ -1,8 +1,11 @@
 // coldscan: scans VM disk images from the outside with ClamAV and YARA.
 #include "cache_command.hpp"
+#include "client_commands.hpp"
 #include "coldscan/common/log.hpp"
 #include "coldscan/signatures/engine_libraries.hpp"
+#include "gate_command.hpp"
 #include "scan_command.hpp"
+#include "serve_command.hpp"
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -35,6 +38,9 @@ int main(int argc, char** argv) {
     app.add_flag("-q,--quiet", quiet, "Only errors");
     auto scan_options = coldscan::cli::add_scan_command(app);
     auto cache_options = coldscan::cli::add_cache_command(app);
+    auto client_options = coldscan::cli::add_client_commands(app);
+    auto gate_options = coldscan::cli::add_gate_command(app);
+    auto serve_options = coldscan::cli::add_serve_command(app);
 
     try {
         app.parse(argc, argv);
@@ -60,8 +66,17 @@ int main(int argc, char** argv) {
         if (app.got_subcommand("scan")) {
             return coldscan::cli::run_scan(*scan_options, g_stop);
         }
+        if (app.got_subcommand("serve")) {
+            return coldscan::cli::run_serve(*serve_options);
+        }
         if (app.got_subcommand("cache")) {
             return coldscan::cli::run_cache(*cache_options, app);
+        }
+        if (auto status = coldscan::cli::run_client_command(*client_options, g_stop)) {
+            return *status;
+        }
+        if (app.got_subcommand("gate")) {
+            return coldscan::cli::run_gate(*gate_options, g_stop);
         }
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());

@@ -13,6 +13,7 @@ enum class Errc {
     io,               // read/write/system call failed
     unsupported,      // valid but not handled (format, filesystem)
     unsafe_image,     // the image safety gate refused it
+    forbidden,        // outside what the configuration allows (a path outside every datastore root)
     corrupt,          // stored data failed its checksums or does not parse
     engine,           // a scan engine or signature load failed
     timeout,          // a bounded operation ran out of time

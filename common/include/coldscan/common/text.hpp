@@ -23,6 +23,8 @@ namespace coldscan {
 [[nodiscard]] std::optional<std::uint64_t> parse_size(std::string_view text);
 // "30d", "12h", "90m", "45s", "2w", "1d12h" -> seconds; nullopt if malformed or zero-length text.
 [[nodiscard]] std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+// As parse_duration, and a plain number as seconds ("90"): for options where seconds are the obvious unit.
+[[nodiscard]] std::optional<std::chrono::seconds> parse_seconds_or_duration(std::string_view text);
 // "1h02m", "3m07s", "12.4s".
 [[nodiscard]] std::string format_duration(std::chrono::duration<double> d);
 

@@ -16,9 +16,10 @@
 namespace coldscan::disk {
 
 struct DirectOptions {
-    unsigned connections = 4; // NBD connections: reads in flight at once
-    std::string snapshot;     // a qcow2 internal snapshot to read instead of the current state
-    std::string dirty_bitmap; // an export's qemu:dirty-bitmap:NAME (NBD URIs)
+    unsigned connections = 4;               // NBD connections: reads in flight at once
+    std::string snapshot;                   // a qcow2 internal snapshot to read instead of the current state
+    std::string dirty_bitmap;               // an export's qemu:dirty-bitmap:NAME (NBD URIs)
+    std::shared_ptr<ReadThrottle> throttle; // the job's read budget (the scan service); none: full speed
 };
 
 struct DirectFilesystem {

@@ -5,6 +5,7 @@
 
 #include "coldscan/common/content.hpp"
 #include "coldscan/common/error.hpp"
+#include "coldscan/common/read_throttle.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -73,6 +74,8 @@ struct SourceOptions {
     // A streaming source that receives nothing for this long treats its producer as hung: the stream fails
     // (the files not delivered are reported) and the producer is stopped. Zero: wait forever.
     std::chrono::seconds stall_timeout{600};
+    // The job's read budget (the scan service), asked before each appliance read; none: full speed.
+    std::shared_ptr<ReadThrottle> throttle;
 };
 
 } // namespace coldscan::disk

@@ -3,6 +3,7 @@
 // chain holds each block (qemu:allocation-depth) and which blocks a dirty bitmap marks.
 #pragma once
 
+#include "coldscan/common/read_throttle.hpp"
 #include "coldscan/disk/block_device.hpp"
 
 #include <memory>
@@ -12,8 +13,9 @@
 namespace coldscan::disk {
 
 struct NbdOptions {
-    unsigned connections = 4; // parallel connections for parallel reads (each read takes one)
-    std::string dirty_bitmap; // NAME of qemu:dirty-bitmap:NAME to ask for; empty: none
+    unsigned connections = 4;               // parallel connections for parallel reads (each read takes one)
+    std::string dirty_bitmap;               // NAME of qemu:dirty-bitmap:NAME to ask for; empty: none
+    std::shared_ptr<ReadThrottle> throttle; // asked before every data read; none: full speed
 };
 
 // One run of blocks with the same status.

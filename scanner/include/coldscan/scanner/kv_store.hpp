@@ -51,6 +51,9 @@ public:
 };
 
 [[nodiscard]] std::unique_ptr<KvStore> open_memory_store();
+// A handle on a store that others use too (the scan service's, shared by its job queue and every scan):
+// forwards every call; the store lives as long as its last handle.
+[[nodiscard]] std::unique_ptr<KvStore> share_store(std::shared_ptr<KvStore> store);
 // Opens, or creates, a RocksDB store in folder; a key space the store lacks (made by an older coldscan) is
 // added, one it has that this version does not know is kept. Errors: corrupt (damaged files), io (cannot
 // create it, locked by another process, unreadable; the message says which).

@@ -38,6 +38,9 @@ struct ScanOptions {
     // The verdict cache's folder (RocksDB); none: --no-cache (a memory store dedupes within this run only).
     std::optional<std::filesystem::path> cache_dir;
     IdentityUse identity = IdentityUse::trust; // ignore: --verify-content
+    // The scan service's store, shared with its job queue (a RocksDB folder opens once per process); when
+    // set, cache_dir only names it in the report.
+    std::shared_ptr<KvStore> shared_store;
 };
 
 // Opens the persistent cache for a run. A damaged one is moved aside (DIR.damaged-TIME) and started afresh;

@@ -17,6 +17,7 @@
 //            | queued / dead_letter / failed (mark_failed: retried until max_attempts failures, then
 //              dead_letter; Retry::never fails it at once)
 //   paused  -> running (resumed) | cancelled | queued / dead_letter / failed (mark_failed)
+//   running, paused -> queued (requeue: the service stopped it at shutdown; attempts unchanged)
 //   succeeded, failed, cancelled, dead_letter: finished; submit() of the same job queues a failed,
 //   cancelled or dead-lettered one again (attempts back to 0), and answers a succeeded one as it is.
 //
@@ -63,6 +64,7 @@ struct JobRequest {
     std::string snapshot; // empty: the target as it is
     Priority priority = Priority::nightly;
     std::string requested_by; // optional: who asked (API token name, user)
+    std::string host; // optional: the inventory host whose budget the scan uses (else the service's pick)
 };
 
 struct JobRecord {
@@ -81,6 +83,11 @@ struct JobRecord {
 struct SubmitResult {
     JobRecord record;
     bool created = false; // false: the id was known (the job is returned, or queued again if it had ended)
+};
+
+// When a known job that succeeded counts as stale and is scanned again (the gate's --max-age).
+struct Rescan {
+    std::optional<std::int64_t> succeeded_before; // unix seconds: a success last updated earlier is stale
 };
 
 enum class Retry {
@@ -107,12 +114,12 @@ public:
     explicit JobQueue(scanner::KvStore& store, JobQueueOptions options = {});
 
     // Stores a queued job, synced, unless the same job (same id) is known: then returns it (created=false);
-    // a failed, cancelled or dead-lettered one is queued again with attempts 0 and the new request's
-    // priority and requester. A damaged record under that id is replaced. Errc::invalid_argument: empty
-    // target, target identity or signature set; Errc::internal: the stored job under that id is another
-    // (a hash collision); io/corrupt: the store failed.
+    // a failed, cancelled or dead-lettered one, or a success that rescan calls stale, is queued again with
+    // attempts 0 and the new request's priority, host and requester. A damaged record under that id is
+    // replaced. Errc::invalid_argument: empty target, target identity or signature set; Errc::internal: the
+    // stored job under that id is another (a hash collision); io/corrupt: the store failed.
     [[nodiscard]] Expected<SubmitResult> submit(JobRequest request, std::string_view target_identity,
-                                                std::string_view signature_set);
+                                                std::string_view signature_set, Rescan rescan = {});
 
     // Each returns the updated record, synced. Errc::not_found: unknown id; Errc::invalid_argument: the move
     // is not in the lifecycle above; Errc::corrupt: the record does not decode; io: the store failed.
@@ -122,6 +129,8 @@ public:
     // attempts + 1 and last_error = error; queued again, dead_letter or failed (see Retry).
     [[nodiscard]] Expected<JobRecord> mark_failed(std::string_view id, std::string error,
                                                   Retry retry = Retry::allowed);
+    // From running or paused back to queued, attempts unchanged (the service stopped it: shutdown).
+    [[nodiscard]] Expected<JobRecord> requeue(std::string_view id);
     // From queued, running or paused; a cancelled job stays cancelled (no error: a repeated API call).
     [[nodiscard]] Expected<JobRecord> cancel(std::string_view id);
 

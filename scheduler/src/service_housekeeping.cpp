@@ -1,0 +1,181 @@
+// The service's background duties: reading each host's load, finding the images due tonight, and noticing
+// a changed signature folder (freshclam wrote new databases) to reload it.
+#include "coldscan/common/log.hpp"
+#include "coldscan/common/sha256.hpp"
+#include "coldscan/scheduler/libvirt_disks.hpp"
+#include "coldscan/scheduler/load_probe.hpp"
+#include "service_impl.hpp"
+
+#include <algorithm>
+#include <glob.h>
+
+namespace coldscan::scheduler {
+namespace {
+
+constexpr auto k_tick = std::chrono::seconds{5};
+constexpr auto k_probe_timeout = std::chrono::seconds{3};
+// Without nightly windows, discovery runs at start-up and then once a day.
+constexpr auto k_discovery_period = std::chrono::hours{24};
+
+std::vector<std::string> glob_files(const std::string& pattern) {
+    glob_t found{};
+    std::vector<std::string> out;
+    if (::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &found) == 0) {
+        for (std::size_t i = 0; i < found.gl_pathc; ++i) {
+            out.emplace_back(found.gl_pathv[i]);
+        }
+    }
+    ::globfree(&found);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// Names, sizes and times of every file under path (a file or a folder): changes when freshclam or an
+// operator writes new databases or rules.
+void stamp_path(const std::filesystem::path& path, std::string& stamp) {
+    std::error_code ec;
+    auto add = [&](const std::filesystem::path& file) {
+        std::error_code file_ec;
+        const auto size = std::filesystem::file_size(file, file_ec);
+        const auto time = std::filesystem::last_write_time(file, file_ec);
+        stamp += file.string() + ":" + std::to_string(size) + ":" +
+                 std::to_string(time.time_since_epoch().count()) + ";";
+    };
+    if (std::filesystem::is_directory(path, ec)) {
+        std::vector<std::filesystem::path> files;
+        for (std::filesystem::recursive_directory_iterator it(path, ec), end; !ec && it != end;
+             it.increment(ec)) {
+            if (it->is_regular_file(ec)) {
+                files.push_back(it->path());
+            }
+        }
+        std::sort(files.begin(), files.end());
+        std::for_each(files.begin(), files.end(), add);
+    } else {
+        add(path);
+    }
+}
+
+} // namespace
+
+std::string ScanService::Impl::signature_folder_stamp() const {
+    std::string stamp;
+    stamp_path(config.clamav_db.value_or(signatures::k_default_clamav_db), stamp);
+    for (const auto& rules : config.yara_rules) {
+        stamp_path(rules, stamp);
+    }
+    return stamp;
+}
+
+void ScanService::Impl::housekeeping_loop() {
+    bool window_was_open = false;
+    std::optional<std::chrono::steady_clock::time_point> last_discovery;
+    std::string pending_stamp;
+    const bool discovers = !config.image_patterns.empty() || config.libvirt_uri.has_value();
+    std::unique_lock lock(m_mutex);
+    while (!m_quit) {
+        const bool window_open = m_scheduler.nightly_allowed(service_now());
+        lock.unlock();
+
+        probe_hosts();
+
+        // Nightly discovery: when a window opens (or at start-up inside one); without windows, once a day.
+        const auto now = std::chrono::steady_clock::now();
+        const bool due = config.nightly_windows.empty()
+                             ? (!last_discovery || now - *last_discovery >= k_discovery_period)
+                             : (window_open && !window_was_open);
+        window_was_open = window_open;
+        if (discovers && due) {
+            last_discovery = now;
+            discover_images();
+        }
+
+        // A changed signature folder is reloaded once it stopped changing (freshclam writes in steps).
+        const std::string current = signature_folder_stamp();
+        std::string loaded;
+        {
+            std::lock_guard stamp_lock(m_mutex);
+            loaded = m_signature_stamp;
+        }
+        if (current != loaded) {
+            if (current == pending_stamp) {
+                spdlog::info("the signature files changed");
+                pending_stamp.clear();
+                static_cast<void>(reload_signatures());
+            } else {
+                pending_stamp = current;
+            }
+        }
+
+        lock.lock();
+        m_wake_cv.wait_for(lock, k_tick, [&] { return m_quit; });
+    }
+}
+
+void ScanService::Impl::probe_hosts() {
+    for (const auto& [host, probe] : config.load_probes) {
+        {
+            std::lock_guard lock(m_mutex);
+            if (m_quit) {
+                return;
+            }
+        }
+        auto reading = read_load(probe, k_probe_timeout);
+        set_pressure(host, std::move(reading));
+    }
+}
+
+void ScanService::Impl::discover_images() {
+    std::vector<std::string> images;
+    const auto& inventory = config.inventory;
+    for (const auto& [datastore, patterns] : config.image_patterns) {
+        const auto index = inventory.datastore_index(datastore);
+        for (const auto& root : inventory.datastores()[*index].roots) {
+            for (const auto& pattern : patterns) {
+                auto found = glob_files(root + "/" + pattern);
+                images.insert(images.end(), found.begin(), found.end());
+            }
+        }
+    }
+    if (config.libvirt_uri) {
+        auto domains = list_domains(*config.libvirt_uri);
+        if (!domains) {
+            spdlog::warn("nightly discovery: libvirt: {}", domains.error().message);
+        } else {
+            for (const auto& domain : *domains) {
+                auto disks = domain_disks(*config.libvirt_uri, domain);
+                if (!disks) {
+                    spdlog::warn("nightly discovery: domain {}: {}", domain, disks.error().message);
+                    continue;
+                }
+                for (const auto& disk : *disks) {
+                    if (disk.kind == "file" && !disk.source.empty()) {
+                        images.push_back(disk.source);
+                    }
+                }
+            }
+        }
+    }
+    std::sort(images.begin(), images.end());
+    images.erase(std::unique(images.begin(), images.end()), images.end());
+    std::size_t queued = 0;
+    for (const auto& image : images) {
+        ScanRequest request{image, Priority::nightly, "", "", "nightly discovery", std::nullopt};
+        auto resolved = resolve_image(image, request);
+        if (!resolved) {
+            spdlog::warn("nightly discovery: {}", resolved.error().message);
+            continue;
+        }
+        auto stored = store_and_schedule({std::move(*resolved)});
+        if (!stored) {
+            spdlog::warn("nightly discovery: {}: {}", image, stored.error().message);
+            continue;
+        }
+        queued += (*stored)[0].job.record.status == JobStatus::queued ? 1 : 0;
+    }
+    spdlog::info("nightly discovery: {} image(s) found, {} queued (the rest are unchanged since their last "
+                 "scan with this signature set)",
+                 images.size(), queued);
+}
+
+} // namespace coldscan::scheduler

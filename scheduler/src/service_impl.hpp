@@ -1,0 +1,148 @@
+// ScanService's state, shared by its three source files: scan_service.cpp (the public calls),
+// service_workers.cpp (the dispatcher and the scan workers) and service_housekeeping.cpp (load probes,
+// nightly discovery, the signature folder watch).
+//
+// Locking: m_mutex guards the scheduler, the job table, the workers, the current signature set, the host
+// views and the counters. JobQueue has its own lock and never calls out, so calling it under m_mutex is
+// safe. Scans themselves run outside every lock.
+#pragma once
+
+#include "coldscan/scanner/kv_store.hpp"
+#include "coldscan/scanner/scan_events.hpp"
+#include "coldscan/scheduler/scan_service.hpp"
+#include "coldscan/scheduler/scheduler.hpp"
+#include "coldscan/signatures/signature_set.hpp"
+#include "read_budget.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace coldscan::scheduler {
+
+// Where a job's bytes come from, fixed when it is handed to the scheduler.
+struct JobPlacement {
+    std::size_t host = 0;
+    std::size_t datastore = 0;
+    std::string scheduler_id; // the id the Scheduler knows (a job queued again gets a new one)
+    std::uint64_t estimated_bytes = 0;
+};
+
+enum class StopReason { none, pause, cancel, shutdown };
+
+// One scan of one job. A resumed job gets a new Worker, which waits for the previous one (still stopping
+// after its pause) before it starts.
+struct Worker {
+    std::shared_ptr<std::atomic<bool>> stop = std::make_shared<std::atomic<bool>>(false);
+    StopReason reason = StopReason::none;        // under m_mutex
+    const scanner::Progress* progress = nullptr; // while the scan runs; under m_mutex
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    std::promise<void> ended;
+    std::shared_future<void> ended_future = ended.get_future().share();
+};
+
+struct PressureState {
+    std::optional<double> value;
+    std::string error;
+    bool throttled = false;
+    std::chrono::steady_clock::duration throttled_total{};
+    std::optional<std::chrono::steady_clock::time_point> throttled_since;
+};
+
+struct ScanService::Impl {
+    explicit Impl(ServiceConfig service_config);
+
+    // --- scan_service.cpp
+    // Checks one request and turns it into the jobs to store (libvirt:DOMAIN gives one per disk).
+    struct Resolved {
+        JobRequest request;
+        std::string identity;
+        std::size_t host = 0;
+        std::size_t datastore = 0;
+        std::uint64_t estimated_bytes = 0;
+        std::optional<std::chrono::seconds> max_age;
+    };
+    [[nodiscard]] Expected<std::vector<Resolved>> resolve(const ScanRequest& request) const;
+    [[nodiscard]] Expected<Resolved> resolve_image(const std::string& path, const ScanRequest& request) const;
+    // Stores and schedules resolved jobs (locks m_mutex).
+    [[nodiscard]] Expected<std::vector<SubmittedJob>> store_and_schedule(std::vector<Resolved> jobs);
+    // Hands a queued job to the scheduler under a fresh scheduler id. Requires m_mutex.
+    void schedule_locked(const JobRecord& record, std::size_t host, std::size_t datastore,
+                         std::uint64_t estimated_bytes, TimePoint due);
+    [[nodiscard]] JobView view_locked(const JobRecord& record) const;
+    [[nodiscard]] std::optional<JobVerdict> verdict_of(const JobRecord& record) const;
+    [[nodiscard]] std::filesystem::path report_path(std::string_view id) const;
+
+    // --- service_workers.cpp
+    void dispatch_loop();
+    void carry_out_locked(const Decision& decision, TimePoint now);
+    void start_worker_locked(const std::string& id);
+    void run_job(const std::string& id, const std::shared_ptr<Worker>& worker);
+    // After a scan ended: record its outcome (report, alerts, queue) and free its slots. Locks m_mutex.
+    void finish_job(const std::string& id, const std::shared_ptr<Worker>& worker,
+                    const reports::Report& report);
+    void record_alerts(const JobRecord& record, const reports::Report& report);
+    void load_alert_ids();
+    void reap_workers_locked();
+    void wake();
+
+    [[nodiscard]] Expected<std::string> reload_signatures();
+    void set_pressure(std::string_view host, Expected<double> reading);
+
+    // --- service_housekeeping.cpp
+    void housekeeping_loop();
+    void probe_hosts();
+    void discover_images();
+    [[nodiscard]] std::string signature_folder_stamp() const;
+
+    ServiceConfig config;
+    std::filesystem::path state_dir;
+    std::shared_ptr<scanner::KvStore> store;
+    std::unique_ptr<JobQueue> queue;
+    std::unique_ptr<ReadBudgets> budgets;
+
+    mutable std::mutex m_mutex;
+    std::condition_variable m_wake_cv;
+    bool m_woken = false;
+    Scheduler m_scheduler;
+    std::map<std::string, JobPlacement, std::less<>> m_placements;     // jobs the scheduler holds, by job id
+    std::map<std::string, std::string, std::less<>> m_by_scheduler_id; // scheduler id -> job id
+    std::map<std::string, std::shared_ptr<Worker>, std::less<>> m_workers; // by job id: the current one
+    // Every worker thread with its end signal: joined once ended (reap_workers_locked).
+    std::vector<std::pair<std::thread, std::shared_future<void>>> m_threads;
+    std::uint64_t m_generation = 0;
+    std::shared_ptr<const signatures::SignatureSet> m_signatures;
+    std::string m_signatures_loaded_at;
+    std::string m_signature_stamp;         // signature_folder_stamp() taken before the current set was loaded
+    std::vector<PressureState> m_pressure; // by host index
+    ServiceCounters m_counters;
+    mutable std::map<std::string, JobVerdict, std::less<>> m_verdicts; // parsed reports, by job id
+
+    std::mutex m_reload_mutex; // one reload at a time
+    std::mutex m_alert_mutex;  // alerts.jsonl and m_alert_ids
+    std::set<std::string> m_alert_ids;
+
+    std::atomic<bool> accepting{true};
+    bool m_draining = false; // no new starts (shutdown); under m_mutex
+    bool m_quit = false;     // the dispatcher and housekeeping end; under m_mutex
+    bool m_stopped = false;  // shutdown() finished; under m_mutex
+    std::condition_variable m_stopped_cv;
+    std::condition_variable m_worker_ended_cv;
+    std::mutex m_shutdown_mutex;
+    std::thread dispatcher;
+    std::thread housekeeper;
+};
+
+[[nodiscard]] TimePoint service_now();
+[[nodiscard]] std::string iso8601_utc(std::int64_t unix_seconds);
+
+} // namespace coldscan::scheduler

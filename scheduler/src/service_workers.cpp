@@ -1,0 +1,366 @@
+// The dispatcher (carries out the Scheduler's decisions) and the scan workers (one ScanRun per job), with
+// what a finished scan leaves: its report, its alerts and its state in the queue.
+#include "coldscan/common/log.hpp"
+#include "coldscan/common/text.hpp"
+#include "coldscan/reports/json_report.hpp"
+#include "coldscan/scanner/scan_run.hpp"
+#include "service_impl.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <fcntl.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <unistd.h>
+
+namespace coldscan::scheduler {
+namespace {
+
+using json = nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+// Issues and detections go to the report; the log gets one line per detection.
+class ServiceEvents final : public scanner::ScanEvents {
+public:
+    explicit ServiceEvents(std::string job) : m_job(std::move(job)) {}
+    void on_detection(reports::TargetKind /*kind*/, const reports::DetectionRecord& record) override {
+        spdlog::warn("job {}: {} {}: {} FOUND", m_job, printable(record.target), printable(record.path),
+                     printable(record.detection.signature));
+    }
+
+private:
+    std::string m_job;
+};
+
+// Retried failures wait a little longer each time (a datastore that is briefly away).
+Duration retry_delay(unsigned attempts) {
+    return std::chrono::duration_cast<Duration>(std::chrono::seconds{30} * std::min(attempts, 10U));
+}
+
+std::string failure_of(const reports::Report& report) {
+    for (const auto& target : report.targets) {
+        if (!target.error.empty()) {
+            return target.error;
+        }
+    }
+    return "the scan failed";
+}
+
+// Writes to a temporary name and renames: a report is there whole or not at all, crash or not.
+Expected<void> write_report(const reports::Report& report, const std::filesystem::path& path) {
+    auto temporary = path;
+    temporary += ".partial";
+    if (auto written = reports::write_json_file(report, temporary); !written) {
+        return written;
+    }
+    std::error_code ec;
+    std::filesystem::rename(temporary, path, ec);
+    if (ec) {
+        return make_error(Errc::io, "report: cannot rename it to " + path.string() + ": " + ec.message());
+    }
+    return {};
+}
+
+} // namespace
+
+void ScanService::Impl::wake() {
+    m_woken = true;
+    m_wake_cv.notify_all();
+}
+
+void ScanService::Impl::dispatch_loop() {
+    std::unique_lock lock(m_mutex);
+    while (!m_quit) {
+        reap_workers_locked();
+        const TimePoint now = service_now();
+        if (!m_draining) {
+            carry_out_locked(m_scheduler.step(now), now);
+        }
+        // Also every few seconds: nothing is lost if a wakeup is missed.
+        TimePoint until = now + std::chrono::seconds{5};
+        if (const auto next = m_scheduler.next_wakeup(now)) {
+            until = std::min(until, std::max(*next, now + Duration{10}));
+        }
+        m_wake_cv.wait_until(lock, until, [&] { return m_woken || m_quit; });
+        m_woken = false;
+    }
+}
+
+void ScanService::Impl::carry_out_locked(const Decision& decision, TimePoint now) {
+    for (const auto& scheduler_id : decision.pause) {
+        const auto& id = m_by_scheduler_id.at(scheduler_id);
+        if (const auto worker = m_workers.find(id); worker != m_workers.end()) {
+            worker->second->reason = StopReason::pause;
+            worker->second->stop->store(true);
+        }
+        if (auto paused = queue->mark_paused(id); !paused) {
+            spdlog::error("job {}: {}", id, paused.error().message);
+        }
+        spdlog::info("job {}: paused for a gate scan", id);
+    }
+    auto begin = [&](const std::string& scheduler_id, std::string_view verb) {
+        const std::string id = m_by_scheduler_id.at(scheduler_id);
+        auto running = queue->mark_running(id);
+        if (!running) {
+            // The queue stays as it was (recovered at the next start); the slots are freed now.
+            spdlog::error("job {}: cannot {} it: {}", id, verb, running.error().message);
+            static_cast<void>(m_scheduler.finished(scheduler_id, now));
+            m_by_scheduler_id.erase(scheduler_id);
+            m_placements.erase(id);
+            return;
+        }
+        spdlog::info("job {}: {} {}", id, verb, running->request.target);
+        start_worker_locked(id);
+    };
+    for (const auto& scheduler_id : decision.resume) {
+        begin(scheduler_id, "resuming");
+    }
+    for (const auto& scheduler_id : decision.start) {
+        begin(scheduler_id, "starting");
+    }
+}
+
+void ScanService::Impl::start_worker_locked(const std::string& id) {
+    auto worker = std::make_shared<Worker>();
+    std::shared_ptr<Worker> previous;
+    if (auto old = m_workers.find(id); old != m_workers.end()) {
+        previous = old->second; // a paused scan still stopping
+    }
+    m_workers[id] = worker;
+    std::thread thread([this, id, worker, previous] {
+        if (previous) {
+            previous->ended_future.wait();
+        }
+        run_job(id, worker);
+    });
+    m_threads.emplace_back(std::move(thread), worker->ended_future);
+}
+
+void ScanService::Impl::reap_workers_locked() {
+    // Only threads whose worker has ended: joining them never waits for a scan.
+    std::erase_if(m_threads, [](auto& entry) {
+        if (entry.second.wait_for(std::chrono::seconds{0}) != std::future_status::ready) {
+            return false;
+        }
+        entry.first.join();
+        return true;
+    });
+}
+
+void ScanService::Impl::run_job(const std::string& id, const std::shared_ptr<Worker>& worker) {
+    reports::Report report;
+    try {
+        std::shared_ptr<const signatures::SignatureSet> signatures;
+        scanner::ScanOptions options;
+        std::string target;
+        {
+            std::lock_guard lock(m_mutex);
+            signatures = m_signatures;
+            auto record = queue->get(id);
+            const auto placed = m_placements.find(id);
+            if (!record || !*record || placed == m_placements.end()) {
+                throw std::runtime_error("the job vanished before it started");
+            }
+            target = (*record)->request.target;
+            options.snapshot = (*record)->request.snapshot;
+            const auto& datastore = config.inventory.datastores()[placed->second.datastore];
+            for (const auto& root : datastore.roots) {
+                options.allowed_roots.emplace_back(root);
+            }
+            options.source.throttle =
+                budgets->throttle_for(placed->second.host, placed->second.datastore, worker->stop);
+        }
+        const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
+        options.threads = config.threads != 0 ? config.threads : cores;
+        options.bytes_in_flight = 128ULL << 20;
+        options.shared_store = store;
+        options.cache_dir = state_dir / "store";
+        ServiceEvents events(id);
+        const auto started = SteadyClock::now();
+        scanner::ScanRun run(*signatures, options, events, *worker->stop);
+        {
+            std::lock_guard lock(m_mutex);
+            worker->progress = &run.progress();
+        }
+        report = run.run({target});
+        {
+            std::lock_guard lock(m_mutex);
+            worker->progress = nullptr;
+        }
+        report.total_seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
+    } catch (const std::exception& e) {
+        report = reports::Report{};
+        report.status = reports::RunStatus::failed;
+        reports::TargetReport failed;
+        failed.status = reports::RunStatus::failed;
+        failed.error = std::string("internal error: ") + e.what();
+        report.targets.push_back(std::move(failed));
+    }
+    finish_job(id, worker, report);
+}
+
+void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<Worker>& worker,
+                                   const reports::Report& report) {
+    StopReason reason = StopReason::none;
+    std::optional<JobRecord> record;
+    {
+        std::lock_guard lock(m_mutex);
+        reason = worker->reason;
+        if (auto found = queue->get(id); found && *found) {
+            record = **found;
+        }
+    }
+    const bool whole = !report.interrupted && report.status != reports::RunStatus::failed;
+    // What must survive a crash is written before the queue says succeeded: the report, then the alerts.
+    std::optional<std::string> written;
+    if (whole && record && reason != StopReason::cancel) {
+        const auto path = report_path(id);
+        if (auto ok = write_report(report, path); ok) {
+            written = path.string();
+            record_alerts(*record, report);
+        } else {
+            spdlog::error("job {}: {}", id, ok.error().message);
+        }
+    }
+
+    std::lock_guard lock(m_mutex);
+    const auto placed = m_placements.find(id);
+    const std::string scheduler_id = placed != m_placements.end() ? placed->second.scheduler_id : "";
+    auto release = [&] {
+        if (!scheduler_id.empty()) {
+            static_cast<void>(m_scheduler.finished(scheduler_id, service_now()));
+            m_by_scheduler_id.erase(scheduler_id);
+            m_placements.erase(id);
+        }
+    };
+    if (written) {
+        if (record->status == JobStatus::paused) {
+            static_cast<void>(queue->mark_running(id)); // it ended before the pause reached it
+        }
+        if (auto done = queue->mark_succeeded(id, *written); !done) {
+            spdlog::error("job {}: {}", id, done.error().message);
+        }
+        ++m_counters.jobs_succeeded;
+        m_counters.files_scanned += report.counts.files;
+        m_counters.bytes_scanned += report.counts.bytes;
+        m_counters.cache_hits += report.cache.files_not_scanned;
+        m_counters.engine_scans += report.cache.engine_scans;
+        m_counters.detections += report.detections.size();
+        spdlog::info("job {}: {} ({} files, {} detections)", id, to_string(report.status),
+                     report.counts.files, report.detections.size());
+        release();
+    } else if (reason == StopReason::pause && report.interrupted) {
+        // Paused: keeps its place in the scheduler; what it verdicted stays in the cache for the resume.
+    } else if (reason == StopReason::cancel) {
+        release();
+    } else if (reason == StopReason::shutdown && report.interrupted) {
+        if (auto requeued = queue->requeue(id); !requeued) {
+            spdlog::error("job {}: {}", id, requeued.error().message);
+        }
+        release();
+    } else {
+        const std::string failure = report.interrupted ? "the scan was interrupted" : failure_of(report);
+        if (record && record->status == JobStatus::paused) {
+            static_cast<void>(queue->mark_running(id));
+        }
+        auto failed = queue->mark_failed(id, failure);
+        ++m_counters.jobs_failed;
+        const auto retry_host = placed != m_placements.end() ? placed->second.host : 0;
+        const auto retry_datastore = placed != m_placements.end() ? placed->second.datastore : 0;
+        const auto retry_bytes = placed != m_placements.end() ? placed->second.estimated_bytes : 0;
+        release();
+        if (failed && failed->status == JobStatus::queued && !m_draining) {
+            spdlog::warn("job {}: {} (attempt {} of {}; retried later)", id, failure, failed->attempts,
+                         queue->max_attempts());
+            schedule_locked(*failed, retry_host, retry_datastore, retry_bytes,
+                            service_now() + retry_delay(failed->attempts));
+        } else if (failed) {
+            spdlog::error("job {}: {} ({})", id, failure, to_string(failed->status));
+        }
+    }
+    if (const auto current = m_workers.find(id); current != m_workers.end() && current->second == worker) {
+        m_workers.erase(current);
+    }
+    worker->ended.set_value();
+    m_worker_ended_cv.notify_all();
+    wake();
+}
+
+void ScanService::Impl::record_alerts(const JobRecord& record, const reports::Report& report) {
+    if (report.detections.empty()) {
+        return;
+    }
+    // One alert per scan of a job: a rerun after a crash between this line and the queue's update finds
+    // the id and stays quiet.
+    const std::string alert_id = record.id + ":" + std::to_string(record.submitted_at);
+    std::lock_guard lock(m_alert_mutex);
+    if (m_alert_ids.contains(alert_id)) {
+        return;
+    }
+    json detections = json::array();
+    for (const auto& detection : report.detections) {
+        json line{{"device", utf8_or_escaped(detection.device)},
+                  {"path", utf8_or_escaped(detection.path)},
+                  {"signature", utf8_or_escaped(detection.detection.signature)},
+                  {"sha256", detection.sha256},
+                  {"size", detection.size}};
+        if (!is_valid_utf8(detection.path)) {
+            line["path_hex"] = hex_encode(detection.path); // as the report does: the exact bytes too
+        }
+        detections.push_back(std::move(line));
+    }
+    const json alert{{"alert_id", alert_id},
+                     {"job", record.id},
+                     {"target", utf8_or_escaped(record.request.target)},
+                     {"signature_set", report.signatures.fingerprint},
+                     {"at", reports::utc_now_iso8601()},
+                     {"detections", std::move(detections)}};
+    const std::string line = alert.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    const auto path = state_dir / "alerts.jsonl";
+    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        spdlog::error("alerts: {}", errno_message("cannot open " + path.string()));
+        return;
+    }
+    const bool ok =
+        ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) {
+        spdlog::error("alerts: {}", errno_message("cannot write " + path.string()));
+        return;
+    }
+    m_alert_ids.insert(alert_id);
+}
+
+void ScanService::Impl::load_alert_ids() {
+    const auto path = state_dir / "alerts.jsonl";
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return;
+    }
+    std::string line;
+    std::uint64_t good_bytes = 0;
+    bool damaged_tail = false;
+    while (std::getline(in, line)) {
+        const bool complete = !in.eof(); // getline hit a newline
+        const json alert = json::parse(line, nullptr, false);
+        if (!complete || alert.is_discarded() || !alert.is_object() || !alert.contains("alert_id")) {
+            damaged_tail = !complete;
+            if (complete) {
+                good_bytes += line.size() + 1;
+            }
+            continue;
+        }
+        m_alert_ids.insert(alert["alert_id"].get<std::string>());
+        good_bytes += line.size() + 1;
+    }
+    if (damaged_tail) {
+        // A crash in the middle of an append left half a line: cut it, the rerun writes it whole.
+        std::error_code ec;
+        std::filesystem::resize_file(path, good_bytes, ec);
+        spdlog::warn("alerts: removed an incomplete last line of {}", path.string());
+    }
+}
+
+} // namespace coldscan::scheduler

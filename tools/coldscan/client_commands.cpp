@@ -1,0 +1,392 @@
+#include "client_commands.hpp"
+
+#include "client.hpp"
+#include "coldscan/common/log.hpp"
+#include "coldscan/common/text.hpp"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace coldscan::cli {
+
+struct ClientCommandOptions {
+    ClientOptions client;
+    // submit
+    std::vector<std::string> targets;
+    std::string priority = "on-demand";
+    std::string snapshot;
+    std::string host;
+    bool wait = false;
+    // status, wait, cancel
+    std::string status_id;
+    std::vector<std::string> ids;
+    std::string timeout;
+    bool json = false;
+
+    CLI::App* submit = nullptr;
+    CLI::App* status = nullptr;
+    CLI::App* wait_command = nullptr;
+    CLI::App* cancel = nullptr;
+    CLI::App* plan = nullptr;
+};
+
+std::shared_ptr<ClientCommandOptions> add_client_commands(CLI::App& app) {
+    auto o = std::make_shared<ClientCommandOptions>();
+    const auto add_common = [&](CLI::App* command) { add_client_options(*command, o->client); };
+
+    o->submit = app.add_subcommand("submit", "Ask the scan service to scan images");
+    o->submit->add_option("TARGET", o->targets, "Image files (made absolute here) or libvirt:DOMAIN")
+        ->required();
+    o->submit->add_option("--priority", o->priority, "gate, on-demand (the default) or nightly")
+        ->check(CLI::IsMember({"gate", "on-demand", "on_demand", "nightly"}));
+    o->submit->add_option("--snapshot", o->snapshot, "A qcow2 internal snapshot to scan");
+    o->submit->add_option("--host", o->host, "The inventory host whose read budget the scans use");
+    o->submit->add_flag("--wait", o->wait, "Wait until every job has finished; exit like `coldscan wait`");
+    o->submit->add_option("--timeout", o->timeout, "With --wait: give up after this long (90s, 15m, 2h, 7d)");
+    o->submit->add_flag("--json", o->json, "Print the service's JSON");
+    add_common(o->submit);
+
+    o->status = app.add_subcommand("status", "Show the service's jobs, or one job");
+    o->status->add_option("ID", o->status_id, "A job id");
+    o->status->add_flag("--json", o->json, "Print the service's JSON");
+    add_common(o->status);
+
+    o->wait_command = app.add_subcommand("wait", "Wait until jobs have finished");
+    o->wait_command->add_option("ID", o->ids, "Job ids")->required();
+    o->wait_command->add_option("--timeout", o->timeout, "Give up after this long (90s, 15m, 2h, 7d)");
+    o->wait_command->add_flag("--json", o->json, "Print the service's JSON");
+    add_common(o->wait_command);
+
+    o->cancel = app.add_subcommand("cancel", "Cancel jobs");
+    o->cancel->add_option("ID", o->ids, "Job ids")->required();
+    add_common(o->cancel);
+
+    o->plan = app.add_subcommand("plan", "When each waiting or running job would start and finish");
+    o->plan->add_flag("--json", o->json, "Print the service's JSON");
+    add_common(o->plan);
+    return o;
+}
+
+namespace {
+
+using json = nlohmann::ordered_json; // the service's key order
+using scheduler::JobView;
+
+// Columns separated by two spaces; the last one is not padded.
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+    std::vector<std::size_t> widths;
+    for (const auto& row : rows) {
+        widths.resize(std::max(widths.size(), row.size()), 0);
+        for (std::size_t i = 0; i + 1 < row.size(); ++i) {
+            widths[i] = std::max(widths[i], row[i].size());
+        }
+    }
+    for (const auto& row : rows) {
+        std::string line;
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            line += row[i];
+            if (i + 1 < row.size()) {
+                line.append(widths[i] - row[i].size() + 2, ' ');
+            }
+        }
+        std::printf("%s\n", line.c_str());
+    }
+}
+
+void print_json_text(const std::string& text) {
+    const json parsed = json::parse(text, nullptr, false);
+    std::printf("%s\n", parsed.is_discarded()
+                            ? text.c_str()
+                            : parsed.dump(2, ' ', false, json::error_handler_t::replace).c_str());
+}
+
+void print_job_lines(const std::vector<JobView>& jobs) {
+    for (const auto& job : jobs) {
+        std::printf("%s  %s  %s\n", printable(job.record.id).c_str(),
+                    std::string(to_string(job.record.status)).c_str(),
+                    printable(job.record.request.target).c_str());
+    }
+}
+
+std::optional<std::chrono::seconds> timeout_option(const std::string& text, bool& bad) {
+    bad = false;
+    if (text.empty()) {
+        return std::nullopt;
+    }
+    const auto parsed = parse_seconds_or_duration(text);
+    if (!parsed) {
+        spdlog::error("--timeout: '{}' is not a duration (seconds, or like 90s, 15m, 2h, 7d)",
+                      printable(text));
+        bad = true;
+    }
+    return parsed;
+}
+
+// The end of `wait` and `submit --wait`: one line per job (or the JSON), and the exit status.
+int finish_wait(const WaitResult& result, bool as_json, const std::string& timeout_text) {
+    if (as_json) {
+        json list = json::array();
+        for (const auto& body : result.bodies) {
+            list.push_back(json::parse(body, nullptr, false));
+        }
+        std::printf("%s\n", json{{"jobs", list}}.dump(2, ' ', false, json::error_handler_t::replace).c_str());
+    } else {
+        for (const auto& job : result.jobs) {
+            std::printf("%s  %s  %s: %s\n", printable(job.record.id).c_str(),
+                        std::string(to_string(job.record.status)).c_str(),
+                        printable(job.record.request.target).c_str(), job_summary(job).c_str());
+        }
+    }
+    std::size_t unfinished = 0;
+    for (const auto& job : result.jobs) {
+        unfinished += scheduler::is_finished(job.record.status) ? 0 : 1;
+    }
+    if (result.timed_out) {
+        spdlog::error("timed out after {}: {} job(s) not finished (they go on in the service)", timeout_text,
+                      unfinished);
+        return 2;
+    }
+    if (result.interrupted) {
+        spdlog::error("interrupted: {} job(s) not finished (they go on in the service)", unfinished);
+        return 2;
+    }
+    return scheduler::api::exit_status_of(result.jobs);
+}
+
+int run_submit(const ClientCommandOptions& o, ApiClient& client, const std::atomic<bool>& stop) {
+    bool bad_timeout = false;
+    const auto timeout = timeout_option(o.timeout, bad_timeout);
+    if (bad_timeout) {
+        return 2;
+    }
+    scheduler::api::ScanSubmission submission;
+    for (const auto& target : o.targets) {
+        submission.targets.push_back(absolute_target(target));
+    }
+    submission.priority = scheduler::parse_priority(o.priority).value_or(scheduler::Priority::on_demand);
+    submission.snapshot = o.snapshot;
+    submission.host = o.host;
+    submission.requested_by = requester();
+    auto submitted = submit(client, submission);
+    if (!submitted) {
+        print_client_error(submitted.error());
+        return 2;
+    }
+    if (!o.wait) {
+        if (o.json) {
+            print_json_text(submitted->body);
+        } else {
+            print_job_lines(submitted->jobs);
+        }
+        return 0;
+    }
+    std::vector<std::string> ids;
+    for (const auto& job : submitted->jobs) {
+        ids.push_back(job.record.id);
+    }
+    auto waited = wait_for_jobs(client, ids, submitted->jobs, timeout, stop);
+    if (!waited) {
+        print_client_error(waited.error());
+        return 2;
+    }
+    return finish_wait(*waited, o.json, o.timeout);
+}
+
+void print_job_details(const JobView& job) {
+    const auto& r = job.record;
+    const auto line = [](const char* name, const std::string& value) {
+        std::printf("%-14s %s\n", name, value.c_str());
+    };
+    line("id:", printable(r.id));
+    line("target:", printable(r.request.target));
+    if (!r.request.snapshot.empty()) {
+        line("snapshot:", printable(r.request.snapshot));
+    }
+    line("status:", std::string(to_string(r.status)));
+    line("priority:", std::string(scheduler::api::priority_name(r.request.priority)));
+    line("host:", printable(job.host.empty() ? std::string("-") : job.host) +
+                      (job.datastore.empty() ? "" : " (datastore " + printable(job.datastore) + ")"));
+    if (!r.request.requested_by.empty()) {
+        line("requested by:", printable(r.request.requested_by));
+    }
+    line("submitted:", scheduler::api::format_iso8601(r.submitted_at));
+    line("updated:", scheduler::api::format_iso8601(r.updated_at));
+    line("attempts:", std::to_string(r.attempts) + " failed");
+    if (!r.last_error.empty()) {
+        line("last error:", printable(r.last_error));
+    }
+    line("signatures:", printable(r.signature_set));
+    line("summary:", job_summary(job));
+    if (job.verdict) {
+        line("verdict:", printable(job.verdict->status) + ", exit status " +
+                             std::to_string(job.verdict->exit_status) + ", " +
+                             std::to_string(job.verdict->files) + " files, " +
+                             std::to_string(job.verdict->detections) + " detections, " +
+                             std::to_string(job.verdict->not_fully_scanned) + " not fully scanned");
+    }
+}
+
+int run_status(const ClientCommandOptions& o, ApiClient& client) {
+    if (!o.status_id.empty()) {
+        auto body = client.get("/v1/scans/" + o.status_id);
+        if (!body) {
+            print_client_error(body.error());
+            return 2;
+        }
+        if (o.json) {
+            print_json_text(*body);
+            return 0;
+        }
+        auto job = scheduler::api::parse_job_body(*body);
+        if (!job) {
+            spdlog::error("the scan service's answer is not a job: {}", job.error().message);
+            return 2;
+        }
+        print_job_details(*job);
+        return 0;
+    }
+    auto body = client.get("/v1/scans");
+    if (!body) {
+        print_client_error(body.error());
+        return 2;
+    }
+    if (o.json) {
+        print_json_text(*body);
+        return 0;
+    }
+    auto jobs = scheduler::api::parse_jobs_body(*body);
+    if (!jobs) {
+        spdlog::error("{}", jobs.error().message);
+        return 2;
+    }
+    if (jobs->empty()) {
+        std::printf("no jobs\n");
+        return 0;
+    }
+    std::vector<std::vector<std::string>> rows{{"ID", "STATUS", "PRIORITY", "HOST", "SUMMARY", "TARGET"}};
+    for (const auto& job : *jobs) {
+        rows.push_back({printable(job.record.id), std::string(to_string(job.record.status)),
+                        std::string(scheduler::api::priority_name(job.record.request.priority)),
+                        job.host.empty() ? std::string("-") : printable(job.host), job_summary(job),
+                        printable(job.record.request.target)});
+    }
+    print_table(rows);
+    return 0;
+}
+
+int run_wait(const ClientCommandOptions& o, ApiClient& client, const std::atomic<bool>& stop) {
+    bool bad_timeout = false;
+    const auto timeout = timeout_option(o.timeout, bad_timeout);
+    if (bad_timeout) {
+        return 2;
+    }
+    auto waited = wait_for_jobs(client, o.ids, {}, timeout, stop);
+    if (!waited) {
+        print_client_error(waited.error());
+        return 2;
+    }
+    return finish_wait(*waited, o.json, o.timeout);
+}
+
+int run_cancel(const ClientCommandOptions& o, ApiClient& client) {
+    int status = 0;
+    for (const auto& id : o.ids) {
+        auto body = client.remove("/v1/scans/" + id);
+        if (!body) {
+            print_client_error(body.error());
+            if (ApiClient::unreachable(body.error())) {
+                return 2;
+            }
+            status = 2;
+            continue;
+        }
+        auto job = scheduler::api::parse_job_body(*body);
+        if (!job) {
+            spdlog::error("the scan service's answer is not a job: {}", job.error().message);
+            status = 2;
+            continue;
+        }
+        print_job_lines({*job});
+    }
+    return status;
+}
+
+std::string time_or_dash(const json& value) {
+    return value.is_string() ? printable(value.get<std::string>()) : std::string("-");
+}
+
+int run_plan(const ClientCommandOptions& o, ApiClient& client) {
+    auto body = client.get("/v1/plan");
+    if (!body) {
+        print_client_error(body.error());
+        return 2;
+    }
+    if (o.json) {
+        print_json_text(*body);
+        return 0;
+    }
+    const json plan = json::parse(*body, nullptr, false);
+    if (!plan.is_object() || !plan.contains("jobs") || !plan["jobs"].is_array()) {
+        spdlog::error("the scan service's answer is not a plan");
+        return 2;
+    }
+    std::printf("now %s; all done %s\n", time_or_dash(plan.value("now", json())).c_str(),
+                plan.contains("all_done") && plan["all_done"].is_string()
+                    ? time_or_dash(plan["all_done"]).c_str()
+                    : "- (some job has no finish in sight)");
+    if (plan["jobs"].empty()) {
+        return 0;
+    }
+    std::vector<std::vector<std::string>> rows{
+        {"START", "FINISH", "HOST", "DATASTORE", "PRIORITY", "STATE", "ID"}};
+    const auto text = [](const json& entry, const char* key) {
+        return entry.contains(key) && entry[key].is_string() ? printable(entry[key].get<std::string>())
+                                                             : std::string("-");
+    };
+    for (const auto& entry : plan["jobs"]) {
+        if (!entry.is_object()) {
+            continue;
+        }
+        rows.push_back({time_or_dash(entry.value("start", json())),
+                        time_or_dash(entry.value("finish", json())), text(entry, "host"),
+                        text(entry, "datastore"), text(entry, "priority"), text(entry, "state"),
+                        text(entry, "id")});
+    }
+    print_table(rows);
+    return 0;
+}
+
+} // namespace
+
+std::optional<int> run_client_command(const ClientCommandOptions& o, const std::atomic<bool>& stop) {
+    const bool chosen = o.submit->parsed() || o.status->parsed() || o.wait_command->parsed() ||
+                        o.cancel->parsed() || o.plan->parsed();
+    if (!chosen) {
+        return std::nullopt;
+    }
+    auto client = ApiClient::create(o.client);
+    if (!client) {
+        print_client_error(client.error());
+        return 2;
+    }
+    try {
+        if (o.submit->parsed()) {
+            return run_submit(o, *client, stop);
+        }
+        if (o.status->parsed()) {
+            return run_status(o, *client);
+        }
+        if (o.wait_command->parsed()) {
+            return run_wait(o, *client, stop);
+        }
+        if (o.cancel->parsed()) {
+            return run_cancel(o, *client);
+        }
+        return run_plan(o, *client);
+    } catch (const std::exception& e) { // nlohmann or httplib, should one throw after all
+        spdlog::error("{}", e.what());
+        return 2;
+    }
+}
+
+} // namespace coldscan::cli

@@ -1,0 +1,271 @@
+#include "gate_command.hpp"
+
+#include "client.hpp"
+#include "coldscan/common/log.hpp"
+#include "coldscan/common/text.hpp"
+#include "coldscan/scheduler/libvirt_disks.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace coldscan::cli {
+
+struct GateCommandOptions {
+    ClientOptions client;
+    std::vector<std::string> targets;
+    std::string domain_xml;
+    std::string max_age = "24h";
+    std::string on_error = "deny";
+    std::string timeout = "2h";
+};
+
+std::shared_ptr<GateCommandOptions> add_gate_command(CLI::App& app) {
+    auto o = std::make_shared<GateCommandOptions>();
+    auto* gate = app.add_subcommand(
+        "gate",
+        "Allow or deny a VM's start: scan its disks through the scan service (0 allow, 1 deny, 2 error)");
+    gate->add_option("TARGET", o->targets, "Disk images or libvirt:DOMAIN");
+    gate->add_option("--domain-xml", o->domain_xml,
+                     "A libvirt domain's XML (- for stdin): gate every disk in it");
+    gate->add_option("--max-age", o->max_age, "Reuse a verdict younger than this (default 24h)");
+    gate->add_option("--on-error", o->on_error, "deny (the default) or allow when no verdict can be had")
+        ->check(CLI::IsMember({"deny", "allow"}));
+    gate->add_option("--timeout", o->timeout, "Give up waiting for the scans after this long (default 2h)");
+    add_client_options(*gate, o->client);
+    return o;
+}
+
+namespace {
+
+using nlohmann::json;
+using scheduler::JobStatus;
+using scheduler::JobView;
+
+constexpr std::size_t k_max_domain_xml = 16U << 20;
+constexpr std::size_t k_detections_shown = 5;
+
+Expected<std::string> read_domain_xml(const std::string& name) {
+    std::FILE* in = name == "-" ? stdin : std::fopen(name.c_str(), "rb");
+    if (in == nullptr) {
+        return make_error(Errc::io, errno_message("cannot read " + name));
+    }
+    std::string xml;
+    char buffer[65536];
+    std::size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, in)) > 0) {
+        xml.append(buffer, n);
+        if (xml.size() > k_max_domain_xml) {
+            break;
+        }
+    }
+    const bool failed = std::ferror(in) != 0;
+    if (in != stdin) {
+        std::fclose(in);
+    }
+    if (failed) {
+        return make_error(Errc::io, "cannot read " + (name == "-" ? std::string("stdin") : name));
+    }
+    if (xml.size() > k_max_domain_xml) {
+        return make_error(Errc::invalid_argument, "the domain XML is larger than 16 MiB");
+    }
+    return xml;
+}
+
+// Every disk's source file, or why the domain cannot be gated.
+Expected<std::vector<std::string>> domain_targets(const std::string& name) {
+    auto xml = read_domain_xml(name);
+    if (!xml) {
+        return std::unexpected(xml.error());
+    }
+    auto disks = scheduler::disks_from_domain_xml(*xml);
+    if (!disks) {
+        return std::unexpected(disks.error());
+    }
+    std::vector<std::string> targets;
+    for (const auto& disk : *disks) {
+        if (disk.kind != "file") {
+            return make_error(Errc::unsupported, "cannot gate a " +
+                                                     (disk.kind.empty() ? "typeless" : disk.kind) +
+                                                     " disk (" + disk.target + ")");
+        }
+        if (disk.source.empty()) {
+            return make_error(Errc::invalid_argument, "disk " + disk.target + " has no source file");
+        }
+        targets.push_back(disk.source);
+    }
+    if (targets.empty()) {
+        return make_error(Errc::invalid_argument, "the domain XML has no disk to scan");
+    }
+    return targets;
+}
+
+// "PATH (SIGNATURE) in TARGET" for each detection the job's report lists.
+std::vector<std::string> detections_of(ApiClient& client, const JobView& job) {
+    const std::string target = printable(job.record.request.target);
+    auto report = client.get("/v1/scans/" + job.record.id + "/report");
+    const json parsed = report ? json::parse(*report, nullptr, false) : json();
+    if (!parsed.is_object() || !parsed.contains("detections") || !parsed["detections"].is_array()) {
+        const std::uint64_t count = job.verdict ? job.verdict->detections : 0;
+        return {std::to_string(count) + " in " + target + " (its report could not be read" +
+                (report ? std::string(")") : ": " + printable(report.error().message) + ")")};
+    }
+    std::vector<std::string> found;
+    for (const auto& detection : parsed["detections"]) {
+        if (!detection.is_object()) {
+            continue;
+        }
+        const auto text = [&](const char* key) {
+            return detection.contains(key) && detection[key].is_string() ? detection[key].get<std::string>()
+                                                                         : std::string();
+        };
+        std::string where = text("device");
+        where += (where.empty() ? "" : ":") + text("path");
+        found.push_back(printable(where) + " (" + printable(text("signature")) + ") in " + target);
+    }
+    return found;
+}
+
+// Why finished jobs are no verdict: the first few problems.
+std::string problems_of(const std::vector<JobView>& jobs) {
+    std::vector<std::string> problems;
+    for (const auto& job : jobs) {
+        const std::string target = printable(job.record.request.target);
+        switch (job.record.status) {
+        case JobStatus::failed:
+        case JobStatus::dead_letter:
+            problems.push_back(target + ": the scan failed: " + printable(job.record.last_error));
+            break;
+        case JobStatus::cancelled:
+            problems.push_back(target + ": the scan was cancelled");
+            break;
+        case JobStatus::succeeded:
+            if (!job.verdict) {
+                problems.push_back(target + ": no verdict");
+            } else if (job.verdict->exit_status != 0) {
+                problems.push_back(target + ": not fully scanned (" +
+                                   std::to_string(job.verdict->not_fully_scanned) + " files; " +
+                                   printable(job.verdict->status) + ")");
+            }
+            break;
+        default:
+            problems.push_back(target + ": " + std::string(to_string(job.record.status)));
+        }
+    }
+    std::string text;
+    for (std::size_t i = 0; i < problems.size() && i < 3; ++i) {
+        text += (i == 0 ? "" : "; ") + problems[i];
+    }
+    if (problems.size() > 3) {
+        text += "; and " + std::to_string(problems.size() - 3) + " more";
+    }
+    return text.empty() ? std::string("no verdict") : text;
+}
+
+} // namespace
+
+int run_gate(const GateCommandOptions& o, const std::atomic<bool>& stop) {
+    const auto max_age = parse_seconds_or_duration(o.max_age);
+    const auto timeout = parse_seconds_or_duration(o.timeout);
+    if (!max_age || !timeout) {
+        std::printf("error: %s: '%s' is not a duration (seconds, or like 90s, 15m, 2h, 7d)\n",
+                    !max_age ? "--max-age" : "--timeout",
+                    printable(!max_age ? o.max_age : o.timeout).c_str());
+        return 2;
+    }
+    if (o.targets.empty() && o.domain_xml.empty()) {
+        std::printf("error: name an image, libvirt:DOMAIN or --domain-xml FILE\n");
+        return 2;
+    }
+    const bool allow_on_error = o.on_error == "allow";
+    const auto fail = [&](const std::string& reason) {
+        const std::string shown = printable(reason);
+        if (allow_on_error) {
+            spdlog::warn("gate: {}; allowed by --on-error allow", shown);
+            std::printf("allow: no verdict (%s); --on-error allow\n", shown.c_str());
+            return 0;
+        }
+        std::printf("error: %s\n", shown.c_str());
+        return 2;
+    };
+
+    scheduler::api::ScanSubmission submission;
+    submission.priority = scheduler::Priority::gate;
+    submission.max_age = *max_age;
+    submission.requested_by = "gate " + requester();
+    for (const auto& target : o.targets) {
+        submission.targets.push_back(absolute_target(target));
+    }
+    if (!o.domain_xml.empty()) {
+        auto disks = domain_targets(o.domain_xml);
+        if (!disks) {
+            return fail(disks.error().message);
+        }
+        submission.targets.insert(submission.targets.end(), disks->begin(), disks->end());
+    }
+    auto client = ApiClient::create(o.client);
+    if (!client) {
+        return fail(client.error().message);
+    }
+    try {
+        auto submitted = submit(*client, submission);
+        if (!submitted) {
+            return fail(submitted.error().message);
+        }
+        std::vector<std::string> ids;
+        for (const auto& job : submitted->jobs) {
+            ids.push_back(job.record.id);
+        }
+        auto waited = wait_for_jobs(*client, ids, submitted->jobs, *timeout, stop);
+        if (!waited) {
+            return fail(waited.error().message);
+        }
+        if (waited->timed_out) {
+            return fail("no verdict within " + o.timeout + " (the scans go on in the service)");
+        }
+        if (waited->interrupted) {
+            return fail("interrupted before a verdict");
+        }
+        const auto& jobs = waited->jobs;
+        const int status = scheduler::api::exit_status_of(jobs);
+        if (status == 1) {
+            std::vector<std::string> detections;
+            for (const auto& job : jobs) {
+                if (job.verdict && job.verdict->detections > 0) {
+                    auto found = detections_of(*client, job);
+                    detections.insert(detections.end(), found.begin(), found.end());
+                }
+            }
+            std::string line = "deny: ";
+            std::uint64_t total = 0;
+            for (const auto& job : jobs) {
+                total += job.verdict ? job.verdict->detections : 0;
+            }
+            line += std::to_string(total) + (total == 1 ? " detection: " : " detections: ");
+            for (std::size_t i = 0; i < detections.size() && i < k_detections_shown; ++i) {
+                line += (i == 0 ? "" : ", ") + detections[i];
+            }
+            if (detections.size() > k_detections_shown) {
+                line += ", and " + std::to_string(detections.size() - k_detections_shown) + " more";
+            }
+            std::printf("%s\n", line.c_str());
+            return 1;
+        }
+        if (status == 0) {
+            std::uint64_t files = 0;
+            std::string targets;
+            for (const auto& job : jobs) {
+                files += job.verdict ? job.verdict->files : 0;
+                targets += (targets.empty() ? "" : ", ") + printable(job.record.request.target);
+            }
+            std::printf("allow: %zu disk image%s clean (%llu files): %s\n", jobs.size(),
+                        jobs.size() == 1 ? "" : "s", static_cast<unsigned long long>(files), targets.c_str());
+            return 0;
+        }
+        return fail(problems_of(jobs));
+    } catch (const std::exception& e) {
+        return fail(e.what());
+    }
+}
+
+} // namespace coldscan::cli
