@@ -38,7 +38,7 @@ write_config() {
     shift
     cat >"$file" <<EOF
 [service]
-state_dir = "$work/state"
+state_dir = "${state:-$work/state}"
 threads = 2
 max_attempts = 3
 shutdown_grace = ${grace:-60}
@@ -54,6 +54,7 @@ yara_rules = ["$work/sigs/yara"]
 [[host]]
 name = "fasthost"
 max_concurrent_scans = 2
+${fasthost_extra:-}
 
 [[host]]
 name = "slowhost"
@@ -69,6 +70,7 @@ hosts = ["fasthost"]
 name = "slow"
 roots = ["$work/slow"]
 hosts = ["slowhost"]
+${slow_extra:-}
 EOF
     local extra
     for extra in "$@"; do

@@ -11,7 +11,10 @@
 #   4. SIGTERM with a short grace: a scan that cannot finish in time is stopped and queued again, serve
 #      exits 0, and the next start picks the job up.
 #   5. a gate scan on a host whose one slot a nightly scan holds: the nightly scan is paused, the gate
-#      answers, the nightly scan resumes and completes with every file.
+#      answers, the nightly scan resumes and completes with every file;
+#   6. the closed loop: a load probe above the host's threshold holds new scans back until it falls;
+#   7. nightly windows: outside one a nightly scan waits and `coldscan plan` starts it at the window;
+#      discovery queues a datastore's images when a window is open.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,7 +24,12 @@ source "$here/script-start.sh"
 source "$here/service-lib.sh"
 cd "$work"
 make_layout
-grace=3 write_config config.toml
+# fasthost's load comes from a command that prints the file load.txt (the closed loop, step 6).
+printf '#!/bin/sh\ncat %s/load.txt\n' "$work" >probe.sh
+chmod 755 probe.sh
+echo 0.1 >load.txt
+grace=3 fasthost_extra="load_probe = [\"$work/probe.sh\"]
+pressure_threshold = 0.5" write_config config.toml
 start_service config.toml
 
 submit_one() { # TARGET: prints the job id
@@ -75,6 +83,8 @@ note "3. signature reload mid-run"
 old_set=$(json_field "$(curl -fsS "$server/v1/healthz")" 'j["signature_set"]')
 # A new image (the scan is not known yet): it runs while the signatures change.
 cp "$work/slow/slow-clean.qcow2" "$work/slow/reload.qcow2"
+bytes_before=$(json_field "$(curl -fsS "$server/v1/hosts")" "[h['bytes_read'] for h in j['hosts'] if h['name']=='slowhost'][0]")
+started=$(date +%s.%N)
 id=$(submit_one "$work/slow/reload.qcow2")
 wait_for "$id" 'j["status"] == "running" and (j["progress"] or {}).get("bytes_done", 0) > 0' 120
 printf 'ColdscanReloadTest:0:*:636f6c647363616e2d72656c6f61642d74657374\n' >"$work/sigs/clamav/reload.ndb"
@@ -87,6 +97,19 @@ done
 [[ "$new_set" != "$old_set" ]] || fail "SIGHUP did not load a new signature set"
 curl -fsS "$server/metrics" | grep -q '^coldscan_signature_reloads_total 1$' || fail "reload not counted"
 wait_for "$id" 'j["status"] == "succeeded"' 300
+ended=$(date +%s.%N)
+bytes_after=$(json_field "$(curl -fsS "$server/v1/hosts")" "[h['bytes_read'] for h in j['hosts'] if h['name']=='slowhost'][0]")
+# The host's read budget held: no faster than its cap after the first burst (a lower bound on the time,
+# which a loaded machine can only lengthen).
+python3 - "$bytes_before" "$bytes_after" "$started" "$ended" <<'PY'
+import sys
+before, after, start, end = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+read = after - before
+cap, burst = 3 * 2**20, 4 * 2**20
+assert read > 20 * 2**20, read
+assert end - start >= (read - burst) / cap * 0.95, (read, end - start)
+print(f"slowhost read {read / 2**20:.1f} MiB in {end - start:.1f} s (cap 3 MiB/s)")
+PY
 [[ "$(job_field "$id" 'j["verdict"]["signature_set"]')" == "$old_set" ]] || fail "the running scan changed sets"
 after=$(submit_one "$work/fast/clean.qcow2")
 wait_for "$after" 'j["status"] == "succeeded"' 300
@@ -118,5 +141,51 @@ wait_for "$nightly" 'j["status"] == "succeeded"' 300
 clean_files=$(job_field "$after" 'j["verdict"]["files"]') # the same tree, scanned whole in step 3
 [[ "$(job_field "$nightly" 'j["verdict"]["files"]')" == "$clean_files" ]] || fail "the resumed nightly scan lost files"
 [[ "$(job_field "$nightly" 'j["attempts"]')" == 0 ]] || fail "a pause counted as a failed attempt"
+
+note "6. closed loop: a host above its pressure threshold starts nothing until the pressure falls"
+host_field() { # HOST EXPRESSION (on the host as h)
+    json_field "$(curl -fsS "$server/v1/hosts")" "[$2 for h in j['hosts'] if h['name']=='$1'][0]"
+}
+echo 0.9 >load.txt
+for _ in $(seq 1 40); do
+    [[ "$(host_field fasthost "h['throttled']")" == True ]] && break
+    sleep 0.5
+done
+[[ "$(host_field fasthost "h['throttled']")" == True ]] || fail "fasthost not throttled at load 0.9"
+[[ "$(host_field fasthost "h['pressure']")" == 0.9 ]] || fail "fasthost pressure: $(host_field fasthost "h['pressure']")"
+cp "$work/fast/clean.qcow2" "$work/fast/pressure.qcow2"
+id=$(submit_one "$work/fast/pressure.qcow2")
+sleep 8
+[[ "$(job_field "$id" 'j["status"]')" == queued ]] || fail "a scan started on a throttled host"
+curl -fsS "$server/metrics" | grep -q '^coldscan_host_throttled{host="fasthost"} 1$' || fail "metrics: throttled"
+echo 0.2 >load.txt
+wait_for "$id" 'j["status"] == "succeeded"' 120
+[[ "$(host_field fasthost "h['throttled']")" == False ]] || fail "fasthost still throttled at load 0.2"
+stop_service
+
+note "7. nightly windows: outside a window a nightly scan waits, and the plan says until when"
+# A one-hour window that opens in six hours (UTC); discovery of slow/*.qcow2 waits for it too.
+window=$(python3 -c 'import datetime as d; s=(d.datetime.utcnow()+d.timedelta(hours=6)).replace(second=0, microsecond=0); e=s+d.timedelta(hours=1); print(s.strftime("%H:%M")+"-"+e.strftime("%H:%M"), s.strftime("%Y-%m-%dT%H:%M:00Z"))')
+state=$work/state-night slow_extra='images = ["*.qcow2"]' write_config night.toml "[[nightly_window]]" "time = \"${window% *}\""
+start_service night.toml
+answer=$(api POST /v1/scans "{\"targets\": [\"$work/fast/clean.qcow2\"], \"priority\": \"nightly\"}")
+nightly=$(json_field "$(head -n -1 <<<"$answer")" 'j["jobs"][0]["id"]')
+sleep 6
+[[ "$(job_field "$nightly" 'j["status"]')" == queued ]] || fail "a nightly scan started outside its window"
+plan=$("$coldscan" plan --json)
+[[ "$(json_field "$plan" "[e['start'] for e in j['jobs'] if e['id']=='$nightly'][0]")" == "${window#* }" ]] ||
+    fail "plan: the nightly scan does not start at the window (${window#* }): $plan"
+[[ "$(json_field "$(curl -fsS "$server/v1/scans")" 'len(j["jobs"])')" == 1 ]] || fail "discovery ran outside the window"
+stop_service
+# The same with a window open all day: discovery queues every image of the slow datastore at start.
+state=$work/state-day slow_extra='images = ["*.qcow2"]' write_config day.toml "[[nightly_window]]" 'time = "00:00-24:00"'
+start_service day.toml
+expected=$(ls "$work"/slow/*.qcow2 | wc -l)
+for _ in $(seq 1 60); do
+    found=$(json_field "$(curl -fsS "$server/v1/scans")" 'len([x for x in j["jobs"] if x["requested_by"] == "nightly discovery" and x["priority"] == "nightly"])')
+    [[ "$found" == "$expected" ]] && break
+    sleep 0.5
+done
+[[ "$found" == "$expected" ]] || fail "discovery queued $found of $expected images"
 stop_service
 echo "service-lifecycle: all checks passed"
