@@ -15,6 +15,7 @@ packages=(
   libtomlplusplus-dev libcpp-httplib-dev  # the scan service: its config file and HTTP API
   libvirt-dev libxml2-dev  # the scan service: libvirt domains and their XML
   gdisk fdisk e2fsprogs dosfstools btrfs-progs ntfs-3g lvm2 zip p7zip-full
+  curl python3  # the e2e tests talk to the service with curl and check JSON with python
 )
 
 missing=()
