@@ -137,6 +137,30 @@ grep -q '^coldscan_detections_total [1-9]' <<<"$metrics" || fail "metrics: no de
 grep -q '^coldscan_host_running_scans{host="fasthost"} 0$' <<<"$metrics" || fail "metrics: per-host running"
 grep -q '^# TYPE coldscan_files_scanned_total counter$' <<<"$metrics" || fail "metrics: TYPE lines"
 
+note "4b. signature reloads: by API call, and by themselves when the database folder changes"
+set_before=$(json_field "$(curl -fsS "$server/v1/healthz")" 'j["signature_set"]')
+reloaded=$(api POST /v1/signatures/reload '{}')
+[[ "$(tail -1 <<<"$reloaded")" == 200 ]] || fail "POST /v1/signatures/reload: $reloaded"
+[[ "$(json_field "$(head -n -1 <<<"$reloaded")" 'j["signature_set"]')" == "$set_before" ]] ||
+    fail "a reload of unchanged files gave another set"
+printf 'ColdscanWatchTest:0:*:636f6c647363616e2d77617463682d74657374\n' >"$work/sigs/clamav/watch.ndb"
+for _ in $(seq 1 60); do # the watch looks every 5 s and waits for the files to settle
+    set_after=$(json_field "$(curl -fsS "$server/v1/healthz")" 'j["signature_set"]')
+    [[ "$set_after" != "$set_before" ]] && break
+    sleep 0.5
+done
+[[ "$set_after" != "$set_before" ]] || fail "a new database file was not picked up within 30 s"
+curl -fsS "$server/metrics" | grep -q '^coldscan_signature_reloads_total 2$' || fail "metrics: reloads"
+# The verdicts above were for the old set: the same image is a new job now (and scanned again).
+renewed=$(api POST /v1/scans "{\"targets\": [\"$work/fast/clean.qcow2\"]}")
+[[ "$(json_field "$(head -n -1 <<<"$renewed")" 'j["jobs"][0]["id"]')" != "$clean_id" ]] ||
+    fail "a new signature set reused the old job"
+clean_id=$(json_field "$(head -n -1 <<<"$renewed")" 'j["jobs"][0]["id"]')
+wait_for "$clean_id" 'j["status"] == "succeeded"' 120
+set +e
+"$coldscan" submit --wait "$work/fast/infected.qcow2" >/dev/null 2>&1 # (exit 1: detections)
+set -e
+
 note "5. the gate"
 jobs_before=$(json_field "$(curl -fsS "$server/v1/scans")" 'len(j["jobs"])')
 "$coldscan" gate "$work/fast/clean.qcow2" >gate-clean.out 2>&1 || fail "gate clean: $(cat gate-clean.out)"
