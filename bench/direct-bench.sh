@@ -29,15 +29,7 @@ if [[ ! -x $engines_only ]]; then
     echo "direct-bench: $engines_only is missing (build the bench target)" >&2
     exit 2
 fi
-# clamd is only a peer here: installed on demand, and its system service (which would start with Debian's
-# default configuration and compete for the cores) is stopped and disabled.
-if ! command -v clamd >/dev/null || ! command -v clamdscan >/dev/null; then
-    sudo_cmd=()
-    [[ $(id -u) == 0 ]] || sudo_cmd=(sudo)
-    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        clamav-daemon clamdscan
-    "${sudo_cmd[@]}" systemctl disable --now clamav-daemon clamav-freshclam 2>/dev/null || true
-fi
+"$here/install-clamd.sh" # a peer only: installed on demand, its system service disabled
 
 bench_dir=${COLDSCAN_BENCH_DIR:-build/bench}
 mkdir -p "$bench_dir"

@@ -42,6 +42,10 @@ Expected<Pipe> make_pipe() {
     ::setrlimit(RLIMIT_CPU, &cpu_limit);
     ::setrlimit(RLIMIT_AS, &as_limit);
     ::setrlimit(RLIMIT_CORE, &no_core);
+    // A blocked signal stays blocked across exec: the child must hear SIGTERM whatever thread forked it.
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
     ::execvp(argv[0], argv.data());
     ::_exit(127);

@@ -76,6 +76,10 @@ std::string log_tail(const std::filesystem::path& log) {
         ::_exit(126);
     }
     ::close_range(3, ~0U, 0);
+    // A blocked signal stays blocked across exec: the child must hear SIGTERM whatever thread forked it.
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
     ::execvp(argv[0], argv.data());
     ::_exit(127);

@@ -320,7 +320,7 @@ Expected<SubmitResult> JobQueue::submit(JobRequest request, std::string_view tar
             return make_error(Errc::internal, "job " + id + ": the id is taken by another job");
         }
         const bool stale = record.status == JobStatus::succeeded && rescan.succeeded_before.has_value() &&
-                           record.updated_at < *rescan.succeeded_before;
+                           record.updated_at <= *rescan.succeeded_before;
         if (!is_finished(record.status) || (record.status == JobStatus::succeeded && !stale)) {
             // Synced again all the same: the call that stored it may have failed before its sync.
             if (auto synced = m_store.sync(); !synced) {

@@ -54,18 +54,32 @@ done
 [[ "$(running_on slowhost)" == 0 ]] || fail "the cancelled scan still holds slowhost's slot after 10 s"
 
 note "2. kill -9 mid-scan and resume"
-id=$(submit_one "$work/slow/slow-infected.qcow2")
-wait_for "$id" 'j["status"] == "running" and (j["progress"] or {}).get("files_done", 0) >= 50' 180
-kill -9 "$serve_pid"
-wait "$serve_pid" 2>/dev/null || true
-start_service config.toml
-wait_for "$id" 'j["status"] == "succeeded"' 300
+# Killed once at least 20 files are verdicted; if the scan happened to finish first, again on a new copy.
+recovered=0
+for attempt in 1 2 3; do
+    cp "$work/slow/slow-infected.qcow2" "$work/slow/killed-$attempt.qcow2"
+    id=$(submit_one "$work/slow/killed-$attempt.qcow2")
+    wait_for "$id" 'j["status"] == "succeeded" or (j["progress"] or {}).get("files_done", 0) >= 20' 180
+    before=$(job_field "$id" '(j["progress"] or {}).get("files_done", 0)')
+    kill -9 "$serve_pid"
+    wait "$serve_pid" 2>/dev/null || true
+    recovered_before=$(grep -c "1 job(s) recovered from the queue" serve.log || true)
+    start_service config.toml
+    wait_for "$id" 'j["status"] == "succeeded"' 300
+    if [[ $(grep -c "1 job(s) recovered from the queue" serve.log || true) -gt $recovered_before ]]; then
+        recovered=1
+        break
+    fi
+    echo "    the scan finished before the kill; again"
+done
+[[ $recovered == 1 ]] || fail "three scans finished before kill -9 could interrupt them"
+target=$work/slow/killed-$attempt.qcow2
 curl -fsS "$server/v1/scans/$id/report" >resumed.json
 "$coldscan" scan --no-cache --no-progress --no-summary --quiet-issues --clamav-db "$work/sigs/clamav" \
-    --yara-rules "$work/sigs/yara" --report reference.json "$work/slow/slow-infected.qcow2" >/dev/null 2>&1 || true
-python3 - "$id" <<'PY'
+    --yara-rules "$work/sigs/yara" --report reference.json "$target" >/dev/null 2>&1 || true
+python3 - "$id" "$before" <<'PY'
 import json, sys
-job_id = sys.argv[1]
+job_id, before = sys.argv[1], int(sys.argv[2])
 resumed = json.load(open("resumed.json"))
 reference = json.load(open("reference.json"))
 key = lambda r: sorted((d["path"], d["signature"]) for d in r["detections"])
@@ -73,7 +87,7 @@ assert key(resumed) == key(reference), (key(resumed), key(reference))
 assert resumed["counts"] == reference["counts"], (resumed["counts"], reference["counts"])
 cache = resumed["cache"]
 # Files verdicted before the kill are known by identity: not read, not scanned again.
-assert cache["files_not_read"] >= 40, cache
+assert cache["files_not_read"] >= 0.8 * before, (before, cache)
 assert cache["engine_scans"] < reference["cache"]["engine_scans"], (cache, reference["cache"])
 alerts = [json.loads(l) for l in open("state/alerts.jsonl")]
 assert len([a for a in alerts if a["job"] == job_id]) == 1, alerts

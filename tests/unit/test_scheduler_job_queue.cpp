@@ -721,6 +721,11 @@ TEST_CASE("JobQueue::submit with Rescan and a host", "[scheduler]") {
         CHECK(again->record.report_path == "/reports/a.json");
         CHECK(again->record.request.priority == Priority::nightly);
     }
+    SECTION("one of the very second is stale too (a max age of 0 always rescans)") {
+        auto again = queue.submit(request("a", Priority::gate), "id:a", "sigs-1", Rescan{1000});
+        REQUIRE(again);
+        CHECK(again->record.status == JobStatus::queued);
+    }
     SECTION("an older one is stale: queued again with the new request") {
         JobRequest gate = request("a", Priority::gate);
         gate.host = "kvm02";

@@ -7,8 +7,9 @@
 
 #include <csignal>
 #include <cstdio>
-#include <pthread.h>
+#include <fcntl.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace coldscan::cli {
@@ -30,13 +31,33 @@ std::shared_ptr<ServeCommandOptions> add_serve_command(CLI::App& app) {
 
 namespace {
 
-sigset_t service_signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    return set;
+// The signal handlers only write the signal's number into this pipe; the main thread reads it. (Blocking the
+// signals for sigwait() instead would leave them blocked in every child process: qemu-nbd and the appliance's
+// qemu would then ignore the SIGTERM that ends them.)
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void on_service_signal(int signal) {
+    const auto byte = static_cast<unsigned char>(signal);
+    static_cast<void>(::write(g_signal_pipe[1], &byte, 1));
+}
+
+bool install_signal_pipe() {
+    if (::pipe2(g_signal_pipe, O_CLOEXEC) != 0) {
+        return false;
+    }
+    struct sigaction action {};
+    action.sa_handler = on_service_signal;
+    action.sa_flags = SA_RESTART;
+    ::sigemptyset(&action.sa_mask);
+    return ::sigaction(SIGHUP, &action, nullptr) == 0 && ::sigaction(SIGINT, &action, nullptr) == 0 &&
+           ::sigaction(SIGTERM, &action, nullptr) == 0;
+}
+
+int next_signal() {
+    unsigned char byte = 0;
+    while (::read(g_signal_pipe[0], &byte, 1) != 1) {
+    }
+    return byte;
 }
 
 } // namespace
@@ -58,9 +79,10 @@ int run_serve(const ServeCommandOptions& o) {
                     config->inventory.hosts().size(), config->inventory.datastores().size());
         return 0;
     }
-    // Blocked before any thread starts, so every thread inherits the mask and only sigwait() below sees them.
-    const sigset_t signals = service_signals();
-    ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    if (!install_signal_pipe()) {
+        spdlog::error("{}", errno_message("cannot set up signal handling"));
+        return 2;
+    }
 
     const scheduler::ApiConfig api_config = config->api;
     const auto grace = config->shutdown_grace;
@@ -79,10 +101,7 @@ int run_serve(const ServeCommandOptions& o) {
 
     std::vector<std::jthread> reloads;
     for (;;) {
-        int signal = 0;
-        if (::sigwait(&signals, &signal) != 0) {
-            continue;
-        }
+        const int signal = next_signal();
         if (signal == SIGHUP) {
             // On its own thread: a SIGTERM during a long load is still heard.
             reloads.emplace_back([&service] { static_cast<void>((*service)->reload_signatures()); });

@@ -9,9 +9,8 @@ namespace coldscan::cli {
 struct ServeCommandOptions;
 
 std::shared_ptr<ServeCommandOptions> add_serve_command(CLI::App& app);
-// Blocks SIGHUP, SIGINT and SIGTERM in every thread and waits for them itself: SIGHUP reloads the
-// signatures, SIGINT or SIGTERM shuts down (running scans get shutdown_grace). 0 after a clean shutdown, 2
-// when the service cannot start.
+// SIGHUP reloads the signatures, SIGINT or SIGTERM shuts down (running scans get shutdown_grace). 0 after a
+// clean shutdown, 2 when the service cannot start.
 int run_serve(const ServeCommandOptions& options);
 
 } // namespace coldscan::cli

@@ -87,7 +87,9 @@ struct SubmitResult {
 
 // When a known job that succeeded counts as stale and is scanned again (the gate's --max-age).
 struct Rescan {
-    std::optional<std::int64_t> succeeded_before; // unix seconds: a success last updated earlier is stale
+    // Unix seconds: a success last updated at or before it is stale (whole seconds: a max age of 0 must
+    // rescan even a verdict of this very second).
+    std::optional<std::int64_t> succeeded_before;
 };
 
 enum class Retry {
