@@ -57,17 +57,6 @@ std::int64_t nanoseconds(const timespec& t) {
     return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
 }
 
-// A host file's identity: the same path, inode and times mean the same bytes (the host kernel keeps ctime,
-// which nothing in the guest can set).
-std::string host_file_identity(const std::filesystem::path& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-        return "unknown:" + std::to_string(errno);
-    }
-    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) +
-           ":" + std::to_string(nanoseconds(st.st_mtim)) + ":" + std::to_string(nanoseconds(st.st_ctim));
-}
-
 std::string utc_stamp() {
     const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
     std::tm tm{};
@@ -78,6 +67,17 @@ std::string utc_stamp() {
 }
 
 } // namespace
+
+// A host file's identity: the same path, inode and times mean the same bytes (the host kernel keeps ctime,
+// which nothing in the guest can set).
+std::string host_file_identity(const std::filesystem::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        return "unknown:" + std::to_string(errno);
+    }
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) +
+           ":" + std::to_string(nanoseconds(st.st_mtim)) + ":" + std::to_string(nanoseconds(st.st_ctim));
+}
 
 std::unique_ptr<ScanCache> open_scan_cache(const ScanOptions& options, std::string context) {
     auto memory_only = [&](IdentityUse) {

@@ -6,17 +6,15 @@
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/disk/image_probe.hpp"
 #include "coldscan/reports/report.hpp"
+#include "coldscan/scanner/scan_run.hpp"
 #include "coldscan/scheduler/libvirt_disks.hpp"
 #include "service_impl.hpp"
 
 #include <algorithm>
-#include <array>
-#include <ctime>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <sys/stat.h>
 
 namespace coldscan::scheduler {
 namespace {
@@ -24,22 +22,6 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::string_view k_libvirt_prefix = "libvirt:";
-
-std::int64_t nanoseconds(const timespec& t) {
-    return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
-}
-
-// A host file's identity: the same path, inode and times mean the same bytes (the host kernel keeps ctime,
-// which nothing in the guest can set).
-std::string host_file_identity(const std::filesystem::path& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-        return path.string() + "|unknown";
-    }
-    return path.string() + "|" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
-           std::to_string(st.st_size) + ":" + std::to_string(nanoseconds(st.st_mtim)) + ":" +
-           std::to_string(nanoseconds(st.st_ctim));
-}
 
 signatures::SignatureOptions signature_options(const ServiceConfig& config) {
     signatures::SignatureOptions options;
@@ -61,15 +43,6 @@ Expected<std::shared_ptr<const signatures::SignatureSet>> load_signatures(const 
 
 TimePoint service_now() {
     return std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
-}
-
-std::string iso8601_utc(std::int64_t unix_seconds) {
-    const auto t = static_cast<std::time_t>(unix_seconds);
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    std::array<char, 32> text{};
-    std::strftime(text.data(), text.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return text.data();
 }
 
 ScanService::Impl::Impl(ServiceConfig service_config)
@@ -213,7 +186,7 @@ Expected<ScanService::Impl::Resolved> ScanService::Impl::resolve_image(const std
     resolved.request.host = inventory.hosts()[host].name;
     std::uint64_t on_disk = 0;
     for (const auto& layer : info->chain) {
-        resolved.identity += host_file_identity(layer.path) + ";";
+        resolved.identity += layer.path.string() + "|" + scanner::host_file_identity(layer.path) + ";";
         on_disk += layer.file_size;
     }
     resolved.host = host;

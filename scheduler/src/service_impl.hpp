@@ -143,6 +143,5 @@ struct ScanService::Impl {
 };
 
 [[nodiscard]] TimePoint service_now();
-[[nodiscard]] std::string iso8601_utc(std::int64_t unix_seconds);
 
 } // namespace coldscan::scheduler

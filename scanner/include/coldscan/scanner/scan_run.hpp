@@ -104,6 +104,10 @@ private:
     Progress m_progress;
 };
 
+// A host file's identity ("dev:ino:size:mtime_ns:ctime_ns"): the same path, inode and times mean the same
+// bytes (the host kernel keeps ctime, which nothing in the guest can set).
+[[nodiscard]] std::string host_file_identity(const std::filesystem::path& path);
+
 // The signatures section of a report, from a loaded set.
 [[nodiscard]] reports::SignatureReport describe(const signatures::SignatureSet& signatures);
 
