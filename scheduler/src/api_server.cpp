@@ -498,18 +498,12 @@ void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res)
         return;
     }
     case Endpoint::health: {
-        api::JobCounts counts;
-        for (const JobStatus status : api::k_job_statuses) {
-            counts[status] = backend->count(status);
-        }
+        const api::JobCounts counts = backend->job_counts();
         res.set_content(api::health_body(backend->health(), counts), k_json);
         return;
     }
     case Endpoint::metrics: {
-        api::JobCounts counts;
-        for (const JobStatus status : api::k_job_statuses) {
-            counts[status] = backend->count(status);
-        }
+        const api::JobCounts counts = backend->job_counts();
         res.set_content(
             api::metrics_text(backend->counters(), backend->hosts(), backend->datastores(), counts),
             "text/plain; version=0.0.4; charset=utf-8");

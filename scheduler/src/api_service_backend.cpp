@@ -23,7 +23,7 @@ public:
     Plan plan() const override { return m_service.plan(); }
     ServiceCounters counters() const override { return m_service.counters(); }
     ServiceHealth health() const override { return m_service.health(); }
-    std::size_t count(JobStatus status) const override { return m_service.count(status); }
+    std::map<JobStatus, std::size_t> job_counts() const override { return m_service.job_counts(); }
     Expected<std::string> reload_signatures() override { return m_service.reload_signatures(); }
 
 private:

@@ -398,10 +398,19 @@ Expected<std::vector<JobView>> ScanService::jobs(std::optional<JobStatus> status
     return out;
 }
 
-std::size_t ScanService::count(JobStatus status) const {
+std::map<JobStatus, std::size_t> ScanService::job_counts() const {
+    std::map<JobStatus, std::size_t> counts;
+    for (const auto status : {JobStatus::queued, JobStatus::running, JobStatus::paused, JobStatus::succeeded,
+                              JobStatus::failed, JobStatus::cancelled, JobStatus::dead_letter}) {
+        counts[status] = 0;
+    }
     std::lock_guard lock(m_impl->m_mutex);
-    auto records = m_impl->queue->list(status);
-    return records ? records->size() : 0;
+    if (auto records = m_impl->queue->list()) {
+        for (const auto& record : *records) {
+            ++counts[record.status];
+        }
+    }
+    return counts;
 }
 
 Expected<JobView> ScanService::cancel(std::string_view id) {

@@ -539,13 +539,16 @@ public:
         return counters;
     }
     ServiceHealth health() const override { return ServiceHealth{true, "sigs-1", "2026-11-23T09:00:00Z", 0}; }
-    std::size_t count(JobStatus status) const override {
+    std::map<JobStatus, std::size_t> job_counts() const override {
         std::lock_guard lock(m_mutex);
-        std::size_t n = 0;
-        for (const auto& [id, job] : m_jobs) {
-            n += job.record.status == status ? 1 : 0;
+        std::map<JobStatus, std::size_t> counts;
+        for (const JobStatus status : api::k_job_statuses) {
+            counts[status] = 0;
         }
-        return n;
+        for (const auto& [id, job] : m_jobs) {
+            ++counts[job.record.status];
+        }
+        return counts;
     }
     Expected<std::string> reload_signatures() override {
         if (reload_error) {

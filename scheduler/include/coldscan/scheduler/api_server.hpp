@@ -59,7 +59,7 @@ public:
     [[nodiscard]] virtual Plan plan() const = 0;
     [[nodiscard]] virtual ServiceCounters counters() const = 0;
     [[nodiscard]] virtual ServiceHealth health() const = 0;
-    [[nodiscard]] virtual std::size_t count(JobStatus status) const = 0;
+    [[nodiscard]] virtual std::map<JobStatus, std::size_t> job_counts() const = 0;
     [[nodiscard]] virtual Expected<std::string> reload_signatures() = 0;
 };
 

@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -142,7 +143,8 @@ public:
     [[nodiscard]] Plan plan() const;
     [[nodiscard]] ServiceCounters counters() const;
     [[nodiscard]] ServiceHealth health() const;
-    [[nodiscard]] std::size_t count(JobStatus status) const;
+    // Jobs per status, from one pass over the queue (every status present, 0 when none).
+    [[nodiscard]] std::map<JobStatus, std::size_t> job_counts() const;
 
     // Loads the configured signatures again and makes them current for jobs that start from now on;
     // returns the new set's fingerprint. A load that fails keeps the current set. Errors: engine.
