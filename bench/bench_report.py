@@ -254,7 +254,7 @@ not thresholds anywhere.
 ### Machine
 - {m['cpus']} CPUs ({m['cpu']}), {m['ram']} RAM, kernel {m['kernel']}, {m['os']}
 - {version}, ClamAV {clamav_version}, YARA {yara_version}; {m['qemu']}; {m['libguestfs']}
-- appliance acceleration: `{a.accel}` (requested `--accel` as in the commands below)
+- appliance acceleration: {f'`{a.accel}`' if a.accel else 'none (no appliance launched)'} (requested `--accel` as in the commands below)
 
 ### Inputs
 - `template.qcow2`: GPT + ext4, {t['files']} files, {mib(t['bytes'])} MiB of real files from this host's

@@ -156,6 +156,8 @@ for i in $(seq 1 "$repeats"); do
     report_cache "rescan-$i"
 done
 echo "  rescan   ${rescan[*]} s"
+# The service's peak RSS over every gate (its scans run inside it).
+awk '/^VmHWM:/ { print int($2 / 1024) }' "/proc/$serve_pid/status" >"$out/serve.peak-rss-mib" || true
 stop_service
 
 revision=$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)
@@ -182,6 +184,8 @@ doc = {
 # What the engines did: the cold scan reads and scans everything; a rescan should scan nothing.
 def cache(name):
     return json.load(open(os.path.join(out, name + ".cache.json")))
+peak_rss = open(os.path.join(out, "serve.peak-rss-mib")).read().strip()
+doc["service_peak_rss_mib"] = int(peak_rss) if peak_rss.isdigit() else None
 doc["cold_engine_scans"] = cache("cold").get("engine_scans")
 doc["rescan_engine_scans"] = [cache(f"rescan-{i}").get("engine_scans") for i in range(1, len(rescan) + 1)]
 doc["rescan_files_not_read"] = [cache(f"rescan-{i}").get("files_not_read") for i in range(1, len(rescan) + 1)]
@@ -220,6 +224,9 @@ ClamAV databases `{shown(sigs)}`. Wall time of the client
 {row("cold", [doc["cold_s"]], cold_note)}
 {row("warm", warm, "answered from the fresh verdict (default --max-age 24h): nothing scanned")}
 {row("rescan", rescan, rescan_note)}
+
+Peak RSS of the service over all of these gates (its scans run inside it; VmHWM before it stopped):
+{f"{doc['service_peak_rss_mib']} MiB" if doc['service_peak_rss_mib'] is not None else 'not measured'}.
 
 {datetime.date.today().isoformat()}, revision {revision}, {os.cpu_count()} cores; reproduce with
 `IMAGE={shown(image)} SIGS={shown(sigs)} REPEATS={len(warm)} ./bench/gate-latency.sh`.
