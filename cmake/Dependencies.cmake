@@ -12,6 +12,7 @@ find_package(tomlplusplus 3 CONFIG REQUIRED) # the service's config file
 pkg_check_modules(GUESTFS REQUIRED IMPORTED_TARGET libguestfs)
 pkg_check_modules(NBD REQUIRED IMPORTED_TARGET libnbd)
 pkg_check_modules(TSK REQUIRED IMPORTED_TARGET tsk)
+pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)
 pkg_check_modules(CLAMAV REQUIRED IMPORTED_TARGET libclamav)
 pkg_check_modules(YARA REQUIRED IMPORTED_TARGET yara)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib) # the service's HTTP API

@@ -14,8 +14,10 @@ packages=(
   libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libtomlplusplus-dev libcpp-httplib-dev  # the scan service: its config file and HTTP API
   libvirt-dev libxml2-dev  # the scan service: libvirt domains and their XML
+  libseccomp-dev  # the engine workers' seccomp filter
   gdisk fdisk e2fsprogs dosfstools btrfs-progs ntfs-3g lvm2 zip p7zip-full
   curl python3  # the e2e tests talk to the service with curl and check JSON with python
+  clang-16 libclang-rt-16-dev llvm-16  # scripts/fuzz.sh: libFuzzer, and std::expected needs clang >= 16
 )
 
 missing=()

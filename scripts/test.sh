@@ -2,8 +2,12 @@
 # test.sh [CTEST ARGS...]: build.sh, then every test (unit + end-to-end) with CTest on 2 jobs, then the same
 # suite again on an ASan+UBSan build (build-asan/). The end-to-end tests build small real disk images first
 # (tests/fixtures) and launch libguestfs appliances; CTest lets at most one appliance run at a time. Extra
-# arguments go to ctest, e.g. `-L unit` or `-R e2e.check.ntfs`.
-# COLDSCAN_SANITIZER_PASS=0 skips the sanitizer pass.
+# arguments go to ctest, e.g. `-L unit` or `-R e2e.check.ntfs`. Then two more stages, whatever the
+# arguments: the pipeline, cache and scheduler unit tests under ThreadSanitizer (build-tsan/, the unit test
+# executable only), and every libFuzzer target for COLDSCAN_FUZZ_SECONDS (default 30) each (scripts/fuzz.sh,
+# clang-16, build-fuzz/).
+# COLDSCAN_SANITIZER_PASS=0 skips the ASan+UBSan pass, COLDSCAN_TSAN_PASS=0 the ThreadSanitizer stage,
+# COLDSCAN_FUZZ_PASS=0 the fuzz stage.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,4 +24,29 @@ if [[ ${COLDSCAN_SANITIZER_PASS:-1} != 0 ]]; then
         ./scripts/build.sh
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --test-dir build-asan --output-on-failure -j2 "$@"
+fi
+
+if [[ ${COLDSCAN_TSAN_PASS:-1} != 0 ]]; then
+    echo
+    echo "== The pipeline, cache and scheduler tests under ThreadSanitizer (build-tsan/)"
+    if [[ ! -f build-tsan/CMakeCache.txt ]]; then
+        cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOLDSCAN_TSAN=ON
+    fi
+    cmake --build build-tsan -j"$(nproc)" --target coldscan_unit_tests
+    # The tests of the code that runs threads, chosen by source file (Catch2's -# tags each test with it).
+    tsan_files=()
+    for source in tests/unit/test_scanner_{pipeline,scan_cache,verdict_cache,kv_store}.cpp \
+        tests/unit/test_common_byte_budget.cpp tests/unit/test_scheduler_*.cpp; do
+        name=${source##*/}
+        tsan_files+=("[#${name%.cpp}]")
+    done
+    filter=$(IFS=,; echo "${tsan_files[*]}")
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
+        build-tsan/tests/coldscan_unit_tests -# "$filter"
+fi
+
+if [[ ${COLDSCAN_FUZZ_PASS:-1} != 0 ]]; then
+    echo
+    echo "== libFuzzer targets, ${COLDSCAN_FUZZ_SECONDS:-30} s each (scripts/fuzz.sh, build-fuzz/)"
+    ./scripts/fuzz.sh
 fi

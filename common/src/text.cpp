@@ -70,13 +70,17 @@ bool is_valid_utf8(std::string_view bytes) {
     return true;
 }
 
-std::string printable(std::string_view bytes) {
+namespace {
+
+enum class Backslash { escape, keep };
+
+std::string escape_controls(std::string_view bytes, Backslash backslash) {
     std::string out;
     out.reserve(bytes.size());
     for (std::size_t i = 0; i < bytes.size();) {
         const auto c = static_cast<unsigned char>(bytes[i]);
         const std::size_t n = utf8_sequence_length(bytes, i);
-        if (n == 0 || c < 0x20 || c == 0x7F || c == '\\') {
+        if (n == 0 || c < 0x20 || c == 0x7F || (c == '\\' && backslash == Backslash::escape)) {
             append_escape(out, c);
             ++i;
             continue;
@@ -92,6 +96,16 @@ std::string printable(std::string_view bytes) {
         i += n;
     }
     return out;
+}
+
+} // namespace
+
+std::string printable(std::string_view bytes) {
+    return escape_controls(bytes, Backslash::escape);
+}
+
+std::string without_controls(std::string_view bytes) {
+    return escape_controls(bytes, Backslash::keep);
 }
 
 std::string utf8_or_escaped(std::string_view bytes) {

@@ -4,6 +4,7 @@
 #include "coldscan/common/subprocess.hpp"
 #include "coldscan/common/text.hpp"
 #include "coldscan/disk/partition_table.hpp"
+#include "extent_map.hpp"
 #include "listed_source.hpp"
 #include "qemu_nbd_server.hpp"
 #include "tsk_filesystem.hpp"
@@ -152,28 +153,11 @@ struct DirectImage::Impl {
 
 namespace {
 
-// The smallest allocation depth (>= 1) of any byte in [offset, offset + length); 0 when none is allocated.
-std::uint32_t shallowest_layer(const std::vector<BlockExtent>& map, std::uint64_t offset,
-                               std::uint64_t length) {
-    auto it = std::upper_bound(map.begin(), map.end(), offset,
-                               [](std::uint64_t at, const BlockExtent& e) { return at < e.offset; });
-    if (it != map.begin()) {
-        --it;
-    }
-    std::uint32_t shallowest = 0;
-    for (; it != map.end() && it->offset < offset + length; ++it) {
-        if (it->value != 0 && (shallowest == 0 || it->value < shallowest)) {
-            shallowest = it->value;
-        }
-    }
-    return shallowest;
-}
-
 // Whether any byte of the file's data lies in a block the bitmap marks dirty.
 bool touches_dirty_blocks(const detail::TskFile& file, std::uint64_t fs_offset,
                           const std::vector<BlockExtent>& dirty) {
     for (const auto& run : file.runs) {
-        if (!run.sparse && shallowest_layer(dirty, fs_offset + run.fs_offset, run.length) != 0) {
+        if (!run.sparse && detail::shallowest_layer(dirty, fs_offset + run.fs_offset, run.length) != 0) {
             return true;
         }
     }
@@ -199,7 +183,7 @@ std::optional<std::string> block_key(const detail::TskFile& file, std::uint64_t 
         }
         const std::uint64_t at = fs_offset + run.fs_offset;
         runs += "|" + std::to_string(at) + "+" + std::to_string(run.length);
-        const std::uint32_t layer = shallowest_layer(depth, at, run.length);
+        const std::uint32_t layer = detail::shallowest_layer(depth, at, run.length);
         if (layer != 0 && (shallowest == 0 || layer < shallowest)) {
             shallowest = layer;
         }

@@ -12,6 +12,13 @@
 // file tar skips or never reaches (I/O error, appliance crash) comes back as a problem entry. The appliance's
 // console carries tar's own messages; those naming a file mark it as possibly incomplete.
 //
+// Formats. libguestfs takes one format per drive, and qemu in the appliance would open each backing file
+// with the format its parent records, or probe it when none is recorded. So that every layer is opened with
+// the format the safety gate validated (as qemu-nbd gets them with --image-opts), a chain of more than one
+// layer is added through empty qcow2 "shims" in a private folder: shim i's backing file is a json: name
+// of layer i with its driver and file, whose own backing is overridden with shim i+1 (the last layer gets no
+// backing). One small json: name per layer stays under qcow2's 1023-byte limit for backing names.
+//
 // Errors. The handle's error handler records messages instead of printing them; each operation clears the
 // record first and builds its Error from it. Appliance output (qemu's and tar's stderr) is kept as a short
 // tail for the same purpose.
@@ -20,6 +27,9 @@
 #include "coldscan/common/c_handle.hpp"
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/read_fully.hpp"
+#include "coldscan/common/subprocess.hpp"
+#include "coldscan/common/temp_dir.hpp"
+#include "coldscan/common/text.hpp"
 #include "listed_source.hpp"
 #include "spill_file.hpp"
 #include "stall_watchdog.hpp"
@@ -37,6 +47,8 @@
 #include <guestfs.h>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -97,6 +109,7 @@ bool kvm_usable() {
 
 // One launched appliance. Heap-allocated and never moved: the libguestfs callbacks hold its address.
 struct Appliance {
+    std::optional<TempDir> shims; // the chain's shims (see Formats above); outlive the handle
     Guestfs g;
     std::string accel;
     pid_t qemu_pid = -1; // to stop a hung appliance: the handle itself is busy in that thread then
@@ -236,6 +249,44 @@ struct Appliance {
     }
 };
 
+// The drive to add for a chain of more than one layer: shim 0 (format qcow2) in dir, each layer explicit.
+// Errors: io (qemu-img create failed), invalid_argument (a path that is not UTF-8 cannot go in a json: name).
+Expected<std::filesystem::path> chain_shims(const ImageInfo& image, const TempDir& dir) {
+    const auto shim = [&](std::size_t i) { return dir.path() / ("layer" + std::to_string(i) + ".qcow2"); };
+    for (std::size_t i = image.chain.size(); i-- > 0;) {
+        const ImageLayer& layer = image.chain[i];
+        if (!is_valid_utf8(layer.path.string())) {
+            return make_error(Errc::invalid_argument,
+                              "the layer path " + layer.path.string() + " is not UTF-8");
+        }
+        nlohmann::json spec = {{"driver", layer.format},
+                               {"file", {{"driver", "file"}, {"filename", layer.path.string()}}}};
+        if (i + 1 < image.chain.size()) {
+            spec["backing"] = {{"driver", "qcow2"},
+                               {"file", {{"driver", "file"}, {"filename", shim(i + 1).string()}}}};
+        }
+        const std::vector<std::string> argv = {
+            "qemu-img",
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-u",
+            "-b",
+            "json:" + spec.dump(),
+            "-F",
+            layer.format,
+            shim(i).string(),
+            std::to_string(std::max<std::uint64_t>(layer.virtual_size, 512))};
+        auto created = run_bounded(argv, ProcessLimits{});
+        if (!created || created->exit_code != 0) {
+            return make_error(Errc::io, "cannot create the format shim for " + layer.path.string() + ": " +
+                                            (created ? created->err : created.error().message));
+        }
+    }
+    return shim(0);
+}
+
 Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, bool force_tcg,
                                                  std::chrono::seconds stall_timeout) {
     auto impl = std::make_unique<Appliance>();
@@ -252,9 +303,23 @@ Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, bool fo
     if (force_tcg && ::guestfs_set_backend_setting(g, "force_tcg", "1") == -1) {
         return make_error(Errc::engine, impl->error_message("cannot select TCG"));
     }
-    const std::string path = image.chain.empty() ? image.path.string() : image.chain.front().path.string();
+    std::string path = image.chain.empty() ? image.path.string() : image.chain.front().path.string();
+    std::string format = image.format;
+    if (image.chain.size() > 1) {
+        auto dir = TempDir::create("coldscan-shims");
+        if (!dir) {
+            return std::unexpected(dir.error());
+        }
+        impl->shims.emplace(std::move(*dir));
+        auto shim = chain_shims(image, *impl->shims);
+        if (!shim) {
+            return std::unexpected(shim.error());
+        }
+        path = shim->string();
+        format = "qcow2";
+    }
     if (::guestfs_add_drive_opts(g, path.c_str(), GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
-                                 GUESTFS_ADD_DRIVE_OPTS_FORMAT, image.format.c_str(), -1) == -1) {
+                                 GUESTFS_ADD_DRIVE_OPTS_FORMAT, format.c_str(), -1) == -1) {
         return make_error(Errc::engine, "cannot add " + path + ": " + impl->error_message("unknown error"));
     }
     if (::guestfs_launch(g) == -1) {

@@ -23,6 +23,8 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <csignal>
+#include <cstring>
 #include <fcntl.h>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -57,6 +59,23 @@ ProcessLimits check_limits() {
     limits.wall_time = std::chrono::seconds(120);
     limits.max_output_bytes = 16U << 20;
     return limits;
+}
+
+// Why a bounded qemu-img died of a signal: RLIMIT_CPU sends SIGXCPU (then SIGKILL at the hard limit); a
+// failed allocation under RLIMIT_AS ends in glib's abort() or, for a stack or mmap, in SIGSEGV/SIGBUS.
+std::string stopped_by(int signal, const ProcessLimits& limits) {
+    const char* abbrev = ::sigabbrev_np(signal);
+    const std::string name =
+        "signal " + std::to_string(signal) + (abbrev != nullptr ? std::string(" (SIG") + abbrev + ")" : "");
+    if (signal == SIGXCPU || signal == SIGKILL) {
+        return "was killed by " + name + ": it ran past its CPU time limit of " +
+               std::to_string(limits.cpu_time.count()) + " s";
+    }
+    if (signal == SIGABRT || signal == SIGSEGV || signal == SIGBUS) {
+        return "was stopped by " + name + ": it most likely ran past its memory limit of " +
+               std::to_string(limits.address_space_bytes >> 20) + " MiB";
+    }
+    return "was stopped by " + name;
 }
 
 std::string in_quotes(std::string_view text) {
@@ -206,9 +225,8 @@ Expected<json> run_info(const fs::path& layer, const std::optional<std::string>&
         return make_error(code, "qemu-img info on " + layer.string() + ": " + result.error().message);
     }
     if (result->term_signal != 0) {
-        return make_error(Errc::unsafe_image,
-                          "qemu-img info on " + layer.string() + " was stopped by signal " +
-                              std::to_string(result->term_signal) + " (it ran past its CPU or memory limit)");
+        return make_error(Errc::unsafe_image, "qemu-img info on " + layer.string() + " " +
+                                                  stopped_by(result->term_signal, info_limits()));
     }
     if (result->exit_code != 0) {
         const std::string message = qemu_message(result->err);
@@ -240,9 +258,8 @@ Expected<void> run_check(const ImageLayer& layer) {
         return make_error(code, "qemu-img check on " + name + ": " + result.error().message);
     }
     if (result->term_signal != 0) {
-        return make_error(Errc::unsafe_image, "qemu-img check on " + name + " was stopped by signal " +
-                                                  std::to_string(result->term_signal) +
-                                                  " (it ran past its CPU or memory limit)");
+        return make_error(Errc::unsafe_image, "qemu-img check on " + name + " " +
+                                                  stopped_by(result->term_signal, check_limits()));
     }
     const json report = json::parse(result->out, nullptr, /*allow_exceptions=*/false);
     const auto corruptions = unsigned_at(report, "corruptions").value_or(0);
@@ -380,7 +397,9 @@ Expected<ImageInfo> probe_image(const std::filesystem::path& image, const ProbeO
             return make_error(Errc::invalid_argument,
                               "allowed root " + root.string() + " is not an existing folder");
         }
-        gate.roots.push_back(canonical);
+        if (std::find(gate.roots.begin(), gate.roots.end(), canonical) == gate.roots.end()) {
+            gate.roots.push_back(canonical);
+        }
     }
 
     ImageInfo info;
@@ -444,6 +463,15 @@ Expected<ImageInfo> probe_image(const std::filesystem::path& image, const ProbeO
         layer.backing_reference = reference.value_or(*full_reference);
         auto backing = gate.resolve(layer.backing_reference, current, "backing file");
         if (!backing) {
+            if (info.chain.empty() && !options.format) {
+                // A raw disk whose first bytes happen to (or were made to) look like an image header: only
+                // the admin knows which it is.
+                return make_error(backing.error().code,
+                                  backing.error().message + " (" + current.string() + " was detected as " +
+                                      layer.format +
+                                      "; if it is a raw disk, give its format (--format raw) to scan it "
+                                      "as raw)");
+            }
             return std::unexpected(backing.error());
         }
         if (full_reference && *full_reference != layer.backing_reference) {

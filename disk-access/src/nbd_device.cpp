@@ -1,6 +1,9 @@
 #include "coldscan/disk/nbd_device.hpp"
 
+#include "extent_map.hpp"
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <libnbd.h>
@@ -34,23 +37,19 @@ struct StatusCollector {
     std::uint64_t covered = 0; // bytes the server answered for
 };
 
+// A libnbd callback: nothing may be thrown through it (a failed allocation fails the block-status call).
 int collect_extents(void* user_data, const char* metacontext, std::uint64_t offset, std::uint32_t* entries,
-                    std::size_t nr_entries, int* /*error*/) {
+                    std::size_t nr_entries, int* error) noexcept {
     auto* collector = static_cast<StatusCollector*>(user_data);
     if (std::string_view(metacontext) != collector->context) {
         return 0;
     }
-    for (std::size_t i = 0; i + 1 < nr_entries; i += 2) {
-        const std::uint64_t length = entries[i];
-        const std::uint32_t value = entries[i + 1];
-        auto& out = *collector->out;
-        if (!out.empty() && out.back().value == value && out.back().offset + out.back().length == offset) {
-            out.back().length += length;
-        } else {
-            out.push_back(BlockExtent{offset, length, value});
-        }
-        offset += length;
-        collector->covered += length;
+    try {
+        collector->covered +=
+            detail::append_block_status(*collector->out, offset, std::span(entries, nr_entries));
+    } catch (...) {
+        *error = ENOMEM;
+        return -1;
     }
     return 0;
 }
@@ -115,12 +114,7 @@ struct NbdDevice::Impl {
             position += collector.covered;
         }
         // The server may describe a little past the range asked for: clip the last extent.
-        while (!extents.empty() && extents.back().offset >= end) {
-            extents.pop_back();
-        }
-        if (!extents.empty() && extents.back().offset + extents.back().length > end) {
-            extents.back().length = end - extents.back().offset;
-        }
+        detail::clip_extents(extents, end);
         return extents;
     }
 };

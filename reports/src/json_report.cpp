@@ -38,7 +38,7 @@ json target_json(const TargetReport& t) {
     put_guest_string(j, "path", t.path);
     j["kind"] = to_string(t.kind);
     j["status"] = to_string(t.status);
-    if (t.status == RunStatus::failed) {
+    if (t.status == RunStatus::failed || t.status == RunStatus::inconsistent) {
         j["error"] = utf8_or_escaped(t.error);
     }
     if (t.kind == TargetKind::image) {

@@ -48,6 +48,8 @@ std::string_view to_string(RunStatus status) {
         return "completed_with_issues";
     case RunStatus::failed:
         return "failed";
+    case RunStatus::inconsistent:
+        return "inconsistent";
     }
     return "failed";
 }

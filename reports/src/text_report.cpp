@@ -38,6 +38,9 @@ std::string target_line(const TargetReport& target) {
                 (target.filesystems.size() == 1 ? " filesystem" : " filesystems") + " scanned";
     }
     text += ", " + std::string(to_string(target.status));
+    if (target.status == RunStatus::inconsistent) {
+        text += " (" + printable(target.error) + ")";
+    }
     return text;
 }
 
@@ -61,7 +64,7 @@ std::string display_location(TargetKind kind, const std::string& target, const s
 
 bool is_part_failure(const IssueRecord& record) {
     return record.outcome == k_target_failed || record.outcome == k_filesystem_failed ||
-           record.outcome == k_no_filesystem;
+           record.outcome == k_no_filesystem || record.outcome == k_image_changed;
 }
 
 std::string detection_line(TargetKind kind, const DetectionRecord& record) {
@@ -86,14 +89,17 @@ std::string summary(const Report& report) {
     };
     std::uint64_t failed = 0;
     std::uint64_t with_issues = 0;
+    std::uint64_t inconsistent = 0;
     for (const auto& target : report.targets) {
         failed += target.status == RunStatus::failed ? 1 : 0;
         with_issues += target.status == RunStatus::completed_with_issues ? 1 : 0;
+        inconsistent += target.status == RunStatus::inconsistent ? 1 : 0;
     }
     std::string targets = std::to_string(report.targets.size());
-    if (failed != 0 || with_issues != 0) {
+    if (failed != 0 || with_issues != 0 || inconsistent != 0) {
         targets +=
-            " (" + std::to_string(failed) + " failed, " + std::to_string(with_issues) + " with issues)";
+            " (" + std::to_string(failed) + " failed, " + std::to_string(with_issues) + " with issues" +
+            (inconsistent != 0 ? ", " + std::to_string(inconsistent) + " changed while scanned" : "") + ")";
     }
     line("Targets:", targets);
     for (const auto& target : report.targets) {

@@ -10,6 +10,13 @@ Expected<FileScanner> FileScanner::create(const signatures::SignatureSet& signat
     if (auto ready = signatures.ready(); !ready) {
         return std::unexpected(ready.error());
     }
+    if (const auto* sandbox = signatures.sandbox()) {
+        auto worker = sandbox->spawn_worker();
+        if (!worker) {
+            return std::unexpected(worker.error());
+        }
+        return FileScanner(sandbox, std::move(*worker));
+    }
     std::optional<signatures::YaraScanner> yara;
     if (const auto* rules = signatures.yara()) {
         auto scanner = signatures::YaraScanner::create(*rules, signatures.limits().yara_timeout);
@@ -21,7 +28,32 @@ Expected<FileScanner> FileScanner::create(const signatures::SignatureSet& signat
     return FileScanner(signatures.clamav(), std::move(yara));
 }
 
+Outcome FileScanner::scan_in_worker(const Content& content, std::string_view path) {
+    std::string failure;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        if (!m_worker || m_worker->retired()) {
+            auto worker = m_sandbox->spawn_worker();
+            if (!worker) {
+                return Outcome{OutcomeKind::error, worker.error().message, {}, /*transient=*/true};
+            }
+            m_worker.emplace(std::move(*worker));
+        }
+        auto results = m_worker->scan(content, path);
+        if (results) {
+            return combine_results(*results);
+        }
+        failure = results.error().message;
+        if (results.error().code == Errc::timeout) {
+            break; // a hang would only hang again, twice as long
+        }
+    }
+    return Outcome{OutcomeKind::error, failure, {}, /*transient=*/true};
+}
+
 Outcome FileScanner::scan(const Content& content, std::string_view path) {
+    if (m_sandbox != nullptr) {
+        return scan_in_worker(content, path);
+    }
     std::array<EngineResult, 2> results;
     std::size_t count = 0;
     if (m_clamav != nullptr) {

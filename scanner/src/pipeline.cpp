@@ -21,6 +21,7 @@
 #include "coldscan/common/sha256.hpp"
 #include "coldscan/common/text.hpp"
 #include "coldscan/scanner/file_scanner.hpp"
+#include "tsan_annotations.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -405,18 +406,66 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
                                        LinkedResult{outcome.kind, sha256, outcome.reason, line.signatures});
             }
         } catch (const std::exception& e) {
-            spdlog::error("cannot record {}: {}", item->entry.path, e.what());
+            spdlog::error("cannot record {}: {}", printable(item->entry.path), e.what());
         }
     };
+
+    // The orderings parallel_pipeline guarantees, told to ThreadSanitizer (tsan_annotations.hpp; no-ops in
+    // other builds): the caller before every stage, an item's stage before its next one, a serial stage's
+    // runs one after another, every stage before the caller goes on. Each stage reads its captures
+    // before its first acquire, hence the ignored reads.
+    struct Order {
+        char start, input, record, end;
+    } order{};
+    const auto enter = [&order](const void* serial) {
+        detail::tsan_acquire(&order.start);
+        detail::tsan_acquire(serial);
+    };
+    const auto leave = [&order](const void* serial) {
+        detail::tsan_release(serial);
+        detail::tsan_release(&order.end);
+    };
+    const auto parallel_stage = [&](auto& stage) {
+        return [&, stage_fn = &stage](Item* item) -> Item* {
+            {
+                const detail::TsanIgnoreReads reading_captures;
+                enter(item);
+            }
+            Item* out = (*stage_fn)(item);
+            leave(out);
+            return out;
+        };
+    };
+    detail::tsan_release(&order.start);
 
     const auto tokens = static_cast<std::size_t>(std::max(1U, m_settings.threads) * 4);
     m_workers->arena.execute([&] {
         tbb::parallel_pipeline(
-            tokens, tbb::make_filter<void, Item*>(tbb::filter_mode::serial_in_order, input) &
-                        tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel, read_and_hash) &
-                        tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel, scan_file) &
-                        tbb::make_filter<Item*, void>(tbb::filter_mode::serial_out_of_order, record_item));
+            tokens,
+            tbb::make_filter<void, Item*>(tbb::filter_mode::serial_in_order,
+                                          [&](tbb::flow_control& control) {
+                                              {
+                                                  const detail::TsanIgnoreReads reading_captures;
+                                                  enter(&order.input);
+                                              }
+                                              Item* item = input(control);
+                                              detail::tsan_release(item);
+                                              leave(&order.input);
+                                              return item;
+                                          }) &
+                tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel, parallel_stage(read_and_hash)) &
+                tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel, parallel_stage(scan_file)) &
+                tbb::make_filter<Item*, void>(tbb::filter_mode::serial_out_of_order, [&](Item* item) {
+                    {
+                        const detail::TsanIgnoreReads reading_captures;
+                        enter(&order.record);
+                        detail::tsan_acquire(item);
+                    }
+                    record_item(item); // deletes the item
+                    leave(&order.record);
+                }));
     });
+    detail::tsan_acquire(&order.end);
 
     for (const auto& link : links) {
         reports::InventoryRecord line{where.target, where.device, link.path,

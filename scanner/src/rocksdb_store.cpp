@@ -2,6 +2,20 @@
 // gets it at open); the write-ahead log stays on and sync() fsyncs it, so a verdict the scan reported is on
 // disk. RocksDB's own log goes into ours (spdlog) instead of a LOG file of its own. Corruption and I/O
 // errors come back as errors: the cache above treats them as misses, never as verdicts.
+//
+// Damage found at open, and what it becomes (tests/e2e/cache-corrupt.sh):
+// - A damaged write-ahead log (cut, or a record whose checksum fails) is replayed up to the damage
+//   (RocksDB's point-in-time recovery): every record before it passed its checksum, the ones after it are
+//   gone. The store opens, and open_problem() says what was dropped. Not refused: a power cut during a scan
+//   leaves a torn unsynced tail, and throwing a whole cache (or a job queue) away for it would be worse.
+// - A MANIFEST that was cut is read by RocksDB as far as it is whole, without a word; the table files it
+//   no longer names would then be deleted as obsolete by the open. When it lost even our key spaces (what
+//   every coldscan store has had since the first release), the store is refused as corrupt before RocksDB
+//   opens it for writing, so nothing is deleted.
+// - A missing CURRENT over an existing store: RocksDB refuses it while a log file is left, but without one
+//   starts a new, empty store and deletes the old MANIFEST. Refused as corrupt either way, and so is a file
+//   the store names that is not there (RocksDB says "path not found").
+// - Damaged table files (flipped bytes) are found by checksums when a read reaches them: Errc::corrupt.
 #include "coldscan/common/log.hpp"
 #include "coldscan/scanner/kv_store.hpp"
 
@@ -10,9 +24,12 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/options.h>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace coldscan::scanner {
@@ -28,6 +45,15 @@ public:
         std::vsnprintf(buffer.data(), buffer.size(), format, args);
         // Table files written before RocksDB recorded unique IDs (or after a crash) are still checksummed.
         const bool noise = std::strstr(buffer.data(), "without unique ID to verify") != nullptr;
+        // The only sign RocksDB gives of a damaged write-ahead log it recovered past ("LOG: dropping N
+        // bytes; Corruption: ..."): kept for open_problem().
+        if (level >= rocksdb::InfoLogLevel::WARN_LEVEL && std::strstr(buffer.data(), "dropping") != nullptr &&
+            std::strstr(buffer.data(), "Corruption") != nullptr) {
+            std::lock_guard lock(m_mutex);
+            if (m_dropped.empty()) {
+                m_dropped = buffer.data();
+            }
+        }
         if (noise) {
             spdlog::debug("cache: {}", buffer.data());
         } else if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
@@ -41,6 +67,15 @@ public:
     void Logv(const char* format, va_list args) override {
         Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, args);
     }
+    // The first "dropping ... Corruption" message since the last call, or "".
+    std::string take_dropped() {
+        std::lock_guard lock(m_mutex);
+        return std::exchange(m_dropped, std::string());
+    }
+
+private:
+    std::mutex m_mutex;
+    std::string m_dropped;
 };
 
 Error to_error(const rocksdb::Status& status, std::string_view what) {
@@ -48,13 +83,28 @@ Error to_error(const rocksdb::Status& status, std::string_view what) {
     message += what;
     message += ": ";
     message += status.ToString();
-    return Error{status.IsCorruption() ? Errc::corrupt : Errc::io, std::move(message)};
+    // A file the store names that is not there is damage, like a checksum mismatch (a lock held by another
+    // process, a permission or a full disk are io).
+    const bool damaged = status.IsCorruption() || status.IsPathNotFound();
+    return Error{damaged ? Errc::corrupt : Errc::io, std::move(message)};
+}
+
+bool any_file_like(const std::filesystem::path& folder, std::string_view prefix, std::string_view suffix) {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.starts_with(prefix) && name.ends_with(suffix)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 class RocksStore final : public KvStore {
 public:
-    RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles)
-        : m_db(std::move(db)), m_handles(std::move(handles)) {}
+    RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
+               std::string open_problem)
+        : m_db(std::move(db)), m_handles(std::move(handles)), m_open_problem(std::move(open_problem)) {}
 
     ~RocksStore() override {
         // Memtables to table files: the next open has no log to replay, and `cache verify` sees everything.
@@ -140,6 +190,8 @@ public:
         return {};
     }
 
+    std::string open_problem() const override { return m_open_problem; }
+
     Expected<void> compact() override {
         for (std::size_t i = 1; i < m_handles.size(); ++i) {
             const auto status =
@@ -158,6 +210,7 @@ private:
 
     std::unique_ptr<rocksdb::DB> m_db;
     std::vector<rocksdb::ColumnFamilyHandle*> m_handles;
+    std::string m_open_problem;
 };
 
 } // namespace
@@ -172,7 +225,8 @@ Expected<std::unique_ptr<KvStore>> open_rocksdb_store(const std::filesystem::pat
     options.create_if_missing = true;
     options.create_missing_column_families = true;
     options.paranoid_checks = true;
-    options.info_log = std::make_shared<SpdlogRocksLogger>();
+    auto logger = std::make_shared<SpdlogRocksLogger>();
+    options.info_log = logger;
     options.keep_log_file_num = 1;
 
     // RocksDB opens a store only when every column family it holds is named. Ours come first, in enum
@@ -184,9 +238,30 @@ Expected<std::unique_ptr<KvStore>> open_rocksdb_store(const std::filesystem::pat
     for (const KeySpace space : k_key_spaces) {
         families.emplace_back(std::string(to_string(space)), rocksdb::ColumnFamilyOptions());
     }
+    std::error_code ec_current;
+    const bool has_current = std::filesystem::exists(folder / "CURRENT", ec_current);
+    if (!has_current && (any_file_like(folder, "MANIFEST-", "") || any_file_like(folder, "", ".sst"))) {
+        return make_error(Errc::corrupt, "cache: cannot open " + folder.string() +
+                                             ": Corruption: its CURRENT file is missing (RocksDB would start "
+                                             "an empty store over it)");
+    }
     std::vector<std::string> existing;
     // Fails for a store not made yet; a damaged one fails again, with its reason, in Open below.
-    if (rocksdb::DB::ListColumnFamilies(options, folder.string(), &existing).ok()) {
+    if (const auto listed = rocksdb::DB::ListColumnFamilies(options, folder.string(), &existing);
+        listed.ok()) {
+        // Every store since the first release has these; a MANIFEST without them, beside table files, was
+        // cut (see above). Without table files it may be a store whose first open was killed: nothing to
+        // lose.
+        const bool has_tables = any_file_like(folder, "", ".sst");
+        for (const KeySpace space : {KeySpace::file_identity, KeySpace::content_verdict, KeySpace::meta}) {
+            if (has_tables &&
+                std::find(existing.begin(), existing.end(), to_string(space)) == existing.end()) {
+                return make_error(Errc::corrupt,
+                                  "cache: cannot open " + folder.string() +
+                                      ": Corruption: its MANIFEST no longer names the key space " +
+                                      std::string(to_string(space)) + " (damaged)");
+            }
+        }
         for (const auto& name : existing) {
             const bool known = std::any_of(families.begin(), families.end(),
                                            [&](const auto& family) { return family.name == name; });
@@ -194,6 +269,8 @@ Expected<std::unique_ptr<KvStore>> open_rocksdb_store(const std::filesystem::pat
                 families.emplace_back(name, rocksdb::ColumnFamilyOptions());
             }
         }
+    } else if (has_current && (listed.IsCorruption() || listed.IsPathNotFound())) {
+        return std::unexpected(to_error(listed, "cannot open " + folder.string()));
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
@@ -201,7 +278,14 @@ Expected<std::unique_ptr<KvStore>> open_rocksdb_store(const std::filesystem::pat
     if (!status.ok()) {
         return std::unexpected(to_error(status, "cannot open " + folder.string()));
     }
-    return std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles));
+    std::string problem;
+    if (const auto dropped = logger->take_dropped(); !dropped.empty()) {
+        problem = "cache: the write-ahead log of " + folder.string() +
+                  " was damaged; the records before the damage were kept, the ones after it are lost (" +
+                  dropped + ")";
+    }
+    return std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles),
+                                        std::move(problem));
 }
 
 } // namespace coldscan::scanner

@@ -3,14 +3,18 @@
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/text.hpp"
 #include "coldscan/disk/directory_source.hpp"
+#include "coldscan/scanner/image_state.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <sys/stat.h>
+#include <thread>
 
 namespace coldscan::scanner {
 namespace {
@@ -117,6 +121,10 @@ std::unique_ptr<ScanCache> open_scan_cache(const ScanOptions& options, std::stri
                               "; this run uses no persistent cache");
         return cache;
     }
+    // A damaged write-ahead log: the store opened with what came before the damage (see rocksdb_store.cpp).
+    if (auto damage = (*store)->open_problem(); !damage.empty()) {
+        problem = problem.empty() ? std::move(damage) : problem + "; " + damage;
+    }
     auto cache =
         std::make_unique<ScanCache>(std::move(*store), std::move(context), options.identity, dir.string());
     if (!problem.empty()) {
@@ -129,14 +137,13 @@ reports::SignatureReport describe(const signatures::SignatureSet& signatures) {
     reports::SignatureReport out;
     out.fingerprint = signatures.fingerprint();
     if (const auto& databases = signatures.clamav_databases()) {
-        const auto* engine = signatures.clamav(); // waits: the count is known once it is compiled
-        const auto& info = engine != nullptr ? engine->info() : *databases;
+        const auto& info = *databases;
         reports::ClamavSignatures c;
         c.path = info.path.string();
         for (const auto& file : info.files) {
             c.files.push_back(file.string());
         }
-        c.signature_count = info.signature_count;
+        c.signature_count = signatures.clamav_signature_count(); // waits: known once it is compiled
         c.fingerprint = info.fingerprint;
         c.engine_version = info.engine_version;
         out.clamav = std::move(c);
@@ -180,6 +187,7 @@ reports::Report ScanRun::run(const std::vector<std::string>& targets) {
     // engine versions and the scan limits; the engines' options are fixed by this version of coldscan.
     auto cache = open_scan_cache(m_options, "coldscan verdicts v1; " + m_signatures.fingerprint());
     Pipeline pipeline(m_signatures, settings, *cache, m_events, m_progress, m_stop);
+    m_cache = cache.get();
     m_progress.target_count = static_cast<std::uint32_t>(targets.size());
     for (std::size_t i = 0; i < targets.size() && !m_stop.load(); ++i) {
         m_progress.target_index = static_cast<std::uint32_t>(i + 1);
@@ -231,7 +239,8 @@ void ScanRun::scan_target(const std::string& path, reports::Report& report, Pipe
     } else {
         scan_image(target, report, pipeline);
     }
-    if (m_stop.load() && target.status != reports::RunStatus::failed) {
+    if (m_stop.load() && target.status != reports::RunStatus::failed &&
+        target.status != reports::RunStatus::inconsistent) {
         target.status = reports::RunStatus::completed_with_issues; // interrupted: not every file was scanned
     }
     spdlog::info("{}: {} ({} files, {} infected)", printable(target.path), reports::to_string(target.status),
@@ -260,15 +269,75 @@ void ScanRun::scan_directory(reports::TargetReport& target, reports::Report& rep
     }
 }
 
+namespace {
+
+// Test hook (tests/e2e/image-changed.sh): with COLDSCAN_TEST_PAUSE_FILE=PATH set, a scan that has taken an
+// image's state creates PATH.paused and waits (at most 5 minutes, or until stopped) for PATH to exist, so a
+// test can change the image at a known point. Not for production use.
+void test_pause(const std::atomic<bool>& stop) {
+    const char* path = std::getenv("COLDSCAN_TEST_PAUSE_FILE");
+    if (path == nullptr || *path == '\0') {
+        return;
+    }
+    std::ofstream(std::string(path) + ".paused") << "paused\n";
+    const auto deadline = Clock::now() + std::chrono::minutes(5);
+    std::error_code ec;
+    while (!std::filesystem::exists(path, ec) && !stop.load() && Clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+} // namespace
+
 void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline) {
-    auto start = Clock::now();
+    const auto start = Clock::now();
     enter_phase("checking " + printable(target.path));
+    // The top layer's state is taken before the gate reads it, the rest once the gate named them: a change
+    // at any point from here to the end of the scan makes the target inconsistent.
+    std::error_code ec;
+    const auto top = std::filesystem::canonical(target.path, ec);
+    const ImageState top_before = capture_image_state({ec ? std::filesystem::path(target.path) : top});
     auto info = disk::probe_image(target.path, disk::ProbeOptions{m_options.format, m_options.allowed_roots});
     target.probe_seconds = seconds_since(start);
     if (!info) {
         fail_target(target, report, info.error().message);
         return;
     }
+    std::vector<std::filesystem::path> layers;
+    for (const auto& layer : info->chain) {
+        layers.push_back(layer.path);
+    }
+    ImageState before = capture_image_state(layers);
+    if (!before.layers.empty()) {
+        before.layers.front() = top_before.layers.front();
+        before.top_fingerprint = top_before.top_fingerprint;
+    }
+    // The image's cache records are held until a check finds it unchanged (scan_cache.cpp).
+    m_cache->begin_target([layers, before] { return !describe_change(before, capture_image_state(layers)); });
+    test_pause(m_stop);
+    scan_probed_image(*info, target, report, pipeline);
+    const ImageState after = capture_image_state(layers);
+    const auto change = describe_change(before, after);
+    if (change) {
+        m_cache->discard_target();
+    } else {
+        m_cache->commit_target();
+    }
+    if (change) {
+        const std::string reason =
+            "the image changed while it was scanned (" + *change +
+            "); nothing it gave after the change was cached, and its results may mix two "
+            "states of the disk: scan it again when it is at rest";
+        target.status = reports::RunStatus::inconsistent;
+        target.error = reason;
+        record_issue(target.kind, report,
+                     reports::IssueRecord{target.path, "", "", reports::k_image_changed, reason});
+    }
+}
+
+void ScanRun::scan_probed_image(const disk::ImageInfo& image_info, reports::TargetReport& target,
+                                reports::Report& report, Pipeline& pipeline) {
+    const disk::ImageInfo* info = &image_info;
     target.format = info->format;
     target.virtual_size = info->virtual_size;
     for (std::size_t i = 1; i < info->chain.size(); ++i) {
@@ -280,7 +349,7 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
     // Per layer, the chain from it down; the first is the image's own identity.
     const std::vector<std::string> chain_identities = layer_identities(*info);
     const std::string& identity = chain_identities.front();
-    start = Clock::now();
+    const auto start = Clock::now();
     std::vector<std::string> done; // devices the direct path read
     bool use_appliance = m_options.backend == Backend::guestfs;
     if (m_options.backend != Backend::guestfs) {

@@ -22,6 +22,7 @@ public:
     Expected<void> sync() override { return m_store->sync(); }
     Expected<void> verify_checksums() const override { return m_store->verify_checksums(); }
     Expected<void> compact() override { return m_store->compact(); }
+    std::string open_problem() const override { return m_store->open_problem(); }
 
 private:
     std::shared_ptr<KvStore> m_store;

@@ -1,5 +1,7 @@
 #include "coldscan/scheduler/api_json.hpp"
 
+#include "coldscan/disk/image_probe.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -34,6 +36,7 @@ ordered_json job_json(const JobView& view) {
     out["id"] = record.id;
     out["target"] = record.request.target;
     out["snapshot"] = record.request.snapshot;
+    out["format"] = record.request.format;
     out["priority"] = priority_name(record.request.priority);
     out["status"] = to_string(record.status);
     out["attempts"] = record.attempts;
@@ -98,6 +101,7 @@ Expected<JobView> job_from_json(const json& in) {
     record.status = *status;
     record.request.target = string_or_empty(in, "target");
     record.request.snapshot = string_or_empty(in, "snapshot");
+    record.request.format = string_or_empty(in, "format");
     record.request.priority = parse_priority(string_or_empty(in, "priority")).value_or(Priority::on_demand);
     record.request.requested_by = string_or_empty(in, "requested_by");
     record.request.host = string_or_empty(in, "host");
@@ -287,6 +291,13 @@ Expected<std::vector<ScanRequest>> parse_scan_body(std::string_view body) {
                 return make_error(Errc::invalid_argument, key + " has a NUL byte");
             }
             (key == "snapshot" ? common.snapshot : key == "host" ? common.host : common.requested_by) = text;
+        } else if (key == "format") {
+            if (!value.is_string() || (!value.get_ref<const std::string&>().empty() &&
+                                       !disk::is_supported_format(value.get_ref<const std::string&>()))) {
+                return make_error(Errc::invalid_argument,
+                                  "format must be one of qcow2, vmdk, vhdx, vdi, vpc, qed, raw (or \"\")");
+            }
+            common.format = value.get<std::string>();
         } else if (key == "max_age_seconds") {
             // Integers only; nlohmann keeps non-negative ones as unsigned.
             if (!value.is_number_unsigned() ||
@@ -297,9 +308,10 @@ Expected<std::vector<ScanRequest>> parse_scan_body(std::string_view body) {
             }
             common.max_age = std::chrono::seconds(static_cast<std::int64_t>(value.get<std::uint64_t>()));
         } else {
-            return make_error(Errc::invalid_argument, "unknown key \"" + shown(key) +
-                                                          "\" (known: targets, priority, snapshot, host, "
-                                                          "max_age_seconds, requested_by)");
+            return make_error(Errc::invalid_argument,
+                              "unknown key \"" + shown(key) +
+                                  "\" (known: targets, priority, snapshot, format, host, "
+                                  "max_age_seconds, requested_by)");
         }
     }
     if (!have_targets || targets.empty()) {
@@ -320,6 +332,9 @@ std::string scan_body(const ScanSubmission& submission) {
     out["targets"] = submission.targets;
     out["priority"] = priority_name(submission.priority);
     out["snapshot"] = submission.snapshot;
+    if (!submission.format.empty()) {
+        out["format"] = submission.format;
+    }
     out["host"] = submission.host;
     out["requested_by"] = submission.requested_by;
     if (submission.max_age) {

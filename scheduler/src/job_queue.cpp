@@ -95,6 +95,7 @@ std::string encode_record(const JobRecord& record) {
         {"priority", to_string(record.request.priority)},
         {"requested_by", record.request.requested_by},
         {"host", record.request.host},
+        {"format", record.request.format},
         {"target_identity", record.target_identity},
         {"signature_set", record.signature_set},
         {"status", to_string(record.status)},
@@ -129,7 +130,8 @@ std::optional<JobRecord> decode_record(std::string_view id, std::string_view val
         record.request.priority = *priority;
         record.status = *status;
         record.request.requested_by = j.at("requested_by").get<std::string>();
-        record.request.host = j.value("host", std::string()); // absent in records of the first release
+        record.request.host = j.value("host", std::string());     // absent in records of the first release
+        record.request.format = j.value("format", std::string()); // absent in records before issue 7
         record.target_identity = j.at("target_identity").get<std::string>();
         record.signature_set = j.at("signature_set").get<std::string>();
         const auto& attempts = j.at("attempts");

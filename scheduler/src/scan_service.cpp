@@ -28,6 +28,8 @@ signatures::SignatureOptions signature_options(const ServiceConfig& config) {
     options.clamav_db = config.clamav_db;
     options.yara_rules = config.yara_rules;
     options.limits = config.limits;
+    options.isolation =
+        config.sandbox ? signatures::EngineIsolation::sandboxed : signatures::EngineIsolation::in_process;
     return options;
 }
 
@@ -85,6 +87,12 @@ Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config) 
                                    ? " (move it aside to start with an empty queue and cache)"
                                    : ""));
     }
+    if (const auto damage = (*store)->open_problem(); !damage.empty()) {
+        // Started all the same: what came before the damage passed its checksums, and refusing would leave
+        // every job waiting for an operator. Jobs acknowledged in the lost records are what may be missing.
+        spdlog::error("service store: {}; jobs submitted or updated in the lost records may be missing",
+                      damage);
+    }
     impl->store = std::shared_ptr<scanner::KvStore>(std::move(*store));
     impl->queue = std::make_unique<JobQueue>(*impl->store, JobQueueOptions{impl->config.max_attempts});
     impl->budgets = std::make_unique<ReadBudgets>(impl->config.inventory);
@@ -108,7 +116,8 @@ Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config) 
         std::lock_guard lock(impl->m_mutex);
         for (const auto& record : *unfinished) {
             ScanRequest request{record.request.target, record.request.priority,     record.request.snapshot,
-                                record.request.host,   record.request.requested_by, std::nullopt};
+                                record.request.host,   record.request.requested_by, std::nullopt,
+                                record.request.format};
             auto placed = impl->resolve_image(record.request.target, request);
             if (!placed) {
                 spdlog::warn("job {}: {}; it fails", record.id, placed.error().message);
@@ -174,6 +183,9 @@ Expected<ScanService::Impl::Resolved> ScanService::Impl::resolve_image(const std
     for (const auto& root : store_spec.roots) {
         probe.allowed_roots.emplace_back(root);
     }
+    if (!request.format.empty()) {
+        probe.format = request.format; // probe_image refuses a format coldscan does not open
+    }
     auto info = disk::probe_image(canonical, probe);
     if (!info) {
         return std::unexpected(info.error());
@@ -184,10 +196,18 @@ Expected<ScanService::Impl::Resolved> ScanService::Impl::resolve_image(const std
     resolved.request.priority = request.priority;
     resolved.request.requested_by = request.requested_by;
     resolved.request.host = inventory.hosts()[host].name;
+    resolved.request.format = request.format;
     std::uint64_t on_disk = 0;
     for (const auto& layer : info->chain) {
         resolved.identity += layer.path.string() + "|" + scanner::host_file_identity(layer.path) + ";";
         on_disk += layer.file_size;
+    }
+    // How the top layer is read is part of the job: a raw reading of a file is another job than its reading
+    // as an image format. The other formats are recognised by their magic bytes, so a format given reads
+    // the file exactly as detection would (and gets the same job: a gate with the domain's <driver type>
+    // reuses the verdict of a nightly scan that detected it); only raw changes what the bytes mean.
+    if (info->format == "raw") {
+        resolved.identity += "read as raw;";
     }
     resolved.host = host;
     resolved.datastore = *datastore;
@@ -223,7 +243,21 @@ ScanService::Impl::resolve(const ScanRequest& request) const {
             return make_error(Errc::unsupported, request.target + ": disk " + disk.target + " is a " +
                                                      disk.kind + " disk; only file disks can be scanned");
         }
-        auto one = resolve_image(disk.source, request);
+        ScanRequest for_disk = request;
+        if (!disk.format.empty()) {
+            if (!request.format.empty() && request.format != disk.format) {
+                return make_error(Errc::invalid_argument,
+                                  request.target + ": disk " + disk.target + " is a " + disk.format +
+                                      " disk in the domain's XML, not " + request.format);
+            }
+            if (!disk::is_supported_format(disk.format)) {
+                return make_error(Errc::unsupported, request.target + ": disk " + disk.target +
+                                                         " has the format '" + disk.format +
+                                                         "', which coldscan does not open");
+            }
+            for_disk.format = disk.format;
+        }
+        auto one = resolve_image(disk.source, for_disk);
         if (!one) {
             return std::unexpected(one.error());
         }

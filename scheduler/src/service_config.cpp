@@ -9,6 +9,7 @@
 #include "coldscan/common/read_fully.hpp"
 #include "coldscan/common/text.hpp"
 #include "coldscan/common/unique_fd.hpp"
+#include "coldscan/disk/image_probe.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -41,14 +42,14 @@ constexpr std::array<std::string_view, 4> k_service_keys = {"state_dir", "thread
                                                             "shutdown_grace"};
 constexpr std::array<std::string_view, 5> k_api_keys = {"listen", "auth_token", "max_request_bytes",
                                                         "requests_per_second", "request_burst"};
-constexpr std::array<std::string_view, 2> k_signature_keys = {"clamav_db", "yara_rules"};
+constexpr std::array<std::string_view, 3> k_signature_keys = {"clamav_db", "yara_rules", "sandbox"};
 constexpr std::array<std::string_view, 6> k_limit_keys = {"max_file_size", "max_scan_size", "max_recursion",
                                                           "max_files",     "max_scan_time", "yara_timeout"};
 constexpr std::array<std::string_view, 1> k_libvirt_keys = {"uri"};
 constexpr std::array<std::string_view, 5> k_host_keys = {
     "name", "max_concurrent_scans", "max_read_per_second", "pressure_threshold", "load_probe"};
-constexpr std::array<std::string_view, 6> k_datastore_keys = {
-    "name", "roots", "hosts", "max_concurrent_scans", "max_read_per_second", "images"};
+constexpr std::array<std::string_view, 7> k_datastore_keys = {
+    "name", "roots", "hosts", "max_concurrent_scans", "max_read_per_second", "images", "images_format"};
 constexpr std::array<std::string_view, 2> k_window_keys = {"time", "days"};
 
 std::string in_quotes(std::string_view text) {
@@ -397,6 +398,19 @@ public:
         return good ? std::optional(std::move(texts)) : std::nullopt;
     }
 
+    std::optional<bool> boolean(const Scope& scope, std::string_view key) {
+        const toml::node* node = find(scope, key);
+        if (node == nullptr) {
+            return std::nullopt;
+        }
+        const auto* value = node->as_boolean();
+        if (value == nullptr) {
+            fail_type(*node, scope, key, "true or false");
+            return std::nullopt;
+        }
+        return value->get();
+    }
+
     std::optional<std::int64_t> integer(const Scope& scope, std::string_view key, std::int64_t min,
                                         std::int64_t max) {
         const toml::node* node = find(scope, key);
@@ -611,6 +625,7 @@ void read_signatures(Reader& reader, const std::optional<Scope>& section, Servic
     if (auto path = reader.absolute_path(*section, "clamav_db")) {
         config.clamav_db = std::move(*path);
     }
+    assign_if(reader.boolean(*section, "sandbox"), config.sandbox);
     if (const auto rules = reader.strings(*section, "yara_rules")) {
         for (const Text& rule : *rules) {
             if (auto path = reader.absolute_path_value(rule, *section, "yara_rules")) {
@@ -876,6 +891,15 @@ void read_datastores(Reader& reader, const toml::table& root, InventoryDraft& dr
                 config.image_patterns.emplace(name->value, std::move(patterns));
             }
         }
+        if (const auto format = reader.string(scope, "images_format")) {
+            if (!disk::is_supported_format(format->value)) {
+                reader.fail(format->line, scope.name + " images_format: " + in_quotes(format->value) +
+                                              " is not a format coldscan opens (qcow2, vmdk, vhdx, vdi, "
+                                              "vpc, qed, raw)");
+            } else if (name) {
+                config.image_formats.emplace(name->value, format->value);
+            }
+        }
         draft.datastores.push_back(std::move(datastore));
     }
 }
@@ -1018,6 +1042,7 @@ std::optional<ListenAddress> parse_listen_address(std::string_view text) {
 
 Expected<ServiceConfig> parse_service_config(std::string_view toml_text, std::string_view source_name) {
     toml::table root;
+    // toml++ quotes the character it stopped at, which may be a line break: printable() keeps one line.
 #if TOML_EXCEPTIONS
     try {
         root = toml::parse(toml_text, source_name);
@@ -1025,7 +1050,7 @@ Expected<ServiceConfig> parse_service_config(std::string_view toml_text, std::st
         return make_error(Errc::invalid_argument, std::string(source_name) + ":" +
                                                       std::to_string(error.source().begin.line) + ":" +
                                                       std::to_string(error.source().begin.column) + ": " +
-                                                      std::string(error.description()));
+                                                      printable(error.description()));
     }
 #else
     auto parsed = toml::parse(toml_text, source_name);
@@ -1034,7 +1059,7 @@ Expected<ServiceConfig> parse_service_config(std::string_view toml_text, std::st
         return make_error(Errc::invalid_argument, std::string(source_name) + ":" +
                                                       std::to_string(error.source().begin.line) + ":" +
                                                       std::to_string(error.source().begin.column) + ": " +
-                                                      std::string(error.description()));
+                                                      printable(error.description()));
     }
     root = std::move(parsed).table();
 #endif

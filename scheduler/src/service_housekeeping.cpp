@@ -2,6 +2,7 @@
 // a changed signature folder (freshclam wrote new databases) to reload it.
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/sha256.hpp"
+#include "coldscan/disk/image_probe.hpp"
 #include "coldscan/scheduler/libvirt_disks.hpp"
 #include "coldscan/scheduler/load_probe.hpp"
 #include "service_impl.hpp"
@@ -126,14 +127,18 @@ void ScanService::Impl::probe_hosts() {
 }
 
 void ScanService::Impl::discover_images() {
-    std::vector<std::string> images;
+    // (path, format): a format from images_format or the domain's <driver type>, else "" (detected).
+    std::vector<std::pair<std::string, std::string>> images;
     const auto& inventory = config.inventory;
     for (const auto& [datastore, patterns] : config.image_patterns) {
         const auto index = inventory.datastore_index(datastore);
+        const auto format = config.image_formats.find(datastore);
         for (const auto& root : inventory.datastores()[*index].roots) {
             for (const auto& pattern : patterns) {
-                auto found = glob_files(root + "/" + pattern);
-                images.insert(images.end(), found.begin(), found.end());
+                for (auto& found : glob_files(root + "/" + pattern)) {
+                    images.emplace_back(std::move(found),
+                                        format != config.image_formats.end() ? format->second : "");
+                }
             }
         }
     }
@@ -150,7 +155,7 @@ void ScanService::Impl::discover_images() {
                 }
                 for (const auto& disk : *disks) {
                     if (disk.kind == "file" && !disk.source.empty()) {
-                        images.push_back(disk.source);
+                        images.emplace_back(disk.source, disk.format);
                     }
                 }
             }
@@ -159,8 +164,12 @@ void ScanService::Impl::discover_images() {
     std::sort(images.begin(), images.end());
     images.erase(std::unique(images.begin(), images.end()), images.end());
     std::size_t queued = 0;
-    for (const auto& image : images) {
-        ScanRequest request{image, Priority::nightly, "", "", "nightly discovery", std::nullopt};
+    for (const auto& [image, format] : images) {
+        ScanRequest request{image, Priority::nightly, "", "", "nightly discovery", std::nullopt, format};
+        if (!format.empty() && !disk::is_supported_format(format)) {
+            spdlog::warn("nightly discovery: {}: the format '{}' is not one coldscan opens", image, format);
+            continue;
+        }
         auto resolved = resolve_image(image, request);
         if (!resolved) {
             spdlog::warn("nightly discovery: {}", resolved.error().message);

@@ -40,6 +40,11 @@ Duration retry_delay(unsigned attempts) {
 
 std::string failure_of(const reports::Report& report) {
     for (const auto& target : report.targets) {
+        if (target.status == reports::RunStatus::inconsistent) {
+            return target.error;
+        }
+    }
+    for (const auto& target : report.targets) {
         if (!target.error.empty()) {
             return target.error;
         }
@@ -164,6 +169,9 @@ void ScanService::Impl::run_job(const std::string& id, const std::shared_ptr<Wor
             }
             target = (*record)->request.target;
             options.snapshot = (*record)->request.snapshot;
+            if (!(*record)->request.format.empty()) {
+                options.format = (*record)->request.format;
+            }
             const auto& datastore = config.inventory.datastores()[placed->second.datastore];
             for (const auto& root : datastore.roots) {
                 options.allowed_roots.emplace_back(root);
@@ -211,7 +219,12 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
             record = **found;
         }
     }
-    const bool whole = !report.interrupted && report.status != reports::RunStatus::failed;
+    // An image that changed while it was scanned gave no verdict: the job fails this attempt and is queued
+    // again after retry_delay (a counted attempt, so an image that never rests ends dead-lettered).
+    const bool inconsistent = std::ranges::any_of(report.targets, [](const reports::TargetReport& target) {
+        return target.status == reports::RunStatus::inconsistent;
+    });
+    const bool whole = !report.interrupted && report.status != reports::RunStatus::failed && !inconsistent;
     // What must survive a crash is written before the queue says succeeded: the report, then the alerts.
     std::optional<std::string> written;
     if (whole && record && reason != StopReason::cancel) {

@@ -6,6 +6,7 @@
 #include "clamav_engine_impl.hpp"
 #include "clamav_log.hpp"
 #include "coldscan/common/log.hpp"
+#include "coldscan/common/text.hpp"
 #include "file_fingerprint.hpp"
 
 #include <algorithm>
@@ -30,15 +31,27 @@ bool is_database_name(const std::filesystem::path& file) {
                                [&](std::string_view ext) { return name.ends_with(ext); });
 }
 
-// Database files directly in folder (cl_load does not recurse), sorted.
-std::vector<std::filesystem::path> database_files(const std::filesystem::path& folder) {
+// Database files directly in folder (cl_load does not recurse), sorted. A name cl_load would take that is
+// not a regular file (a dangling link, a folder, a FIFO) is an error: libclamav skips some of those without
+// a word (the set would silently lack their signatures) and blocks or fails on others.
+Expected<std::vector<std::filesystem::path>> database_files(const std::filesystem::path& folder) {
     std::vector<std::filesystem::path> files;
     std::error_code ec;
     for (std::filesystem::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
-        std::error_code type_ec;
-        if (it->is_regular_file(type_ec) && is_database_name(it->path())) {
-            files.push_back(it->path());
+        if (!is_database_name(it->path())) {
+            continue;
         }
+        std::error_code type_ec;
+        if (!it->is_regular_file(type_ec)) {
+            return make_error(Errc::invalid_argument,
+                              "ClamAV database " + it->path().string() +
+                                  " is not a regular file (a dangling link, a folder or a special file)");
+        }
+        files.push_back(it->path());
+    }
+    if (ec) {
+        return make_error(Errc::io,
+                          "cannot list the ClamAV database folder " + folder.string() + ": " + ec.message());
     }
     std::ranges::sort(files);
     return files;
@@ -92,7 +105,11 @@ Expected<ClamavDatabaseInfo> ClamavEngine::describe(const std::filesystem::path&
     ClamavDatabaseInfo info;
     info.path = path;
     if (std::filesystem::is_directory(status)) {
-        info.files = database_files(path);
+        auto files = database_files(path);
+        if (!files) {
+            return std::unexpected(files.error());
+        }
+        info.files = std::move(*files);
         if (info.files.empty()) {
             return make_error(Errc::not_found,
                               "no ClamAV database files (.cvd, .cld, .hdb, .hsb, .ndb, .ldb, ...) in " +
@@ -128,6 +145,7 @@ Expected<ClamavEngine> ClamavEngine::compile(ClamavDatabaseInfo info, const Scan
         return std::unexpected(limits_set.error());
     }
     cl_engine_set_clcb_virus_found(engine.get(), &detail::on_clamav_virus_found);
+    cl_engine_set_clcb_meta(engine.get(), &detail::on_clamav_archive_member);
     auto scratch = TempDir::create("coldscan-clamav");
     if (!scratch) {
         return std::unexpected(scratch.error());
@@ -149,6 +167,10 @@ Expected<ClamavEngine> ClamavEngine::compile(ClamavDatabaseInfo info, const Scan
         return std::unexpected(load_error("cannot compile the ClamAV engine for", path, rc, scope));
     }
 
+    for (const auto& error : scope.errors()) {
+        spdlog::warn("libclamav: {}: {}", printable(subject), printable(error));
+    }
+
     auto impl = std::make_unique<Impl>(Impl{std::move(*scratch), std::move(engine), {}});
     impl->info = std::move(info);
     impl->info.signature_count = signatures;
@@ -167,7 +189,12 @@ const ClamavDatabaseInfo& ClamavEngine::info() const noexcept {
 }
 
 bool holds_clamav_databases(const std::filesystem::path& folder) {
-    return !database_files(folder).empty();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(folder, ec)) {
+        return false;
+    }
+    const auto files = database_files(folder);
+    return !files || !files->empty(); // a folder with a broken database entry is one: loading it tells why
 }
 
 } // namespace coldscan::signatures

@@ -25,6 +25,11 @@ namespace detail {
 
 // The cl_engine_set_clcb_virus_found callback: appends the name to the scan's ClamavScanState (context).
 void on_clamav_virus_found(int fd, const char* virname, void* context) noexcept;
+// The cl_engine_set_clcb_meta callback (archive members, with the size their header declares): a member
+// over MaxFileSize, which libclamav cuts to MaxFileSize without an alert, becomes a MaxFileSize limit hit.
+cl_error_t on_clamav_archive_member(const char* container_type, unsigned long container_size,
+                                    const char* member_name, unsigned long member_size, int is_encrypted,
+                                    unsigned int member_index, void* context) noexcept;
 
 } // namespace detail
 } // namespace coldscan::signatures

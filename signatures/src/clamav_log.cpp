@@ -40,9 +40,14 @@ void log_clamav_message(int severity, const char* message) noexcept {
             if (scope != nullptr) {
                 scope->m_errors.emplace_back(text);
             }
-            // A scan's errors concern one untrusted file and end up in its outcome; a load's are fatal.
-            level = (scope != nullptr && scope->m_kind == ClamavLogScope::Kind::scan) ? spdlog::level::warn
-                                                                                      : spdlog::level::err;
+            // A scan's errors concern one untrusted file and end up in its outcome. A load's are collected:
+            // a failed load reports them in its one error line, a load that succeeds anyway warns of them.
+            if (scope == nullptr) {
+                level = spdlog::level::err;
+            } else {
+                level =
+                    scope->m_kind == ClamavLogScope::Kind::scan ? spdlog::level::warn : spdlog::level::debug;
+            }
         }
         auto* logger = spdlog::default_logger_raw();
         if (logger == nullptr || !logger->should_log(level)) {

@@ -7,6 +7,12 @@
 // Content in memory is scanned in place; content in a file is scanned through its descriptor; anything else
 // is read on demand through Content::read_at (an fmap over a pread callback).
 //
+// Files over MaxFileSize: libclamav alone does not scan such a file at all (it only raises the
+// Heuristics.Limits.Exceeded.MaxFileSize alert), so malware at the start of a huge file went unseen. The
+// first MaxFileSize bytes are scanned instead, through a map of exactly that length (libclamav sees a file
+// at the limit, not over it): a detection there makes the file INFECTED, and the result always carries the
+// MaxFileSize limit reason, so a file over the limit is never clean.
+//
 // Why not a pread-callback map for every file: libclamav 1.4 marks every handle map as a descriptor, and when
 // it reads a page again after paging it out (a zip parser going back to a member after the whole file was
 // scanned) it fstat()s the handle pointer, fails, skips the member and may answer clean. Descriptor maps
@@ -19,6 +25,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <span>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 namespace coldscan::signatures {
@@ -26,13 +33,22 @@ namespace {
 
 constexpr std::string_view k_limit_alert_prefix = "Heuristics.Limits.Exceeded.";
 constexpr std::string_view k_scan_time_alert = "Heuristics.Limits.Exceeded.MaxScanTime";
+constexpr std::string_view k_file_size_alert = "Heuristics.Limits.Exceeded.MaxFileSize";
 
 using FmapHandle = CHandle<cl_fmap_t, cl_fmap_close>;
 
 struct ClamavScanState {
     std::vector<std::string> names; // every alert, in order, without repeats
     bool callback_failed = false;
+    std::uint64_t max_file_size = 0; // the engine's MaxFileSize (0: none)
 };
+
+// Adds an alert name unless it is there already.
+void add_name(ClamavScanState& state, std::string_view name) {
+    if (std::ranges::find(state.names, name) == state.names.end()) {
+        state.names.emplace_back(name);
+    }
+}
 
 struct ContentHandle {
     const Content* content = nullptr;
@@ -98,10 +114,17 @@ void append_reason(std::string& reason, std::string_view part) {
     reason += part;
 }
 
+// Only the first bytes of the file were scanned (it is over MaxFileSize): the result says so.
+enum class Coverage { whole_file, prefix };
+
 EngineResult make_result(cl_error_t rc, const char* virname, ClamavScanState& state,
-                         const ContentHandle& source, const detail::ClamavLogScope& scope) {
+                         const ContentHandle& source, const detail::ClamavLogScope& scope,
+                         Coverage coverage = Coverage::whole_file) {
     if (rc == CL_VIRUS && state.names.empty() && virname != nullptr) {
         state.names.emplace_back(virname); // the callback never fired: take the scan's own answer
+    }
+    if (coverage == Coverage::prefix) {
+        add_name(state, k_file_size_alert);
     }
     std::vector<Detection> detections;
     std::string limit_reason;
@@ -142,6 +165,37 @@ EngineResult make_result(cl_error_t rc, const char* virname, ClamavScanState& st
     return result;
 }
 
+// A read-only mapping of a descriptor's first bytes; unmapped on destruction.
+struct MappedPrefix {
+    void* data = nullptr;
+    std::size_t size = 0;
+
+    MappedPrefix() = default;
+    MappedPrefix(const MappedPrefix&) = delete;
+    MappedPrefix& operator=(const MappedPrefix&) = delete;
+    ~MappedPrefix() {
+        if (data != nullptr) {
+            ::munmap(data, size);
+        }
+    }
+    // Maps the first length bytes; false when the descriptor holds fewer (a mapping past the end of a
+    // file faults) or cannot be mapped.
+    bool map(int fd, std::size_t length) {
+        struct stat st {};
+        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+            static_cast<std::uint64_t>(st.st_size) < length) {
+            return false;
+        }
+        void* mapped = ::mmap(nullptr, length, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (mapped == MAP_FAILED) {
+            return false;
+        }
+        data = mapped;
+        size = length;
+        return true;
+    }
+};
+
 } // namespace
 
 namespace detail {
@@ -152,13 +206,27 @@ void on_clamav_virus_found(int /*fd*/, const char* virname, void* context) noexc
         return;
     }
     try {
-        const std::string_view name(virname);
-        if (std::ranges::find(state->names, name) == state->names.end()) {
-            state->names.emplace_back(name);
-        }
+        add_name(*state, virname);
     } catch (...) {
         state->callback_failed = true;
     }
+}
+
+cl_error_t on_clamav_archive_member(const char* /*container_type*/, unsigned long /*container_size*/,
+                                    const char* /*member_name*/, unsigned long member_size,
+                                    int /*is_encrypted*/, unsigned int /*member_index*/,
+                                    void* context) noexcept {
+    auto* state = static_cast<ClamavScanState*>(context);
+    if (state == nullptr || state->max_file_size == 0 || member_size <= state->max_file_size) {
+        return CL_CLEAN;
+    }
+    try {
+        // libclamav's zip reader cuts such a member to MaxFileSize and says nothing: the rest is unscanned.
+        add_name(*state, k_file_size_alert);
+    } catch (...) {
+        state->callback_failed = true;
+    }
+    return CL_CLEAN;
 }
 
 } // namespace detail
@@ -171,25 +239,38 @@ EngineResult ClamavEngine::scan(const Content& content, std::string_view name) c
     const char* virname = nullptr;
     unsigned long scanned = 0;
     const std::string filename(name);
+    const cl_engine* engine = m_impl->engine.get();
 
-    if (whole_file_descriptor(content)) {
-        const cl_error_t rc = cl_scandesc_callback(content.fd(), filename.c_str(), &virname, &scanned,
-                                                   m_impl->engine.get(), &options, &state);
+    int get_error = CL_SUCCESS;
+    const long long max_file_size = cl_engine_get_num(engine, CL_ENGINE_MAX_FILESIZE, &get_error);
+    state.max_file_size =
+        get_error == CL_SUCCESS && max_file_size > 0 ? static_cast<std::uint64_t>(max_file_size) : 0;
+    const bool over_limit = state.max_file_size > 0 && content.size() > state.max_file_size;
+    const Coverage coverage = over_limit ? Coverage::prefix : Coverage::whole_file;
+    const std::uint64_t length = over_limit ? state.max_file_size : content.size();
+
+    if (!over_limit && whole_file_descriptor(content)) {
+        const cl_error_t rc = cl_scandesc_callback(content.fd(), filename.c_str(), &virname, &scanned, engine,
+                                                   &options, &state);
         return make_result(rc, virname, state, source, scope);
     }
     FmapHandle map;
+    MappedPrefix prefix;
     if (const auto memory = content.memory()) {
-        map.reset(cl_fmap_open_memory(memory->data(), memory->size()));
+        map.reset(cl_fmap_open_memory(memory->data(), static_cast<size_t>(length)));
+    } else if (over_limit && content.fd() >= 0 && prefix.map(content.fd(), static_cast<size_t>(length))) {
+        // The descriptor's first bytes, paged in by the kernel (a descriptor scan would read it all).
+        map.reset(cl_fmap_open_memory(prefix.data, prefix.size));
     } else {
-        map.reset(cl_fmap_open_handle(&source, 0, static_cast<size_t>(content.size()), &read_content, 0));
+        map.reset(cl_fmap_open_handle(&source, 0, static_cast<size_t>(length), &read_content, 0));
     }
     if (!map) {
         return EngineResult{EngineResult::Status::error, {}, "ClamAV: cannot map the file for scanning"};
     }
-    const cl_error_t rc = cl_scanmap_callback(map.get(), filename.c_str(), &virname, &scanned,
-                                              m_impl->engine.get(), &options, &state);
+    const cl_error_t rc =
+        cl_scanmap_callback(map.get(), filename.c_str(), &virname, &scanned, engine, &options, &state);
     map.reset(); // close the map before the source it reads from goes away
-    return make_result(rc, virname, state, source, scope);
+    return make_result(rc, virname, state, source, scope, coverage);
 }
 
 } // namespace coldscan::signatures

@@ -8,8 +8,9 @@ namespace {
 
 // Raised whenever a scan of the same bytes with the same signatures may answer differently, so verdicts
 // cached by an older coldscan are not reused. v2: big files went through a libclamav path that could skip
-// archive members (clamav_scan.cpp).
-constexpr std::string_view k_fingerprint_schema = "coldscan-signature-set-v2";
+// archive members (clamav_scan.cpp). v3: files over MaxFileSize have their first MaxFileSize bytes scanned,
+// and archive members over it (libclamav cut them short without a word) are limit hits.
+constexpr std::string_view k_fingerprint_schema = "coldscan-signature-set-v3";
 
 // Every limit, because a verdict depends on them as much as on the signatures.
 std::string limits_text(const ScanLimits& limits) {
@@ -89,6 +90,9 @@ Expected<SignatureSet> SignatureSet::load(const SignatureOptions& options, LoadM
     const bool has_rules = set.m_yara && set.m_yara->info().rule_count > 0;
 
     const std::filesystem::path default_db = k_default_clamav_db;
+    if (options.isolation == EngineIsolation::sandboxed) {
+        return load_sandboxed(std::move(set), options, mode, has_rules);
+    }
     if (options.clamav_db || holds_clamav_databases(default_db)) {
         auto databases = ClamavEngine::describe(options.clamav_db.value_or(default_db));
         if (!databases) {
@@ -121,7 +125,53 @@ Expected<SignatureSet> SignatureSet::load(const SignatureOptions& options, LoadM
     return set;
 }
 
+// The engines load in the sandbox's host process; this one only describes the databases, for the
+// fingerprint. The YARA rules were compiled here too (cheap, and their info names the included files).
+Expected<SignatureSet> SignatureSet::load_sandboxed(SignatureSet set, const SignatureOptions& options,
+                                                    LoadMode mode, bool has_rules) {
+    const std::filesystem::path default_db = k_default_clamav_db;
+    SandboxOptions sandbox_options;
+    if (options.clamav_db || holds_clamav_databases(default_db)) {
+        auto databases = ClamavEngine::describe(options.clamav_db.value_or(default_db));
+        if (!databases) {
+            return std::unexpected(databases.error());
+        }
+        sandbox_options.clamav_db = databases->path;
+        set.m_clamav_databases = std::move(*databases);
+    } else if (!has_rules) {
+        return std::unexpected(no_signatures(options));
+    }
+    sandbox_options.yara_rules = options.yara_rules;
+    sandbox_options.limits = options.limits;
+    auto sandbox = EngineSandbox::start(sandbox_options);
+    if (!sandbox) {
+        return std::unexpected(sandbox.error());
+    }
+    set.m_sandbox = std::move(*sandbox);
+    set.m_has_rules = has_rules;
+    set.m_background = mode == LoadMode::background;
+    set.m_fingerprint = fingerprint_of(set.m_clamav_databases, set.yara(), set.m_limits);
+    if (!set.m_background) {
+        if (auto ready = set.ready(); !ready) {
+            return std::unexpected(ready.error());
+        }
+    }
+    return set;
+}
+
 Expected<void> SignatureSet::ready() const {
+    if (m_sandbox) {
+        auto engines = m_sandbox->ready();
+        if (!engines) {
+            return std::unexpected(engines.error());
+        }
+        if (engines->clamav && engines->clamav->signature_count == 0 && !m_has_rules) {
+            return make_error(Errc::invalid_argument, "no signatures: the ClamAV databases in " +
+                                                          engines->clamav->path.string() +
+                                                          " hold none, and there are no YARA rules");
+        }
+        return {};
+    }
     if (!m_clamav.valid()) {
         return {};
     }
@@ -138,6 +188,15 @@ const ClamavEngine* SignatureSet::clamav() const {
     }
     const auto& engine = m_clamav.get();
     return engine ? &*engine : nullptr;
+}
+
+std::uint64_t SignatureSet::clamav_signature_count() const {
+    if (m_sandbox) {
+        auto engines = m_sandbox->ready();
+        return engines && engines->clamav ? engines->clamav->signature_count : 0;
+    }
+    const auto* engine = clamav();
+    return engine != nullptr ? engine->info().signature_count : 0;
 }
 
 } // namespace coldscan::signatures

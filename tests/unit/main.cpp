@@ -1,12 +1,17 @@
 // Catch2 v2 main; the engine libraries are initialised once for the whole test binary (as main does).
 #define CATCH_CONFIG_RUNNER
 #include "coldscan/signatures/engine_libraries.hpp"
+#include "coldscan/signatures/engine_sandbox.hpp"
 
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <cstdio>
 
 int main(int argc, char* argv[]) {
+    // The sandbox tests re-execute this binary as their engine host.
+    if (auto host = coldscan::signatures::run_engine_host_if_asked(argc, argv)) {
+        return *host;
+    }
     std::signal(SIGPIPE, SIG_IGN);
     auto libraries = coldscan::signatures::EngineLibraries::initialize();
     if (!libraries) {

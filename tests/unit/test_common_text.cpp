@@ -28,6 +28,17 @@ TEST_CASE("printable") {
     }
 }
 
+TEST_CASE("without_controls") {
+    SECTION("text without controls comes back unchanged, backslashes included") {
+        CHECK(without_controls("C:\\Windows\\evil.exe: j\xC3\xB6rg") == "C:\\Windows\\evil.exe: j\xC3\xB6rg");
+        CHECK(without_controls(printable("a\x1b[2J\\")) == printable("a\x1b[2J\\"));
+    }
+    SECTION("escapes control characters, C1 controls and invalid bytes") {
+        CHECK(without_controls("a\nb\tc\x1b[2J\x7F") == "a\\x0Ab\\x09c\\x1B[2J\\x7F");
+        CHECK(without_controls("c1\xC2\x9B caf\xE9") == "c1\\xC2\\x9B caf\\xE9");
+    }
+}
+
 TEST_CASE("utf8_or_escaped") {
     CHECK(utf8_or_escaped("ok \xC3\xA9") == "ok \xC3\xA9");
     CHECK(utf8_or_escaped("a\xFF\xC3\xA9") == "a\\xFF\xC3\xA9");

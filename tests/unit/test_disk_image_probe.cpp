@@ -332,4 +332,174 @@ TEST_CASE("probe_image") {
         CHECK(refused.error().code == Errc::unsafe_image);
         CHECK(contains(refused.error().message, "external data file"));
     }
+
+    SECTION("external data files: symlinks out of the roots, protocols and relative paths are refused") {
+        std::ofstream(elsewhere / "outside.data") << "not image data\n";
+        // The image names a path inside the root; the symlink there leads out.
+        qemu_img({"create", "-q", "-f", "qcow2", "-o", "data_file=" + (store / "link.data").string(),
+                  (store / "link.qcow2").string(), "16M"});
+        fs::remove(store / "link.data");
+        fs::create_symlink(elsewhere / "outside.data", store / "link.data");
+        auto refused = probe_image(store / "link.qcow2", {});
+        REQUIRE_FALSE(refused.has_value());
+        CHECK(refused.error().code == Errc::unsafe_image);
+        CHECK(contains(refused.error().message, "external data file"));
+        CHECK(contains(refused.error().message, "resolves to " + (elsewhere / "outside.data").string()));
+
+        // Same-length edits of the header extension: a protocol and a relative name.
+        const std::string placeholder = (store / "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.data").string();
+        for (const auto& [name, expected] : std::vector<std::pair<std::string, std::string>>{
+                 {"nbd://127.0.0.1:9/" + std::string(placeholder.size() - 18, 'x'), "protocol"},
+                 {std::string(placeholder.size() - 9, 'r') + "/../x.raw", "relative path"},
+                 {"/etc/passwd" + std::string(placeholder.size() - 11, '\0'), "outside the allowed roots"}}) {
+            REQUIRE(name.size() == placeholder.size());
+            qemu_img({"create", "-q", "-f", "qcow2", "-o", "data_file=" + placeholder,
+                      (store / "edited.qcow2").string(), "16M"});
+            std::string bytes = read_text(store / "edited.qcow2");
+            const auto at = bytes.find(placeholder);
+            REQUIRE(at != std::string::npos);
+            bytes.replace(at, placeholder.size(), name);
+            std::ofstream(store / "edited.qcow2", std::ios::binary | std::ios::trunc) << bytes;
+            auto edited = probe_image(store / "edited.qcow2", {});
+            INFO(name);
+            REQUIRE_FALSE(edited.has_value());
+            CHECK(edited.error().code == Errc::unsafe_image);
+            CHECK(contains(edited.error().message, expected));
+        }
+    }
+
+    SECTION("vmdk extents: a symlink out of the roots and a nested sparse extent's own descriptor") {
+        // A flat extent inside the root that is a symlink to a host file.
+        std::ofstream(store / "link.vmdk") << "# Disk DescriptorFile\nversion=1\nCID=fffffffe\n"
+                                              "parentCID=ffffffff\ncreateType=\"monolithicFlat\"\n\n"
+                                              "RW 32768 FLAT \"link-flat.vmdk\" 0\n";
+        fs::create_symlink("/etc/passwd", store / "link-flat.vmdk");
+        auto linked = probe_image(store / "link.vmdk", {});
+        REQUIRE_FALSE(linked.has_value());
+        CHECK(linked.error().code == Errc::unsafe_image);
+        CHECK(contains(linked.error().message, "resolves to /etc/passwd"));
+
+        // A descriptor naming a sparse extent inside the root, whose header embeds a descriptor of its own
+        // that names a host file: qemu would follow it, so the gate must.
+        std::string sparse(512, '\0');
+        sparse.replace(0, 4, "KDMV");
+        sparse[4] = 1;
+        sparse[28] = 1;
+        sparse += "# Disk DescriptorFile\nversion=1\ncreateType=\"monolithicFlat\"\nRW 32768 FLAT "
+                  "\"" +
+                  (elsewhere / "secret.raw").string() + "\" 0\n";
+        std::ofstream(elsewhere / "secret.raw") << std::string(4096, 's');
+        std::ofstream(store / "nested-s001.vmdk", std::ios::binary) << sparse;
+        std::ofstream(store / "nested.vmdk") << "# Disk DescriptorFile\nversion=1\nCID=fffffffe\n"
+                                                "parentCID=ffffffff\ncreateType=\"twoGbMaxExtentSparse\"\n\n"
+                                                "RW 32768 SPARSE \"nested-s001.vmdk\"\n";
+        auto nested = probe_image(store / "nested.vmdk", {});
+        REQUIRE_FALSE(nested.has_value());
+        CHECK(nested.error().code == Errc::unsafe_image);
+        CHECK(contains(nested.error().message, (elsewhere / "secret.raw").string()));
+        CHECK(contains(nested.error().message, "outside the allowed roots"));
+
+        // A real monolithicSparse image passes.
+        qemu_img({"create", "-q", "-f", "vmdk", "-o", "subformat=monolithicSparse",
+                  (store / "sparse.vmdk").string(), "16M"});
+        auto ok = probe_image(store / "sparse.vmdk", {});
+        REQUIRE(ok.has_value());
+        CHECK(ok->format == "vmdk");
+        CHECK(ok->chain.size() == 1);
+    }
+
+    SECTION("a backing symlink chain that ends outside the roots is refused; one that stays inside passes") {
+        create_base(store / "base.qcow2");
+        fs::create_symlink("base.qcow2", store / "step1.qcow2");
+        fs::create_symlink("step1.qcow2", store / "step2.qcow2");
+        create_overlay(store / "top.qcow2", "step2.qcow2");
+        auto inside = probe_image(store / "top.qcow2", {});
+        REQUIRE(inside.has_value());
+        REQUIRE(inside->chain.size() == 2);
+        CHECK(inside->chain[1].path == store / "base.qcow2");
+
+        fs::remove(store / "step1.qcow2");
+        create_base(elsewhere / "base.qcow2");
+        fs::create_symlink(elsewhere / "base.qcow2", store / "step1.qcow2");
+        auto outside = probe_image(store / "top.qcow2", {});
+        REQUIRE_FALSE(outside.has_value());
+        CHECK(outside.error().code == Errc::unsafe_image);
+        CHECK(contains(outside.error().message, "resolves to " + (elsewhere / "base.qcow2").string()));
+    }
+
+    SECTION("a loop through a symlink and a self-reference are refused") {
+        create_overlay(store / "self.qcow2", "self.qcow2");
+        auto self = probe_image(store / "self.qcow2", {});
+        REQUIRE_FALSE(self.has_value());
+        CHECK(self.error().code == Errc::unsafe_image);
+        CHECK(contains(self.error().message, "loops back to " + (store / "self.qcow2").string()));
+
+        create_overlay(store / "x.qcow2", "y-link.qcow2");
+        create_overlay(store / "y.qcow2", "x.qcow2");
+        fs::create_symlink("y.qcow2", store / "y-link.qcow2");
+        auto looped = probe_image(store / "x.qcow2", {});
+        REQUIRE_FALSE(looped.has_value());
+        CHECK(contains(looped.error().message, "loops"));
+    }
+
+    SECTION("a raw image whose first bytes are a qcow2 header: refused when probed, raw when the format is "
+            "given or recorded in its parent") {
+        create_base(store / "disk.img", "raw");
+        {
+            // The first KiB of a real qcow2 v3 (header, extensions and the backing name /etc/passwd) over the
+            // start of the raw disk, where a filesystem such as ext4 leaves room.
+            create_overlay(elsewhere / "header.qcow2", "/etc/passwd", "raw");
+            const std::string header = read_text(elsewhere / "header.qcow2").substr(0, 1024);
+            REQUIRE(header.starts_with("QFI\xfb"));
+            REQUIRE(contains(header, "/etc/passwd"));
+            std::fstream disk(store / "disk.img", std::ios::in | std::ios::out | std::ios::binary);
+            disk.write(header.data(), static_cast<std::streamsize>(header.size()));
+        }
+        auto probed = probe_image(store / "disk.img", {});
+        REQUIRE_FALSE(probed.has_value());
+        CHECK(probed.error().code == Errc::unsafe_image);
+        CHECK(contains(probed.error().message, "/etc/passwd"));
+
+        ProbeOptions as_raw;
+        as_raw.format = "raw";
+        auto raw = probe_image(store / "disk.img", as_raw);
+        REQUIRE(raw.has_value());
+        CHECK(raw->format == "raw");
+        REQUIRE(raw->chain.size() == 1);
+        CHECK(raw->chain[0].backing_reference.empty());
+
+        // As a backing file recorded as raw, it stays raw.
+        create_overlay(store / "over.qcow2", "disk.img", "raw");
+        auto over = probe_image(store / "over.qcow2", {});
+        REQUIRE(over.has_value());
+        REQUIRE(over->chain.size() == 2);
+        CHECK(over->chain[1].format == "raw");
+    }
+}
+
+TEST_CASE("probe_image when qemu-img dies of its limits") {
+    // A qemu-img on PATH that ends as the kernel ends one over RLIMIT_CPU (SIGXCPU) or glib ends one over
+    // RLIMIT_AS (abort). The limits themselves are setrlimit calls tested in test_common_subprocess.cpp.
+    auto dir = TempDir::create("coldscan-test-probe-limits");
+    REQUIRE(dir.has_value());
+    const fs::path bin = dir->path() / "bin";
+    fs::create_directories(bin);
+    create_base(dir->path() / "disk.qcow2");
+    const std::string old_path = std::getenv("PATH") != nullptr ? std::getenv("PATH") : "";
+    ::setenv("PATH", (bin.string() + ":" + old_path).c_str(), 1);
+    for (const auto& [signal, expected] : std::vector<std::pair<std::string, std::string>>{
+             {"XCPU", "ran past its CPU time limit of 10 s"},
+             {"KILL", "ran past its CPU time limit of 10 s"},
+             {"ABRT", "ran past its memory limit of 1024 MiB"}}) {
+        std::ofstream(bin / "qemu-img") << "#!/bin/sh\nkill -" << signal << " $$\n";
+        fs::permissions(bin / "qemu-img", fs::perms::owner_all);
+        auto killed = probe_image(dir->path() / "disk.qcow2", {});
+        INFO(signal);
+        REQUIRE_FALSE(killed.has_value());
+        CHECK(killed.error().code == Errc::unsafe_image);
+        CHECK(contains(killed.error().message, "qemu-img info on "));
+        CHECK(contains(killed.error().message, "(SIG" + signal + ")"));
+        CHECK(contains(killed.error().message, expected));
+    }
+    ::setenv("PATH", old_path.c_str(), 1);
 }

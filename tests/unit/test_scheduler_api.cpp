@@ -71,7 +71,7 @@ TEST_CASE("parse_scan_body", "[scheduler]") {
     SECTION("every key") {
         const auto requests = api::parse_scan_body(
             R"({"targets": ["/images/a.qcow2", "libvirt:web01"], "priority": "gate", "snapshot": "s1",
-                "host": "kvm01", "max_age_seconds": 86400, "requested_by": "hook"})");
+                "host": "kvm01", "max_age_seconds": 86400, "requested_by": "hook", "format": "raw"})");
         REQUIRE(requests);
         REQUIRE(requests->size() == 2);
         CHECK((*requests)[0].target == "/images/a.qcow2");
@@ -81,6 +81,7 @@ TEST_CASE("parse_scan_body", "[scheduler]") {
             CHECK(request.snapshot == "s1");
             CHECK(request.host == "kvm01");
             CHECK(request.requested_by == "hook");
+            CHECK(request.format == "raw");
             REQUIRE(request.max_age.has_value());
             CHECK(request.max_age->count() == 86400);
         }
@@ -92,6 +93,7 @@ TEST_CASE("parse_scan_body", "[scheduler]") {
         CHECK((*requests)[0].priority == Priority::on_demand);
         CHECK_FALSE((*requests)[0].max_age.has_value());
         CHECK((*requests)[0].snapshot.empty());
+        CHECK((*requests)[0].format.empty());
         const auto underscore = api::parse_scan_body(R"({"targets": ["/a"], "priority": "on_demand"})");
         REQUIRE(underscore);
         CHECK((*underscore)[0].priority == Priority::on_demand);
@@ -126,8 +128,13 @@ TEST_CASE("parse_scan_body", "[scheduler]") {
         CHECK(message(R"({"targets": ["/a"], "max_age_seconds": "1h"})") ==
               "max_age_seconds must be a whole number of seconds >= 0");
         CHECK(message(R"({"targets": ["/a"], "taget": "/b"})") ==
-              "unknown key \"taget\" (known: targets, priority, snapshot, host, max_age_seconds, "
+              "unknown key \"taget\" (known: targets, priority, snapshot, format, host, max_age_seconds, "
               "requested_by)");
+        for (const char* body :
+             {R"({"targets": ["/a"], "format": "iso"})", R"({"targets": ["/a"], "format": 3})",
+              R"({"targets": ["/a"], "format": "file"})"}) {
+            CHECK(message(body) == "format must be one of qcow2, vmdk, vhdx, vdi, vpc, qed, raw (or \"\")");
+        }
     }
     SECTION("at most k_max_targets targets") {
         json body = {{"targets", json::array()}};
@@ -149,6 +156,7 @@ TEST_CASE("scan_body", "[scheduler]") {
     submission.targets = {"/images/a.qcow2", "/images/\"quoted\"\n.qcow2"};
     submission.priority = Priority::gate;
     submission.snapshot = "s";
+    submission.format = "vmdk";
     submission.requested_by = "bob@host";
     submission.max_age = std::chrono::hours(24);
     const std::string body = api::scan_body(submission);
@@ -159,11 +167,13 @@ TEST_CASE("scan_body", "[scheduler]") {
     CHECK((*requests)[1].target == "/images/\"quoted\"\n.qcow2");
     CHECK((*requests)[0].priority == Priority::gate);
     CHECK((*requests)[0].requested_by == "bob@host");
+    CHECK((*requests)[0].format == "vmdk");
     REQUIRE((*requests)[0].max_age.has_value());
     CHECK((*requests)[0].max_age->count() == 86400);
     api::ScanSubmission no_age;
     no_age.targets = {"/a"};
     CHECK_FALSE(json::parse(api::scan_body(no_age)).contains("max_age_seconds"));
+    CHECK_FALSE(json::parse(api::scan_body(no_age)).contains("format"));
     CHECK(json::parse(api::scan_body(no_age))["priority"] == "on-demand");
 }
 
@@ -198,9 +208,10 @@ TEST_CASE("job_body", "[scheduler]") {
         CHECK(out["datastore"] == "nfs-a");
         CHECK(out["requested_by"] == "alice");
         CHECK(out["signature_set"] == "sigs-1");
+        CHECK(out["format"] == "");
         CHECK(out["progress"].is_null());
         CHECK(out["verdict"].is_null());
-        CHECK(out.size() == 15);
+        CHECK(out.size() == 16);
     }
     SECTION("progress and verdict") {
         JobView job = sample_job("j-2", JobStatus::succeeded);
@@ -238,6 +249,7 @@ TEST_CASE("parse_job_body", "[scheduler]") {
     SECTION("reads back what job_body wrote") {
         JobView job = sample_job("j-5", JobStatus::succeeded);
         job.record.request.priority = Priority::gate;
+        job.record.request.format = "qcow2";
         job.progress = JobProgress{"reading", 7, 700, 1.25};
         job.verdict = JobVerdict{"completed", 1, 30, 2, 0, "sigs-1"};
         const auto back = api::parse_job_body(api::job_body(job));
@@ -246,6 +258,7 @@ TEST_CASE("parse_job_body", "[scheduler]") {
         CHECK(back->record.status == JobStatus::succeeded);
         CHECK(back->record.request.target == "/images/web01.qcow2");
         CHECK(back->record.request.snapshot == "before-upgrade");
+        CHECK(back->record.request.format == "qcow2");
         CHECK(back->record.request.priority == Priority::gate);
         CHECK(back->record.request.requested_by == "alice");
         CHECK(back->record.attempts == 1);

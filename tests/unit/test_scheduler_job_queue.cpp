@@ -227,6 +227,28 @@ TEST_CASE("JobQueue::submit", "[scheduler]") {
         CHECK(again->record.submitted_at == 1000);
         CHECK(ids_of(listed(queue)) == std::vector<std::string>{first.id});
     }
+    SECTION("the format is stored with the job; the caller's identity, not the format, makes the id") {
+        JobRequest as_raw = request("/images/a.img");
+        as_raw.format = "raw";
+        auto first = queue.submit(as_raw, "id:a|read as raw", "sigs-1");
+        auto again = queue.submit(as_raw, "id:a|read as raw", "sigs-1");
+        auto detected = queue.submit(request("/images/a.img"), "id:a", "sigs-1");
+        JobRequest qcow2 = request("/images/a.img");
+        qcow2.format = "qcow2"; // read as detection reads it: the same job, not a clash
+        auto given_qcow2 = queue.submit(qcow2, "id:a", "sigs-1");
+        REQUIRE(first);
+        REQUIRE(again);
+        REQUIRE(detected);
+        REQUIRE(given_qcow2);
+        CHECK(first->created);
+        CHECK_FALSE(again->created);
+        CHECK(again->record.id == first->record.id);
+        CHECK(detected->created);
+        CHECK(detected->record.id != first->record.id);
+        CHECK_FALSE(given_qcow2->created);
+        CHECK(stored_record(queue, first->record.id).request.format == "raw");
+        CHECK(stored_record(queue, detected->record.id).request.format.empty());
+    }
     SECTION("a new signature set or snapshot is a new job") {
         const JobRecord first = submit(queue, "a");
         auto new_sigs = queue.submit(request("a"), "id:a", "sigs-2");
@@ -303,13 +325,15 @@ TEST_CASE("JobQueue::submit from many threads", "[scheduler]") {
     CAPTURE(name_of(backend));
     QueueUnderTest q(backend);
     std::atomic<int> created{0};
+    std::atomic<int> failed{0}; // Catch2's assertions are not thread-safe: the threads count, the test checks
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&] {
             for (int i = 0; i < 10; ++i) {
                 auto submitted = q.queue->submit(request("a"), "id:a", "sigs-1");
-                CHECK(submitted.has_value());
-                if (submitted && submitted->created) {
+                if (!submitted) {
+                    ++failed;
+                } else if (submitted->created) {
                     ++created;
                 }
             }
@@ -318,6 +342,7 @@ TEST_CASE("JobQueue::submit from many threads", "[scheduler]") {
     for (auto& thread : threads) {
         thread.join();
     }
+    CHECK(failed.load() == 0);
     CHECK(created.load() == 1);
     CHECK(listed(*q.queue).size() == 1);
 }

@@ -539,6 +539,10 @@ max_files = 0
     SECTION("malformed TOML names the line and column") {
         CHECK(refusal("[service]\nstate_dir = \n").starts_with("test.toml:2:"));
         CHECK(refusal(with("name = \"again\"\n")).starts_with("test.toml:11:"));
+        // toml++ quotes the character it stopped at: a line break stays one escaped line (found by
+        // tests/fuzz/fuzz_service_config.cpp).
+        CHECK(refusal("[service]\nthreads = i\n") ==
+              "test.toml:2:12: Error while parsing floating-point: expected 'inf', saw 'i\\x0A'");
     }
     SECTION("libvirt") {
         CHECK(accepted(with("[libvirt]\nuri = \"qemu:///system\"\n")).libvirt_uri == "qemu:///system");
@@ -548,6 +552,20 @@ max_files = 0
               "test.toml:12: [libvirt] uri: '/var/run/libvirt' is not a libvirt URI like qemu:///system or "
               "test:///path/node.xml");
         CHECK(refusal(with("[libvirt]\n")) == "test.toml:11: missing required key 'uri' in [libvirt]");
+    }
+}
+
+TEST_CASE("parse_service_config: images_format", "[scheduler]") {
+    SECTION("the format of the images a datastore's patterns find") {
+        const ServiceConfig config = accepted(with("images = [\"*.img\"]\nimages_format = \"raw\"\n"));
+        CHECK(config.image_patterns.at("ds1") == std::vector<std::string>{"*.img"});
+        CHECK(config.image_formats.at("ds1") == "raw");
+        CHECK(accepted(k_minimal).image_formats.empty());
+    }
+    SECTION("only formats coldscan opens") {
+        CHECK(refusal(with("images_format = \"iso\"\n")) ==
+              "test.toml:11: [[datastore]] 'ds1' images_format: 'iso' is not a format coldscan opens (qcow2, "
+              "vmdk, vhdx, vdi, vpc, qed, raw)");
     }
 }
 

@@ -65,6 +65,23 @@ TEST_CASE("ClamavEngine::load") {
         CHECK(engine.error().code == Errc::not_found);
         CHECK_THAT(engine.error().message, Catch::Contains("no ClamAV database files"));
     }
+    SECTION("a database name that is not a regular file is an error naming it, not a silent gap") {
+        const auto folder = db.dir.path() / "odd";
+        std::filesystem::create_directories(folder);
+        std::filesystem::copy_file(db.folder / "coldscan.ndb", folder / "coldscan.ndb");
+        std::filesystem::create_symlink(db.dir.path() / "no-such-file.hdb", folder / "gone.hdb");
+        const auto dangling = ClamavEngine::load(folder, {});
+        REQUIRE_FALSE(dangling.has_value());
+        CHECK(dangling.error().code == Errc::invalid_argument);
+        CHECK_THAT(dangling.error().message,
+                   Catch::Contains("gone.hdb") && Catch::Contains("not a regular file"));
+        std::filesystem::remove(folder / "gone.hdb");
+        std::filesystem::create_directories(folder / "daily.ndb");
+        const auto subfolder = ClamavEngine::load(folder, {});
+        REQUIRE_FALSE(subfolder.has_value());
+        CHECK_THAT(subfolder.error().message, Catch::Contains("daily.ndb"));
+        CHECK(holds_clamav_databases(folder)); // the default folder is then loaded, and the load says why not
+    }
     SECTION("a malformed database is an engine error with libclamav's reason") {
         const auto bad = db.dir.path() / "bad";
         write_file(bad / "broken.ndb", "Broken.Sig:0:*:not-hex-at-all\n");
@@ -220,20 +237,35 @@ TEST_CASE("ClamavEngine::scan") {
 TEST_CASE("ClamavEngine::scan limits") {
     const auto db = TestDatabases::create();
 
-    SECTION("a file over max_file_size is limit_exceeded, even when it holds EICAR") {
+    SECTION("a file over max_file_size is limit_exceeded; only its first max_file_size bytes are scanned") {
         ScanLimits limits;
         limits.max_file_size = 100;
         limits.max_scan_size = 100;
         const auto engine = load_engine(db.folder, limits);
-        const auto result = engine.scan(memory_content(k_eicar + std::string(1000, 'A')), "/big");
+        const auto result = engine.scan(memory_content(std::string(1000, 'A') + k_eicar), "/big");
         CHECK(result.status == Status::limit_exceeded);
         CHECK(result.detections.empty());
-        CHECK_THAT(result.reason, Catch::Contains("MaxFileSize"));
-        CHECK_THAT(result.reason, Catch::StartsWith("ClamAV: Heuristics.Limits.Exceeded."));
+        CHECK(result.reason == "ClamAV: Heuristics.Limits.Exceeded.MaxFileSize");
         CHECK_FALSE(result.timed_out);
+        // EICAR within the first 100 bytes: a real detection wins, the limit stays in the reason.
+        const auto early = engine.scan(memory_content(k_eicar + std::string(1000, 'A')), "/big-early");
+        CHECK(early.status == Status::detected);
+        CHECK(signatures_of(early) == std::vector<std::string>{"Coldscan.Test.Eicar.UNOFFICIAL"});
+        CHECK(early.reason == "ClamAV: Heuristics.Limits.Exceeded.MaxFileSize");
         const auto by_fd = engine.scan(fd_content(k_testfiles / "clam.exe"), "/clam.exe");
         CHECK(by_fd.status == Status::limit_exceeded);
         CHECK_THAT(by_fd.reason, Catch::Contains("MaxFileSize"));
+        // Behind a descriptor: the first 100 bytes are mapped and scanned, the rest is not.
+        const auto early_file = db.dir.path() / "eicar-then-padding.bin";
+        write_file(early_file, k_eicar + std::string(1000, 'A'));
+        const auto early_fd = engine.scan(fd_content(early_file), "/early");
+        CHECK(early_fd.status == Status::detected);
+        CHECK(early_fd.reason == "ClamAV: Heuristics.Limits.Exceeded.MaxFileSize");
+        const auto late_file = db.dir.path() / "padding-then-eicar.bin";
+        write_file(late_file, std::string(1000, 'A') + k_eicar);
+        const auto late_fd = engine.scan(fd_content(late_file), "/late");
+        CHECK(late_fd.status == Status::limit_exceeded);
+        CHECK(late_fd.detections.empty());
     }
     SECTION("archives nested deeper than max_recursion are limit_exceeded") {
         ScanLimits limits;

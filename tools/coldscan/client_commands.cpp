@@ -15,6 +15,7 @@ struct ClientCommandOptions {
     std::vector<std::string> targets;
     std::string priority = "on-demand";
     std::string snapshot;
+    std::string format;
     std::string host;
     bool wait = false;
     // status, wait, cancel
@@ -40,6 +41,10 @@ std::shared_ptr<ClientCommandOptions> add_client_commands(CLI::App& app) {
     o->submit->add_option("--priority", o->priority, "gate, on-demand (the default) or nightly")
         ->check(CLI::IsMember({"gate", "on-demand", "on_demand", "nightly"}));
     o->submit->add_option("--snapshot", o->snapshot, "A qcow2 internal snapshot to scan");
+    o->submit
+        ->add_option("--format", o->format,
+                     "Image format of every TARGET (default: safe detection; libvirt:DOMAIN: the XML's)")
+        ->check(CLI::IsMember({"qcow2", "vmdk", "vhdx", "vdi", "vpc", "qed", "raw"}));
     o->submit->add_option("--host", o->host, "The inventory host whose read budget the scans use");
     o->submit->add_flag("--wait", o->wait, "Wait until every job has finished; exit like `coldscan wait`");
     o->submit->add_option("--timeout", o->timeout, "With --wait: give up after this long (90s, 15m, 2h, 7d)");
@@ -165,6 +170,7 @@ int run_submit(const ClientCommandOptions& o, ApiClient& client, const std::atom
     }
     submission.priority = scheduler::parse_priority(o.priority).value_or(scheduler::Priority::on_demand);
     submission.snapshot = o.snapshot;
+    submission.format = o.format;
     submission.host = o.host;
     submission.requested_by = requester();
     auto submitted = submit(client, submission);
@@ -201,6 +207,9 @@ void print_job_details(const JobView& job) {
     line("target:", printable(r.request.target));
     if (!r.request.snapshot.empty()) {
         line("snapshot:", printable(r.request.snapshot));
+    }
+    if (!r.request.format.empty()) {
+        line("format:", printable(r.request.format));
     }
     line("status:", std::string(to_string(r.status)));
     line("priority:", std::string(scheduler::api::priority_name(r.request.priority)));

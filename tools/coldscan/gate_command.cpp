@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <nlohmann/json.hpp>
 
 namespace coldscan::cli {
@@ -15,6 +16,7 @@ struct GateCommandOptions {
     ClientOptions client;
     std::vector<std::string> targets;
     std::string domain_xml;
+    std::string format;
     std::string max_age = "24h";
     std::string on_error = "deny";
     std::string timeout = "2h";
@@ -28,6 +30,10 @@ std::shared_ptr<GateCommandOptions> add_gate_command(CLI::App& app) {
     gate->add_option("TARGET", o->targets, "Disk images or libvirt:DOMAIN");
     gate->add_option("--domain-xml", o->domain_xml,
                      "A libvirt domain's XML (- for stdin): gate every disk in it");
+    gate->add_option("--format", o->format,
+                     "Image format of every TARGET (default: safe detection; --domain-xml and "
+                     "libvirt:DOMAIN disks: the XML's <driver type>)")
+        ->check(CLI::IsMember({"qcow2", "vmdk", "vhdx", "vdi", "vpc", "qed", "raw"}));
     gate->add_option("--max-age", o->max_age, "Reuse a verdict younger than this (default 24h)");
     gate->add_option("--on-error", o->on_error, "deny (the default) or allow when no verdict can be had")
         ->check(CLI::IsMember({"deny", "allow"}));
@@ -72,8 +78,9 @@ Expected<std::string> read_domain_xml(const std::string& name) {
     return xml;
 }
 
-// Every disk's source file, or why the domain cannot be gated.
-Expected<std::vector<std::string>> domain_targets(const std::string& name) {
+// Every disk's source file with its <driver type> ("" when the XML gives none), or why the domain cannot be
+// gated.
+Expected<std::vector<std::pair<std::string, std::string>>> domain_targets(const std::string& name) {
     auto xml = read_domain_xml(name);
     if (!xml) {
         return std::unexpected(xml.error());
@@ -82,7 +89,7 @@ Expected<std::vector<std::string>> domain_targets(const std::string& name) {
     if (!disks) {
         return std::unexpected(disks.error());
     }
-    std::vector<std::string> targets;
+    std::vector<std::pair<std::string, std::string>> targets;
     for (const auto& disk : *disks) {
         if (disk.kind != "file") {
             return make_error(Errc::unsupported, "cannot gate a " +
@@ -92,7 +99,7 @@ Expected<std::vector<std::string>> domain_targets(const std::string& name) {
         if (disk.source.empty()) {
             return make_error(Errc::invalid_argument, "disk " + disk.target + " has no source file");
         }
-        targets.push_back(disk.source);
+        targets.emplace_back(disk.source, disk.format);
     }
     if (targets.empty()) {
         return make_error(Errc::invalid_argument, "the domain XML has no disk to scan");
@@ -189,34 +196,47 @@ int run_gate(const GateCommandOptions& o, const std::atomic<bool>& stop) {
         return 2;
     };
 
-    scheduler::api::ScanSubmission submission;
-    submission.priority = scheduler::Priority::gate;
-    submission.max_age = *max_age;
-    submission.requested_by = "gate " + requester();
+    // One submission per format: the API's format applies to every target of a request, and a domain's
+    // disks may differ (a raw disk next to a qcow2 one).
+    std::map<std::string, scheduler::api::ScanSubmission> submissions;
+    const auto add_target = [&](std::string target, const std::string& format) {
+        auto& submission = submissions[format];
+        submission.priority = scheduler::Priority::gate;
+        submission.max_age = *max_age;
+        submission.requested_by = "gate " + requester();
+        submission.format = format;
+        submission.targets.push_back(std::move(target));
+    };
     for (const auto& target : o.targets) {
-        submission.targets.push_back(absolute_target(target));
+        add_target(absolute_target(target), target.starts_with("libvirt:") ? std::string() : o.format);
     }
     if (!o.domain_xml.empty()) {
         auto disks = domain_targets(o.domain_xml);
         if (!disks) {
             return fail(disks.error().message);
         }
-        submission.targets.insert(submission.targets.end(), disks->begin(), disks->end());
+        for (auto& [source, format] : *disks) {
+            add_target(std::move(source), format);
+        }
     }
     auto client = ApiClient::create(o.client);
     if (!client) {
         return fail(client.error().message);
     }
     try {
-        auto submitted = submit(*client, submission);
-        if (!submitted) {
-            return fail(submitted.error().message);
-        }
         std::vector<std::string> ids;
-        for (const auto& job : submitted->jobs) {
-            ids.push_back(job.record.id);
+        std::vector<JobView> submitted_jobs;
+        for (const auto& [format, submission] : submissions) {
+            auto submitted = submit(*client, submission);
+            if (!submitted) {
+                return fail(submitted.error().message);
+            }
+            for (auto& job : submitted->jobs) {
+                ids.push_back(job.record.id);
+                submitted_jobs.push_back(std::move(job));
+            }
         }
-        auto waited = wait_for_jobs(*client, ids, submitted->jobs, *timeout, stop);
+        auto waited = wait_for_jobs(*client, ids, submitted_jobs, *timeout, stop);
         if (!waited) {
             return fail(waited.error().message);
         }

@@ -3,6 +3,7 @@
 #include "client_commands.hpp"
 #include "coldscan/common/log.hpp"
 #include "coldscan/signatures/engine_libraries.hpp"
+#include "coldscan/signatures/engine_sandbox.hpp"
 #include "gate_command.hpp"
 #include "scan_command.hpp"
 #include "serve_command.hpp"
@@ -26,6 +27,10 @@ extern "C" void on_interrupt(int /*signal*/) {
 } // namespace
 
 int main(int argc, char** argv) {
+    // The engine sandbox re-executes coldscan as its host process (signatures/engine_sandbox.hpp).
+    if (auto host = coldscan::signatures::run_engine_host_if_asked(argc, argv)) {
+        return *host;
+    }
     std::signal(SIGPIPE, SIG_IGN); // a closed pipe is an error return, never a dead process
     CLI::App app{"coldscan: scan VM disk images offline with ClamAV and YARA", "coldscan"};
     app.require_subcommand(1);

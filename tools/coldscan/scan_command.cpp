@@ -46,6 +46,7 @@ struct ScanCommandOptions {
     bool no_progress = false;
     bool no_summary = false;
     bool quiet_issues = false;
+    bool no_sandbox = false;
 };
 
 std::shared_ptr<ScanCommandOptions> add_scan_command(CLI::App& app) {
@@ -87,15 +88,22 @@ std::shared_ptr<ScanCommandOptions> add_scan_command(CLI::App& app) {
         ->capture_default_str();
     scan->add_option("--max-scansize", options->max_scan_size, "Bytes scanned per file, archives included")
         ->capture_default_str();
+    // 0 would switch a ClamAV limit off (or be replaced by its default): refused, as in the service config.
     scan->add_option("--max-recursion", options->max_recursion, "Archive nesting limit")
-        ->capture_default_str();
-    scan->add_option("--max-files", options->max_files, "Members scanned per archive")->capture_default_str();
+        ->capture_default_str()
+        ->check(CLI::Range(1U, 4'294'967'295U));
+    scan->add_option("--max-files", options->max_files, "Members scanned per archive")
+        ->capture_default_str()
+        ->check(CLI::Range(1U, 4'294'967'295U));
     scan->add_option("--max-scantime", options->max_scan_time, "ClamAV seconds per file")
         ->capture_default_str()
         ->check(CLI::Range(1U, 86'400U));
     scan->add_option("--yara-timeout", options->yara_timeout, "YARA seconds per file")
         ->capture_default_str()
         ->check(CLI::Range(1U, 86'400U));
+    scan->add_flag("--no-sandbox", options->no_sandbox,
+                   "Run ClamAV and YARA inside coldscan's own process instead of confined worker processes "
+                   "(a file that crashes an engine then ends the scan)");
     scan->add_option("--bytes-in-flight", options->bytes_in_flight, "Memory for file contents in flight")
         ->capture_default_str();
     scan->add_option("--spill-dir", options->spill_dir,
@@ -174,6 +182,8 @@ int run_scan(const ScanCommandOptions& o, std::atomic<bool>& stop) {
         sig_options.limits.max_files = o.max_files;
         sig_options.limits.max_scan_time = std::chrono::seconds(o.max_scan_time);
         sig_options.limits.yara_timeout = std::chrono::seconds(o.yara_timeout);
+        sig_options.isolation =
+            o.no_sandbox ? signatures::EngineIsolation::in_process : signatures::EngineIsolation::sandboxed;
         scan_options.bytes_in_flight = size_option("--bytes-in-flight", o.bytes_in_flight);
         if (!o.format.empty() && !disk::is_supported_format(o.format)) {
             throw UsageError{"--format: '" + o.format +

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fcntl.h>
+#include <string_view>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -65,7 +66,13 @@ int next_signal() {
 int run_serve(const ServeCommandOptions& o) {
     auto config = scheduler::load_service_config(o.config);
     if (!config) {
-        spdlog::error("{}", config.error().message);
+        // One problem per line: each its own log line (the log escapes a newline inside a message).
+        std::string_view problems = config.error().message;
+        while (!problems.empty()) {
+            const auto end = problems.find('\n');
+            spdlog::error("{}", problems.substr(0, end));
+            problems = end == std::string_view::npos ? std::string_view{} : problems.substr(end + 1);
+        }
         return 2;
     }
     // A service's log is its record: what started, finished, was paused or refused, with the time (journald

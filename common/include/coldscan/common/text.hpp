@@ -13,6 +13,9 @@ namespace coldscan {
 // For terminal and log lines: control characters, backslash and invalid UTF-8 become \xNN escapes, so a
 // file name can never forge or break an output line.
 [[nodiscard]] std::string printable(std::string_view bytes);
+// As printable(), but a backslash stays as it is: for whole log lines, whose parts were escaped (or not) by
+// their callers. Text without control characters and with valid UTF-8 comes back unchanged.
+[[nodiscard]] std::string without_controls(std::string_view bytes);
 // For JSON strings: valid UTF-8 is kept as is (JSON escapes controls itself); each invalid byte becomes the
 // literal text \xNN. Callers that need the exact bytes also record them hex-encoded.
 [[nodiscard]] std::string utf8_or_escaped(std::string_view bytes);

@@ -13,7 +13,8 @@ namespace coldscan::reports {
 
 inline constexpr int k_schema_version = 1;
 
-enum class RunStatus { completed, completed_with_issues, failed };
+// inconsistent (targets only): the image changed while it was scanned; nothing it gave was cached.
+enum class RunStatus { completed, completed_with_issues, failed, inconsistent };
 enum class TargetKind { image, directory };
 
 struct Counts {
@@ -97,6 +98,7 @@ struct DetectionRecord {
 inline constexpr const char* k_target_failed = "TARGET_FAILED";
 inline constexpr const char* k_filesystem_failed = "FILESYSTEM_FAILED";
 inline constexpr const char* k_no_filesystem = "NO_FILESYSTEM";
+inline constexpr const char* k_image_changed = "IMAGE_CHANGED"; // the target is inconsistent
 
 struct IssueRecord {
     std::string target;

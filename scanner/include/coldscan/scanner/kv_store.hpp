@@ -48,6 +48,9 @@ public:
     [[nodiscard]] virtual Expected<void> verify_checksums() const = 0;
     // Gives the space of erased records back to the filesystem.
     [[nodiscard]] virtual Expected<void> compact() = 0;
+    // What opening the store had to give up, for a warning and the report: "" when nothing (RocksDB: a
+    // damaged write-ahead log replayed up to the damage; what followed it is lost).
+    [[nodiscard]] virtual std::string open_problem() const { return {}; }
 };
 
 [[nodiscard]] std::unique_ptr<KvStore> open_memory_store();
@@ -55,8 +58,10 @@ public:
 // forwards every call; the store lives as long as its last handle.
 [[nodiscard]] std::unique_ptr<KvStore> share_store(std::shared_ptr<KvStore> store);
 // Opens, or creates, a RocksDB store in folder; a key space the store lacks (made by an older coldscan) is
-// added, one it has that this version does not know is kept. Errors: corrupt (damaged files), io (cannot
-// create it, locked by another process, unreadable; the message says which).
+// added, one it has that this version does not know is kept. Errors: corrupt (damaged files: a checksum, a
+// cut MANIFEST, a missing CURRENT or a missing file it names), io (cannot create it, locked by another
+// process, unreadable; the message says which). A damaged write-ahead log is not an error: see
+// open_problem().
 [[nodiscard]] Expected<std::unique_ptr<KvStore>> open_rocksdb_store(const std::filesystem::path& folder);
 
 } // namespace coldscan::scanner

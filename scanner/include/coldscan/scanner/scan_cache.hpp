@@ -32,11 +32,25 @@ enum class IdentityUse {
     ignore, // --verify-content, or no persistent store: always read and hash (level 1 is still written)
 };
 
+class StagingStore; // scan_cache.cpp: holds a target's writes until the target is known to be consistent
+
 class ScanCache {
 public:
     // location: the store's folder for the report ("" for a memory store, which is not persistent).
     ScanCache(std::unique_ptr<KvStore> store, std::string context, IdentityUse identity,
               std::string location);
+    ~ScanCache();
+    ScanCache(const ScanCache&) = delete;
+    ScanCache& operator=(const ScanCache&) = delete;
+
+    // A target's records (level 1, block keys, verdicts, last-use refreshes) are held in memory from
+    // begin_target on (lookups see them) and reach the store only after a checkpoint, at most every 250 ms,
+    // at which unchanged() said the image is as it was when the scan began, and at commit_target. Once
+    // unchanged() says no, or at discard_target (the image changed: its results must not be reused), what
+    // is held is dropped. Without unchanged (folders, NBD exports) records are written as they come.
+    void begin_target(std::function<bool()> unchanged = {});
+    void commit_target();
+    void discard_target();
 
     [[nodiscard]] IdentityUse identity_use() const noexcept { return m_identity; }
     [[nodiscard]] bool persistent() const noexcept { return !m_location.empty(); }
@@ -89,6 +103,7 @@ private:
     [[nodiscard]] bool usable() const noexcept { return !m_failed.load(); }
 
     std::unique_ptr<KvStore> m_store;
+    std::unique_ptr<StagingStore> m_staging; // over m_store; m_cache writes through it
     VerdictCache m_cache;
     IdentityUse m_identity;
     std::string m_location;

@@ -60,7 +60,11 @@ public:
 
 private:
     void scan_target(const std::string& target, reports::Report& report, Pipeline& pipeline);
+    // Probes the image, takes its state (image_state.hpp), scans it, and marks the target inconsistent
+    // when the state differs afterwards.
     void scan_image(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
+    void scan_probed_image(const disk::ImageInfo& info, reports::TargetReport& target,
+                           reports::Report& report, Pipeline& pipeline);
     // The direct path over the image's filesystems; the devices it read go to done. Returns whether some
     // filesystem needs the appliance. Error: the image could not be opened this way.
     [[nodiscard]] Expected<bool> scan_direct(disk::DirectImage& image, const std::string& identity,
@@ -102,6 +106,7 @@ private:
     ScanEvents& m_events;
     const std::atomic<bool>& m_stop;
     Progress m_progress;
+    ScanCache* m_cache = nullptr; // the run's, while run() runs
 };
 
 // A host file's identity ("dev:ino:size:mtime_ns:ctime_ns"): the same path, inode and times mean the same

@@ -48,6 +48,7 @@ struct ScanSubmission {
     std::vector<std::string> targets;
     Priority priority = Priority::on_demand;
     std::string snapshot;
+    std::string format; // of every target; empty: detected (libvirt:DOMAIN disks: the XML's)
     std::string host;
     std::string requested_by;
     std::optional<std::chrono::seconds> max_age;
@@ -55,7 +56,7 @@ struct ScanSubmission {
 
 // A POST /v1/scans body -> one ScanRequest per target. Errc::invalid_argument, naming the key: not a JSON
 // object, an unknown key, a wrong type, no targets, more than k_max_targets, an empty target or one with a
-// NUL byte, an unknown priority, a negative max_age_seconds.
+// NUL byte, an unknown priority, a format coldscan does not open, a negative max_age_seconds.
 [[nodiscard]] Expected<std::vector<ScanRequest>> parse_scan_body(std::string_view body);
 // The body parse_scan_body reads (what `coldscan submit` and `coldscan gate` send).
 [[nodiscard]] std::string scan_body(const ScanSubmission& submission);

@@ -1,8 +1,8 @@
 // The scan service's HTTP API (issue 5): JSON over HTTP/1.1 on cpp-httplib, on an IP address and port or a
 // Unix socket. Bodies are JSON (`Content-Type: application/json`); every error is {"error": "message"}.
 //
-//   POST   /v1/scans               {"targets": [...], "priority", "snapshot", "host", "max_age_seconds",
-//                                  "requested_by"} -> 202 {"jobs": [JOB...]}
+//   POST   /v1/scans               {"targets": [...], "priority", "snapshot", "format", "host",
+//                                  "max_age_seconds", "requested_by"} -> 202 {"jobs": [JOB...]}
 //   GET    /v1/scans[?status=S]    -> {"jobs": [JOB...]}
 //   GET    /v1/scans/ID            -> JOB
 //   DELETE /v1/scans/ID            -> JOB, cancelled (409 when it had already finished)

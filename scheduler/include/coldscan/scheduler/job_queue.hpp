@@ -65,6 +65,9 @@ struct JobRequest {
     Priority priority = Priority::nightly;
     std::string requested_by; // optional: who asked (API token name, user)
     std::string host; // optional: the inventory host whose budget the scan uses (else the service's pick)
+    // optional: the image's format (--format, the API's "format", libvirt's <driver type=...>); empty: the
+    // safety gate detects it. Not hashed here: the caller's target identity says how the image is read.
+    std::string format;
 };
 
 struct JobRecord {
@@ -99,7 +102,7 @@ enum class Retry {
 
 // "j-" + 24 hex digits of SHA-256 over a schema tag and the three fields (length-prefixed, so no two
 // triples collide by shifting bytes). target_identity comes from the caller (for an image: its path plus the
-// host file's identity); it is hashed, never parsed.
+// host file's identity, and how its top layer is read); it is hashed, never parsed.
 [[nodiscard]] std::string job_id(std::string_view target_identity, std::string_view snapshot,
                                  std::string_view signature_set);
 

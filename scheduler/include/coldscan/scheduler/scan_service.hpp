@@ -43,6 +43,9 @@ struct ScanRequest {
     // A job that succeeded longer ago than this is scanned again (the gate's --max-age); none: an earlier
     // success of the same job stands however old.
     std::optional<std::chrono::seconds> max_age;
+    // The image's format; empty: the safety gate detects it. For libvirt:DOMAIN, each disk's <driver type>
+    // when the XML gives one (a different format here is an error).
+    std::string format;
 };
 
 // A running job's progress, from its ScanRun.

@@ -2,7 +2,7 @@
 // scheduler/dist/coldscan.toml.example documents every key, its meaning and its default; in short:
 //   [service]          state_dir (required), threads, max_attempts, shutdown_grace
 //   [api]              listen, auth_token, max_request_bytes, requests_per_second, request_burst
-//   [signatures]       clamav_db, yara_rules
+//   [signatures]       clamav_db, yara_rules, sandbox
 //   [limits]           max_file_size, max_scan_size, max_recursion, max_files, max_scan_time, yara_timeout
 //   [libvirt]          uri
 //   [[host]]           name, max_concurrent_scans, max_read_per_second, pressure_threshold, load_probe
@@ -86,6 +86,7 @@ struct ServiceConfig {
     // [signatures]
     std::optional<std::filesystem::path> clamav_db; // none: /var/lib/clamav when it holds databases
     std::vector<std::filesystem::path> yara_rules;  // files or folders
+    bool sandbox = true; // the engines in confined worker processes (signatures/engine_sandbox.hpp)
     // [limits]: the defaults are `coldscan scan`'s.
     signatures::ScanLimits limits;
     // [libvirt]: list domains and their disks, read-only ("qemu:///system", "test:///path/file.xml").
@@ -96,6 +97,8 @@ struct ServiceConfig {
     // By datastore name: glob patterns (fnmatch, '*' stays within one folder) relative to each of its roots;
     // datastores without patterns are absent.
     std::map<std::string, std::vector<std::string>, std::less<>> image_patterns;
+    // By datastore name: the format of the images its patterns find (images_format); absent: detected.
+    std::map<std::string, std::string, std::less<>> image_formats;
     // [[nightly_window]]; empty: nightly jobs may start at any time (SchedulerOptions::nightly_windows).
     std::vector<Window> nightly_windows;
 };

@@ -5,6 +5,7 @@
 
 #include "coldscan/common/error.hpp"
 #include "coldscan/signatures/clamav_engine.hpp"
+#include "coldscan/signatures/engine_sandbox.hpp"
 #include "coldscan/signatures/scan_limits.hpp"
 #include "coldscan/signatures/yara_rules.hpp"
 
@@ -18,10 +19,15 @@ namespace coldscan::signatures {
 
 inline constexpr const char* k_default_clamav_db = "/var/lib/clamav";
 
+// in_process: the engines run on the pipeline's threads (tests, benchmarks of the engines alone).
+// sandboxed: in confined worker processes (engine_sandbox.hpp): what scans of untrusted images use.
+enum class EngineIsolation { in_process, sandboxed };
+
 struct SignatureOptions {
     std::optional<std::filesystem::path> clamav_db; // unset: k_default_clamav_db when it holds databases
     std::vector<std::filesystem::path> yara_rules;
     ScanLimits limits;
+    EngineIsolation isolation = EngineIsolation::in_process;
 };
 
 // now: both engines are ready when load() returns. background: the ClamAV engine (the slow part: ~1 s per
@@ -38,8 +44,13 @@ public:
     // Waits for the background load; its error when it failed (then clamav() is nullptr and nothing may be
     // called scanned). Always fine in now mode.
     [[nodiscard]] Expected<void> ready() const;
-    // Wait for the background load (nullptr: no ClamAV databases, or the load failed: see ready()).
+    // Wait for the background load (nullptr: no ClamAV databases, the load failed (see ready()), or the
+    // engines are sandboxed).
     [[nodiscard]] const ClamavEngine* clamav() const;
+    // The worker processes' host when sandboxed, else nullptr.
+    [[nodiscard]] const EngineSandbox* sandbox() const noexcept { return m_sandbox.get(); }
+    // ClamAV signatures loaded; waits for the load (0 when it failed or there are no databases).
+    [[nodiscard]] std::uint64_t clamav_signature_count() const;
     [[nodiscard]] const YaraRules* yara() const noexcept { return m_yara ? &*m_yara : nullptr; }
     // The ClamAV databases in use, without waiting (signature_count is 0 until the engine is ready).
     [[nodiscard]] const std::optional<ClamavDatabaseInfo>& clamav_databases() const noexcept {
@@ -54,10 +65,14 @@ public:
 
 private:
     SignatureSet() = default;
+    static Expected<SignatureSet> load_sandboxed(SignatureSet set, const SignatureOptions& options,
+                                                 LoadMode mode, bool has_rules);
     std::optional<ClamavDatabaseInfo> m_clamav_databases;
     // The compiled engine; shared_future so a SignatureSet stays movable while the load runs.
     std::shared_future<Expected<ClamavEngine>> m_clamav;
     bool m_background = false;
+    std::shared_ptr<EngineSandbox> m_sandbox;
+    bool m_has_rules = false;
     std::optional<YaraRules> m_yara;
     ScanLimits m_limits;
     std::string m_fingerprint;
