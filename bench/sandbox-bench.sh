@@ -6,7 +6,8 @@
 #
 # Environment: IMAGE (default build/bench/full/images/template.qcow2, made by bench/run-all.sh), SIGS
 # (default build/bench/sigs/clamav), COLDSCAN (default build/tools/coldscan), REPEATS (default 3),
-# BENCH_RESULTS (default bench/RESULTS.md; set but empty: print only).
+# BENCH_RESULTS (default bench/RESULTS.md; set but empty: print only), REPORT_ONLY=1 (tables from the last
+# run's outputs, no scans).
 # Exit status: 0; 1 when the two arms disagree on any file; 2 when a step failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -58,10 +59,12 @@ run_arm() { # NAME REPEAT ARGS...
 }
 
 echo "sandbox-bench: $image, $repeats repeats"
-for i in $(seq 1 "$repeats"); do
-    run_arm sandboxed "$i"
-    run_arm in-process "$i" --no-sandbox
-done
+if [[ ${REPORT_ONLY:-0} == 0 ]]; then
+    for i in $(seq 1 "$repeats"); do
+        run_arm sandboxed "$i"
+        run_arm in-process "$i" --no-sandbox
+    done
+fi
 
 revision=$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)
 python3 - "$out" "$repeats" "$image" "$results_md" "$root" "$revision" <<'PY'
@@ -74,7 +77,7 @@ def outcomes(name, i):
 arms = {}
 for name in ("sandboxed", "in-process"):
     walls = [float(read(name, i, "wall")) for i in range(1, repeats + 1)]
-    rss = [int(read(name, i, "rss")) // 1024 for i in range(1, repeats + 1)]
+    rss = [int(read(name, i, "rss").splitlines()[-1]) // 1024 for i in range(1, repeats + 1)]  # after time's notes
     engine = [int(read(name, i, "engine-rss") or 0) // 1024 for i in range(1, repeats + 1)]
     arms[name] = {"walls": walls, "rss": max(rss), "engine_rss": max(engine)}
 reference = outcomes("in-process", 1)
@@ -93,7 +96,7 @@ interleaved, with ClamAV and YARA in confined worker processes (the default: a r
 the signatures, one forked worker per pipeline thread, each file handed over as a descriptor, the verdict
 returned as JSON) and in coldscan's own process (`--no-sandbox`).
 
-| arm | wall s (median) | min–max s | peak RSS of coldscan MiB | peak RSS of an engine process MiB |
+| arm | wall s (median) | min–max s | peak RSS, largest process of the run (`time %M`) MiB | peak RSS of an engine process (sampled) MiB |
 |---|---|---|---|---|
 {row("engines sandboxed (default)", s, s["engine_rss"])}
 {row("engines in-process (--no-sandbox)", p, "—")}
