@@ -91,4 +91,5 @@ if failures:
     sys.exit(1)
 print("engine-sandbox: all checks passed")
 PY
-grep -q "killed by signal 11" hooked.err || { echo "FAIL: the host did not log the worker's SIGSEGV" >&2; exit 1; }
+grep -q "engine worker [0-9]* was killed by signal 11" hooked.err ||
+    { echo "FAIL: the host did not log the worker's SIGSEGV" >&2; exit 1; }
