@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# sandbox-bench.sh: what the engine sandbox costs (issue 7). The template of bench/run-all.sh scanned by
-# `coldscan scan --backend direct --no-cache`, with the engines in confined worker processes (the default)
-# and in-process (--no-sandbox), REPEATS times each, interleaved; wall time and peak RSS (coldscan's process
+# sandbox-bench.sh: what the sandboxes cost (issue 7). The template of bench/run-all.sh scanned by
+# `coldscan scan --backend direct --no-cache`, with the engines and the filesystem reader in confined worker
+# processes (the default) and in-process (--no-sandbox), REPEATS times each, interleaved; wall time and peak RSS (coldscan's process
 # and, sandboxed, the largest engine process) per arm, medians with min and max.
 #
 # Environment: IMAGE (default build/bench/full/images/template.qcow2, made by bench/run-all.sh), SIGS
@@ -79,7 +79,7 @@ for name in ("sandboxed", "in-process"):
     walls = [float(read(name, i, "wall")) for i in range(1, repeats + 1)]
     rss = [int(read(name, i, "rss").splitlines()[-1]) // 1024 for i in range(1, repeats + 1)]  # after time's notes
     engine = [int(read(name, i, "engine-rss") or 0) // 1024 for i in range(1, repeats + 1)]
-    arms[name] = {"walls": walls, "rss": max(rss), "engine_rss": max(engine)}
+    arms[name] = {"walls": walls, "rss": max(rss), "engine_rss": max(engine)}  # the engine host and workers
 reference = outcomes("in-process", 1)
 mismatch = [f"{name}.{i}" for name in arms for i in range(1, repeats + 1) if outcomes(name, i) != reference]
 files = len(reference)
@@ -92,9 +92,10 @@ def row(label, a, engine):
 text = f"""## Engine sandbox overhead (issue 7): `sandbox-bench.sh`
 
 `coldscan scan --backend direct --no-cache` of `{os.path.basename(image)}` ({files} files), {repeats} repeats
-interleaved, with ClamAV and YARA in confined worker processes (the default: a re-executed engine host loads
-the signatures, one forked worker per pipeline thread, each file handed over as a descriptor, the verdict
-returned as JSON) and in coldscan's own process (`--no-sandbox`).
+interleaved, with ClamAV, YARA and the filesystem reader in confined worker processes (the default: a
+re-executed engine host loads the signatures, one forked worker per pipeline thread, each file handed over
+as a descriptor, the verdict returned as JSON; a filesystem worker lists the filesystem and this process
+reads the data along the listed runs) and in coldscan's own process (`--no-sandbox`).
 
 | arm | wall s (median) | min–max s | peak RSS, largest process of the run (`time %M`) MiB | peak RSS of an engine process (sampled) MiB |
 |---|---|---|---|---|

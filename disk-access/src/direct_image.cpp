@@ -7,6 +7,7 @@
 #include "extent_map.hpp"
 #include "listed_source.hpp"
 #include "qemu_nbd_server.hpp"
+#include "sandboxed_filesystem.hpp"
 #include "tsk_filesystem.hpp"
 
 #include <algorithm>
@@ -92,7 +93,7 @@ std::string first_line_of(std::string_view text) {
 // The data of a listed filesystem, read along its runs; any thread.
 class TskReads final : public detail::FileReads {
 public:
-    TskReads(detail::TskFilesystem& fs, std::unordered_map<std::string, detail::TskFile> files)
+    TskReads(detail::FilesystemReader& fs, std::unordered_map<std::string, detail::TskFile> files)
         : m_fs(fs), m_files(std::move(files)) {}
     Expected<std::size_t> pread(const std::string& path, std::uint64_t offset,
                                 std::span<std::byte> out) override {
@@ -104,7 +105,7 @@ public:
     }
 
 private:
-    detail::TskFilesystem& m_fs;
+    detail::FilesystemReader& m_fs;
     const std::unordered_map<std::string, detail::TskFile> m_files;
 };
 
@@ -114,8 +115,29 @@ struct DirectImage::Impl {
     std::unique_ptr<detail::QemuNbdServer> server; // none for an export made by someone else
     std::shared_ptr<NbdDevice> device;
     std::vector<std::string> warnings;
-    std::map<std::string, std::unique_ptr<detail::TskFilesystem>> opened; // by device name
-    std::optional<std::vector<BlockExtent>> depth;                        // of the whole disk, once asked
+    std::map<std::string, std::unique_ptr<detail::FilesystemReader>> opened; // by device name
+    bool sandbox = false;
+    detail::WorkerDisk worker_disk; // where a filesystem worker connects
+
+    Expected<std::unique_ptr<detail::FilesystemReader>> open_filesystem_at(std::uint64_t offset,
+                                                                           std::uint64_t size) {
+        if (size == 0) {
+            return make_error(Errc::unsupported, "empty partition");
+        }
+        if (sandbox) {
+            auto fs = detail::SandboxedFilesystem::open(worker_disk, device, offset, size);
+            if (!fs) {
+                return std::unexpected(fs.error());
+            }
+            return std::unique_ptr<detail::FilesystemReader>(std::move(*fs));
+        }
+        auto fs = detail::TskFilesystem::open(device, offset, size);
+        if (!fs) {
+            return std::unexpected(fs.error());
+        }
+        return std::unique_ptr<detail::FilesystemReader>(std::move(*fs));
+    }
+    std::optional<std::vector<BlockExtent>> depth; // of the whole disk, once asked
     bool depth_unavailable = false;
     bool use_bitmap = false; // keys from the dirty bitmap (an export's point in time), not from layers
     std::optional<std::vector<BlockExtent>> dirty;
@@ -271,6 +293,8 @@ Expected<std::unique_ptr<DirectImage>> DirectImage::serve(const ImageInfo& image
         return std::unexpected(device.error());
     }
     auto impl = std::make_unique<Impl>();
+    impl->worker_disk.nbd_socket = (*server)->socket_path();
+    impl->sandbox = options.sandbox;
     impl->server = std::move(*server);
     impl->device = std::move(*device);
     return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
@@ -286,6 +310,8 @@ Expected<std::unique_ptr<DirectImage>> DirectImage::connect(const std::string& u
     auto impl = std::make_unique<Impl>();
     impl->device = std::move(*device);
     impl->use_bitmap = !options.dirty_bitmap.empty();
+    impl->worker_disk.nbd_uri = uri;
+    impl->sandbox = options.sandbox;
     return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
 }
 
@@ -328,9 +354,7 @@ Expected<std::vector<DirectFilesystem>> DirectImage::filesystems() {
         fs.info.device = c.device;
         fs.offset = c.offset;
         fs.size = c.size;
-        auto opened = c.size == 0 ? Expected<std::unique_ptr<detail::TskFilesystem>>(
-                                        make_error(Errc::unsupported, "empty partition"))
-                                  : detail::TskFilesystem::open(m_impl->device, c.offset, c.size);
+        auto opened = m_impl->open_filesystem_at(c.offset, c.size);
         if (opened) {
             fs.readable = true;
             fs.info.type = (*opened)->type();
@@ -367,7 +391,7 @@ std::vector<OsInfo> DirectImage::inspect(const std::vector<DirectFilesystem>& fi
         if (!fs.readable || opened == m_impl->opened.end()) {
             continue;
         }
-        detail::TskFilesystem& reader = *opened->second;
+        detail::FilesystemReader& reader = *opened->second;
         auto release = reader.read_small_file("/etc/os-release", k_inspection_file_limit);
         if (!release) {
             release = reader.read_small_file("/usr/lib/os-release", k_inspection_file_limit);
@@ -398,7 +422,7 @@ DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& op
     if (!fs.readable || opened == m_impl->opened.end()) {
         return make_error(Errc::unsupported, "the direct reader cannot read " + fs.info.device);
     }
-    detail::TskFilesystem& reader = *opened->second;
+    detail::FilesystemReader& reader = *opened->second;
     const auto start = std::chrono::steady_clock::now();
     auto files = reader.list();
     if (!files) {

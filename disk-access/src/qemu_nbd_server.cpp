@@ -23,6 +23,7 @@ namespace coldscan::disk::detail {
 namespace {
 
 constexpr auto k_start_timeout = std::chrono::seconds(30);
+constexpr unsigned k_max_filesystem_workers = 16;
 constexpr auto k_stop_grace = std::chrono::seconds(5);
 constexpr std::size_t k_max_socket_path = 107; // sun_path holds 108 bytes with the terminating NUL
 
@@ -190,15 +191,11 @@ Expected<std::unique_ptr<QemuNbdServer>> QemuNbdServer::start(const ImageInfo& i
     }
 
     std::vector<std::string> args{
-        "qemu-nbd",
-        "--read-only",
-        "--persistent",
-        "--allocation-depth",
-        "--shared=" + std::to_string(std::max(1U, options.connections) + 1), // one spare: probes
-        "--cache=writeback",
-        "--aio=threads",
-        "--socket=" + socket,
-        "--image-opts"};
+        "qemu-nbd", "--read-only", "--persistent", "--allocation-depth",
+        // One spare for probes, and one per filesystem worker (past that many filesystems on one disk, a
+        // worker cannot connect and its filesystem is reported failed).
+        "--shared=" + std::to_string(std::max(1U, options.connections) + 1 + k_max_filesystem_workers),
+        "--cache=writeback", "--aio=threads", "--socket=" + socket, "--image-opts"};
     if (!options.snapshot.empty()) {
         args.push_back("--load-snapshot=snapshot.name=" + option_value(options.snapshot));
     }

@@ -462,6 +462,16 @@ Expected<std::size_t> TskFilesystem::read(const TskFile& file, std::uint64_t off
         }
         return static_cast<std::size_t>(got);
     }
+    return read_along_runs(*m_impl->device, m_impl->base, file, offset, out);
+}
+
+Expected<std::size_t> read_along_runs(BlockDevice& device, std::uint64_t base, const TskFile& file,
+                                      std::uint64_t offset, std::span<std::byte> out) {
+    if (offset >= file.size || out.empty()) {
+        return std::size_t{0};
+    }
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), file.size - offset));
+    out = out.first(n);
     if (!file.resident.empty() || file.runs.empty()) {
         if (file.resident.size() < offset + n) {
             return make_error(Errc::io, "the file's data is shorter than its size");
@@ -485,8 +495,7 @@ Expected<std::size_t> TskFilesystem::read(const TskFile& file, std::uint64_t off
         if (run->sparse || initialised_end == 0) {
             std::fill_n(rest.begin(), piece, std::byte{0});
         } else {
-            auto ok =
-                m_impl->device->read(m_impl->base + run->fs_offset + delta, rest.first(initialised_end));
+            auto ok = device.read(base + run->fs_offset + delta, rest.first(initialised_end));
             if (!ok) {
                 return std::unexpected(ok.error());
             }
@@ -497,6 +506,24 @@ Expected<std::size_t> TskFilesystem::read(const TskFile& file, std::uint64_t off
         position += piece;
     }
     return n - rest.size();
+}
+
+bool well_formed(const TskFile& file, std::uint64_t fs_size) {
+    if (file.through_tsk || file.problem) {
+        return true; // nothing is read along runs
+    }
+    if (!file.resident.empty() || file.runs.empty()) {
+        return file.resident.size() >= file.size;
+    }
+    std::uint64_t next = 0;
+    for (const auto& run : file.runs) {
+        if (run.file_offset != next || run.length == 0 || run.length > UINT64_MAX - next ||
+            (!run.sparse && (run.fs_offset > fs_size || run.length > fs_size - run.fs_offset))) {
+            return false;
+        }
+        next += run.length;
+    }
+    return next >= file.size;
 }
 
 } // namespace coldscan::disk::detail

@@ -42,32 +42,64 @@ struct TskFile {
     std::optional<Error> problem; // TSK could not describe the file: it is reported ERROR
 };
 
+// A parsed filesystem: TskFilesystem in this process, or SandboxedFilesystem in a confined worker.
+// Thread rule: list(), read_small_file() and is_folder() from one thread; read() from any thread.
+class FilesystemReader {
+public:
+    virtual ~FilesystemReader() = default;
+    [[nodiscard]] virtual const std::string& type() const noexcept = 0;  // as libguestfs names it: ext4, ...
+    [[nodiscard]] virtual const std::string& uuid() const noexcept = 0;  // hex of the filesystem id, or ""
+    [[nodiscard]] virtual const std::string& label() const noexcept = 0; // the volume label, or ""
+    // Every allocated regular file and alternate data stream, in walk order. Error: io or corrupt (the walk
+    // failed; the files listed so far are in partial).
+    [[nodiscard]] virtual Expected<std::vector<TskFile>> list(std::vector<TskFile>* partial = nullptr) = 0;
+    // A small file by path (inspection: /etc/os-release), up to limit bytes; nullopt when there is none.
+    [[nodiscard]] virtual std::optional<std::string> read_small_file(const std::string& path,
+                                                                     std::size_t limit) = 0;
+    [[nodiscard]] virtual bool is_folder(const std::string& path) = 0;
+    // Up to out.size() bytes of a listed file at offset; 0 at the end. Errors: io.
+    [[nodiscard]] virtual Expected<std::size_t> read(const TskFile& file, std::uint64_t offset,
+                                                     std::span<std::byte> out) = 0;
+};
+
+// Reads a listed file that needs no TSK (data runs, sparse runs, resident data) straight from the filesystem
+// window of device that starts at base. Error: io.
+[[nodiscard]] Expected<std::size_t> read_along_runs(BlockDevice& device, std::uint64_t base,
+                                                    const TskFile& file, std::uint64_t offset,
+                                                    std::span<std::byte> out);
+
+// Whether a listed file's description holds together for a filesystem of fs_size bytes: runs from offset 0,
+// contiguous, covering its size, inside the filesystem; resident data as long as the file. A worker's list
+// is checked with it before anything is read along it.
+[[nodiscard]] bool well_formed(const TskFile& file, std::uint64_t fs_size);
+
 // Thread rule: list() from one thread; read() from any thread (TSK reads are serialised inside).
-class TskFilesystem {
+class TskFilesystem final : public FilesystemReader {
 public:
     // The filesystem at [offset, offset + size) of the device. Errors: unsupported (TSK recognises no
     // filesystem there), io.
     static Expected<std::unique_ptr<TskFilesystem>> open(std::shared_ptr<BlockDevice> device,
                                                          std::uint64_t offset, std::uint64_t size);
-    ~TskFilesystem();
+    ~TskFilesystem() override;
     TskFilesystem(const TskFilesystem&) = delete;
     TskFilesystem& operator=(const TskFilesystem&) = delete;
 
-    [[nodiscard]] const std::string& type() const noexcept;  // as libguestfs names it: ext4, ntfs, vfat, ...
-    [[nodiscard]] const std::string& uuid() const noexcept;  // hex of the filesystem id, "" when none
-    [[nodiscard]] const std::string& label() const noexcept; // the volume label, "" when none
+    [[nodiscard]] const std::string& type() const noexcept override;  // ext4, ntfs, vfat, ...
+    [[nodiscard]] const std::string& uuid() const noexcept override;  // hex of the filesystem id, or ""
+    [[nodiscard]] const std::string& label() const noexcept override; // the volume label, or ""
     // Every allocated regular file and alternate data stream, in walk order. Hidden NTFS metadata files
     // ($MFT, $Extend/...) are left out, as ntfs-3g hides them. Error: io or corrupt (the walk failed; the
     // files listed so far are in partial).
-    [[nodiscard]] Expected<std::vector<TskFile>> list(std::vector<TskFile>* partial = nullptr);
+    [[nodiscard]] Expected<std::vector<TskFile>> list(std::vector<TskFile>* partial = nullptr) override;
     // A small file by path (for inspection: /etc/os-release), up to limit bytes; std::nullopt when there is
     // no regular file there. A symbolic link is not followed.
-    [[nodiscard]] std::optional<std::string> read_small_file(const std::string& path, std::size_t limit);
+    [[nodiscard]] std::optional<std::string> read_small_file(const std::string& path,
+                                                             std::size_t limit) override;
     // Whether path names a folder.
-    [[nodiscard]] bool is_folder(const std::string& path);
+    [[nodiscard]] bool is_folder(const std::string& path) override;
     // Up to out.size() bytes of file at offset; 0 at the end. Errors: io.
     [[nodiscard]] Expected<std::size_t> read(const TskFile& file, std::uint64_t offset,
-                                             std::span<std::byte> out);
+                                             std::span<std::byte> out) override;
 
     struct Impl;
 

@@ -169,6 +169,7 @@ void ScanService::Impl::run_job(const std::string& id, const std::shared_ptr<Wor
             }
             target = (*record)->request.target;
             options.snapshot = (*record)->request.snapshot;
+            options.sandbox_filesystems = config.sandbox;
             if (!(*record)->request.format.empty()) {
                 options.format = (*record)->request.format;
             }

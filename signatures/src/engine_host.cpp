@@ -4,6 +4,7 @@
 #include "coldscan/common/confinement.hpp"
 #include "coldscan/common/fd_channel.hpp"
 #include "coldscan/common/log.hpp"
+#include "coldscan/common/self_process.hpp"
 #include "coldscan/signatures/engine_libraries.hpp"
 #include "coldscan/signatures/engine_sandbox.hpp"
 #include "coldscan/signatures/yara_rules.hpp"
@@ -24,7 +25,7 @@
 namespace coldscan::signatures {
 namespace {
 
-constexpr int k_socket_fd = 3;
+constexpr int k_socket_fd = k_self_process_socket_fd;
 // A worker retires after this much CPU time, so that its CPU limit (this plus one file's budget) is never
 // what stops a file that is merely the last of many.
 constexpr std::chrono::seconds k_retire_after_cpu{600};
@@ -233,7 +234,7 @@ int run_host() {
 } // namespace
 
 std::optional<int> run_engine_host_if_asked(int argc, char** argv) {
-    if (argc != 2 || std::strcmp(argv[1], "__coldscan-engine-host") != 0) {
+    if (!asked_for_role(argc, argv, "__coldscan-engine-host")) {
         return std::nullopt;
     }
     return run_host();

@@ -2,6 +2,7 @@
 #include "coldscan/signatures/engine_sandbox.hpp"
 
 #include "coldscan/common/fd_channel.hpp"
+#include "coldscan/common/self_process.hpp"
 #include "engine_wire.hpp"
 
 #include <algorithm>
@@ -19,31 +20,9 @@
 namespace coldscan::signatures {
 namespace {
 
-constexpr const char* k_host_argument = "__coldscan-engine-host";
-constexpr int k_host_socket_fd = 3;
+constexpr const char* k_host_role = "__coldscan-engine-host";
 // A spawn is a fork of a loaded host: milliseconds, unless the machine is drowning.
 constexpr std::chrono::seconds k_spawn_timeout{60};
-
-// Runs in the forked child of a threaded process: only async-signal-safe calls until exec.
-[[noreturn]] void exec_host(int socket, char* const* argv) {
-    int target = socket;
-    if (socket != k_host_socket_fd) {
-        target = ::dup2(socket, k_host_socket_fd); // dup2 clears close-on-exec on the copy
-    } else {
-        ::fcntl(socket, F_SETFD, 0);
-    }
-    const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    // stdout may be the user's report: the host writes only to stderr.
-    if (target != k_host_socket_fd || null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(2, 1) < 0) {
-        ::_exit(126);
-    }
-    ::close_range(k_host_socket_fd + 1, ~0U, 0);
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv("/proc/self/exe", argv);
-    ::_exit(127);
-}
 
 // The content as a descriptor the worker can map: its own when it has one, else a sealed memfd copy.
 Expected<UniqueFd> content_descriptor(const Content& content) {
@@ -94,26 +73,15 @@ struct EngineSandbox::State {
 };
 
 Expected<std::shared_ptr<EngineSandbox>> EngineSandbox::start(const SandboxOptions& options) {
-    auto pair = make_socket_pair();
-    if (!pair) {
-        return std::unexpected(pair.error());
+    auto host = start_self_process(k_host_role);
+    if (!host) {
+        return std::unexpected(host.error());
     }
-    std::array<std::string, 2> args{"/proc/self/exe", k_host_argument};
-    std::array<char*, 3> argv{args[0].data(), args[1].data(), nullptr};
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        return make_error(Errc::io, errno_message("fork (engine host)"));
-    }
-    if (pid == 0) {
-        exec_host(pair->second.get(), argv.data());
-    }
-    pair->second.reset();
-
     std::shared_ptr<EngineSandbox> sandbox(new EngineSandbox());
-    sandbox->m_host = pid;
+    sandbox->m_host = host->pid;
     sandbox->m_limits = options.limits;
     sandbox->m_state = std::make_unique<State>();
-    sandbox->m_state->control = std::move(pair->first);
+    sandbox->m_state->control = std::move(host->socket);
     // A worker that has not answered by then is stuck: both engines' own time limits have passed, plus half
     // again (at least 10 s) for work they do not time, such as unpacking, and for a busy machine.
     const auto engine_time = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -130,18 +98,8 @@ EngineSandbox::~EngineSandbox() {
     if (m_state) {
         m_state->control.reset(); // the host exits when its socket closes
     }
-    if (m_host <= 0) {
-        return;
-    }
     // It frees the engine first (a tenth of a second for a million signatures).
-    for (int i = 0; i < 200; ++i) {
-        if (::waitpid(m_host, nullptr, WNOHANG) != 0) {
-            return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    ::kill(m_host, SIGKILL);
-    ::waitpid(m_host, nullptr, 0);
+    reap_or_kill(m_host, std::chrono::seconds(5));
 }
 
 Expected<SandboxEngines> EngineSandbox::ready() const {

@@ -1,5 +1,7 @@
 #include "engine_wire.hpp"
 
+#include "coldscan/common/json_number.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
@@ -121,16 +123,17 @@ Expected<SandboxOptions> options_from_wire(std::string_view text) {
             options.clamav_db = in.at("clamav_db").get<std::string>();
         }
         options.yara_rules = paths_from_json(in.at("yara_rules"));
-        options.worker_memory_bytes = in.at("worker_memory_bytes").get<std::uint64_t>();
-        options.log_level = in.at("log_level").get<int>();
+        options.worker_memory_bytes = json_integer<std::uint64_t>(in.at("worker_memory_bytes"));
+        options.log_level = json_integer<int>(in.at("log_level"));
         const auto& l = in.at("limits");
-        options.limits.max_file_size = l.at("max_file_size").get<std::uint64_t>();
-        options.limits.max_scan_size = l.at("max_scan_size").get<std::uint64_t>();
-        options.limits.max_recursion = l.at("max_recursion").get<std::uint32_t>();
-        options.limits.max_files = l.at("max_files").get<std::uint32_t>();
+        options.limits.max_file_size = json_integer<std::uint64_t>(l.at("max_file_size"));
+        options.limits.max_scan_size = json_integer<std::uint64_t>(l.at("max_scan_size"));
+        options.limits.max_recursion = json_integer<std::uint32_t>(l.at("max_recursion"));
+        options.limits.max_files = json_integer<std::uint32_t>(l.at("max_files"));
         options.limits.max_scan_time =
-            std::chrono::milliseconds(l.at("max_scan_time_ms").get<std::int64_t>());
-        options.limits.yara_timeout = std::chrono::seconds(l.at("yara_timeout_s").get<std::int64_t>());
+            std::chrono::milliseconds(json_integer<std::int64_t>(l.at("max_scan_time_ms")));
+        options.limits.yara_timeout =
+            std::chrono::seconds(json_integer<std::int64_t>(l.at("yara_timeout_s")));
         return options;
     });
 }
@@ -156,19 +159,19 @@ Expected<SandboxEngines> engines_from_wire(std::string_view text) {
     auto parsed =
         decode<Expected<SandboxEngines>>(text, "load answer", [](const json& in) -> Expected<SandboxEngines> {
             if (in.contains("error")) {
-                const int code = in.at("code").get<int>();
+                const int code = json_integer<int>(in.at("code"));
                 const bool known = code >= 0 && code <= static_cast<int>(Errc::internal);
                 return make_error(known ? static_cast<Errc>(code) : Errc::engine,
                                   in.at("error").get<std::string>());
             }
             SandboxEngines engines;
-            engines.yara_rule_count = in.at("yara_rule_count").get<std::uint64_t>();
+            engines.yara_rule_count = json_integer<std::uint64_t>(in.at("yara_rule_count"));
             if (in.contains("clamav")) {
                 const auto& c = in.at("clamav");
                 ClamavDatabaseInfo info;
                 info.path = c.at("path").get<std::string>();
                 info.files = paths_from_json(c.at("files"));
-                info.signature_count = c.at("signature_count").get<std::uint64_t>();
+                info.signature_count = json_integer<std::uint64_t>(c.at("signature_count"));
                 info.fingerprint = c.at("fingerprint").get<std::string>();
                 info.engine_version = c.at("engine_version").get<std::string>();
                 engines.clamav = std::move(info);

@@ -1,5 +1,6 @@
 // Catch2 v2 main; the engine libraries are initialised once for the whole test binary (as main does).
 #define CATCH_CONFIG_RUNNER
+#include "coldscan/disk/filesystem_worker.hpp"
 #include "coldscan/signatures/engine_libraries.hpp"
 #include "coldscan/signatures/engine_sandbox.hpp"
 
@@ -11,6 +12,9 @@ int main(int argc, char* argv[]) {
     // The sandbox tests re-execute this binary as their engine host.
     if (auto host = coldscan::signatures::run_engine_host_if_asked(argc, argv)) {
         return *host;
+    }
+    if (auto worker = coldscan::disk::run_filesystem_worker_if_asked(argc, argv)) {
+        return *worker;
     }
     std::signal(SIGPIPE, SIG_IGN);
     auto libraries = coldscan::signatures::EngineLibraries::initialize();

@@ -13,20 +13,10 @@ using namespace coldscan::disk;
 using coldscan::disk::detail::TskFile;
 using coldscan::disk::detail::TskFilesystem;
 using coldscan::test::FileDevice;
+using coldscan::test::pattern;
 using coldscan::test::run_shell;
 
 namespace {
-
-// Deterministic bytes that differ at every offset (a misplaced run shows).
-std::string pattern(std::size_t size, unsigned seed) {
-    std::string bytes(size, '\0');
-    std::uint32_t x = seed * 2654435761U + 1;
-    for (auto& c : bytes) {
-        x = x * 1664525U + 1013904223U;
-        c = static_cast<char>(x >> 24U);
-    }
-    return bytes;
-}
 
 std::string read_whole(TskFilesystem& fs, const TskFile& file, std::size_t chunk) {
     std::string bytes(file.size, '\0');

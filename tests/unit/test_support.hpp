@@ -42,6 +42,17 @@ inline std::string content_bytes(const Content& content) {
 }
 
 // Runs a shell command line (with /usr/sbin on PATH for mkfs and friends); the test fails if it does.
+// Deterministic bytes that differ at every offset (a misplaced run shows).
+inline std::string pattern(std::size_t size, unsigned seed) {
+    std::string bytes(size, '\0');
+    std::uint32_t x = seed * 2654435761U + 1;
+    for (auto& c : bytes) {
+        x = x * 1664525U + 1013904223U;
+        c = static_cast<char>(x >> 24U);
+    }
+    return bytes;
+}
+
 inline void run_shell(const std::string& command) {
     auto result = run_bounded({"sh", "-c", "PATH=$PATH:/usr/sbin:/sbin; " + command}, ProcessLimits{});
     REQUIRE(result);

@@ -2,6 +2,7 @@
 #include "cache_command.hpp"
 #include "client_commands.hpp"
 #include "coldscan/common/log.hpp"
+#include "coldscan/disk/filesystem_worker.hpp"
 #include "coldscan/signatures/engine_libraries.hpp"
 #include "coldscan/signatures/engine_sandbox.hpp"
 #include "gate_command.hpp"
@@ -30,6 +31,9 @@ int main(int argc, char** argv) {
     // The engine sandbox re-executes coldscan as its host process (signatures/engine_sandbox.hpp).
     if (auto host = coldscan::signatures::run_engine_host_if_asked(argc, argv)) {
         return *host;
+    }
+    if (auto worker = coldscan::disk::run_filesystem_worker_if_asked(argc, argv)) {
+        return *worker;
     }
     std::signal(SIGPIPE, SIG_IGN); // a closed pipe is an error return, never a dead process
     CLI::App app{"coldscan: scan VM disk images offline with ClamAV and YARA", "coldscan"};

@@ -102,8 +102,8 @@ std::shared_ptr<ScanCommandOptions> add_scan_command(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::Range(1U, 86'400U));
     scan->add_flag("--no-sandbox", options->no_sandbox,
-                   "Run ClamAV and YARA inside coldscan's own process instead of confined worker processes "
-                   "(a file that crashes an engine then ends the scan)");
+                   "Run ClamAV, YARA and the direct path's filesystem reader inside coldscan's own process "
+                   "instead of confined worker processes (a file that crashes one then ends the scan)");
     scan->add_option("--bytes-in-flight", options->bytes_in_flight, "Memory for file contents in flight")
         ->capture_default_str();
     scan->add_option("--spill-dir", options->spill_dir,
@@ -184,6 +184,7 @@ int run_scan(const ScanCommandOptions& o, std::atomic<bool>& stop) {
         sig_options.limits.yara_timeout = std::chrono::seconds(o.yara_timeout);
         sig_options.isolation =
             o.no_sandbox ? signatures::EngineIsolation::in_process : signatures::EngineIsolation::sandboxed;
+        scan_options.sandbox_filesystems = !o.no_sandbox;
         scan_options.bytes_in_flight = size_option("--bytes-in-flight", o.bytes_in_flight);
         if (!o.format.empty() && !disk::is_supported_format(o.format)) {
             throw UsageError{"--format: '" + o.format +

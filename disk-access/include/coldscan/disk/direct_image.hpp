@@ -20,6 +20,7 @@ struct DirectOptions {
     std::string snapshot;                   // a qcow2 internal snapshot to read instead of the current state
     std::string dirty_bitmap;               // an export's qemu:dirty-bitmap:NAME (NBD URIs)
     std::shared_ptr<ReadThrottle> throttle; // the job's read budget (the scan service); none: full speed
+    bool sandbox = false; // parse each filesystem in a confined worker process (sandboxed_filesystem.hpp)
 };
 
 struct DirectFilesystem {

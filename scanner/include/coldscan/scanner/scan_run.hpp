@@ -41,6 +41,9 @@ struct ScanOptions {
     // The scan service's store, shared with its job queue (a RocksDB folder opens once per process); when
     // set, cache_dir only names it in the report.
     std::shared_ptr<KvStore> shared_store;
+    // The direct path parses filesystems in confined worker processes (disk-access's SandboxedFilesystem);
+    // false: in this process (--no-sandbox).
+    bool sandbox_filesystems = false;
 };
 
 // Opens the persistent cache for a run. A damaged one is moved aside (DIR.damaged-TIME) and started afresh;

@@ -1,0 +1,185 @@
+#include "filesystem_wire.hpp"
+
+#include "coldscan/common/json_number.hpp"
+#include "coldscan/common/text.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace coldscan::disk::detail {
+namespace {
+
+using json = nlohmann::json;
+
+json error_json(const Error& error) {
+    return {{"code", static_cast<int>(error.code)}, {"message", error.message}};
+}
+
+Error error_of(const json& in) {
+    const int code = json_integer<int>(in.at("code"));
+    const bool known = code >= 0 && code <= static_cast<int>(Errc::internal);
+    return Error{known ? static_cast<Errc>(code) : Errc::io, in.at("message").get<std::string>()};
+}
+
+std::string hex_of(std::span<const std::byte> bytes) {
+    static constexpr char k_digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (const auto b : bytes) {
+        out += k_digits[static_cast<unsigned>(b) >> 4U];
+        out += k_digits[static_cast<unsigned>(b) & 0xFU];
+    }
+    return out;
+}
+
+std::vector<std::byte> bytes_of_hex(const std::string& hex) {
+    auto digit = [](char c) -> unsigned {
+        if (c >= '0' && c <= '9') {
+            return static_cast<unsigned>(c - '0');
+        }
+        if (c >= 'a' && c <= 'f') {
+            return static_cast<unsigned>(c - 'a' + 10);
+        }
+        throw json::type_error::create(302, "bad hex", nullptr);
+    };
+    if (hex.size() % 2 != 0) {
+        throw json::type_error::create(302, "odd hex", nullptr);
+    }
+    std::vector<std::byte> out(hex.size() / 2);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        out[i] = static_cast<std::byte>((digit(hex[2 * i]) << 4U) | digit(hex[2 * i + 1]));
+    }
+    return out;
+}
+
+// Paths are guest bytes, not always UTF-8: they travel as hex.
+json file_json(const TskFile& f) {
+    json runs = json::array();
+    for (const auto& r : f.runs) {
+        runs.push_back({r.file_offset, r.fs_offset, r.length, r.sparse});
+    }
+    json out = {{"path", hex_of(std::as_bytes(std::span(f.path)))},
+                {"size", f.size},
+                {"inode", f.inode},
+                {"stamp", {f.stamp.inode, f.stamp.generation, f.stamp.mtime_ns, f.stamp.ctime_ns}},
+                {"mtime", f.mtime},
+                {"links", f.links},
+                {"runs", std::move(runs)},
+                {"initialized", f.initialized},
+                {"resident", hex_of(f.resident)},
+                {"through_tsk", f.through_tsk},
+                {"attr", {f.attr_type, f.attr_id}}};
+    if (f.problem) {
+        out["problem"] = error_json(*f.problem);
+    }
+    return out;
+}
+
+TskFile file_of(const json& in) {
+    TskFile f;
+    const auto path = bytes_of_hex(in.at("path").get<std::string>());
+    f.path.assign(reinterpret_cast<const char*>(path.data()), path.size());
+    f.size = json_integer<std::uint64_t>(in.at("size"));
+    f.inode = json_integer<std::uint64_t>(in.at("inode"));
+    const auto& stamp = in.at("stamp");
+    f.stamp = FileStamp{json_integer<std::uint64_t>(stamp.at(0)), json_integer<std::uint64_t>(stamp.at(1)),
+                        json_integer<std::int64_t>(stamp.at(2)), json_integer<std::int64_t>(stamp.at(3))};
+    f.mtime = json_integer<std::int64_t>(in.at("mtime"));
+    f.links = json_integer<std::uint32_t>(in.at("links"));
+    for (const auto& r : in.at("runs")) {
+        f.runs.push_back(DataRun{json_integer<std::uint64_t>(r.at(0)), json_integer<std::uint64_t>(r.at(1)),
+                                 json_integer<std::uint64_t>(r.at(2)), r.at(3).get<bool>()});
+    }
+    f.initialized = json_integer<std::uint64_t>(in.at("initialized"));
+    f.resident = bytes_of_hex(in.at("resident").get<std::string>());
+    f.through_tsk = in.at("through_tsk").get<bool>();
+    f.attr_type = json_integer<std::uint32_t>(in.at("attr").at(0));
+    f.attr_id = json_integer<std::uint16_t>(in.at("attr").at(1));
+    if (in.contains("problem")) {
+        f.problem = error_of(in.at("problem"));
+    }
+    return f;
+}
+
+template <typename T, typename F> Expected<T> decode(std::string_view text, std::string_view what, F&& read) {
+    json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded() || !parsed.is_object()) {
+        return make_error(Errc::corrupt, "the filesystem worker sent an unreadable " + std::string(what));
+    }
+    try {
+        return read(parsed);
+    } catch (const json::exception& e) {
+        return make_error(Errc::corrupt,
+                          "the filesystem worker sent a malformed " + std::string(what) + ": " + e.what());
+    }
+}
+
+} // namespace
+
+std::string start_to_wire(const WorkerStart& start) {
+    return json{{"nbd_socket", start.disk.nbd_socket},
+                {"nbd_uri", start.disk.nbd_uri},
+                {"raw_file", start.disk.raw_file},
+                {"offset", start.offset},
+                {"size", start.size},
+                {"address_space_bytes", start.limits.address_space_bytes},
+                {"cpu_seconds", start.limits.cpu_time.count()}}
+        .dump();
+}
+
+Expected<WorkerStart> start_from_wire(std::string_view text) {
+    return decode<WorkerStart>(text, "start", [](const json& in) {
+        WorkerStart start;
+        start.disk.nbd_socket = in.at("nbd_socket").get<std::string>();
+        start.disk.nbd_uri = in.at("nbd_uri").get<std::string>();
+        start.disk.raw_file = in.at("raw_file").get<std::string>();
+        start.offset = json_integer<std::uint64_t>(in.at("offset"));
+        start.size = json_integer<std::uint64_t>(in.at("size"));
+        start.limits.address_space_bytes = json_integer<std::uint64_t>(in.at("address_space_bytes"));
+        start.limits.cpu_time = std::chrono::seconds(json_integer<std::int64_t>(in.at("cpu_seconds")));
+        return start;
+    });
+}
+
+std::string batch_to_wire(const FileBatch& batch) {
+    json files = json::array();
+    for (const auto& f : batch.files) {
+        files.push_back(file_json(f));
+    }
+    json out = {{"files", std::move(files)}, {"end", batch.end}};
+    if (batch.error) {
+        out["error"] = error_json(*batch.error);
+    }
+    return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Expected<FileBatch> batch_from_wire(std::string_view text) {
+    return decode<FileBatch>(text, "file list", [](const json& in) {
+        FileBatch batch;
+        for (const auto& f : in.at("files")) {
+            batch.files.push_back(file_of(f));
+        }
+        batch.end = in.at("end").get<bool>();
+        if (in.contains("error")) {
+            batch.error = error_of(in.at("error"));
+        }
+        return batch;
+    });
+}
+
+std::string error_to_wire(const Error& error) {
+    return json{{"error", error_json(error)}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::optional<Error> error_from_wire(std::string_view text) {
+    json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("error")) {
+        return std::nullopt;
+    }
+    try {
+        return error_of(parsed.at("error"));
+    } catch (const json::exception&) {
+        return Error{Errc::corrupt, "the filesystem worker sent a malformed error"};
+    }
+}
+
+} // namespace coldscan::disk::detail

@@ -1,0 +1,37 @@
+// The filesystem worker's records as JSON. Both ends are the same binary; the parent still parses every
+// answer as untrusted (the worker parses hostile bytes and may be compromised).
+#pragma once
+
+#include "coldscan/common/error.hpp"
+#include "sandboxed_filesystem.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace coldscan::disk::detail {
+
+struct WorkerStart {
+    WorkerDisk disk;
+    std::uint64_t offset = 0;
+    std::uint64_t size = 0;
+    WorkerLimits limits;
+};
+
+[[nodiscard]] std::string start_to_wire(const WorkerStart& start);
+[[nodiscard]] Expected<WorkerStart> start_from_wire(std::string_view text);
+
+// A batch of listed files, possibly the last ("end") and possibly ending in the walk's error.
+struct FileBatch {
+    std::vector<TskFile> files;
+    bool end = false;
+    std::optional<Error> error; // with end: the walk failed after these files
+};
+[[nodiscard]] std::string batch_to_wire(const FileBatch& batch);
+[[nodiscard]] Expected<FileBatch> batch_from_wire(std::string_view text);
+
+[[nodiscard]] std::string error_to_wire(const Error& error);
+// An {"error": ...} answer as an Error; nullopt when text is not one.
+[[nodiscard]] std::optional<Error> error_from_wire(std::string_view text);
+
+} // namespace coldscan::disk::detail

@@ -1,0 +1,79 @@
+// A filesystem parsed by The Sleuth Kit in a confined worker process (see filesystem_worker.hpp).
+//
+// The worker connects to the same export (a qemu-nbd Unix socket or an NBD URI; a raw file in tests), opens
+// the filesystem and walks it, then confines itself: no sockets, no exec, no signals to others, memory and
+// CPU limits. What it sends back is only data: the filesystem's type and ids, and each file's record with
+// its data runs, which this process checks (well_formed) before it reads anything along them. The file
+// data itself is read here, straight from the export along those runs; only data TSK must decode (NTFS
+// compressed or encrypted) is read by the worker. A worker that crashes or hangs fails the filesystem
+// (listing) or the file (a read); it never takes coldscan with it.
+#pragma once
+
+#include "coldscan/disk/block_device.hpp"
+#include "tsk_filesystem.hpp"
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace coldscan::disk::detail {
+
+// Where the worker finds the disk: exactly one of the three.
+struct WorkerDisk {
+    std::string nbd_socket; // qemu-nbd's Unix socket (the export's default name)
+    std::string nbd_uri;    // nbd://, nbd+unix://, nbds://
+    std::string raw_file;   // a raw image file (tests)
+};
+
+struct WorkerLimits {
+    std::uint64_t address_space_bytes = 4ULL << 30;
+    std::chrono::seconds cpu_time{3600};
+    // A list batch or a read not answered within this is a hung worker: it is killed.
+    std::chrono::seconds answer_within{600};
+};
+
+// Thread rule: as FilesystemReader; calls to the worker are serialised inside.
+class SandboxedFilesystem final : public FilesystemReader {
+public:
+    // Starts a worker on [offset, offset + size) of the disk; device is this process's view of the same disk,
+    // for reads along runs. Errors: unsupported (no filesystem TSK knows there), io (the worker failed).
+    static Expected<std::unique_ptr<SandboxedFilesystem>> open(const WorkerDisk& disk,
+                                                               std::shared_ptr<BlockDevice> device,
+                                                               std::uint64_t offset, std::uint64_t size,
+                                                               const WorkerLimits& limits = {});
+    ~SandboxedFilesystem() override;
+    SandboxedFilesystem(const SandboxedFilesystem&) = delete;
+    SandboxedFilesystem& operator=(const SandboxedFilesystem&) = delete;
+
+    [[nodiscard]] const std::string& type() const noexcept override { return m_type; }
+    [[nodiscard]] const std::string& uuid() const noexcept override { return m_uuid; }
+    [[nodiscard]] const std::string& label() const noexcept override { return m_label; }
+    [[nodiscard]] Expected<std::vector<TskFile>> list(std::vector<TskFile>* partial = nullptr) override;
+    [[nodiscard]] std::optional<std::string> read_small_file(const std::string& path,
+                                                             std::size_t limit) override;
+    [[nodiscard]] bool is_folder(const std::string& path) override;
+    [[nodiscard]] Expected<std::size_t> read(const TskFile& file, std::uint64_t offset,
+                                             std::span<std::byte> out) override;
+    [[nodiscard]] pid_t worker_pid() const noexcept { return m_pid; }
+
+private:
+    SandboxedFilesystem() = default;
+    // One request and its first answer; the worker is killed and forgotten when it fails.
+    Expected<std::string> ask(const std::string& request, std::chrono::milliseconds within);
+    Expected<std::string> next_answer(std::chrono::milliseconds within);
+    Error lost(const Error& why);
+
+    std::mutex m_mutex;
+    UniqueFd m_socket;
+    pid_t m_pid = -1;
+    std::shared_ptr<BlockDevice> m_device;
+    std::uint64_t m_offset = 0;
+    std::uint64_t m_size = 0;
+    WorkerLimits m_limits;
+    std::string m_type;
+    std::string m_uuid;
+    std::string m_label;
+};
+
+} // namespace coldscan::disk::detail

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# fs-sandbox.sh COLDSCAN FIXTURES WORKDIR
+#
+# The direct path parses each filesystem in a confined worker process. A filesystem that crashes its worker
+# (test hook: COLDSCAN_TEST_FS_WORKER_CRASH_LABEL names the label whose listing crashes) fails that
+# filesystem, with a reason, and nothing else: the other image in the same run is scanned in full. Checked:
+# - target A (label crashme): its filesystem is failed, the reason names the filesystem worker, no file of it
+#   is reported CLEAN, the target is not "completed";
+# - target B (label fine): completed, EICAR found, the same files and outcomes as a run without the hook;
+# - exit status 1 (a detection), and with --no-sandbox the hook means nothing (A is scanned: EICAR found).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/e2e/script-start.sh
+source "$here/script-start.sh"
+cd "$work"
+export PATH=$PATH:/usr/sbin:/sbin
+
+eicar='X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
+mkdir -p tree/srv tree/etc
+printf '%s' "$eicar" >tree/srv/eicar.com
+for i in $(seq 1 20); do printf 'note %s\n' "$i" >"tree/etc/note$i.conf"; done
+"$here/../fixtures/make-ext4-image.sh" --label crashme tree a.qcow2 >/dev/null
+"$here/../fixtures/make-ext4-image.sh" --label fine tree b.qcow2 >/dev/null
+
+scan() { # NAME ARGS...
+    local name=$1
+    shift
+    set +e
+    "$coldscan" scan --clamav-db "$fixtures/sigs/clamav" --no-progress --no-summary --quiet-issues \
+        --backend direct --no-cache --report "$name.json" --inventory "$name.jsonl" "$@" a.qcow2 b.qcow2 \
+        >"$name.out" 2>"$name.err"
+    echo $? >"$name.exit"
+    set -e
+}
+COLDSCAN_TEST_FS_WORKER_CRASH_LABEL=crashme scan hooked
+COLDSCAN_TEST_FS_WORKER_CRASH_LABEL=crashme scan in-process --no-sandbox
+
+python3 - <<'PY'
+import json, sys
+failures = []
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+
+def load(name):
+    report = json.load(open(name + ".json"))
+    targets = {t["path"].rsplit("/", 1)[-1]: t for t in report["targets"]}
+    files = [json.loads(line) for line in open(name + ".jsonl")]
+    return report, targets, files, int(open(name + ".exit").read())
+
+report, targets, files, code = load("hooked")
+check(code == 1, f"hooked: exit {code}, expected 1")
+a, b = targets["a.qcow2"], targets["b.qcow2"]
+a_fs = [fs for fs in a["filesystems"] if fs.get("label") == "crashme"]
+check(len(a_fs) == 1 and a_fs[0]["status"] == "failed", f"a: filesystems {a['filesystems']}")
+if a_fs:
+    check("filesystem worker" in a_fs[0].get("reason", ""), f"a: reason {a_fs[0].get('reason')!r}")
+check(a["status"] != "completed", f"a: status {a['status']}")
+a_clean = [f for f in files if f["target"].endswith("a.qcow2") and f["outcome"] == "CLEAN"]
+check(not a_clean, f"a: {len(a_clean)} files reported CLEAN")
+check(b["status"] == "completed", f"b: status {b['status']}")
+b_files = {f["path"]: f["outcome"] for f in files if f["target"].endswith("b.qcow2")}
+check(b_files.get("/srv/eicar.com") == "INFECTED", f"b: eicar {b_files.get('/srv/eicar.com')}")
+
+_, targets, files, code = load("in-process")
+check(code == 1, f"in-process: exit {code}")
+a_files = {f["path"]: f["outcome"] for f in files if f["target"].endswith("a.qcow2")}
+check(a_files.get("/srv/eicar.com") == "INFECTED", f"in-process: a eicar {a_files.get('/srv/eicar.com')}")
+check(a_files == b_files, "in-process: image a's outcomes differ from image b's under the worker")
+
+for f in failures:
+    print("FAIL:", f)
+if failures:
+    sys.exit(1)
+print("fs-sandbox: all checks passed")
+PY

@@ -1,0 +1,164 @@
+// The filesystem worker: the same ext4 and NTFS images read in process and through a confined worker must
+// give the same listing, the same bytes and the same inspection answers; a worker that dies fails cleanly.
+#include "../../disk-access/src/sandboxed_filesystem.hpp"
+#include "../../disk-access/src/tsk_filesystem.hpp"
+#include "coldscan/common/temp_dir.hpp"
+#include "test_support.hpp"
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <map>
+
+using namespace coldscan;
+using namespace coldscan::disk;
+using coldscan::disk::detail::DataRun;
+using coldscan::disk::detail::FilesystemReader;
+using coldscan::disk::detail::SandboxedFilesystem;
+using coldscan::disk::detail::TskFile;
+using coldscan::disk::detail::TskFilesystem;
+using coldscan::test::FileDevice;
+using coldscan::test::pattern;
+using coldscan::test::run_shell;
+
+namespace {
+
+std::string read_whole(FilesystemReader& fs, const TskFile& file) {
+    std::string bytes(file.size, '\0');
+    std::uint64_t offset = 0;
+    while (offset < file.size) {
+        auto span = std::span(reinterpret_cast<std::byte*>(bytes.data()) + offset,
+                              std::min<std::uint64_t>(65536, file.size - offset));
+        auto n = fs.read(file, offset, span);
+        REQUIRE(n);
+        REQUIRE(*n > 0);
+        offset += *n;
+    }
+    return bytes;
+}
+
+// path -> (size, inode, mtime_ns, bytes)
+std::map<std::string, std::tuple<std::uint64_t, std::uint64_t, std::int64_t, std::string>>
+contents(FilesystemReader& fs) {
+    auto listed = fs.list();
+    REQUIRE(listed);
+    std::map<std::string, std::tuple<std::uint64_t, std::uint64_t, std::int64_t, std::string>> out;
+    for (const auto& file : *listed) {
+        REQUIRE_FALSE(file.problem);
+        out[file.path] = {file.size, file.inode, file.stamp.mtime_ns, read_whole(fs, file)};
+    }
+    return out;
+}
+
+void same_as_in_process(const std::filesystem::path& image) {
+    const auto size = std::filesystem::file_size(image);
+    auto device = std::make_shared<FileDevice>(image);
+    auto local = TskFilesystem::open(device, 0, size);
+    REQUIRE(local);
+    auto sandboxed = SandboxedFilesystem::open(detail::WorkerDisk{"", "", image.string()}, device, 0, size);
+    REQUIRE(sandboxed);
+    CHECK((*sandboxed)->type() == (*local)->type());
+    CHECK((*sandboxed)->uuid() == (*local)->uuid());
+    CHECK((*sandboxed)->label() == (*local)->label());
+    const auto expected = contents(**local);
+    CHECK(expected.size() >= 3);
+    CHECK(contents(**sandboxed) == expected);
+}
+
+} // namespace
+
+TEST_CASE("SandboxedFilesystem reads as TskFilesystem does") {
+    auto dir = TempDir::create("coldscan-fsworker");
+    REQUIRE(dir);
+    const auto tree = dir->path() / "tree";
+
+    SECTION("ext4: files, nesting, a sparse file, inspection files") {
+        test::write_file(tree / "etc/os-release", "ID=debian\nVERSION_ID=12\n");
+        test::write_file(tree / "big.bin", pattern(3 << 20, 1));
+        test::write_file(tree / "a/b/nested.txt", pattern(70000, 2));
+        test::write_file(tree / "empty", "");
+        run_shell("cd " + tree.string() +
+                  " && truncate -s 2M sparse.bin && printf 'middle' | dd of=sparse.bin bs=1 seek=1500000 "
+                  "conv=notrunc status=none");
+        const auto image = dir->path() / "ext4.img";
+        run_shell("truncate -s 32M " + image.string() + " && mkfs.ext4 -q -F -L rootfs -d " + tree.string() +
+                  " " + image.string());
+        same_as_in_process(image);
+
+        auto device = std::make_shared<FileDevice>(image);
+        auto fs = SandboxedFilesystem::open(detail::WorkerDisk{"", "", image.string()}, device, 0,
+                                            std::filesystem::file_size(image));
+        REQUIRE(fs);
+        CHECK((*fs)->read_small_file("/etc/os-release", 4096) ==
+              std::optional<std::string>("ID=debian\nVERSION_ID=12\n"));
+        CHECK((*fs)->read_small_file("/etc/missing", 4096) == std::nullopt);
+        CHECK((*fs)->is_folder("/a/b"));
+        CHECK_FALSE((*fs)->is_folder("/big.bin"));
+    }
+    SECTION("NTFS: a resident file and an alternate data stream") {
+        test::write_file(dir->path() / "big.bin", pattern(400000, 4));
+        test::write_file(dir->path() / "small.txt", "tiny\n");
+        test::write_file(dir->path() / "hidden.txt", "hidden in a stream\n");
+        const auto image = dir->path() / "ntfs.img";
+        const std::string img = image.string();
+        run_shell("truncate -s 16M " + img + " && mkntfs -F -Q -q -L WINVOL " + img + " 2>/dev/null && cd " +
+                  dir->path().string() + " && ntfscp -q " + img + " big.bin big.bin && ntfscp -q " + img +
+                  " small.txt small.txt && ntfscp -q -N Zone.Identifier " + img + " hidden.txt small.txt");
+        same_as_in_process(image);
+    }
+}
+
+TEST_CASE("SandboxedFilesystem failures") {
+    auto dir = TempDir::create("coldscan-fsworker");
+    REQUIRE(dir);
+
+    SECTION("no filesystem there is unsupported, as in process") {
+        const auto image = dir->path() / "blank.img";
+        run_shell("truncate -s 4M " + image.string());
+        auto fs = SandboxedFilesystem::open(detail::WorkerDisk{"", "", image.string()},
+                                            std::make_shared<FileDevice>(image), 0, 4 << 20);
+        REQUIRE_FALSE(fs);
+        CHECK(fs.error().code == Errc::unsupported);
+    }
+    SECTION("a worker that dies fails the listing with io, and later calls too") {
+        const auto tree = dir->path() / "tree";
+        test::write_file(tree / "file.txt", "x\n");
+        const auto image = dir->path() / "ext4.img";
+        run_shell("truncate -s 8M " + image.string() + " && mkfs.ext4 -q -F -d " + tree.string() + " " +
+                  image.string());
+        auto fs = SandboxedFilesystem::open(detail::WorkerDisk{"", "", image.string()},
+                                            std::make_shared<FileDevice>(image), 0,
+                                            std::filesystem::file_size(image));
+        REQUIRE(fs);
+        REQUIRE(::kill((*fs)->worker_pid(), SIGSEGV) == 0);
+        auto listed = (*fs)->list();
+        REQUIRE_FALSE(listed);
+        CHECK(listed.error().code == Errc::io);
+        CHECK(listed.error().message.find("filesystem worker") != std::string::npos);
+        CHECK_FALSE((*fs)->is_folder("/"));
+    }
+}
+
+TEST_CASE("well_formed") {
+    TskFile file;
+    file.size = 10000;
+    file.runs = {DataRun{0, 4096, 8192, false}, DataRun{8192, 0, 4096, true}};
+    CHECK(detail::well_formed(file, 1 << 20));
+    SECTION("a run past the filesystem's end") {
+        CHECK_FALSE(detail::well_formed(file, 8192));
+    }
+    SECTION("runs that do not start at 0 or leave a gap") {
+        file.runs[0].file_offset = 4096;
+        CHECK_FALSE(detail::well_formed(file, 1 << 20));
+    }
+    SECTION("runs shorter than the file") {
+        file.size = 20000;
+        CHECK_FALSE(detail::well_formed(file, 1 << 20));
+    }
+    SECTION("resident data shorter than the file") {
+        file.runs.clear();
+        file.resident.resize(100);
+        CHECK_FALSE(detail::well_formed(file, 1 << 20));
+        file.size = 100;
+        CHECK(detail::well_formed(file, 1 << 20));
+    }
+}
