@@ -153,8 +153,15 @@ nightly=$(json_field "$(head -n -1 <<<"$answer")" 'j["jobs"][0]["id"]')
 wait_for "$nightly" 'j["status"] == "running" and (j["progress"] or {}).get("bytes_done", 0) > 0' 120
 "$coldscan" gate "$work/slow/gated.qcow2" >gate.out 2>&1 || fail "gate on a full host: $(cat gate.out)"
 grep -q "job $nightly: paused for a gate scan" serve.log || fail "the nightly scan was not paused"
-[[ "$(job_field "$nightly" 'j["status"]')" != succeeded ]] || fail "the nightly scan finished before the gate scan"
 wait_for "$nightly" 'j["status"] == "succeeded"' 300
+# The order in the service's log, not a status read after the gate returned: the resumed nightly scan may
+# finish within that moment (its files verdicted before the pause are not read again).
+gate_job=$(sed -n 's/.*job \(j-[0-9a-f]*\): starting .*gated\.qcow2$/\1/p' serve.log | head -1)
+[[ -n $gate_job ]] || fail "no gate job in serve.log"
+gate_done=$(grep -n "job $gate_job: completed" serve.log | head -1 | cut -d: -f1)
+nightly_done=$(grep -n "job $nightly: completed" serve.log | tail -1 | cut -d: -f1)
+[[ -n $gate_done && -n $nightly_done && $gate_done -lt $nightly_done ]] ||
+    fail "the nightly scan finished before the gate scan (log lines ${gate_done:-none}, ${nightly_done:-none})"
 clean_files=$(job_field "$after" 'j["verdict"]["files"]') # the same tree, scanned whole in step 3
 [[ "$(job_field "$nightly" 'j["verdict"]["files"]')" == "$clean_files" ]] || fail "the resumed nightly scan lost files"
 [[ "$(job_field "$nightly" 'j["attempts"]')" == 0 ]] || fail "a pause counted as a failed attempt"
