@@ -19,7 +19,7 @@ measured against its peers in the same run, on the machine the section names; no
   [Clone fleet](#clone-fleet-the-template-plus-n-clones-vs-n1-full-scans);
 - [Gate latency](#gate-latency-with-a-warm-cache-gate-latencysh) through a real `coldscan serve`.
 
-[Engine sandbox overhead](#engine-sandbox-overhead-issue-7-sandbox-benchsh) (`bench/sandbox-bench.sh`) is at
+[Sandbox overhead](#engine-sandbox-overhead-issue-7-sandbox-benchsh) (`bench/sandbox-bench.sh`) is at
 the end. Below the issue-6 sections are the earlier single-purpose benchmarks (`cache-bench.sh`, `direct-bench.sh`), kept with the
 targets of the issues they were written for.
 """

@@ -97,15 +97,15 @@ re-executed engine host loads the signatures, one forked worker per pipeline thr
 as a descriptor, the verdict returned as JSON; a filesystem worker lists the filesystem and this process
 reads the data along the listed runs) and in coldscan's own process (`--no-sandbox`).
 
-| arm | wall s (median) | min–max s | peak RSS, largest process of the run (`time %M`) MiB | peak RSS of an engine process (sampled) MiB |
+| arm | wall s (median) | min–max s | peak RSS of coldscan's process (`time %M`) MiB | peak RSS of an engine process (sampled every 0.2 s) MiB |
 |---|---|---|---|---|
-{row("engines sandboxed (default)", s, s["engine_rss"])}
-{row("engines in-process (--no-sandbox)", p, "—")}
+{row("sandboxed: engines and filesystem reader in workers (default)", s, s["engine_rss"])}
+{row("in-process (--no-sandbox)", p, "—")}
 
 Sandboxed vs in-process: {ratio:.2f}x the wall time ({lo:.2f}–{hi:.2f}x, slowest against fastest repeats).
 Both arms gave every file the same outcome: {"yes" if not mismatch else "NO: " + ", ".join(mismatch)}.
-The workers share the host's compiled engine copy-on-write, so the engine's memory is counted once per
-process in RSS but is one copy in RAM.
+The engine workers share the host's compiled engine copy-on-write: its memory shows in every engine
+process's RSS but is one copy in RAM. In-process, coldscan's own RSS holds the engine instead.
 
 {datetime.date.today().isoformat()}, revision {revision}, {os.cpu_count()} cores; reproduce with
 `REPEATS={repeats} ./bench/sandbox-bench.sh`.
