@@ -117,7 +117,8 @@ struct DirectImage::Impl {
     std::vector<std::string> warnings;
     std::map<std::string, std::unique_ptr<detail::FilesystemReader>> opened; // by device name
     bool sandbox = false;
-    detail::WorkerDisk worker_disk; // where a filesystem worker connects
+    detail::WorkerDisk worker_disk;         // where a filesystem worker connects
+    std::shared_ptr<ReadThrottle> throttle; // charged for the workers' own reads
 
     Expected<std::unique_ptr<detail::FilesystemReader>> open_filesystem_at(std::uint64_t offset,
                                                                            std::uint64_t size) {
@@ -125,7 +126,7 @@ struct DirectImage::Impl {
             return make_error(Errc::unsupported, "empty partition");
         }
         if (sandbox) {
-            auto fs = detail::SandboxedFilesystem::open(worker_disk, device, offset, size);
+            auto fs = detail::SandboxedFilesystem::open(worker_disk, device, offset, size, throttle);
             if (!fs) {
                 return std::unexpected(fs.error());
             }
@@ -295,6 +296,7 @@ Expected<std::unique_ptr<DirectImage>> DirectImage::serve(const ImageInfo& image
     auto impl = std::make_unique<Impl>();
     impl->worker_disk.nbd_socket = (*server)->socket_path();
     impl->sandbox = options.sandbox;
+    impl->throttle = options.throttle;
     impl->server = std::move(*server);
     impl->device = std::move(*device);
     return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
@@ -312,6 +314,7 @@ Expected<std::unique_ptr<DirectImage>> DirectImage::connect(const std::string& u
     impl->use_bitmap = !options.dirty_bitmap.empty();
     impl->worker_disk.nbd_uri = uri;
     impl->sandbox = options.sandbox;
+    impl->throttle = options.throttle;
     return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
 }
 

@@ -145,7 +145,7 @@ std::string batch_to_wire(const FileBatch& batch) {
     for (const auto& f : batch.files) {
         files.push_back(file_json(f));
     }
-    json out = {{"files", std::move(files)}, {"end", batch.end}};
+    json out = {{"files", std::move(files)}, {"end", batch.end}, {"bytes_read", batch.bytes_read}};
     if (batch.error) {
         out["error"] = error_json(*batch.error);
     }
@@ -159,6 +159,7 @@ Expected<FileBatch> batch_from_wire(std::string_view text) {
             batch.files.push_back(file_of(f));
         }
         batch.end = in.at("end").get<bool>();
+        batch.bytes_read = json_integer<std::uint64_t>(in.at("bytes_read"));
         if (in.contains("error")) {
             batch.error = error_of(in.at("error"));
         }

@@ -25,7 +25,8 @@ struct WorkerStart {
 struct FileBatch {
     std::vector<TskFile> files;
     bool end = false;
-    std::optional<Error> error; // with end: the walk failed after these files
+    std::optional<Error> error;   // with end: the walk failed after these files
+    std::uint64_t bytes_read = 0; // what the worker read from the disk for this batch (the read budget)
 };
 [[nodiscard]] std::string batch_to_wire(const FileBatch& batch);
 [[nodiscard]] Expected<FileBatch> batch_from_wire(std::string_view text);

@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 #include <sstream>
 #include <unistd.h>
+#include <utility>
 
 namespace coldscan::disk {
 namespace {
@@ -49,6 +50,22 @@ public:
 private:
     UniqueFd m_fd;
     std::uint64_t m_size;
+};
+
+// Counts what the filesystem reader reads, so the parent can charge it to the job's read budget.
+class CountingDevice final : public BlockDevice {
+public:
+    explicit CountingDevice(std::shared_ptr<BlockDevice> device) : m_device(std::move(device)) {}
+    [[nodiscard]] std::uint64_t size() const noexcept override { return m_device->size(); }
+    [[nodiscard]] Expected<void> read(std::uint64_t offset, std::span<std::byte> out) override {
+        m_read += out.size();
+        return m_device->read(offset, out);
+    }
+    std::uint64_t take() { return std::exchange(m_read, 0); }
+
+private:
+    std::shared_ptr<BlockDevice> m_device;
+    std::uint64_t m_read = 0; // the worker is single-threaded
 };
 
 Expected<std::shared_ptr<BlockDevice>> connect(const detail::WorkerDisk& disk) {
@@ -85,16 +102,18 @@ void crash_if_asked(const std::string& label) {
     }
 }
 
-void send_list(detail::TskFilesystem& fs) {
+void send_list(detail::TskFilesystem& fs, CountingDevice& counter) {
     std::vector<TskFile> partial;
     auto files = fs.list(&partial);
-    std::vector<TskFile>& all = files ? *files : partial;
     FileBatch batch;
+    batch.bytes_read = counter.take(); // the walk's reads, charged with the first batch
+    std::vector<TskFile>& all = files ? *files : partial;
     for (std::size_t i = 0; i < all.size(); ++i) {
         batch.files.push_back(std::move(all[i]));
         if (batch.files.size() == k_batch_files && i + 1 < all.size()) {
             (void)send_message(k_socket, detail::batch_to_wire(batch));
             batch.files.clear();
+            batch.bytes_read = 0;
         }
     }
     batch.end = true;
@@ -156,7 +175,8 @@ int serve() {
     if (auto confined = confine_process(confinement); !confined) {
         return fail(Error{Errc::io, "cannot confine the filesystem worker: " + confined.error().message});
     }
-    auto fs = detail::TskFilesystem::open(*device, start->offset, start->size);
+    auto counter = std::make_shared<CountingDevice>(std::move(*device));
+    auto fs = detail::TskFilesystem::open(counter, start->offset, start->size);
     if (!fs) {
         return fail(fs.error());
     }
@@ -173,7 +193,7 @@ int serve() {
         const std::string& request = message->body;
         if (request == "list") {
             crash_if_asked((*fs)->label());
-            send_list(**fs);
+            send_list(**fs, *counter);
         } else if (request.starts_with("small ")) {
             const auto newline = request.find('\n');
             std::size_t limit = 0;

@@ -19,7 +19,8 @@ constexpr std::size_t k_worker_read_bytes = 8U << 20; // per request; reads are 
 
 Expected<std::unique_ptr<SandboxedFilesystem>>
 SandboxedFilesystem::open(const WorkerDisk& disk, std::shared_ptr<BlockDevice> device, std::uint64_t offset,
-                          std::uint64_t size, const WorkerLimits& limits) {
+                          std::uint64_t size, std::shared_ptr<ReadThrottle> throttle,
+                          const WorkerLimits& limits) {
     auto worker = start_self_process("__coldscan-fs-worker");
     if (!worker) {
         return std::unexpected(worker.error());
@@ -31,6 +32,7 @@ SandboxedFilesystem::open(const WorkerDisk& disk, std::shared_ptr<BlockDevice> d
     fs->m_offset = offset;
     fs->m_size = size;
     fs->m_limits = limits;
+    fs->m_throttle = std::move(throttle);
     const WorkerStart start{disk, offset, size, limits};
     auto opened = fs->ask(start_to_wire(start), k_open_within);
     if (!opened) {
@@ -109,6 +111,9 @@ Expected<std::vector<TskFile>> SandboxedFilesystem::list(std::vector<TskFile>* p
             break;
         }
         keep(batch->files);
+        if (m_throttle && batch->bytes_read > 0) {
+            m_throttle->acquire(batch->bytes_read); // the walk's metadata reads, after the fact
+        }
         if (batch->end) {
             if (batch->error) {
                 answer = std::unexpected(*batch->error);
@@ -152,6 +157,9 @@ Expected<std::size_t> SandboxedFilesystem::read(const TskFile& file, std::uint64
     }
     const auto length = static_cast<std::size_t>(
         std::min<std::uint64_t>({out.size(), file.size - offset, k_worker_read_bytes}));
+    if (m_throttle) {
+        m_throttle->acquire(length);
+    }
     std::lock_guard lock(m_mutex);
     auto answer = ask("read " + std::to_string(file.inode) + " " + std::to_string(file.attr_type) + " " +
                           std::to_string(file.attr_id) + " " + std::to_string(file.size) + " " +

@@ -9,6 +9,7 @@
 // (listing) or the file (a read); it never takes coldscan with it.
 #pragma once
 
+#include "coldscan/common/read_throttle.hpp"
 #include "coldscan/disk/block_device.hpp"
 #include "tsk_filesystem.hpp"
 
@@ -38,10 +39,10 @@ class SandboxedFilesystem final : public FilesystemReader {
 public:
     // Starts a worker on [offset, offset + size) of the disk; device is this process's view of the same disk,
     // for reads along runs. Errors: unsupported (no filesystem TSK knows there), io (the worker failed).
-    static Expected<std::unique_ptr<SandboxedFilesystem>> open(const WorkerDisk& disk,
-                                                               std::shared_ptr<BlockDevice> device,
-                                                               std::uint64_t offset, std::uint64_t size,
-                                                               const WorkerLimits& limits = {});
+    static Expected<std::unique_ptr<SandboxedFilesystem>>
+    open(const WorkerDisk& disk, std::shared_ptr<BlockDevice> device, std::uint64_t offset,
+         std::uint64_t size, std::shared_ptr<ReadThrottle> throttle = nullptr,
+         const WorkerLimits& limits = {});
     ~SandboxedFilesystem() override;
     SandboxedFilesystem(const SandboxedFilesystem&) = delete;
     SandboxedFilesystem& operator=(const SandboxedFilesystem&) = delete;
@@ -68,6 +69,7 @@ private:
     UniqueFd m_socket;
     pid_t m_pid = -1;
     std::shared_ptr<BlockDevice> m_device;
+    std::shared_ptr<ReadThrottle> m_throttle; // the worker's own reads are charged here, as it reports them
     std::uint64_t m_offset = 0;
     std::uint64_t m_size = 0;
     WorkerLimits m_limits;
