@@ -1,7 +1,7 @@
 #include "filesystem_wire.hpp"
 
 #include "coldscan/common/json_number.hpp"
-#include "coldscan/common/text.hpp"
+#include "coldscan/common/sha256.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -18,17 +18,6 @@ Error error_of(const json& in) {
     const int code = json_integer<int>(in.at("code"));
     const bool known = code >= 0 && code <= static_cast<int>(Errc::internal);
     return Error{known ? static_cast<Errc>(code) : Errc::io, in.at("message").get<std::string>()};
-}
-
-std::string hex_of(std::span<const std::byte> bytes) {
-    static constexpr char k_digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (const auto b : bytes) {
-        out += k_digits[static_cast<unsigned>(b) >> 4U];
-        out += k_digits[static_cast<unsigned>(b) & 0xFU];
-    }
-    return out;
 }
 
 std::vector<std::byte> bytes_of_hex(const std::string& hex) {
@@ -57,7 +46,7 @@ json file_json(const TskFile& f) {
     for (const auto& r : f.runs) {
         runs.push_back({r.file_offset, r.fs_offset, r.length, r.sparse});
     }
-    json out = {{"path", hex_of(std::as_bytes(std::span(f.path)))},
+    json out = {{"path", to_hex(std::as_bytes(std::span(f.path)))},
                 {"size", f.size},
                 {"inode", f.inode},
                 {"stamp", {f.stamp.inode, f.stamp.generation, f.stamp.mtime_ns, f.stamp.ctime_ns}},
@@ -65,7 +54,7 @@ json file_json(const TskFile& f) {
                 {"links", f.links},
                 {"runs", std::move(runs)},
                 {"initialized", f.initialized},
-                {"resident", hex_of(f.resident)},
+                {"resident", to_hex(f.resident)},
                 {"through_tsk", f.through_tsk},
                 {"attr", {f.attr_type, f.attr_id}}};
     if (f.problem) {

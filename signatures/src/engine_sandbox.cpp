@@ -6,15 +6,12 @@
 #include "engine_wire.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
 #include <mutex>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
 
 namespace coldscan::signatures {
