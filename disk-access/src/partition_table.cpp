@@ -137,12 +137,13 @@ void add_partition(PartitionTable& table, std::uint64_t disk_size, Partition p) 
     table.partitions.push_back(std::move(p));
 }
 
-Expected<void> read_logical_partitions(BlockDevice& device, PartitionTable& table,
-                                       std::uint64_t extended_lba) {
+// Logical partitions are numbered from 5 on across every extended partition (as Linux numbers them), so a
+// table with two extended entries still gives each partition its own number.
+Expected<void> read_logical_partitions(BlockDevice& device, PartitionTable& table, std::uint64_t extended_lba,
+                                       unsigned& number) {
     constexpr std::uint64_t ss = 512;
     std::set<std::uint64_t> visited;
     std::uint64_t ebr_lba = extended_lba;
-    unsigned number = 5;
     while (number < 5 + k_max_logical_partitions) {
         if (!visited.insert(ebr_lba).second) {
             table.warnings.push_back("the chain of logical partitions loops; stopped following it");
@@ -182,6 +183,7 @@ Expected<void> read_logical_partitions(BlockDevice& device, PartitionTable& tabl
 Expected<PartitionTable> read_mbr(BlockDevice& device, std::span<const std::byte> sector) {
     PartitionTable table;
     table.kind = TableKind::mbr;
+    unsigned next_logical = 5;
     for (unsigned i = 0; i < 4; ++i) {
         const MbrEntry e = mbr_entry(sector, i);
         if (e.type == 0) {
@@ -191,7 +193,7 @@ Expected<PartitionTable> read_mbr(BlockDevice& device, std::span<const std::byte
         add_partition(table, device.size(),
                       Partition{i + 1, e.start_lba * 512, e.sectors * 512, hex_byte(e.type), extended});
         if (extended) {
-            if (auto logical = read_logical_partitions(device, table, e.start_lba); !logical) {
+            if (auto logical = read_logical_partitions(device, table, e.start_lba, next_logical); !logical) {
                 return std::unexpected(logical.error());
             }
         }

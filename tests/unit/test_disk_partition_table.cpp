@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 using namespace coldscan;
 using namespace coldscan::disk;
@@ -122,6 +123,23 @@ TEST_CASE("read_partition_table") {
             CHECK(table2->partitions.size() == 4);
             REQUIRE_FALSE(table2->warnings.empty());
             CHECK(table2->warnings.back().find("loops") != std::string::npos);
+        }
+        SECTION("a second extended entry numbers its logicals on from the first's, never reusing 5") {
+            // MBR slot 3 becomes another extended entry over the same container (LBA 10240, 40960 sectors).
+            std::string entry(16, '\0');
+            entry[4] = 0x05;
+            entry[9] = 0x28;
+            entry[13] = static_cast<char>(0xA0);
+            overwrite(disk, 446 + 32, entry);
+            FileDevice two_extended(disk);
+            auto table2 = read_partition_table(two_extended);
+            REQUIRE(table2);
+            std::vector<unsigned> numbers;
+            for (const auto& p : table2->partitions) {
+                numbers.push_back(p.number);
+            }
+            CHECK(numbers == std::vector<unsigned>{1, 2, 3, 5, 6, 7, 8});
+            CHECK(table2->partitions[5].offset == table2->partitions[3].offset);
         }
     }
 
