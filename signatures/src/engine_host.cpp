@@ -210,7 +210,10 @@ int run_host() {
     if (engines->clamav) {
         loaded.clamav = engines->clamav->info();
     }
-    loaded.yara_rule_count = engines->yara ? engines->yara->info().rule_count : 0;
+    if (engines->yara) {
+        loaded.yara_rule_count = engines->yara->info().rule_count;
+        loaded.yara_fingerprint = engines->yara->info().fingerprint;
+    }
     if (!send_message(k_socket_fd, detail::engines_to_wire(loaded))) {
         return 0;
     }

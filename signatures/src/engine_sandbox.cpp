@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <deque>
 #include <fcntl.h>
 #include <mutex>
 #include <spdlog/spdlog.h>
@@ -60,69 +61,65 @@ Expected<UniqueFd> content_descriptor(const Content& content) {
     return fd;
 }
 
+// The host is restarted after it dies (it parses nothing after loading, so a death is rare: the OOM
+// killer, an operator's kill), at most this often, so a host that dies on every start cannot loop.
+constexpr int k_max_host_restarts = 3;
+constexpr std::chrono::minutes k_host_restart_window{10};
+
 } // namespace
 
 struct EngineSandbox::State {
-    std::mutex mutex; // one conversation with the host at a time
+    std::mutex mutex; // one conversation with the host at a time; guards everything below
+    SandboxOptions options;
     UniqueFd control;
+    pid_t host = -1;
     std::optional<Expected<SandboxEngines>> loaded;
     std::chrono::milliseconds answer_within{0};
+    std::deque<std::chrono::steady_clock::time_point> restarts;
+
+    Expected<void> launch_host();
+    void await_load();
+    Expected<EngineWorker> ask_for_worker(bool& host_failed);
+    Expected<void> restart_host();
 };
 
-Expected<std::shared_ptr<EngineSandbox>> EngineSandbox::start(const SandboxOptions& options) {
-    auto host = start_self_process(k_host_role);
-    if (!host) {
-        return std::unexpected(host.error());
+Expected<void> EngineSandbox::State::launch_host() {
+    auto started = start_self_process(k_host_role);
+    if (!started) {
+        return std::unexpected(started.error());
     }
-    std::shared_ptr<EngineSandbox> sandbox(new EngineSandbox());
-    sandbox->m_host = host->pid;
-    sandbox->m_limits = options.limits;
-    sandbox->m_state = std::make_unique<State>();
-    sandbox->m_state->control = std::move(host->socket);
-    // A worker that has not answered by then is stuck: both engines' own time limits have passed, plus half
-    // again (at least 10 s) for work they do not time, such as unpacking, and for a busy machine.
-    const auto engine_time = std::chrono::duration_cast<std::chrono::milliseconds>(
-        options.limits.max_scan_time + options.limits.yara_timeout);
-    sandbox->m_state->answer_within =
-        engine_time + std::max<std::chrono::milliseconds>(engine_time / 2, std::chrono::seconds(10));
-    if (auto sent = send_message(sandbox->m_state->control.get(), detail::options_to_wire(options)); !sent) {
+    host = started->pid;
+    control = std::move(started->socket);
+    loaded.reset();
+    if (auto sent = send_message(control.get(), detail::options_to_wire(options)); !sent) {
         return make_error(Errc::io, "the engine host did not start: " + sent.error().message);
     }
-    return sandbox;
+    return {};
 }
 
-EngineSandbox::~EngineSandbox() {
-    if (m_state) {
-        m_state->control.reset(); // the host exits when its socket closes
+void EngineSandbox::State::await_load() {
+    if (loaded) {
+        return;
     }
-    // It frees the engine first (a tenth of a second for a million signatures).
-    reap_or_kill(m_host, std::chrono::seconds(5));
+    auto answer = receive_message(control.get(), std::nullopt);
+    if (!answer) {
+        loaded = make_error(Errc::io, "the engine host exited while loading the signatures (" +
+                                          answer.error().message + ")");
+    } else {
+        loaded = detail::engines_from_wire(answer->body);
+    }
 }
 
-Expected<SandboxEngines> EngineSandbox::ready() const {
-    std::lock_guard lock(m_state->mutex);
-    if (!m_state->loaded) {
-        auto answer = receive_message(m_state->control.get(), std::nullopt);
-        if (!answer) {
-            m_state->loaded = make_error(Errc::io, "the engine host exited while loading the signatures (" +
-                                                       answer.error().message + ")");
-        } else {
-            m_state->loaded = detail::engines_from_wire(answer->body);
-        }
-    }
-    return *m_state->loaded;
-}
-
-Expected<EngineWorker> EngineSandbox::spawn_worker() const {
-    if (auto loaded = ready(); !loaded) {
-        return std::unexpected(loaded.error());
-    }
-    std::lock_guard lock(m_state->mutex);
-    if (auto sent = send_message(m_state->control.get(), "spawn"); !sent) {
+// host_failed: the conversation with the host broke (it died or hangs), as opposed to a refusal it sent.
+Expected<EngineWorker> EngineSandbox::State::ask_for_worker(bool& host_failed) {
+    host_failed = false;
+    if (auto sent = send_message(control.get(), "spawn"); !sent) {
+        host_failed = true;
         return make_error(Errc::io, "the engine host is gone: " + sent.error().message);
     }
-    auto answer = receive_message(m_state->control.get(), k_spawn_timeout);
+    auto answer = receive_message(control.get(), k_spawn_timeout);
     if (!answer) {
+        host_failed = true;
         return make_error(Errc::io, "the engine host did not start a worker: " + answer.error().message);
     }
     if (answer->body.starts_with("error ")) {
@@ -130,9 +127,10 @@ Expected<EngineWorker> EngineSandbox::spawn_worker() const {
     }
     const pid_t pid = static_cast<pid_t>(std::strtol(answer->body.c_str(), nullptr, 10));
     if (pid <= 0 || answer->fds.size() != 1) {
+        host_failed = true;
         return make_error(Errc::io, "the engine host answered a spawn with nonsense");
     }
-    EngineWorker worker(std::move(answer->fds.front()), pid, m_state->answer_within);
+    EngineWorker worker(std::move(answer->fds.front()), pid, answer_within);
     // The worker says hello once it is confined: a worker that cannot be confined must not scan.
     auto hello = receive_message(worker.m_socket.get(), k_spawn_timeout);
     if (!hello || hello->body != "ready") {
@@ -141,6 +139,108 @@ Expected<EngineWorker> EngineSandbox::spawn_worker() const {
                                         (hello ? ": " + hello->body : std::string(" (it exited)")));
     }
     return worker;
+}
+
+// A new host in place of a dead or stuck one. It must load exactly what the first one did: verdicts are
+// cached under the signature set's fingerprint, taken when the scan began, so a set changed on disk since
+// then is refused (every later file is ERROR) rather than scanned under the old set's name.
+Expected<void> EngineSandbox::State::restart_host() {
+    const auto now = std::chrono::steady_clock::now();
+    while (!restarts.empty() && now - restarts.front() > k_host_restart_window) {
+        restarts.pop_front();
+    }
+    if (restarts.size() >= static_cast<std::size_t>(k_max_host_restarts)) {
+        return make_error(Errc::io, "the engine host died " + std::to_string(k_max_host_restarts + 1) +
+                                        " times within " + std::to_string(k_host_restart_window.count()) +
+                                        " minutes; not restarting it again");
+    }
+    restarts.push_back(now);
+    const SandboxEngines before = loaded && *loaded ? **loaded : SandboxEngines{};
+    const pid_t dead = host;
+    control.reset();
+    if (dead > 0) {
+        ::kill(dead, SIGKILL); // it may be stuck rather than dead
+        reap_or_kill(dead, std::chrono::seconds(5));
+    }
+    spdlog::warn("the engine host (pid {}) is gone; starting a new one and loading the signatures again",
+                 dead);
+    if (auto launched = launch_host(); !launched) {
+        loaded = std::unexpected(launched.error());
+        return launched;
+    }
+    await_load();
+    if (!*loaded) {
+        return std::unexpected(loaded->error());
+    }
+    const SandboxEngines& after = **loaded;
+    const bool same = after.yara_fingerprint == before.yara_fingerprint &&
+                      after.clamav.has_value() == before.clamav.has_value() &&
+                      (!after.clamav || after.clamav->fingerprint == before.clamav->fingerprint);
+    if (!same) {
+        loaded = make_error(Errc::io,
+                            "the engine host died and the signatures changed on disk since the scan "
+                            "began; the rest of this scan cannot be scanned under the set it began with");
+        return std::unexpected(loaded->error());
+    }
+    spdlog::info("a new engine host (pid {}) loaded the same signatures", host);
+    return {};
+}
+
+Expected<std::shared_ptr<EngineSandbox>> EngineSandbox::start(const SandboxOptions& options) {
+    std::shared_ptr<EngineSandbox> sandbox(new EngineSandbox());
+    sandbox->m_limits = options.limits;
+    sandbox->m_state = std::make_unique<State>();
+    State& state = *sandbox->m_state;
+    state.options = options;
+    // A worker that has not answered by then is stuck: both engines' own time limits have passed, plus half
+    // again (at least 10 s) for work they do not time, such as unpacking, and for a busy machine.
+    const auto engine_time = std::chrono::duration_cast<std::chrono::milliseconds>(
+        options.limits.max_scan_time + options.limits.yara_timeout);
+    state.answer_within =
+        engine_time + std::max<std::chrono::milliseconds>(engine_time / 2, std::chrono::seconds(10));
+    if (auto launched = state.launch_host(); !launched) {
+        return std::unexpected(launched.error());
+    }
+    return sandbox;
+}
+
+EngineSandbox::~EngineSandbox() {
+    if (!m_state) {
+        return;
+    }
+    m_state->control.reset(); // the host exits when its socket closes
+    // It frees the engine first (a tenth of a second for a million signatures).
+    reap_or_kill(m_state->host, std::chrono::seconds(5));
+}
+
+pid_t EngineSandbox::host_pid() const {
+    std::lock_guard lock(m_state->mutex);
+    return m_state->host;
+}
+
+Expected<SandboxEngines> EngineSandbox::ready() const {
+    std::lock_guard lock(m_state->mutex);
+    m_state->await_load();
+    return *m_state->loaded;
+}
+
+Expected<EngineWorker> EngineSandbox::spawn_worker() const {
+    std::lock_guard lock(m_state->mutex);
+    State& state = *m_state;
+    state.await_load();
+    if (!*state.loaded) {
+        return std::unexpected(state.loaded->error());
+    }
+    bool host_failed = false;
+    auto worker = state.ask_for_worker(host_failed);
+    if (worker || !host_failed) {
+        return worker;
+    }
+    spdlog::warn("{}", worker.error().message);
+    if (auto restarted = state.restart_host(); !restarted) {
+        return std::unexpected(restarted.error());
+    }
+    return state.ask_for_worker(host_failed);
 }
 
 EngineWorker::~EngineWorker() {

@@ -139,7 +139,7 @@ Expected<SandboxOptions> options_from_wire(std::string_view text) {
 }
 
 std::string engines_to_wire(const SandboxEngines& engines) {
-    json out = {{"yara_rule_count", engines.yara_rule_count}};
+    json out = {{"yara_rule_count", engines.yara_rule_count}, {"yara_fingerprint", engines.yara_fingerprint}};
     if (engines.clamav) {
         const auto& c = *engines.clamav;
         out["clamav"] = {{"path", c.path.string()},
@@ -166,6 +166,7 @@ Expected<SandboxEngines> engines_from_wire(std::string_view text) {
             }
             SandboxEngines engines;
             engines.yara_rule_count = json_integer<std::uint64_t>(in.at("yara_rule_count"));
+            engines.yara_fingerprint = in.at("yara_fingerprint").get<std::string>();
             if (in.contains("clamav")) {
                 const auto& c = in.at("clamav");
                 ClamavDatabaseInfo info;

@@ -10,6 +10,7 @@
 #   4. /v1/hosts, /v1/plan and `coldscan plan`, /metrics;
 #   5. the gate: a fresh clean verdict allows at once (no new job), the infected image denies, a libvirt
 #      domain (test:/// driver) by name, and the shipped libvirt qemu hook as libvirt calls it;
+#   5b. the engine host killed between scans: the next scan starts a new one, with the same verdicts;
 #   6. a non-loopback bind: refused without a token; with one, 401 without it and 200 with it.
 set -euo pipefail
 
@@ -210,6 +211,36 @@ set -e
 grep -qi "deny\|refus" hook-infected.out || fail "hook gave no reason: $(cat hook-infected.out)"
 domain_xml infectedvm >infectedvm.xml # (the hook reads no stdin for other calls: no pipe)
 "$hook" infectedvm started begin - <infectedvm.xml >/dev/null 2>&1 || fail "hook refused a non-prepare call"
+
+note "5b. the engine host killed between scans: the next scan starts a new one, with the same verdicts"
+# A new raw disk whose files no cache has seen, so the scan needs engine workers: EICAR with a unique tail
+# (a body signature still matches) and a random file.
+mkdir -p fresh-root
+eicar='X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
+printf '%s' "$eicar" >fresh-root/eicar.com
+head -c 32 /dev/urandom >>fresh-root/eicar.com
+head -c 65536 /dev/urandom >fresh-root/random.bin
+truncate -s 16M "$work/fast/fresh.img"
+mkfs.ext4 -q -F -d fresh-root "$work/fast/fresh.img"
+engine_host=$(pgrep -P "$serve_pid" -f __coldscan-engine-host) || fail "no engine host under the service"
+kill -KILL "$engine_host"
+set +e
+"$coldscan" gate --format raw "$work/fast/fresh.img" >gate-rehost.out 2>&1
+rehost_exit=$?
+set -e
+[[ $rehost_exit -eq 1 ]] || fail "gate after the engine host died: exit $rehost_exit ($(cat gate-rehost.out))"
+grep -q "engine host (pid $engine_host) is gone; starting a new one" serve.log || fail "no restart logged"
+new_host=$(pgrep -P "$serve_pid" -f __coldscan-engine-host) || fail "no new engine host"
+[[ "$new_host" != "$engine_host" ]] || fail "the dead engine host is still listed"
+rehost_id=$(json_field "$(curl -fsS "$server/v1/scans")" '[x["id"] for x in j["jobs"] if x["target"].endswith("/fresh.img")][0]')
+curl -fsS "$server/v1/scans/$rehost_id/report" >rehost-report.json
+python3 - <<'PY'
+import json
+report = json.load(open("rehost-report.json"))
+detections = sorted((d["path"], d["signature"]) for d in report["detections"])
+assert detections == [("/eicar.com", "Coldscan.Test.Eicar.UNOFFICIAL")], detections
+assert report["counts"]["errors"] == 0 and report["counts"]["clean"] == 1, report["counts"]
+PY
 stop_service
 
 note "6. non-loopback bind"

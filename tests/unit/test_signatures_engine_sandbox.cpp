@@ -196,6 +196,40 @@ TEST_CASE("EngineSandbox") {
         CHECK(worker->retired());
         CHECK(gone(pid));
     }
+    SECTION("a host that dies is replaced when a worker is next needed; running workers carry on") {
+        const pid_t first_host = (*sandbox)->host_pid();
+        REQUIRE(::kill(first_host, SIGKILL) == 0);
+        auto still = worker->scan(memory_content(k_eicar), "/eicar"); // forked before the host died
+        REQUIRE(still.has_value());
+        CHECK((*still)[0].status == Status::detected);
+        auto fresh = (*sandbox)->spawn_worker();
+        REQUIRE(fresh.has_value());
+        CHECK((*sandbox)->host_pid() != first_host);
+        CHECK(gone(first_host));
+        auto scanned = fresh->scan(memory_content(k_eicar), "/eicar");
+        REQUIRE(scanned.has_value());
+        CHECK(signatures_of((*scanned)[0]) == std::vector<std::string>{"Coldscan.Test.Eicar.UNOFFICIAL"});
+
+        SECTION("at most 3 restarts in 10 minutes: a host that keeps dying is given up on") {
+            for (int restart = 2; restart <= 3; ++restart) {
+                REQUIRE(::kill((*sandbox)->host_pid(), SIGKILL) == 0);
+                REQUIRE((*sandbox)->spawn_worker().has_value());
+            }
+            REQUIRE(::kill((*sandbox)->host_pid(), SIGKILL) == 0);
+            auto refused = (*sandbox)->spawn_worker();
+            REQUIRE_FALSE(refused.has_value());
+            CHECK(refused.error().code == Errc::io);
+            CHECK(refused.error().message.find("not restarting") != std::string::npos);
+        }
+    }
+    SECTION("a replacement host that would load changed signatures is refused") {
+        write_file(db.folder / "added.hdb", "44d88612fea8a8f36de82e1278abb02f:68:Coldscan.Test.Added\n");
+        REQUIRE(::kill((*sandbox)->host_pid(), SIGKILL) == 0);
+        auto refused = (*sandbox)->spawn_worker();
+        REQUIRE_FALSE(refused.has_value());
+        CHECK(refused.error().message.find("signatures changed") != std::string::npos);
+        CHECK_FALSE((*sandbox)->spawn_worker().has_value()); // and stays refused
+    }
     SECTION("closing a worker ends it; closing the sandbox ends the host") {
         std::optional<EngineWorker> idle;
         idle.emplace(std::move(*worker));

@@ -7,7 +7,7 @@
 // under address-space and CPU limits and a seccomp filter (no network, no exec, no signals to others), and
 // scan one file per request: its bytes arrive as a descriptor (the spill file, or a sealed memfd), the
 // verdict goes back as JSON. A worker that crashes, runs past its limits or stops answering is killed and
-// replaced; the file it was on is ERROR.
+// replaced; the file it was on is ERROR. A host that dies is replaced too, when a worker is next needed.
 //
 // Every executable that links this library must call run_engine_host_if_asked() first thing in main.
 #pragma once
@@ -42,6 +42,7 @@ struct SandboxOptions {
 struct SandboxEngines {
     std::optional<ClamavDatabaseInfo> clamav;
     std::uint64_t yara_rule_count = 0;
+    std::string yara_fingerprint; // empty without rules
 };
 
 class EngineWorker;
@@ -58,17 +59,17 @@ public:
     // Waits until the host has loaded the signatures. Errors: the load's own (engine, invalid_argument), or
     // io when the host died.
     [[nodiscard]] Expected<SandboxEngines> ready() const;
-    // A new worker process. Errors: those of ready(), io.
+    // A new worker process. A host that died or hangs is replaced (at most 3 times in 10 minutes), and must
+    // load the same signatures as the first. Errors: those of ready(), io.
     [[nodiscard]] Expected<EngineWorker> spawn_worker() const;
     [[nodiscard]] const ScanLimits& limits() const noexcept { return m_limits; }
-    [[nodiscard]] pid_t host_pid() const noexcept { return m_host; }
+    [[nodiscard]] pid_t host_pid() const; // the current host (it changes when one is restarted)
 
 private:
     EngineSandbox() = default;
     struct State;
     std::unique_ptr<State> m_state;
     ScanLimits m_limits;
-    pid_t m_host = -1;
 };
 
 // One worker process. Thread rule: one per pipeline thread.
