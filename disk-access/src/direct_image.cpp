@@ -119,6 +119,7 @@ struct DirectImage::Impl {
     bool sandbox = false;
     detail::WorkerDisk worker_disk;         // where a filesystem worker connects
     std::shared_ptr<ReadThrottle> throttle; // charged for the workers' own reads
+    detail::WorkerLimits worker_limits;
 
     Expected<std::unique_ptr<detail::FilesystemReader>> open_filesystem_at(std::uint64_t offset,
                                                                            std::uint64_t size) {
@@ -126,7 +127,8 @@ struct DirectImage::Impl {
             return make_error(Errc::unsupported, "empty partition");
         }
         if (sandbox) {
-            auto fs = detail::SandboxedFilesystem::open(worker_disk, device, offset, size, throttle);
+            auto fs =
+                detail::SandboxedFilesystem::open(worker_disk, device, offset, size, throttle, worker_limits);
             if (!fs) {
                 return std::unexpected(fs.error());
             }
@@ -297,6 +299,7 @@ Expected<std::unique_ptr<DirectImage>> DirectImage::serve(const ImageInfo& image
     impl->worker_disk.nbd_socket = (*server)->socket_path();
     impl->sandbox = options.sandbox;
     impl->throttle = options.throttle;
+    impl->worker_limits.answer_within = options.stall_timeout;
     impl->server = std::move(*server);
     impl->device = std::move(*device);
     return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
@@ -315,6 +318,7 @@ Expected<std::unique_ptr<DirectImage>> DirectImage::connect(const std::string& u
     impl->worker_disk.nbd_uri = uri;
     impl->sandbox = options.sandbox;
     impl->throttle = options.throttle;
+    impl->worker_limits.answer_within = options.stall_timeout;
     return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
 }
 

@@ -3,6 +3,7 @@
 #include "coldscan/common/json_number.hpp"
 #include "coldscan/common/sha256.hpp"
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 namespace coldscan::disk::detail {
@@ -111,7 +112,8 @@ std::string start_to_wire(const WorkerStart& start) {
                 {"offset", start.offset},
                 {"size", start.size},
                 {"address_space_bytes", start.limits.address_space_bytes},
-                {"cpu_seconds", start.limits.cpu_time.count()}}
+                {"cpu_seconds", start.limits.cpu_time.count()},
+                {"report_bytes", start.limits.report_bytes}}
         .dump();
 }
 
@@ -125,6 +127,7 @@ Expected<WorkerStart> start_from_wire(std::string_view text) {
         start.size = json_integer<std::uint64_t>(in.at("size"));
         start.limits.address_space_bytes = json_integer<std::uint64_t>(in.at("address_space_bytes"));
         start.limits.cpu_time = std::chrono::seconds(json_integer<std::int64_t>(in.at("cpu_seconds")));
+        start.limits.report_bytes = json_integer<std::uint64_t>(in.at("report_bytes"));
         return start;
     });
 }
@@ -158,6 +161,27 @@ Expected<FileBatch> batch_from_wire(std::string_view text) {
 
 std::string error_to_wire(const Error& error) {
     return json{{"error", error_json(error)}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+namespace {
+constexpr std::string_view k_progress_prefix = "progress ";
+}
+
+std::string progress_to_wire(std::uint64_t bytes_read) {
+    return std::string(k_progress_prefix) + std::to_string(bytes_read);
+}
+
+std::optional<std::uint64_t> progress_from_wire(std::string_view text) {
+    if (!text.starts_with(k_progress_prefix)) {
+        return std::nullopt;
+    }
+    const std::string_view digits = text.substr(k_progress_prefix.size());
+    std::uint64_t bytes = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), bytes);
+    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size()) {
+        return std::nullopt;
+    }
+    return bytes;
 }
 
 std::optional<Error> error_from_wire(std::string_view text) {

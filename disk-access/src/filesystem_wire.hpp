@@ -31,6 +31,14 @@ struct FileBatch {
 [[nodiscard]] std::string batch_to_wire(const FileBatch& batch);
 [[nodiscard]] Expected<FileBatch> batch_from_wire(std::string_view text);
 
+// During a walk the worker reports what it has read ("progress BYTES") and waits for "go": the parent charges
+// the bytes to the read budget first, so a listing keeps to the budget and a slow walk of a big filesystem is
+// told apart from a hung one.
+inline constexpr std::string_view k_walk_go = "go";
+[[nodiscard]] std::string progress_to_wire(std::uint64_t bytes_read);
+// The bytes of a progress report; nullopt when text is not one (or is malformed).
+[[nodiscard]] std::optional<std::uint64_t> progress_from_wire(std::string_view text);
+
 [[nodiscard]] std::string error_to_wire(const Error& error);
 // An {"error": ...} answer as an Error; nullopt when text is not one.
 [[nodiscard]] std::optional<Error> error_from_wire(std::string_view text);

@@ -10,6 +10,7 @@
 #include "filesystem_wire.hpp"
 
 #include <charconv>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -52,20 +53,51 @@ private:
     std::uint64_t m_size;
 };
 
-// Counts what the filesystem reader reads, so the parent can charge it to the job's read budget.
+// Counts what the filesystem reader reads, so the parent can charge it to the job's read budget. While a walk
+// is paced, a read that brings the uncharged bytes to report_bytes, or comes k_report_interval after the
+// last report, is reported first and waits for the parent's "go" (it has charged them by then); a parent that
+// is gone fails the read, and so the walk.
 class CountingDevice final : public BlockDevice {
 public:
-    explicit CountingDevice(std::shared_ptr<BlockDevice> device) : m_device(std::move(device)) {}
+    static constexpr std::chrono::seconds k_report_interval{1};
+
+    CountingDevice(std::shared_ptr<BlockDevice> device, std::uint64_t report_bytes)
+        : m_device(std::move(device)), m_report_bytes(std::max<std::uint64_t>(report_bytes, 1)) {}
     [[nodiscard]] std::uint64_t size() const noexcept override { return m_device->size(); }
     [[nodiscard]] Expected<void> read(std::uint64_t offset, std::span<std::byte> out) override {
         m_read += out.size();
+        if (m_paced && (m_read >= m_report_bytes || std::chrono::steady_clock::now() >= m_next_report)) {
+            if (auto charged = report(); !charged) {
+                return charged;
+            }
+        }
         return m_device->read(offset, out);
     }
+    // The bytes read (and not yet reported) since the last call.
     std::uint64_t take() { return std::exchange(m_read, 0); }
+    void pace(bool on) {
+        m_paced = on;
+        m_next_report = std::chrono::steady_clock::now() + k_report_interval;
+    }
 
 private:
+    Expected<void> report() {
+        if (auto sent = send_message(k_socket, detail::progress_to_wire(take())); !sent) {
+            return std::unexpected(sent.error());
+        }
+        auto go = receive_message(k_socket, std::nullopt);
+        if (!go || go->body != detail::k_walk_go) {
+            return make_error(Errc::io, "the parent stopped the walk");
+        }
+        m_next_report = std::chrono::steady_clock::now() + k_report_interval;
+        return {};
+    }
+
     std::shared_ptr<BlockDevice> m_device;
+    std::uint64_t m_report_bytes;
     std::uint64_t m_read = 0; // the worker is single-threaded
+    bool m_paced = false;
+    std::chrono::steady_clock::time_point m_next_report;
 };
 
 Expected<std::shared_ptr<BlockDevice>> connect(const detail::WorkerDisk& disk) {
@@ -92,21 +124,33 @@ Expected<std::shared_ptr<BlockDevice>> connect(const detail::WorkerDisk& disk) {
     return std::shared_ptr<BlockDevice>(std::make_shared<RawFileDevice>(std::move(fd), size));
 }
 
-// Test hook: a filesystem whose label is $COLDSCAN_TEST_FS_WORKER_CRASH_LABEL crashes its worker when listed,
-// as a filesystem built against the reader would. Unset in production.
-void crash_if_asked(const std::string& label) {
-    const char* crash = std::getenv("COLDSCAN_TEST_FS_WORKER_CRASH_LABEL");
-    if (crash != nullptr && *crash != '\0' && label == crash) {
+// Test hooks: a filesystem whose label is $COLDSCAN_TEST_FS_WORKER_CRASH_LABEL crashes its worker when
+// listed, and one labelled $COLDSCAN_TEST_FS_WORKER_HANG_LABEL hangs it, as a filesystem built against the
+// reader would. Unset in production.
+bool label_asked(const char* variable, const std::string& label) {
+    const char* wanted = std::getenv(variable);
+    return wanted != nullptr && *wanted != '\0' && label == wanted;
+}
+
+void misbehave_if_asked(const std::string& label) {
+    if (label_asked("COLDSCAN_TEST_FS_WORKER_CRASH_LABEL", label)) {
         std::signal(SIGSEGV, SIG_DFL);
         std::raise(SIGSEGV);
+    }
+    if (label_asked("COLDSCAN_TEST_FS_WORKER_HANG_LABEL", label)) {
+        for (;;) {
+            ::pause();
+        }
     }
 }
 
 void send_list(detail::TskFilesystem& fs, CountingDevice& counter) {
     std::vector<TskFile> partial;
+    counter.pace(true); // the first report also charges what opening the filesystem read
     auto files = fs.list(&partial);
+    counter.pace(false);
     FileBatch batch;
-    batch.bytes_read = counter.take(); // the walk's reads, charged with the first batch
+    batch.bytes_read = counter.take(); // the walk's reads since its last progress report
     std::vector<TskFile>& all = files ? *files : partial;
     for (std::size_t i = 0; i < all.size(); ++i) {
         batch.files.push_back(std::move(all[i]));
@@ -175,7 +219,7 @@ int serve() {
     if (auto confined = confine_process(confinement); !confined) {
         return fail(Error{Errc::io, "cannot confine the filesystem worker: " + confined.error().message});
     }
-    auto counter = std::make_shared<CountingDevice>(std::move(*device));
+    auto counter = std::make_shared<CountingDevice>(std::move(*device), start->limits.report_bytes);
     auto fs = detail::TskFilesystem::open(counter, start->offset, start->size);
     if (!fs) {
         return fail(fs.error());
@@ -192,7 +236,7 @@ int serve() {
         }
         const std::string& request = message->body;
         if (request == "list") {
-            crash_if_asked((*fs)->label());
+            misbehave_if_asked((*fs)->label());
             send_list(**fs, *counter);
         } else if (request.starts_with("small ")) {
             const auto newline = request.find('\n');
@@ -206,6 +250,7 @@ int serve() {
             (void)send_message(k_socket, (*fs)->is_folder(request.substr(7)) ? "1" : "0");
         } else if (request.starts_with("read ")) {
             send_read(**fs, request);
+            counter->take(); // the parent charged these before it asked
         } else {
             return 1;
         }

@@ -105,6 +105,15 @@ Expected<std::vector<TskFile>> SandboxedFilesystem::list(std::vector<TskFile>* p
     };
     auto answer = ask("list", m_limits.answer_within);
     while (answer) {
+        // Progress during the walk: charge it, then let the worker go on. answer_within runs from here
+        // again, so it bounds a stall, not the walk of a big filesystem.
+        if (const auto progress = progress_from_wire(*answer)) {
+            if (m_throttle && *progress > 0) {
+                m_throttle->acquire(*progress);
+            }
+            answer = ask(std::string(k_walk_go), m_limits.answer_within);
+            continue;
+        }
         auto batch = batch_from_wire(*answer);
         if (!batch) {
             answer = std::unexpected(lost(batch.error()));
@@ -112,7 +121,7 @@ Expected<std::vector<TskFile>> SandboxedFilesystem::list(std::vector<TskFile>* p
         }
         keep(batch->files);
         if (m_throttle && batch->bytes_read > 0) {
-            m_throttle->acquire(batch->bytes_read); // the walk's metadata reads, after the fact
+            m_throttle->acquire(batch->bytes_read); // the walk's reads since its last progress report
         }
         if (batch->end) {
             if (batch->error) {

@@ -30,8 +30,12 @@ struct WorkerDisk {
 struct WorkerLimits {
     std::uint64_t address_space_bytes = 4ULL << 30;
     std::chrono::seconds cpu_time{3600};
-    // A list batch or a read not answered within this is a hung worker: it is killed.
+    // Silence longer than this (no answer, no batch, no progress report during a walk, which comes every
+    // second while the walk reads) is a hung worker: it is killed.
     std::chrono::seconds answer_within{600};
+    // During a walk the worker reports (and waits until they are charged to the read budget) every this many
+    // bytes it reads, and at least every second while it reads.
+    std::uint64_t report_bytes = 4U << 20;
 };
 
 // Thread rule: as FilesystemReader; calls to the worker are serialised inside.

@@ -385,9 +385,12 @@ void ScanRun::scan_probed_image(const disk::ImageInfo& image_info, reports::Targ
 }
 
 disk::DirectOptions ScanRun::direct_options() const {
-    return disk::DirectOptions{std::max(2U, m_options.threads + 1), m_options.snapshot,
-                               m_options.dirty_bitmap, m_options.source.throttle,
-                               m_options.sandbox_filesystems};
+    return disk::DirectOptions{std::max(2U, m_options.threads + 1),
+                               m_options.snapshot,
+                               m_options.dirty_bitmap,
+                               m_options.source.throttle,
+                               m_options.sandbox_filesystems,
+                               m_options.source.stall_timeout};
 }
 
 void ScanRun::scan_nbd(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline) {

@@ -1,7 +1,10 @@
 // Scanning one file with the shared compiled libclamav engine.
 //
 // Options are clamscan's defaults (every parser on, general heuristics on) plus all-match, so every
-// signature that matches is reported, and "alert on exceeded limits", so a limit hit is never silently clean.
+// signature that matches is reported, "alert on exceeded limits", so a limit hit is never silently clean,
+// and the encrypted-archive and encrypted-document alerts: content libclamav cannot decrypt was not scanned,
+// so such a file is a limit hit (LIMIT_EXCEEDED, "not fully scanned"), never clean, and never a detection
+// either (a password-protected zip is not malware; a real match in the rest of the file still wins).
 // All per-scan state lives in a ClamavScanState on the caller's stack, handed to libclamav as the scan
 // context: the engine itself is never written, so any number of threads may scan at once.
 // Content in memory is scanned in place; content in a file is scanned through its descriptor; anything else
@@ -34,6 +37,7 @@ namespace {
 constexpr std::string_view k_limit_alert_prefix = "Heuristics.Limits.Exceeded.";
 constexpr std::string_view k_scan_time_alert = "Heuristics.Limits.Exceeded.MaxScanTime";
 constexpr std::string_view k_file_size_alert = "Heuristics.Limits.Exceeded.MaxFileSize";
+constexpr std::string_view k_encrypted_alert_prefix = "Heuristics.Encrypted.";
 
 using FmapHandle = CHandle<cl_fmap_t, cl_fmap_close>;
 
@@ -83,7 +87,8 @@ cl_scan_options clamscan_options() {
     cl_scan_options options{};
     options.general = CL_SCAN_GENERAL_ALLMATCHES | CL_SCAN_GENERAL_HEURISTICS;
     options.parse = ~0U;
-    options.heuristic = CL_SCAN_HEURISTIC_EXCEEDS_MAX;
+    options.heuristic =
+        CL_SCAN_HEURISTIC_EXCEEDS_MAX | CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE | CL_SCAN_HEURISTIC_ENCRYPTED_DOC;
     options.mail = 0;
     options.dev = 0;
     return options;
@@ -101,6 +106,10 @@ bool whole_file_descriptor(const Content& content) {
 
 bool is_limit_alert(std::string_view name) {
     return name.starts_with(k_limit_alert_prefix);
+}
+
+bool is_encrypted_alert(std::string_view name) {
+    return name.starts_with(k_encrypted_alert_prefix);
 }
 
 bool is_limit_error(cl_error_t rc) {
@@ -133,6 +142,8 @@ EngineResult make_result(cl_error_t rc, const char* virname, ClamavScanState& st
         if (is_limit_alert(name)) {
             timed_out = timed_out || name == k_scan_time_alert;
             append_reason(limit_reason, "ClamAV: " + name);
+        } else if (is_encrypted_alert(name)) {
+            append_reason(limit_reason, "ClamAV: " + name + " (encrypted content, not scanned)");
         } else {
             detections.push_back(Detection{Engine::clamav, std::move(name), {}, {}, {}});
         }

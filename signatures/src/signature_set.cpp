@@ -9,8 +9,9 @@ namespace {
 // Raised whenever a scan of the same bytes with the same signatures may answer differently, so verdicts
 // cached by an older coldscan are not reused. v2: big files went through a libclamav path that could skip
 // archive members (clamav_scan.cpp). v3: files over MaxFileSize have their first MaxFileSize bytes scanned,
-// and archive members over it (libclamav cut them short without a word) are limit hits.
-constexpr std::string_view k_fingerprint_schema = "coldscan-signature-set-v3";
+// and archive members over it (libclamav cut them short without a word) are limit hits. v4: encrypted
+// archive members and documents are limit hits, no longer clean.
+constexpr std::string_view k_fingerprint_schema = "coldscan-signature-set-v4";
 
 // Every limit, because a verdict depends on them as much as on the signatures.
 std::string limits_text(const ScanLimits& limits) {

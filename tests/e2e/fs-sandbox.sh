@@ -7,7 +7,9 @@
 # - target A (label crashme): its filesystem is failed, the reason names the filesystem worker, no file of it
 #   is reported CLEAN, the target is not "completed";
 # - target B (label fine): completed, EICAR found, the same files and outcomes as a run without the hook;
-# - exit status 1 (a detection), and with --no-sandbox the hook means nothing (A is scanned: EICAR found).
+# - exit status 1 (a detection), and with --no-sandbox the hook means nothing (A is scanned: EICAR found);
+# - a worker that hangs instead (COLDSCAN_TEST_FS_WORKER_HANG_LABEL) is stopped after --stall-timeout: the
+#   same for A, B in full, and the run ends well inside its budget.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,6 +37,10 @@ scan() { # NAME ARGS...
 }
 COLDSCAN_TEST_FS_WORKER_CRASH_LABEL=crashme scan hooked
 COLDSCAN_TEST_FS_WORKER_CRASH_LABEL=crashme scan in-process --no-sandbox
+hang_start=$(date +%s)
+COLDSCAN_TEST_FS_WORKER_HANG_LABEL=crashme scan hung --stall-timeout 3
+hang_seconds=$(($(date +%s) - hang_start))
+(( hang_seconds < 120 )) || { echo "FAIL: the hung worker held the run for $hang_seconds s"; exit 1; }
 
 python3 - <<'PY'
 import json, sys
@@ -49,19 +55,25 @@ def load(name):
     files = [json.loads(line) for line in open(name + ".jsonl")]
     return report, targets, files, int(open(name + ".exit").read())
 
-report, targets, files, code = load("hooked")
-check(code == 1, f"hooked: exit {code}, expected 1")
-a, b = targets["a.qcow2"], targets["b.qcow2"]
-a_fs = [fs for fs in a["filesystems"] if fs.get("label") == "crashme"]
-check(len(a_fs) == 1 and a_fs[0]["status"] == "failed", f"a: filesystems {a['filesystems']}")
-if a_fs:
-    check("filesystem worker" in a_fs[0].get("reason", ""), f"a: reason {a_fs[0].get('reason')!r}")
-check(a["status"] != "completed", f"a: status {a['status']}")
-a_clean = [f for f in files if f["target"].endswith("a.qcow2") and f["outcome"] == "CLEAN"]
-check(not a_clean, f"a: {len(a_clean)} files reported CLEAN")
-check(b["status"] == "completed", f"b: status {b['status']}")
-b_files = {f["path"]: f["outcome"] for f in files if f["target"].endswith("b.qcow2")}
-check(b_files.get("/srv/eicar.com") == "INFECTED", f"b: eicar {b_files.get('/srv/eicar.com')}")
+def worker_failed_a(name, reason_words):
+    report, targets, files, code = load(name)
+    check(code == 1, f"{name}: exit {code}, expected 1")
+    a, b = targets["a.qcow2"], targets["b.qcow2"]
+    a_fs = [fs for fs in a["filesystems"] if fs.get("label") == "crashme"]
+    check(len(a_fs) == 1 and a_fs[0]["status"] == "failed", f"{name}: a: filesystems {a['filesystems']}")
+    if a_fs:
+        reason = a_fs[0].get("reason", "")
+        check(all(w in reason for w in reason_words), f"{name}: a: reason {reason!r}")
+    check(a["status"] != "completed", f"{name}: a: status {a['status']}")
+    a_clean = [f for f in files if f["target"].endswith("a.qcow2") and f["outcome"] == "CLEAN"]
+    check(not a_clean, f"{name}: a: {len(a_clean)} files reported CLEAN")
+    check(b["status"] == "completed", f"{name}: b: status {b['status']}")
+    b_files = {f["path"]: f["outcome"] for f in files if f["target"].endswith("b.qcow2")}
+    check(b_files.get("/srv/eicar.com") == "INFECTED", f"{name}: b: eicar {b_files.get('/srv/eicar.com')}")
+    return b_files
+
+b_files = worker_failed_a("hooked", ["filesystem worker"])
+check(worker_failed_a("hung", ["filesystem worker", "stopped answering"]) == b_files, "hung: b's outcomes differ")
 
 _, targets, files, code = load("in-process")
 check(code == 1, f"in-process: exit {code}")

@@ -10,6 +10,8 @@
 fail() {
     echo "FAIL: $*" >&2
     [[ -f "$work/serve.log" ]] && { echo "--- serve.log (last 40 lines)" >&2; tail -40 "$work/serve.log" >&2; }
+    # A failed check must not leave a service running (with its engine host) after the test.
+    [[ -n "${serve_pid:-}" ]] && kill -KILL "$serve_pid" 2>/dev/null
     exit 1
 }
 note() { echo "--- $*"; }

@@ -1,8 +1,8 @@
 // What the sandboxes' worker processes send back, parsed by coldscan as untrusted input (a worker parses
-// hostile bytes and may be compromised): the filesystem worker's start message, file batches and errors
-// (disk-access/src/filesystem_wire.cpp) and the engine host's load answer, scan requests and scan answers
-// (signatures/src/engine_wire.cpp). The first byte picks the parser. Oracle: whatever a parser accepts,
-// written back and parsed again, writes back the same.
+// hostile bytes and may be compromised): the filesystem worker's start message, file batches, errors and
+// walk progress reports (disk-access/src/filesystem_wire.cpp) and the engine host's load answer, scan
+// requests and scan answers (signatures/src/engine_wire.cpp). The first byte picks the parser. Oracle:
+// whatever a parser accepts, written back and parsed again, writes back the same.
 #include "engine_wire.hpp"
 #include "filesystem_wire.hpp"
 #include "fuzz_support.hpp"
@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
     const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
-    switch (data[0] % 6) {
+    switch (data[0] % 7) {
     case 0:
         if (auto batch = disk::batch_from_wire(text)) {
             const std::string once = disk::batch_to_wire(*batch);
@@ -48,6 +48,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const std::string once = sig::engines_to_wire(*engines);
             auto again = sig::engines_from_wire(once);
             FUZZ_CHECK(again.has_value() && sig::engines_to_wire(*again) == once);
+        }
+        break;
+    case 6:
+        if (auto bytes = disk::progress_from_wire(text)) {
+            FUZZ_CHECK(disk::progress_from_wire(disk::progress_to_wire(*bytes)) == bytes);
         }
         break;
     default:

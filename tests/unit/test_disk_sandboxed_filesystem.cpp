@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <map>
 
 using namespace coldscan;
@@ -136,6 +137,79 @@ TEST_CASE("SandboxedFilesystem failures") {
         CHECK(listed.error().message.find("filesystem worker") != std::string::npos);
         CHECK_FALSE((*fs)->is_folder("/"));
     }
+    SECTION("a worker that hangs while listing is stopped after answer_within, and the listing fails") {
+        const auto tree = dir->path() / "tree";
+        test::write_file(tree / "file.txt", "x\n");
+        const auto image = dir->path() / "ext4.img";
+        run_shell("truncate -s 8M " + image.string() + " && mkfs.ext4 -q -F -L hangfs -d " + tree.string() +
+                  " " + image.string());
+        ::setenv("COLDSCAN_TEST_FS_WORKER_HANG_LABEL", "hangfs", 1); // the worker inherits it
+        detail::WorkerLimits limits;
+        limits.answer_within = std::chrono::seconds(2);
+        auto fs = SandboxedFilesystem::open(detail::WorkerDisk{"", "", image.string()},
+                                            std::make_shared<FileDevice>(image), 0,
+                                            std::filesystem::file_size(image), nullptr, limits);
+        ::unsetenv("COLDSCAN_TEST_FS_WORKER_HANG_LABEL");
+        REQUIRE(fs);
+        const pid_t pid = (*fs)->worker_pid();
+        auto listed = (*fs)->list();
+        REQUIRE_FALSE(listed);
+        CHECK(listed.error().code == Errc::io);
+        CHECK(listed.error().message.find("stopped answering") != std::string::npos);
+        fs->reset(); // reaps it
+        CHECK(::kill(pid, 0) != 0);
+    }
+}
+
+namespace {
+
+// Records what a listing charged to the read budget.
+class RecordingThrottle final : public ReadThrottle {
+public:
+    void acquire(std::uint64_t bytes) override {
+        ++calls;
+        total += bytes;
+    }
+    int calls = 0;
+    std::uint64_t total = 0;
+};
+
+} // namespace
+
+TEST_CASE("SandboxedFilesystem charges a walk's reads to the read budget as it goes") {
+    auto dir = TempDir::create("coldscan-fsworker");
+    REQUIRE(dir);
+    const auto tree = dir->path() / "tree";
+    for (int d = 0; d < 20; ++d) {
+        for (int f = 0; f < 50; ++f) {
+            test::write_file(tree / ("d" + std::to_string(d)) / ("f" + std::to_string(f)), "x");
+        }
+    }
+    const auto image = dir->path() / "ext4.img";
+    run_shell("truncate -s 64M " + image.string() + " && mkfs.ext4 -q -F -d " + tree.string() + " " +
+              image.string());
+    const auto size = std::filesystem::file_size(image);
+    auto device = std::make_shared<FileDevice>(image);
+
+    auto charged_with = [&](std::uint64_t report_bytes) {
+        detail::WorkerLimits limits;
+        limits.report_bytes = report_bytes;
+        auto throttle = std::make_shared<RecordingThrottle>();
+        auto fs = SandboxedFilesystem::open(detail::WorkerDisk{"", "", image.string()}, device, 0, size,
+                                            throttle, limits);
+        REQUIRE(fs);
+        auto listed = (*fs)->list();
+        REQUIRE(listed);
+        CHECK(listed->size() == 1000); // files; folders are not listed
+        return std::pair{throttle->calls, throttle->total};
+    };
+    // Reports every 4 KiB: many charges along the walk, adding up to what one charge at the end would be.
+    const auto [calls_paced, total_paced] = charged_with(4096);
+    const auto [calls_once, total_once] = charged_with(1ULL << 40);
+    CHECK(calls_paced > 10);
+    CHECK(calls_once <= 2);          // (one more if the walk took over a second)
+    CHECK(total_paced > 1000 * 128); // at least the 1000 files' inodes
+    CHECK(total_paced == total_once);
 }
 
 TEST_CASE("well_formed") {

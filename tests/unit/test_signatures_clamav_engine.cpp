@@ -1,6 +1,7 @@
 #include "coldscan/signatures/clamav_engine.hpp"
 #include "coldscan/signatures/engine_libraries.hpp"
 #include "test_signatures_support.hpp"
+#include "test_support.hpp"
 
 #include <thread>
 
@@ -290,6 +291,30 @@ TEST_CASE("ClamavEngine::scan limits") {
         CHECK(result.status == Status::detected);
         CHECK(signatures_of(result) == std::vector<std::string>{"Coldscan.Test.Eicar.UNOFFICIAL"});
         CHECK_THAT(result.reason, Catch::Contains("MaxRecursion"));
+    }
+    SECTION("encrypted archive members were not scanned: limit_exceeded, never clean; a detection beside "
+            "them wins") {
+        const auto engine = load_engine(db.folder, ScanLimits{});
+        const auto dir = db.dir.path();
+        write_file(dir / "eicar.com", k_eicar);
+        write_file(dir / "notes.txt", "nothing to see\n");
+        coldscan::test::run_shell(
+            "cd " + dir.string() +
+            " && zip -q -P secret locked.zip eicar.com && zip -q -P secret locked-clean.zip notes.txt"
+            " && 7z a -psecret -mhe=on -bso0 -bsp0 locked.7z notes.txt"
+            " && zip -q mixed.zip eicar.com && zip -q -P secret mixed.zip notes.txt");
+        for (const char* name : {"locked.zip", "locked-clean.zip", "locked.7z"}) {
+            INFO(name);
+            const auto locked = engine.scan(fd_content(dir / name), name);
+            CHECK(locked.status == Status::limit_exceeded);
+            CHECK(locked.detections.empty());
+            CHECK_THAT(locked.reason,
+                       Catch::Contains("Heuristics.Encrypted.") && Catch::Contains("not scanned"));
+        }
+        const auto mixed = engine.scan(fd_content(dir / "mixed.zip"), "mixed.zip");
+        CHECK(mixed.status == Status::detected);
+        CHECK(signatures_of(mixed) == std::vector<std::string>{"Coldscan.Test.Eicar.UNOFFICIAL"});
+        CHECK_THAT(mixed.reason, Catch::Contains("Heuristics.Encrypted.Zip"));
     }
 }
 

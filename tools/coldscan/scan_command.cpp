@@ -110,7 +110,8 @@ std::shared_ptr<ScanCommandOptions> add_scan_command(CLI::App& app) {
                      "Folder for temporary copies of big files streamed from the appliance")
         ->capture_default_str();
     scan->add_option("--stall-timeout", options->stall_timeout,
-                     "Seconds an appliance call may go unanswered before the appliance is stopped as hung")
+                     "Seconds an appliance call, or a filesystem worker, may go unanswered before it is "
+                     "stopped as hung")
         ->capture_default_str()
         ->check(CLI::Range(1U, 86'400U));
     auto* cache =

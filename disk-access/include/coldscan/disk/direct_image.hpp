@@ -9,6 +9,7 @@
 #include "coldscan/disk/image_probe.hpp"
 #include "coldscan/disk/nbd_device.hpp"
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@ struct DirectOptions {
     std::string dirty_bitmap;               // an export's qemu:dirty-bitmap:NAME (NBD URIs)
     std::shared_ptr<ReadThrottle> throttle; // the job's read budget (the scan service); none: full speed
     bool sandbox = false; // parse each filesystem in a confined worker process (sandboxed_filesystem.hpp)
+    // A filesystem worker silent this long (no answer, no progress while it walks) is stopped as hung.
+    std::chrono::seconds stall_timeout{600};
 };
 
 struct DirectFilesystem {
