@@ -26,7 +26,8 @@ from bench_report import K_NEW_SIGNATURE, K_PLANTED_TEMPLATE, command_output, ma
 from full_inputs import K_FLEET_SAMPLE_PATH, K_NTFS_STREAM
 from results_md import replace_section
 
-K_LIMIT_ALERT = "Heuristics.Limits.Exceeded"
+# Alerts for what was not scanned (a limit, or encryption): coldscan lists these as LIMIT_EXCEEDED.
+K_NOT_SCANNED_ALERTS = ("Heuristics.Limits.Exceeded", "Heuristics.Encrypted.")
 
 
 def read(path, default=None):
@@ -63,7 +64,7 @@ class Sample:
             if not line.endswith(" FOUND"):
                 continue
             path, _, signature = line[:-len(" FOUND")].rpartition(": ")
-            if signature.startswith(K_LIMIT_ALERT):  # coldscan lists these as LIMIT_EXCEEDED, not detections
+            if signature.startswith(K_NOT_SCANNED_ALERTS):  # LIMIT_EXCEEDED in coldscan, not detections
                 continue
             if tree:  # the tree's own folder name marks where the image's path starts (moved folders too)
                 marker = "/" + os.path.basename(tree.rstrip("/")) + "/"
@@ -375,8 +376,8 @@ Ratios (wall times, medians; in brackets the slowest against the fastest repeats
 The same in every arm: ClamAV {((direct.samples[0].report.get('signatures') or {}).get('clamav') or {}).get('engine_version', '?')}
 (libclamav for all), the same database folder, ClamAV only (no YARA), coldscan's default limits (max file size
 256 MiB, scan size 1 GiB, recursion 17, 10,000 files per archive, 120 s per file), all matches reported
-(`--allmatch`), files over a limit flagged (`--alert-exceeds-max`; coldscan lists them as LIMIT_EXCEEDED, not
-as detections); the page cache holds every input before the first arm. What differs:
+(`--allmatch`), files over a limit and encrypted archive members or PDFs flagged (`--alert-exceeds-max`,
+`--alert-encrypted`; coldscan lists them as LIMIT_EXCEEDED, not as detections); the page cache holds every input before the first arm. What differs:
 - {reads}; it parses the filesystem and hashes every file (SHA-256) for its report. clamscan and clamd read
   the files from a folder on the host through the host's kernel.
 - Threads: coldscan uses all {os.cpu_count()} cores; clamscan one thread (as an in-guest agent runs);

@@ -151,10 +151,12 @@ scan() {
     fi
 }
 
-# The peers get coldscan's default limits and scan options: all matches, alerts for files over a limit.
+# The peers get coldscan's default limits and scan options: all matches, alerts for files over a limit and
+# for encrypted content.
 k_limits=(--max-filesize=256M --max-scansize=1024M --max-recursion=17 --max-files=10000 --max-scantime=120000)
 clamscan_arm() { # ARM TREE: one thread, as an in-guest agent runs; the summary line counts the signatures
-    timed "$1" clamscan -r --allmatch=yes --alert-exceeds-max=yes --infected -d "$sigs" "${k_limits[@]}" "$2"
+    timed "$1" clamscan -r --allmatch=yes --alert-exceeds-max=yes --alert-encrypted=yes --infected -d "$sigs" \
+        "${k_limits[@]}" "$2"
 }
 
 cat >"$run/clamd.conf" <<CONF
@@ -167,6 +169,7 @@ MaxRecursion 17
 MaxFiles 10000
 MaxScanTime 120000
 AlertExceedsMax yes
+AlertEncrypted yes
 AllowAllMatchScan yes
 SelfCheck 3600
 Foreground yes
