@@ -335,7 +335,9 @@ const std::vector<std::string>& DirectImage::warnings() const noexcept {
 }
 
 Expected<std::vector<DirectFilesystem>> DirectImage::filesystems() {
-    auto table = read_partition_table(*m_impl->device);
+    auto table = m_impl->sandbox ? detail::read_partition_table_in_worker(
+                                       m_impl->worker_disk, m_impl->device->size(), m_impl->worker_limits)
+                                 : read_partition_table(*m_impl->device);
     if (!table) {
         return std::unexpected(table.error());
     }

@@ -11,6 +11,20 @@ namespace {
 
 using json = nlohmann::json;
 
+constexpr std::size_t k_max_table_warnings = 64;
+constexpr std::size_t k_max_table_warning_length = 512;
+
+// text cut to at most length bytes, on a UTF-8 character boundary.
+std::string cut_to(std::string text, std::size_t length) {
+    if (text.size() > length) {
+        while (length > 0 && (static_cast<unsigned char>(text[length]) & 0xC0U) == 0x80U) {
+            --length;
+        }
+        text.resize(length);
+    }
+    return text;
+}
+
 json error_json(const Error& error) {
     return {{"code", static_cast<int>(error.code)}, {"message", error.message}};
 }
@@ -113,7 +127,8 @@ std::string start_to_wire(const WorkerStart& start) {
                 {"size", start.size},
                 {"address_space_bytes", start.limits.address_space_bytes},
                 {"cpu_seconds", start.limits.cpu_time.count()},
-                {"report_bytes", start.limits.report_bytes}}
+                {"report_bytes", start.limits.report_bytes},
+                {"partition_table", start.partition_table}}
         .dump();
 }
 
@@ -128,6 +143,7 @@ Expected<WorkerStart> start_from_wire(std::string_view text) {
         start.limits.address_space_bytes = json_integer<std::uint64_t>(in.at("address_space_bytes"));
         start.limits.cpu_time = std::chrono::seconds(json_integer<std::int64_t>(in.at("cpu_seconds")));
         start.limits.report_bytes = json_integer<std::uint64_t>(in.at("report_bytes"));
+        start.partition_table = in.at("partition_table").get<bool>();
         return start;
     });
 }
@@ -157,6 +173,65 @@ Expected<FileBatch> batch_from_wire(std::string_view text) {
         }
         return batch;
     });
+}
+
+std::string table_to_wire(const PartitionTable& table) {
+    json partitions = json::array();
+    for (const auto& p : table.partitions) {
+        partitions.push_back({p.number, p.offset, p.size, p.type, p.extended});
+    }
+    return json{{"kind", to_string(table.kind)},
+                {"sector_size", table.sector_size},
+                {"partitions", std::move(partitions)},
+                {"warnings", table.warnings}}
+        .dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Expected<PartitionTable> table_from_wire(std::string_view text, std::uint64_t disk_size) {
+    auto table = decode<PartitionTable>(text, "partition table", [](const json& in) {
+        PartitionTable t;
+        const auto kind = in.at("kind").get<std::string>();
+        if (kind != "none" && kind != "mbr" && kind != "gpt") {
+            throw json::type_error::create(302, "unknown table kind", nullptr);
+        }
+        t.kind = kind == "mbr" ? TableKind::mbr : kind == "gpt" ? TableKind::gpt : TableKind::none;
+        t.sector_size = json_integer<unsigned>(in.at("sector_size"));
+        for (const auto& p : in.at("partitions")) {
+            t.partitions.push_back(Partition{
+                json_integer<unsigned>(p.at(0)), json_integer<std::uint64_t>(p.at(1)),
+                json_integer<std::uint64_t>(p.at(2)), p.at(3).get<std::string>(), p.at(4).get<bool>()});
+        }
+        for (const auto& w : in.at("warnings")) {
+            if (t.warnings.size() < k_max_table_warnings) { // our own sentences; a flood is not
+                t.warnings.push_back(cut_to(w.get<std::string>(), k_max_table_warning_length));
+            }
+        }
+        return t;
+    });
+    if (!table) {
+        return table;
+    }
+    // What read_partition_table promises, checked again: the worker may be compromised.
+    auto bad = [](const std::string& why) {
+        return make_error(Errc::corrupt, "the partition table worker described " + why);
+    };
+    if (table->sector_size != 512 && table->sector_size != 4096) {
+        return bad("a sector size of " + std::to_string(table->sector_size));
+    }
+    if (table->kind == TableKind::none && !table->partitions.empty()) {
+        return bad("partitions without a table");
+    }
+    unsigned previous = 0;
+    for (const auto& p : table->partitions) {
+        if (p.size == 0 || p.offset >= disk_size || p.size > disk_size - p.offset) {
+            return bad("partition " + std::to_string(p.number) + " outside the disk");
+        }
+        if (p.number <= previous || p.type.size() > 64 || (table->kind == TableKind::gpt && p.extended)) {
+            return bad("partition " + std::to_string(p.number) + " inconsistently");
+        }
+        previous = p.number;
+    }
+    return table;
 }
 
 std::string error_to_wire(const Error& error) {

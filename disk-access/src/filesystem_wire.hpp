@@ -3,6 +3,7 @@
 #pragma once
 
 #include "coldscan/common/error.hpp"
+#include "coldscan/disk/partition_table.hpp"
 #include "sandboxed_filesystem.hpp"
 
 #include <string>
@@ -16,6 +17,7 @@ struct WorkerStart {
     std::uint64_t offset = 0;
     std::uint64_t size = 0;
     WorkerLimits limits;
+    bool partition_table = false; // read the disk's partition table, answer it and exit (no filesystem)
 };
 
 [[nodiscard]] std::string start_to_wire(const WorkerStart& start);
@@ -38,6 +40,12 @@ inline constexpr std::string_view k_walk_go = "go";
 [[nodiscard]] std::string progress_to_wire(std::uint64_t bytes_read);
 // The bytes of a progress report; nullopt when text is not one (or is malformed).
 [[nodiscard]] std::optional<std::uint64_t> progress_from_wire(std::string_view text);
+
+// The partition table a worker read. The parent checks it as table_from_wire says before it uses it.
+[[nodiscard]] std::string table_to_wire(const PartitionTable& table);
+// Errors: corrupt when the text is no table, or describes one that cannot be a disk of disk_size bytes
+// (a partition empty or outside the disk, numbers repeated or out of order, an unknown kind or sector size).
+[[nodiscard]] Expected<PartitionTable> table_from_wire(std::string_view text, std::uint64_t disk_size);
 
 [[nodiscard]] std::string error_to_wire(const Error& error);
 // An {"error": ...} answer as an Error; nullopt when text is not one.

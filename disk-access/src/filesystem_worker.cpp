@@ -126,7 +126,8 @@ Expected<std::shared_ptr<BlockDevice>> connect(const detail::WorkerDisk& disk) {
 
 // Test hooks: a filesystem whose label is $COLDSCAN_TEST_FS_WORKER_CRASH_LABEL crashes its worker when
 // listed, and one labelled $COLDSCAN_TEST_FS_WORKER_HANG_LABEL hangs it, as a filesystem built against the
-// reader would. Unset in production.
+// reader would; the label ":partition-table" does the same to the worker reading a partition table. Unset
+// in production.
 bool label_asked(const char* variable, const std::string& label) {
     const char* wanted = std::getenv(variable);
     return wanted != nullptr && *wanted != '\0' && label == wanted;
@@ -218,6 +219,13 @@ int serve() {
     confinement.signal_only_self = true;
     if (auto confined = confine_process(confinement); !confined) {
         return fail(Error{Errc::io, "cannot confine the filesystem worker: " + confined.error().message});
+    }
+    if (start->partition_table) {
+        misbehave_if_asked(":partition-table");
+        auto table = read_partition_table(**device);
+        (void)send_message(k_socket,
+                           table ? detail::table_to_wire(*table) : detail::error_to_wire(table.error()));
+        return 0;
     }
     auto counter = std::make_shared<CountingDevice>(std::move(*device), start->limits.report_bytes);
     auto fs = detail::TskFilesystem::open(counter, start->offset, start->size);

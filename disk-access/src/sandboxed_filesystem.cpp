@@ -17,6 +17,41 @@ constexpr std::size_t k_worker_read_bytes = 8U << 20; // per request; reads are 
 
 } // namespace
 
+Expected<PartitionTable> read_partition_table_in_worker(const WorkerDisk& disk, std::uint64_t disk_size,
+                                                        const WorkerLimits& limits) {
+    auto worker = start_self_process("__coldscan-fs-worker");
+    if (!worker) {
+        return std::unexpected(worker.error());
+    }
+    auto answer = [&]() -> Expected<std::string> {
+        WorkerStart start{disk, 0, disk_size, limits};
+        start.partition_table = true;
+        if (auto sent = send_message(worker->socket.get(), start_to_wire(start)); !sent) {
+            return std::unexpected(sent.error());
+        }
+        auto got = receive_message(worker->socket.get(), limits.answer_within);
+        if (!got) {
+            return std::unexpected(got.error());
+        }
+        return std::move(got->body);
+    }();
+    if (!answer) {
+        ::kill(worker->pid, SIGKILL);
+    }
+    worker->socket.reset();
+    reap_or_kill(worker->pid, std::chrono::seconds(2));
+    if (!answer) {
+        return make_error(Errc::io, answer.error().code == Errc::timeout
+                                        ? "the partition table worker stopped answering and was stopped"
+                                        : "the partition table worker failed (" + answer.error().message +
+                                              "): it crashed or ran past its memory or CPU limit");
+    }
+    if (auto error = error_from_wire(*answer)) {
+        return std::unexpected(*error);
+    }
+    return table_from_wire(*answer, disk_size);
+}
+
 Expected<std::unique_ptr<SandboxedFilesystem>>
 SandboxedFilesystem::open(const WorkerDisk& disk, std::shared_ptr<BlockDevice> device, std::uint64_t offset,
                           std::uint64_t size, std::shared_ptr<ReadThrottle> throttle,

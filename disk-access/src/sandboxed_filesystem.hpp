@@ -11,6 +11,7 @@
 
 #include "coldscan/common/read_throttle.hpp"
 #include "coldscan/disk/block_device.hpp"
+#include "coldscan/disk/partition_table.hpp"
 #include "tsk_filesystem.hpp"
 
 #include <chrono>
@@ -37,6 +38,12 @@ struct WorkerLimits {
     // bytes it reads, and at least every second while it reads.
     std::uint64_t report_bytes = 4U << 20;
 };
+
+// The disk's partition table, read by a confined worker (MBR and GPT are guest-shaped bytes too) and
+// checked here (table_from_wire). Errors: those of read_partition_table, io when the worker failed or hung.
+[[nodiscard]] Expected<PartitionTable> read_partition_table_in_worker(const WorkerDisk& disk,
+                                                                      std::uint64_t disk_size,
+                                                                      const WorkerLimits& limits = {});
 
 // Thread rule: as FilesystemReader; calls to the worker are serialised inside.
 class SandboxedFilesystem final : public FilesystemReader {

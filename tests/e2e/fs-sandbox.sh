@@ -9,7 +9,9 @@
 # - target B (label fine): completed, EICAR found, the same files and outcomes as a run without the hook;
 # - exit status 1 (a detection), and with --no-sandbox the hook means nothing (A is scanned: EICAR found);
 # - a worker that hangs instead (COLDSCAN_TEST_FS_WORKER_HANG_LABEL) is stopped after --stall-timeout: the
-#   same for A, B in full, and the run ends well inside its budget.
+#   same for A, B in full, and the run ends well inside its budget;
+# - the partition table is read by a worker too: when it crashes (label ":partition-table"), each target is
+#   failed with a reason naming that worker, nothing is reported CLEAN, exit 2.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,6 +42,7 @@ COLDSCAN_TEST_FS_WORKER_CRASH_LABEL=crashme scan in-process --no-sandbox
 hang_start=$(date +%s)
 COLDSCAN_TEST_FS_WORKER_HANG_LABEL=crashme scan hung --stall-timeout 3
 hang_seconds=$(($(date +%s) - hang_start))
+COLDSCAN_TEST_FS_WORKER_CRASH_LABEL=:partition-table scan table
 (( hang_seconds < 120 )) || { echo "FAIL: the hung worker held the run for $hang_seconds s"; exit 1; }
 
 python3 - <<'PY'
@@ -80,6 +83,12 @@ check(code == 1, f"in-process: exit {code}")
 a_files = {f["path"]: f["outcome"] for f in files if f["target"].endswith("a.qcow2")}
 check(a_files.get("/srv/eicar.com") == "INFECTED", f"in-process: a eicar {a_files.get('/srv/eicar.com')}")
 check(a_files == b_files, "in-process: image a's outcomes differ from image b's under the worker")
+
+report, targets, files, code = load("table")
+check(code == 2, f"table: exit {code}, expected 2")
+for name, t in targets.items():
+    check(t["status"] == "failed" and "partition table worker" in t.get("error", ""), f"table: {name}: {t}")
+check(not [f for f in files if f["outcome"] == "CLEAN"], "table: files reported CLEAN")
 
 for f in failures:
     print("FAIL:", f)

@@ -1,8 +1,8 @@
 // What the sandboxes' worker processes send back, parsed by coldscan as untrusted input (a worker parses
-// hostile bytes and may be compromised): the filesystem worker's start message, file batches, errors and
-// walk progress reports (disk-access/src/filesystem_wire.cpp) and the engine host's load answer, scan
-// requests and scan answers (signatures/src/engine_wire.cpp). The first byte picks the parser. Oracle:
-// whatever a parser accepts, written back and parsed again, writes back the same.
+// hostile bytes and may be compromised): the filesystem worker's start message, file batches, errors, walk
+// progress reports and partition tables (disk-access/src/filesystem_wire.cpp) and the engine host's load
+// answer, scan requests and scan answers (signatures/src/engine_wire.cpp). The first byte picks the parser.
+// Oracle: whatever a parser accepts, written back and parsed again, writes back the same.
 #include "engine_wire.hpp"
 #include "filesystem_wire.hpp"
 #include "fuzz_support.hpp"
@@ -10,12 +10,14 @@
 namespace disk = coldscan::disk::detail;
 namespace sig = coldscan::signatures::detail;
 
+constexpr std::uint64_t k_disk_size = 1ULL << 30; // the disk a partition table answer is checked against
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) {
         return 0;
     }
     const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
-    switch (data[0] % 7) {
+    switch (data[0] % 8) {
     case 0:
         if (auto batch = disk::batch_from_wire(text)) {
             const std::string once = disk::batch_to_wire(*batch);
@@ -53,6 +55,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 6:
         if (auto bytes = disk::progress_from_wire(text)) {
             FUZZ_CHECK(disk::progress_from_wire(disk::progress_to_wire(*bytes)) == bytes);
+        }
+        break;
+    case 7:
+        if (auto table = disk::table_from_wire(text, k_disk_size)) {
+            const std::string once = disk::table_to_wire(*table);
+            auto again = disk::table_from_wire(once, k_disk_size);
+            FUZZ_CHECK(again.has_value() && disk::table_to_wire(*again) == once);
+            for (const auto& p : table->partitions) {
+                FUZZ_CHECK(p.size > 0 && p.offset < k_disk_size && p.size <= k_disk_size - p.offset);
+            }
         }
         break;
     default:

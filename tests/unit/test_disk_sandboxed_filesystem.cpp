@@ -1,5 +1,6 @@
 // The filesystem worker: the same ext4 and NTFS images read in process and through a confined worker must
 // give the same listing, the same bytes and the same inspection answers; a worker that dies fails cleanly.
+#include "../../disk-access/src/filesystem_wire.hpp"
 #include "../../disk-access/src/sandboxed_filesystem.hpp"
 #include "../../disk-access/src/tsk_filesystem.hpp"
 #include "coldscan/common/temp_dir.hpp"
@@ -235,4 +236,78 @@ TEST_CASE("well_formed") {
         file.size = 100;
         CHECK(detail::well_formed(file, 1 << 20));
     }
+}
+
+TEST_CASE("read_partition_table_in_worker answers as read_partition_table does") {
+    auto dir = TempDir::create("coldscan-fsworker");
+    REQUIRE(dir);
+    const auto image = dir->path() / "disk.img";
+    auto both = [&]() {
+        FileDevice device(image);
+        auto local = read_partition_table(device);
+        auto remote = detail::read_partition_table_in_worker(detail::WorkerDisk{"", "", image.string()},
+                                                             std::filesystem::file_size(image));
+        return std::pair{std::move(local), std::move(remote)};
+    };
+
+    SECTION("GPT, MBR with logical partitions, and no table at all: the same table") {
+        for (const char* script :
+             {"label: gpt\\nstart=2048, size=20480\\nstart=22528, size=40960\\n",
+              "label: dos\\nstart=2048, size=8192, type=83\\nstart=10240, size=40960, "
+              "type=5\\nstart=12288, size=8192, type=7\\nstart=22528, size=8192, type=c\\n",
+              ""}) {
+            INFO(script);
+            run_shell("rm -f " + image.string() + " && truncate -s 64M " + image.string() +
+                      (*script != '\0' ? std::string(" && printf '") + script +
+                                             "' | sfdisk -q --no-reread --no-tell-kernel " + image.string()
+                                       : std::string()));
+            auto [local, remote] = both();
+            REQUIRE(local);
+            REQUIRE(remote);
+            CHECK(detail::table_to_wire(*remote) == detail::table_to_wire(*local));
+            CHECK(remote->partitions.size() == (*script == '\0' ? 0U : script[7] == 'g' ? 2U : 4U));
+        }
+    }
+    SECTION("a table that cannot be used is the same error") {
+        run_shell("truncate -s 64M " + image.string() +
+                  " && printf 'label: gpt\\nstart=2048, size=20480\\n' | " +
+                  "sfdisk -q --no-reread --no-tell-kernel " + image.string() +
+                  " && dd if=/dev/zero of=" + image.string() +
+                  " bs=512 seek=1 count=1 conv=notrunc status=none && dd if=/dev/zero of=" + image.string() +
+                  " bs=512 seek=131071 count=1 conv=notrunc status=none");
+        auto [local, remote] = both();
+        REQUIRE_FALSE(local);
+        REQUIRE_FALSE(remote);
+        CHECK(remote.error().code == local.error().code);
+        CHECK(remote.error().message == local.error().message);
+    }
+    SECTION("a worker that crashes reading the table is an io error naming it") {
+        run_shell("truncate -s 64M " + image.string());
+        ::setenv("COLDSCAN_TEST_FS_WORKER_CRASH_LABEL", ":partition-table", 1);
+        auto [local, remote] = both();
+        ::unsetenv("COLDSCAN_TEST_FS_WORKER_CRASH_LABEL");
+        REQUIRE(local);
+        REQUIRE_FALSE(remote);
+        CHECK(remote.error().code == Errc::io);
+        CHECK(remote.error().message.find("partition table worker") != std::string::npos);
+    }
+}
+
+TEST_CASE("table_from_wire refuses tables no disk of that size can have") {
+    const std::uint64_t disk = 64 << 20;
+    auto table = [](const std::string& partitions, const std::string& kind = "gpt") {
+        return R"({"kind":")" + kind + R"(","sector_size":512,"partitions":[)" + partitions +
+               R"(],"warnings":[]})";
+    };
+    CHECK(detail::table_from_wire(table(R"([1,1048576,1048576,"t",false])"), disk));
+    CHECK_FALSE(detail::table_from_wire(table(R"([1,1048576,0,"t",false])"), disk));        // empty
+    CHECK_FALSE(detail::table_from_wire(table(R"([1,67108864,512,"t",false])"), disk));     // past the end
+    CHECK_FALSE(detail::table_from_wire(table(R"([1,1048576,67108864,"t",false])"), disk)); // runs past it
+    CHECK_FALSE(detail::table_from_wire(table(R"([2,1048576,512,"t",false],[2,2097152,512,"t",false])"),
+                                        disk));                                       // a number twice
+    CHECK_FALSE(detail::table_from_wire(table(R"([1,1048576,512,"t",true])"), disk)); // extended in a GPT
+    CHECK_FALSE(detail::table_from_wire(table(R"([1,1048576,512,"t",false])", "none"), disk));
+    CHECK_FALSE(detail::table_from_wire(table(R"([1,1048576,512,"t",false])", "apm"), disk));
+    CHECK_FALSE(
+        detail::table_from_wire(R"({"kind":"gpt","sector_size":1024,"partitions":[],"warnings":[]})", disk));
 }

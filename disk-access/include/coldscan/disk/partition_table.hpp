@@ -1,5 +1,6 @@
-// MBR and GPT partition tables, parsed in process from a BlockDevice (untrusted bytes: every field is
-// bounds-checked, chains of extended partitions are bounded and loop-checked, GPT checksums verified).
+// MBR and GPT partition tables, parsed from a BlockDevice (untrusted bytes: every field is bounds-checked,
+// chains of extended partitions are bounded and loop-checked, GPT checksums verified). The direct path calls
+// this inside a confined worker when sandboxed (read_partition_table_in_worker).
 #pragma once
 
 #include "coldscan/common/error.hpp"
