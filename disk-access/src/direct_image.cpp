@@ -121,6 +121,13 @@ struct DirectImage::Impl {
     std::shared_ptr<ReadThrottle> throttle; // charged for the workers' own reads
     detail::WorkerLimits worker_limits;
 
+    // What both ways of opening an image take from the options for the filesystem workers.
+    void take_worker_options(const DirectOptions& options) {
+        sandbox = options.sandbox;
+        throttle = options.throttle;
+        worker_limits.answer_within = options.stall_timeout;
+    }
+
     Expected<std::unique_ptr<detail::FilesystemReader>> open_filesystem_at(std::uint64_t offset,
                                                                            std::uint64_t size) {
         if (size == 0) {
@@ -297,9 +304,7 @@ Expected<std::unique_ptr<DirectImage>> DirectImage::serve(const ImageInfo& image
     }
     auto impl = std::make_unique<Impl>();
     impl->worker_disk.nbd_socket = (*server)->socket_path();
-    impl->sandbox = options.sandbox;
-    impl->throttle = options.throttle;
-    impl->worker_limits.answer_within = options.stall_timeout;
+    impl->take_worker_options(options);
     impl->server = std::move(*server);
     impl->device = std::move(*device);
     return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
@@ -316,9 +321,7 @@ Expected<std::unique_ptr<DirectImage>> DirectImage::connect(const std::string& u
     impl->device = std::move(*device);
     impl->use_bitmap = !options.dirty_bitmap.empty();
     impl->worker_disk.nbd_uri = uri;
-    impl->sandbox = options.sandbox;
-    impl->throttle = options.throttle;
-    impl->worker_limits.answer_within = options.stall_timeout;
+    impl->take_worker_options(options);
     return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
 }
 

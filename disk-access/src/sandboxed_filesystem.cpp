@@ -7,6 +7,7 @@
 #include <csignal>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <string_view>
 
 namespace coldscan::disk::detail {
 namespace {
@@ -14,12 +15,27 @@ namespace {
 constexpr std::chrono::seconds k_open_within{120};
 constexpr std::chrono::seconds k_small_within{60};
 constexpr std::size_t k_worker_read_bytes = 8U << 20; // per request; reads are split
+constexpr const char* k_worker_role = "__coldscan-fs-worker";
+
+// Ends a worker whose conversation broke (killed when its socket is still open) and says why, naming it.
+Error worker_lost(pid_t pid, UniqueFd& socket, const Error& why, std::string_view worker,
+                  std::string_view on) {
+    if (pid > 0 && socket) {
+        ::kill(pid, SIGKILL);
+    }
+    socket.reset();
+    if (why.code == Errc::timeout) {
+        return Error{Errc::io, "the " + std::string(worker) + " stopped answering and was stopped"};
+    }
+    return Error{Errc::io, "the " + std::string(worker) + " failed (" + why.message +
+                               "): it crashed or ran past its memory or CPU limit" + std::string(on)};
+}
 
 } // namespace
 
 Expected<PartitionTable> read_partition_table_in_worker(const WorkerDisk& disk, std::uint64_t disk_size,
                                                         const WorkerLimits& limits) {
-    auto worker = start_self_process("__coldscan-fs-worker");
+    auto worker = start_self_process(k_worker_role);
     if (!worker) {
         return std::unexpected(worker.error());
     }
@@ -36,16 +52,13 @@ Expected<PartitionTable> read_partition_table_in_worker(const WorkerDisk& disk, 
         return std::move(got->body);
     }();
     if (!answer) {
-        ::kill(worker->pid, SIGKILL);
+        const Error lost =
+            worker_lost(worker->pid, worker->socket, answer.error(), "partition table worker", "");
+        reap_or_kill(worker->pid, std::chrono::seconds(2));
+        return std::unexpected(lost);
     }
     worker->socket.reset();
     reap_or_kill(worker->pid, std::chrono::seconds(2));
-    if (!answer) {
-        return make_error(Errc::io, answer.error().code == Errc::timeout
-                                        ? "the partition table worker stopped answering and was stopped"
-                                        : "the partition table worker failed (" + answer.error().message +
-                                              "): it crashed or ran past its memory or CPU limit");
-    }
     if (auto error = error_from_wire(*answer)) {
         return std::unexpected(*error);
     }
@@ -56,7 +69,7 @@ Expected<std::unique_ptr<SandboxedFilesystem>>
 SandboxedFilesystem::open(const WorkerDisk& disk, std::shared_ptr<BlockDevice> device, std::uint64_t offset,
                           std::uint64_t size, std::shared_ptr<ReadThrottle> throttle,
                           const WorkerLimits& limits) {
-    auto worker = start_self_process("__coldscan-fs-worker");
+    auto worker = start_self_process(k_worker_role);
     if (!worker) {
         return std::unexpected(worker.error());
     }
@@ -94,15 +107,7 @@ SandboxedFilesystem::~SandboxedFilesystem() {
 }
 
 Error SandboxedFilesystem::lost(const Error& why) {
-    if (m_pid > 0 && m_socket) {
-        ::kill(m_pid, SIGKILL);
-    }
-    m_socket.reset();
-    if (why.code == Errc::timeout) {
-        return Error{Errc::io, "the filesystem worker stopped answering and was stopped"};
-    }
-    return Error{Errc::io, "the filesystem worker failed (" + why.message +
-                               "): it crashed or ran past its memory or CPU limit on this filesystem"};
+    return worker_lost(m_pid, m_socket, why, "filesystem worker", " on this filesystem");
 }
 
 Expected<std::string> SandboxedFilesystem::next_answer(std::chrono::milliseconds within) {

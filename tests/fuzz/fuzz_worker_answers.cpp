@@ -12,6 +12,18 @@ namespace sig = coldscan::signatures::detail;
 
 constexpr std::uint64_t k_disk_size = 1ULL << 30; // the disk a partition table answer is checked against
 
+// The oracle: whatever from() accepts, written back by to() and read again, writes back the same. Returns
+// what from() made of text, for further checks.
+template <typename From, typename To> auto round_trip(std::string_view text, From from, To to) {
+    auto read = from(text);
+    if (read) {
+        const std::string once = to(*read);
+        auto again = from(once);
+        FUZZ_CHECK(again.has_value() && to(*again) == once);
+    }
+    return read;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) {
         return 0;
@@ -19,18 +31,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
     switch (data[0] % 8) {
     case 0:
-        if (auto batch = disk::batch_from_wire(text)) {
-            const std::string once = disk::batch_to_wire(*batch);
-            auto again = disk::batch_from_wire(once);
-            FUZZ_CHECK(again.has_value() && disk::batch_to_wire(*again) == once);
-        }
+        round_trip(text, disk::batch_from_wire, disk::batch_to_wire);
         break;
     case 1:
-        if (auto start = disk::start_from_wire(text)) {
-            const std::string once = disk::start_to_wire(*start);
-            auto again = disk::start_from_wire(once);
-            FUZZ_CHECK(again.has_value() && disk::start_to_wire(*again) == once);
-        }
+        round_trip(text, disk::start_from_wire, disk::start_to_wire);
         break;
     case 2:
         if (auto error = disk::error_from_wire(text)) {
@@ -39,18 +43,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         break;
     case 3:
-        if (auto answer = sig::answer_from_wire(text)) {
-            const std::string once = sig::answer_to_wire(*answer);
-            auto again = sig::answer_from_wire(once);
-            FUZZ_CHECK(again.has_value() && sig::answer_to_wire(*again) == once);
-        }
+        round_trip(text, sig::answer_from_wire, sig::answer_to_wire);
         break;
     case 4:
-        if (auto engines = sig::engines_from_wire(text)) {
-            const std::string once = sig::engines_to_wire(*engines);
-            auto again = sig::engines_from_wire(once);
-            FUZZ_CHECK(again.has_value() && sig::engines_to_wire(*again) == once);
-        }
+        round_trip(text, sig::engines_from_wire, sig::engines_to_wire);
         break;
     case 6:
         if (auto bytes = disk::progress_from_wire(text)) {
@@ -58,10 +54,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         break;
     case 7:
-        if (auto table = disk::table_from_wire(text, k_disk_size)) {
-            const std::string once = disk::table_to_wire(*table);
-            auto again = disk::table_from_wire(once, k_disk_size);
-            FUZZ_CHECK(again.has_value() && disk::table_to_wire(*again) == once);
+        if (auto table = round_trip(
+                text, [](std::string_view t) { return disk::table_from_wire(t, k_disk_size); },
+                disk::table_to_wire)) {
             for (const auto& p : table->partitions) {
                 FUZZ_CHECK(p.size > 0 && p.offset < k_disk_size && p.size <= k_disk_size - p.offset);
             }
