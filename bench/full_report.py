@@ -238,7 +238,7 @@ def status_checks(ctx, section, arms):
     for arm in arms:
         for s in arm.samples:
             if s.report is not None:
-                ok = s.report.get("status") in ("completed", "completed_with_issues") and all(
+                ok = s.report.get("status") in ("completed", "completed_with_warnings", "completed_with_issues") and all(
                     t.get("status") != "failed" for t in s.report.get("targets", []))
                 ctx.check(section, ok, f"{s.name}: coldscan completed (status {s.report.get('status')}, "
                                        f"exit {s.status})")

@@ -17,6 +17,8 @@ packages=(
   libseccomp-dev  # the engine workers' seccomp filter
   gdisk fdisk e2fsprogs dosfstools btrfs-progs ntfs-3g lvm2 zip p7zip-full
   curl python3  # the e2e tests talk to the service with curl and check JSON with python
+  strace  # tests/e2e/host-file-canary.sh: which files the qemu processes open
+  mmdebstrap zstd gpg debian-archive-keyring  # tests/fixtures/make-real-os.sh: a real Debian 12 server's root filesystem, cached as .tar.zst
   clang-16 libclang-rt-16-dev llvm-16  # scripts/fuzz.sh: libFuzzer, and std::expected needs clang >= 16
 )
 

@@ -5,10 +5,14 @@
 #include <array>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <fcntl.h>
+#include <optional>
 #include <poll.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 namespace coldscan {
@@ -29,9 +33,15 @@ Expected<Pipe> make_pipe() {
 
 // Runs in the forked child: only async-signal-safe calls until exec.
 [[noreturn]] void exec_child(const std::vector<char*>& argv, int out_fd, int err_fd,
-                             const ProcessLimits& limits) {
+                             const ProcessLimits& limits, const FileViewRules* view) {
     const int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) {
+        ::_exit(126);
+    }
+    // Before close_range: the ruleset is a descriptor.
+    if (view != nullptr && view->enforce() != 0) {
+        constexpr char message[] = "coldscan: cannot confine the helper's file view\n";
+        [[maybe_unused]] const auto written = ::write(2, message, sizeof message - 1);
         ::_exit(126);
     }
     ::close_range(3, ~0U, 0);
@@ -51,11 +61,62 @@ Expected<Pipe> make_pipe() {
     ::_exit(127);
 }
 
+// Waits for pid until deadline; true (status set) when it exited and was reaped.
+bool exited_by(pid_t pid, std::chrono::steady_clock::time_point deadline, int& status) {
+    for (;;) {
+        const pid_t done = ::waitpid(pid, &status, WNOHANG);
+        if (done == pid) {
+            return true;
+        }
+        if (done < 0 && errno != EINTR) {
+            return true; // not our child any more: nothing left to wait for
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
 } // namespace
+
+std::optional<std::filesystem::path> find_program(const std::string& name) {
+    if (name.find('/') != std::string::npos) {
+        return ::access(name.c_str(), X_OK) == 0 ? std::optional<std::filesystem::path>(name) : std::nullopt;
+    }
+    const char* path = std::getenv("PATH");
+    std::string_view rest = path != nullptr ? path : "/usr/bin:/bin";
+    while (!rest.empty()) {
+        const auto colon = rest.find(':');
+        const std::string_view folder = rest.substr(0, colon);
+        rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+        const std::filesystem::path candidate = std::filesystem::path(folder.empty() ? "." : folder) / name;
+        struct stat st {};
+        if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+            ::access(candidate.c_str(), X_OK) == 0) {
+            return candidate;
+        }
+    }
+    return std::nullopt;
+}
 
 Expected<ProcessResult> run_bounded(const std::vector<std::string>& argv, const ProcessLimits& limits) {
     if (argv.empty()) {
         return make_error(Errc::invalid_argument, "run_bounded: empty command");
+    }
+    std::optional<FileViewRules> view;
+    if (limits.file_view) {
+        const auto program = find_program(argv[0]);
+        if (!program) {
+            return make_error(Errc::not_found, "cannot run " + argv[0] + " (is it installed?)");
+        }
+        FileView file_view = *limits.file_view;
+        file_view.execute.push_back(*program);
+        auto rules = build_file_view_or_warn(file_view);
+        if (!rules) {
+            return std::unexpected(rules.error());
+        }
+        view = std::move(*rules);
     }
     auto out_pipe = make_pipe();
     auto err_pipe = make_pipe();
@@ -74,7 +135,7 @@ Expected<ProcessResult> run_bounded(const std::vector<std::string>& argv, const 
         return make_error(Errc::io, errno_message("fork"));
     }
     if (pid == 0) {
-        exec_child(c_argv, out_pipe->write.get(), err_pipe->write.get(), limits);
+        exec_child(c_argv, out_pipe->write.get(), err_pipe->write.get(), limits, view ? &*view : nullptr);
     }
     out_pipe->write.reset();
     err_pipe->write.reset();
@@ -120,11 +181,15 @@ Expected<ProcessResult> run_bounded(const std::vector<std::string>& argv, const 
             sinks[i]->append(buffer.data(), static_cast<std::size_t>(n));
         }
     }
+    int status = 0;
+    // A child that closed its pipes (or handed them to a daemon) still has until the deadline to exit.
+    if (!timed_out && !overflow && !exited_by(pid, deadline, status)) {
+        timed_out = true;
+    }
     if (timed_out || overflow) {
         ::kill(pid, SIGKILL);
-    }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
     }
     if (timed_out) {
         return make_error(Errc::timeout, argv[0] + " ran longer than " +

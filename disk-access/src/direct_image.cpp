@@ -6,6 +6,7 @@
 #include "coldscan/disk/partition_table.hpp"
 #include "extent_map.hpp"
 #include "listed_source.hpp"
+#include "qemu_file_view.hpp"
 #include "qemu_nbd_server.hpp"
 #include "sandboxed_filesystem.hpp"
 #include "tsk_filesystem.hpp"
@@ -236,58 +237,8 @@ DirectImage::~DirectImage() {
     m_impl->server.reset();
 }
 
-namespace {
-
-// A clear refusal for a snapshot the image does not have (qemu-nbd only says "Can't find snapshot").
-Expected<void> check_snapshot(const ImageInfo& image, const std::string& name) {
-    ProcessLimits limits;
-    limits.wall_time = std::chrono::seconds(30);
-    auto listed =
-        run_bounded({"qemu-img", "snapshot", "-l", "-U", "--image-opts", detail::image_opts(image)}, limits);
-    if (!listed || listed->exit_code != 0) {
-        return {}; // qemu-nbd will say what is wrong
-    }
-    std::vector<std::string> names;
-    std::string_view rest = listed->out;
-    while (!rest.empty()) {
-        const auto end = rest.find('\n');
-        const std::string_view line = rest.substr(0, end);
-        rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
-        // "ID  TAG  VM SIZE  DATE ...": the first two columns name a snapshot.
-        const auto id_end = line.find(' ');
-        if (id_end == std::string_view::npos || line.starts_with("ID") || line.starts_with("Snapshot list")) {
-            continue;
-        }
-        const auto tag_start = line.find_first_not_of(' ', id_end);
-        if (tag_start == std::string_view::npos) {
-            continue;
-        }
-        const auto tag_end = line.find(' ', tag_start);
-        const std::string id(line.substr(0, id_end));
-        const std::string tag(line.substr(tag_start, tag_end - tag_start));
-        if (id == name || tag == name) {
-            return {};
-        }
-        names.push_back(tag);
-    }
-    std::string has;
-    for (const auto& n : names) {
-        has += (has.empty() ? "" : ", ") + printable(n);
-    }
-    return make_error(Errc::invalid_argument, "the image has no internal snapshot named \"" +
-                                                  printable(name) + "\" (it has " +
-                                                  (has.empty() ? std::string("none") : has) + ")");
-}
-
-} // namespace
-
 Expected<std::unique_ptr<DirectImage>> DirectImage::serve(const ImageInfo& image,
                                                           const DirectOptions& options) {
-    if (!options.snapshot.empty()) {
-        if (auto known = check_snapshot(image, options.snapshot); !known) {
-            return std::unexpected(known.error());
-        }
-    }
     auto server =
         detail::QemuNbdServer::start(image, detail::QemuNbdOptions{options.snapshot, options.connections});
     if (!server) {

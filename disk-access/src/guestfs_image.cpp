@@ -12,12 +12,12 @@
 // file tar skips or never reaches (I/O error, appliance crash) comes back as a problem entry. The appliance's
 // console carries tar's own messages; those naming a file mark it as possibly incomplete.
 //
-// Formats. libguestfs takes one format per drive, and qemu in the appliance would open each backing file
-// with the format its parent records, or probe it when none is recorded. So that every layer is opened with
-// the format the safety gate validated (as qemu-nbd gets them with --image-opts), a chain of more than one
-// layer is added through empty qcow2 "shims" in a private folder: shim i's backing file is a json: name
-// of layer i with its driver and file, whose own backing is overridden with shim i+1 (the last layer gets no
-// backing). One small json: name per layer stays under qcow2's 1023-byte limit for backing names.
+// Formats. The appliance never opens the image: coldscan serves it read-only with qemu-nbd (every layer's
+// format and file named, as on the direct path) and gives the appliance a qcow2 overlay of its own whose
+// backing is that export, read as raw (create_overlay). The drive is added writable with format qcow2, so
+// libguestfs adds no read-only overlay of its own: libguestfs 1.48 passes that one to qemu without a format
+// at the top (file.driver=qcow2 only), and qemu then probes the guest-visible bytes. qemu runs confined to a
+// file view (confined_hypervisor.hpp): even a probing mistake could not reach a host file.
 //
 // Errors. The handle's error handler records messages instead of printing them; each operation clears the
 // record first and builds its Error from it. Appliance output (qemu's and tar's stderr) is kept as a short
@@ -25,12 +25,16 @@
 #include "coldscan/disk/guestfs_image.hpp"
 
 #include "coldscan/common/c_handle.hpp"
+#include "coldscan/common/file_view.hpp"
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/read_fully.hpp"
 #include "coldscan/common/subprocess.hpp"
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/common/text.hpp"
+#include "confined_hypervisor.hpp"
 #include "listed_source.hpp"
+#include "qemu_file_view.hpp"
+#include "qemu_nbd_server.hpp"
 #include "spill_file.hpp"
 #include "stall_watchdog.hpp"
 #include "tar_source.hpp"
@@ -109,7 +113,9 @@ bool kvm_usable() {
 
 // One launched appliance. Heap-allocated and never moved: the libguestfs callbacks hold its address.
 struct Appliance {
-    std::optional<TempDir> shims; // the chain's shims (see Formats above); outlive the handle
+    // Outlive the handle (declared first, destroyed last): the overlay and the export qemu reads.
+    std::optional<TempDir> folder; // overlay, confined qemu's link and view, qemu's scratch files
+    std::unique_ptr<detail::QemuNbdServer> export_server;
     Guestfs g;
     std::string accel;
     pid_t qemu_pid = -1; // to stop a hung appliance: the handle itself is busy in that thread then
@@ -249,46 +255,117 @@ struct Appliance {
     }
 };
 
-// The drive to add for a chain of more than one layer: shim 0 (format qcow2) in dir, each layer explicit.
-// Errors: io (qemu-img create failed), invalid_argument (a path that is not UTF-8 cannot go in a json: name).
-Expected<std::filesystem::path> chain_shims(const ImageInfo& image, const TempDir& dir) {
-    const auto shim = [&](std::size_t i) { return dir.path() / ("layer" + std::to_string(i) + ".qcow2"); };
-    for (std::size_t i = image.chain.size(); i-- > 0;) {
-        const ImageLayer& layer = image.chain[i];
-        if (!is_valid_utf8(layer.path.string())) {
-            return make_error(Errc::invalid_argument,
-                              "the layer path " + layer.path.string() + " is not UTF-8");
-        }
-        nlohmann::json spec = {{"driver", layer.format},
-                               {"file", {{"driver", "file"}, {"filename", layer.path.string()}}}};
-        if (i + 1 < image.chain.size()) {
-            spec["backing"] = {{"driver", "qcow2"},
-                               {"file", {{"driver", "file"}, {"filename", shim(i + 1).string()}}}};
-        }
-        const std::vector<std::string> argv = {
-            "qemu-img",
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-u",
-            "-b",
-            "json:" + spec.dump(),
-            "-F",
-            layer.format,
-            shim(i).string(),
-            std::to_string(std::max<std::uint64_t>(layer.virtual_size, 512))};
-        auto created = run_bounded(argv, ProcessLimits{});
-        if (!created || created->exit_code != 0) {
-            return make_error(Errc::io, "cannot create the format shim for " + layer.path.string() + ": " +
-                                            (created ? created->err : created.error().message));
-        }
+// The appliance's disk: a qcow2 overlay of ours whose backing file is the image's qemu-nbd export read as
+// raw. Every name in it is explicit: qemu opens the overlay as qcow2 (the drive's format) and the export as
+// raw over NBD, so no byte of the guest is ever probed for a format. Writes (a journal replayed by the
+// appliance's read-only mount) land in the overlay, which goes with the folder.
+// Errors: io (qemu-img create failed), invalid_argument (a socket path that is not UTF-8).
+Expected<std::filesystem::path> create_overlay(const std::filesystem::path& folder, const std::string& socket,
+                                               std::uint64_t size) {
+    if (!is_valid_utf8(socket)) {
+        return make_error(Errc::invalid_argument, "the export's socket path " + socket + " is not UTF-8");
     }
-    return shim(0);
+    // Test hook (tests/e2e/host-file-canary.sh): the mistake the file view is there for, the export read as
+    // an image format, so that the guest's bytes decide what qemu opens.
+    const char* mistake = std::getenv("COLDSCAN_TEST_APPLIANCE_EXPORT_FORMAT");
+    const std::string format = mistake != nullptr ? mistake : "raw";
+    const nlohmann::json backing = {
+        {"driver", format}, {"file", {{"driver", "nbd"}, {"server", {{"type", "unix"}, {"path", socket}}}}}};
+    const auto overlay = folder / "disk.qcow2";
+    const std::vector<std::string> argv = {"qemu-img",
+                                           "create",
+                                           "-q",
+                                           "-f",
+                                           "qcow2",
+                                           "-u",
+                                           "-b",
+                                           "json:" + backing.dump(),
+                                           "-F",
+                                           format,
+                                           overlay.string(),
+                                           std::to_string(std::max<std::uint64_t>(size, 512))};
+    ProcessLimits limits;
+    limits.file_view = detail::qemu_file_view({}, {folder});
+    auto created = run_bounded(argv, limits);
+    if (!created || created->exit_code != 0) {
+        return make_error(Errc::io, "cannot create the appliance's overlay: " +
+                                        (created ? created->err : created.error().message));
+    }
+    return overlay;
 }
 
-Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, bool force_tcg,
-                                                 std::chrono::seconds stall_timeout) {
+// What the appliance's qemu may open: the system's folders, the appliance (kernel, initrd, root: libguestfs'
+// cache folder), and its private folder (overlay, scratch). Not the image: it reads that over NBD.
+FileView appliance_file_view(guestfs_h* g, const std::filesystem::path& folder) {
+    FileView view = system_file_view(/*with_kvm=*/true);
+    const std::string cache = take_string(::guestfs_get_cachedir(g));
+    view.read.push_back(std::filesystem::path(cache) / (".guestfs-" + std::to_string(::geteuid())));
+    view.read_write.push_back(folder);
+    return view;
+}
+
+// Points libguestfs at a confined qemu (confined_hypervisor.hpp): the direct backend, whose hypervisor
+// coldscan names; libvirt's would start qemu outside that view. Error: engine, io.
+Expected<void> confine_hypervisor(Appliance& appliance, const std::filesystem::path& folder) {
+    guestfs_h* g = appliance.g.get();
+    if (::guestfs_set_backend(g, "direct") == -1) {
+        return make_error(Errc::engine, appliance.error_message("cannot select the direct backend"));
+    }
+    const std::string real = take_string(::guestfs_get_hv(g));
+    const auto program = find_program(real);
+    if (!program) {
+        return make_error(Errc::not_found, "cannot find the hypervisor " + real + " (is qemu installed?)");
+    }
+    FileView view = appliance_file_view(g, folder);
+    view.execute.push_back(*program);
+    auto supported = build_file_view_or_warn(view); // checked here so that a kernel without says it once
+    if (!supported) {
+        return std::unexpected(supported.error());
+    }
+    auto link = detail::prepare_confined_hypervisor(folder, program->string(), view, folder);
+    if (!link) {
+        return std::unexpected(link.error());
+    }
+    if (::guestfs_set_hv(g, link->c_str()) == -1) {
+        return make_error(Errc::engine, appliance.error_message("cannot set the hypervisor"));
+    }
+    return {};
+}
+
+// Serves the image read-only with qemu-nbd (every layer's format explicit, as the direct path does) and adds
+// the overlay over that export as the appliance's only drive, writable so that libguestfs adds no overlay of
+// its own (its read-only overlay reaches qemu with no format at the top, and qemu would probe the guest's
+// bytes: a raw disk starting with a qcow2 header would name a host file as its backing file).
+Expected<void> add_image_drive(Appliance& appliance, const ImageInfo& image, const std::string& snapshot) {
+    auto folder = TempDir::create("coldscan-appliance");
+    if (!folder) {
+        return std::unexpected(folder.error());
+    }
+    appliance.folder.emplace(std::move(*folder));
+    const std::filesystem::path& dir = appliance.folder->path();
+    auto server = detail::QemuNbdServer::start(image, detail::QemuNbdOptions{snapshot, 1});
+    if (!server) {
+        return std::unexpected(server.error());
+    }
+    appliance.export_server = std::move(*server);
+    if (auto confined = confine_hypervisor(appliance, dir); !confined) {
+        return std::unexpected(confined.error());
+    }
+    auto overlay = create_overlay(dir, appliance.export_server->socket_path(), image.virtual_size);
+    if (!overlay) {
+        return std::unexpected(overlay.error());
+    }
+    guestfs_h* g = appliance.g.get();
+    if (::guestfs_add_drive_opts(g, overlay->c_str(), GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2",
+                                 GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1) == -1) {
+        return make_error(Errc::engine, "cannot add " + overlay->string() + ": " +
+                                            appliance.error_message("unknown error"));
+    }
+    return {};
+}
+
+Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, const ApplianceOptions& options,
+                                                 bool force_tcg) {
     auto impl = std::make_unique<Appliance>();
     impl->g.reset(::guestfs_create()); // honours LIBGUESTFS_* in the environment
     if (!impl->g) {
@@ -303,24 +380,8 @@ Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, bool fo
     if (force_tcg && ::guestfs_set_backend_setting(g, "force_tcg", "1") == -1) {
         return make_error(Errc::engine, impl->error_message("cannot select TCG"));
     }
-    std::string path = image.chain.empty() ? image.path.string() : image.chain.front().path.string();
-    std::string format = image.format;
-    if (image.chain.size() > 1) {
-        auto dir = TempDir::create("coldscan-shims");
-        if (!dir) {
-            return std::unexpected(dir.error());
-        }
-        impl->shims.emplace(std::move(*dir));
-        auto shim = chain_shims(image, *impl->shims);
-        if (!shim) {
-            return std::unexpected(shim.error());
-        }
-        path = shim->string();
-        format = "qcow2";
-    }
-    if (::guestfs_add_drive_opts(g, path.c_str(), GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
-                                 GUESTFS_ADD_DRIVE_OPTS_FORMAT, format.c_str(), -1) == -1) {
-        return make_error(Errc::engine, "cannot add " + path + ": " + impl->error_message("unknown error"));
+    if (auto added = add_image_drive(*impl, image, options.snapshot); !added) {
+        return std::unexpected(added.error());
     }
     if (::guestfs_launch(g) == -1) {
         std::string message = impl->error_message("the appliance did not start");
@@ -336,7 +397,7 @@ Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, bool fo
                       ? "tcg"
                       : "kvm";
     impl->qemu_pid = ::guestfs_get_pid(g); // -1 for backends that do not expose it (libvirt)
-    impl->watchdog = std::make_unique<detail::StallWatchdog>(impl->qemu_pid, stall_timeout);
+    impl->watchdog = std::make_unique<detail::StallWatchdog>(impl->qemu_pid, options.stall_timeout);
     impl->clear_messages();
     return impl;
 }
@@ -590,11 +651,11 @@ GuestfsImage::GuestfsImage(GuestfsImage&&) noexcept = default;
 GuestfsImage& GuestfsImage::operator=(GuestfsImage&&) noexcept = default;
 GuestfsImage::~GuestfsImage() = default;
 
-Expected<GuestfsImage> GuestfsImage::launch(const ImageInfo& image, Accel accel,
-                                            std::chrono::seconds stall_timeout) {
+Expected<GuestfsImage> GuestfsImage::launch(const ImageInfo& image, const ApplianceOptions& options) {
+    const Accel accel = options.accel;
     const bool tcg_first =
         accel == Accel::tcg || (accel == Accel::automatic && (g_kvm_failed.load() || !kvm_usable()));
-    auto first = launch_once(image, tcg_first, stall_timeout);
+    auto first = launch_once(image, options, tcg_first);
     if (first) {
         spdlog::debug("appliance for {} runs under {}", image.path.string(), (*first)->accel);
         return GuestfsImage(std::make_unique<Impl>(Impl{std::move(*first)}));
@@ -617,7 +678,7 @@ Expected<GuestfsImage> GuestfsImage::launch(const ImageInfo& image, Accel accel,
                      "emulation (TCG)",
                      reason);
     }
-    auto second = launch_once(image, true, stall_timeout);
+    auto second = launch_once(image, options, true);
     if (!second) {
         return make_error(Errc::engine, second.error().message + " (with KVM: " + reason + ")");
     }

@@ -16,6 +16,7 @@
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/subprocess.hpp"
 #include "coldscan/common/unique_fd.hpp"
+#include "qemu_file_view.hpp"
 #include "raw_layout_check.hpp"
 #include "vmdk_descriptor.hpp"
 
@@ -213,13 +214,20 @@ struct Gate {
     }
 };
 
-Expected<json> run_info(const fs::path& layer, const std::optional<std::string>& format) {
+// Reads the roots and nothing else of the host (qemu_file_view.hpp).
+ProcessLimits confined(ProcessLimits limits, const std::vector<fs::path>& roots) {
+    limits.file_view = detail::qemu_file_view(roots, {});
+    return limits;
+}
+
+Expected<json> run_info(const fs::path& layer, const std::optional<std::string>& format,
+                        const std::vector<fs::path>& roots) {
     std::vector<std::string> argv = {"qemu-img", "info", "--output=json", "-U"};
     if (format) {
         argv.insert(argv.end(), {"-f", *format});
     }
     argv.insert(argv.end(), {"--", layer.string()});
-    auto result = run_bounded(argv, info_limits());
+    auto result = run_bounded(argv, confined(info_limits(), roots));
     if (!result) {
         const Errc code = result.error().code == Errc::timeout ? Errc::timeout : Errc::io;
         return make_error(code, "qemu-img info on " + layer.string() + ": " + result.error().message);
@@ -246,12 +254,12 @@ Expected<json> run_info(const fs::path& layer, const std::optional<std::string>&
 
 // Refuses a layer whose metadata qemu-img check finds damaged. The layer is checked alone (backing: null);
 // its data file, if any, has been validated before.
-Expected<void> run_check(const ImageLayer& layer) {
+Expected<void> run_check(const ImageLayer& layer, const std::vector<fs::path>& roots) {
     const json spec = {{"driver", layer.format},
                        {"file", {{"driver", "file"}, {"filename", layer.path.string()}}},
                        {"backing", nullptr}};
     const std::vector<std::string> argv = {"qemu-img", "check", "-U", "--output=json", "json:" + spec.dump()};
-    auto result = run_bounded(argv, check_limits());
+    auto result = run_bounded(argv, confined(check_limits(), roots));
     const std::string name = layer.path.string();
     if (!result) {
         const Errc code = result.error().code == Errc::timeout ? Errc::timeout : Errc::io;
@@ -422,7 +430,7 @@ Expected<ImageInfo> probe_image(const std::filesystem::path& image, const ProbeO
                 return std::unexpected(extents.error());
             }
         }
-        auto layer_info = run_info(current, format);
+        auto layer_info = run_info(current, format, gate.roots);
         if (!layer_info) {
             return std::unexpected(layer_info.error());
         }
@@ -506,13 +514,28 @@ Expected<ImageInfo> probe_image(const std::filesystem::path& image, const ProbeO
         if (std::find(k_checkable.begin(), k_checkable.end(), layer.format) == k_checkable.end()) {
             continue;
         }
-        if (auto checked = run_check(layer); !checked) {
+        if (auto checked = run_check(layer, gate.roots); !checked) {
             return std::unexpected(checked.error());
         }
     }
     info.format = info.chain.front().format;
     info.virtual_size = info.chain.front().virtual_size;
+    info.allowed_roots = gate.roots;
     return info;
+}
+
+std::vector<fs::path> image_read_roots(const ImageInfo& image) {
+    if (!image.allowed_roots.empty()) {
+        return image.allowed_roots;
+    }
+    std::vector<fs::path> roots;
+    for (const auto& layer : image.chain) {
+        roots.push_back(layer.path.parent_path());
+    }
+    if (roots.empty()) {
+        roots.push_back(image.path.parent_path());
+    }
+    return roots;
 }
 
 } // namespace coldscan::disk

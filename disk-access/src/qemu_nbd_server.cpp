@@ -1,6 +1,8 @@
 #include "qemu_nbd_server.hpp"
 
+#include "coldscan/common/subprocess.hpp"
 #include "coldscan/common/text.hpp"
+#include "qemu_file_view.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -26,6 +28,9 @@ constexpr auto k_start_timeout = std::chrono::seconds(30);
 constexpr unsigned k_max_filesystem_workers = 16;
 constexpr auto k_stop_grace = std::chrono::seconds(5);
 constexpr std::size_t k_max_socket_path = 107; // sun_path holds 108 bytes with the terminating NUL
+// qemu 7.2 warns about `backing=` (the only way to say "no backing" in --image-opts; JSON's null would need
+// UTF-8 paths): not a reason to show anyone.
+constexpr std::string_view k_no_backing_warning = "Use of \"backing\": \"\" is deprecated";
 
 // In qemu option strings a comma is written twice.
 std::string option_value(const std::string& value) {
@@ -57,7 +62,7 @@ std::string log_tail(const std::filesystem::path& log) {
     while (!rest.empty()) {
         const auto end = rest.find('\n');
         const std::string_view line = rest.substr(0, end);
-        if (!line.empty()) {
+        if (!line.empty() && line.find(k_no_backing_warning) == std::string_view::npos) {
             joined += (joined.empty() ? "" : "; ") + printable(line);
         }
         rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
@@ -66,7 +71,8 @@ std::string log_tail(const std::filesystem::path& log) {
 }
 
 // Runs in the forked child: only async-signal-safe calls until exec.
-[[noreturn]] void exec_server(const std::vector<char*>& argv, int log_fd, pid_t parent) {
+[[noreturn]] void exec_server(const std::vector<char*>& argv, int log_fd, pid_t parent,
+                              const FileViewRules* view) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) { // the parent died before the line above took effect
         ::_exit(1);
@@ -74,6 +80,11 @@ std::string log_tail(const std::filesystem::path& log) {
     ::setpgid(0, 0); // the terminal's Ctrl-C is for coldscan, which still needs the export to finish
     const int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0) {
+        ::_exit(126);
+    }
+    if (view != nullptr && view->enforce() != 0) { // before close_range: the ruleset is a descriptor
+        constexpr char message[] = "coldscan: cannot confine qemu-nbd's file view\n";
+        [[maybe_unused]] const auto written = ::write(2, message, sizeof message - 1);
         ::_exit(126);
     }
     ::close_range(3, ~0U, 0);
@@ -135,6 +146,48 @@ void stop(pid_t pid) {
     }
 }
 
+// A clear refusal for a snapshot the image does not have (qemu-nbd only says "Can't find snapshot").
+Expected<void> check_snapshot(const ImageInfo& image, const std::string& name) {
+    ProcessLimits limits;
+    limits.wall_time = std::chrono::seconds(30);
+    limits.file_view = qemu_file_view(image_read_roots(image), {});
+    auto listed =
+        run_bounded({"qemu-img", "snapshot", "-l", "-U", "--image-opts", image_opts(image)}, limits);
+    if (!listed || listed->exit_code != 0) {
+        return {}; // qemu-nbd will say what is wrong
+    }
+    std::vector<std::string> names;
+    std::string_view rest = listed->out;
+    while (!rest.empty()) {
+        const auto end = rest.find('\n');
+        const std::string_view line = rest.substr(0, end);
+        rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+        // "ID  TAG  VM SIZE  DATE ...": the first two columns name a snapshot.
+        const auto id_end = line.find(' ');
+        if (id_end == std::string_view::npos || line.starts_with("ID") || line.starts_with("Snapshot list")) {
+            continue;
+        }
+        const auto tag_start = line.find_first_not_of(' ', id_end);
+        if (tag_start == std::string_view::npos) {
+            continue;
+        }
+        const auto tag_end = line.find(' ', tag_start);
+        const std::string id(line.substr(0, id_end));
+        const std::string tag(line.substr(tag_start, tag_end - tag_start));
+        if (id == name || tag == name) {
+            return {};
+        }
+        names.push_back(tag);
+    }
+    std::string has;
+    for (const auto& n : names) {
+        has += (has.empty() ? "" : ", ") + printable(n);
+    }
+    return make_error(Errc::invalid_argument, "the image has no internal snapshot named \"" +
+                                                  printable(name) + "\" (it has " +
+                                                  (has.empty() ? std::string("none") : has) + ")");
+}
+
 } // namespace
 
 std::string image_opts(const ImageInfo& image) {
@@ -147,6 +200,7 @@ std::string image_opts(const ImageInfo& image) {
         add("driver", image.format);
         add("file.driver", "file");
         add("file.filename", image.path.string());
+        add("backing", ""); // no backing file, whatever the header says (see k_no_backing_warning)
         return opts;
     }
     for (const auto& layer : image.chain) {
@@ -155,6 +209,8 @@ std::string image_opts(const ImageInfo& image) {
         add("file.filename", layer.path.string());
         prefix += "backing.";
     }
+    prefix.resize(prefix.size() - std::string_view("backing.").size());
+    add("backing", "");
     return opts;
 }
 
@@ -174,6 +230,11 @@ std::optional<Error> QemuNbdServer::exit_reason(std::chrono::milliseconds wait) 
 
 Expected<std::unique_ptr<QemuNbdServer>> QemuNbdServer::start(const ImageInfo& image,
                                                               const QemuNbdOptions& options) {
+    if (!options.snapshot.empty()) {
+        if (auto known = check_snapshot(image, options.snapshot); !known) {
+            return std::unexpected(known.error());
+        }
+    }
     auto folder = TempDir::create("coldscan-nbd");
     if (!folder) {
         return std::unexpected(folder.error());
@@ -206,6 +267,19 @@ Expected<std::unique_ptr<QemuNbdServer>> QemuNbdServer::start(const ImageInfo& i
     }
     argv.push_back(nullptr);
 
+    // It reads the image's roots and makes its socket in its folder; nothing else of the host.
+    const auto program = find_program("qemu-nbd");
+    if (!program) {
+        ::close(log_fd);
+        return make_error(Errc::not_found, "cannot run qemu-nbd (is qemu-utils installed?)");
+    }
+    FileView file_view = qemu_file_view(image_read_roots(image), {folder->path()});
+    file_view.execute.push_back(*program);
+    auto view = build_file_view_or_warn(file_view);
+    if (!view) {
+        ::close(log_fd);
+        return std::unexpected(view.error());
+    }
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) {
@@ -213,7 +287,7 @@ Expected<std::unique_ptr<QemuNbdServer>> QemuNbdServer::start(const ImageInfo& i
         return make_error(Errc::io, errno_message("fork"));
     }
     if (pid == 0) {
-        exec_server(argv, log_fd, parent);
+        exec_server(argv, log_fd, parent, *view ? &**view : nullptr);
     }
     ::close(log_fd);
     spdlog::debug("qemu-nbd (pid {}) serving {} on {}", pid, image.path.string(), socket);

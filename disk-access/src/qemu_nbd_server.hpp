@@ -23,7 +23,8 @@ struct QemuNbdOptions {
 // that started it ends (PR_SET_PDEATHSIG), so it never outlives a crashed coldscan.
 class QemuNbdServer {
 public:
-    // Errors: not_found (qemu-nbd missing), io, engine (qemu-nbd refused the image: its message), timeout.
+    // Errors: not_found (qemu-nbd missing), io, engine (qemu-nbd refused the image: its message), timeout,
+    // invalid_argument (the image has no internal snapshot of that name).
     static Expected<std::unique_ptr<QemuNbdServer>> start(const ImageInfo& image,
                                                           const QemuNbdOptions& options);
     ~QemuNbdServer(); // SIGTERM, then SIGKILL after a grace period; the folder and socket are removed

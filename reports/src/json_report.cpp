@@ -180,7 +180,8 @@ std::string to_json(const Report& report) {
                                         {"max_recursion", o.max_recursion},
                                         {"max_files", o.max_files},
                                         {"max_scan_time_ms", o.max_scan_time_ms},
-                                        {"yara_timeout_s", o.yara_timeout_s}}}};
+                                        {"yara_timeout_s", o.yara_timeout_s}}},
+                        {"limit_policy", to_string(o.limit_policy)}};
     j["signatures"] = signatures_json(report.signatures);
     j["targets"] = json::array();
     for (const auto& target : report.targets) {

@@ -44,6 +44,8 @@ std::string_view to_string(RunStatus status) {
     switch (status) {
     case RunStatus::completed:
         return "completed";
+    case RunStatus::completed_with_warnings:
+        return "completed_with_warnings";
     case RunStatus::completed_with_issues:
         return "completed_with_issues";
     case RunStatus::failed:
@@ -70,11 +72,29 @@ std::string_view to_string(TargetKind kind) {
     return kind == TargetKind::image ? "image" : "directory";
 }
 
-RunStatus status_of(const TargetReport& target) {
+std::string_view to_string(LimitPolicy policy) {
+    return policy == LimitPolicy::fail ? "fail" : "warn";
+}
+
+std::optional<LimitPolicy> limit_policy_from(std::string_view text) {
+    if (text == "warn") {
+        return LimitPolicy::warn;
+    }
+    if (text == "fail") {
+        return LimitPolicy::fail;
+    }
+    return std::nullopt;
+}
+
+RunStatus status_of(const TargetReport& target, LimitPolicy policy) {
     const bool fs_failed = std::ranges::any_of(
         target.filesystems, [](const FilesystemReport& fs) { return fs.status == FilesystemStatus::failed; });
-    if (fs_failed || !target.counts.fully_scanned()) {
+    if (fs_failed || !target.counts.no_failures()) {
         return RunStatus::completed_with_issues;
+    }
+    if (target.counts.limit_exceeded > 0) {
+        return policy == LimitPolicy::fail ? RunStatus::completed_with_issues
+                                           : RunStatus::completed_with_warnings;
     }
     return RunStatus::completed;
 }
@@ -83,21 +103,33 @@ RunStatus status_of(const Report& report) {
     if (report.interrupted) {
         return RunStatus::failed;
     }
-    if (!report.targets.empty() && std::ranges::all_of(report.targets, [](const TargetReport& t) {
-            return t.status == RunStatus::failed;
-        })) {
+    const auto all = [&](auto&& predicate) { return std::ranges::all_of(report.targets, predicate); };
+    if (!report.targets.empty() && all([](const TargetReport& t) { return t.status == RunStatus::failed; })) {
         return RunStatus::failed;
     }
-    const bool all_completed = std::ranges::all_of(
-        report.targets, [](const TargetReport& t) { return t.status == RunStatus::completed; });
-    return all_completed ? RunStatus::completed : RunStatus::completed_with_issues;
+    if (all([](const TargetReport& t) { return t.status == RunStatus::completed; })) {
+        return RunStatus::completed;
+    }
+    if (all([](const TargetReport& t) {
+            return t.status == RunStatus::completed || t.status == RunStatus::completed_with_warnings;
+        })) {
+        return RunStatus::completed_with_warnings;
+    }
+    return RunStatus::completed_with_issues;
+}
+
+int exit_status(std::string_view status, std::uint64_t detections) {
+    if (detections > 0) {
+        return 1;
+    }
+    return status == to_string(RunStatus::completed) ||
+                   status == to_string(RunStatus::completed_with_warnings)
+               ? 0
+               : 2;
 }
 
 int exit_status(const Report& report) {
-    if (!report.detections.empty()) {
-        return 1;
-    }
-    return report.status == RunStatus::completed ? 0 : 2;
+    return exit_status(to_string(report.status), report.detections.size());
 }
 
 std::string utc_now_iso8601() {

@@ -2,6 +2,7 @@
 
 #include "coldscan/common/text.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -78,6 +79,31 @@ std::string issue_line(TargetKind kind, const IssueRecord& record) {
            printable(record.reason) + " " + suffix;
 }
 
+constexpr std::size_t k_warnings_shown = 20;
+
+// One "Warning:" line per file the limits kept from being scanned in full (under LimitPolicy::warn they pass
+// the scan; they are never clean), the first k_warnings_shown of them.
+void limit_warnings(const Report& report, std::string& out) {
+    std::size_t shown = 0;
+    std::size_t total = 0;
+    for (const auto& issue : report.errors) {
+        if (issue.outcome != to_string(OutcomeKind::limit_exceeded)) {
+            continue;
+        }
+        ++total;
+        if (shown == k_warnings_shown) {
+            continue;
+        }
+        const auto target = std::ranges::find(report.targets, issue.target, &TargetReport::path);
+        const TargetKind kind = target != report.targets.end() ? target->kind : TargetKind::image;
+        out += "Warning:            " + issue_line(kind, issue) + "\n";
+        ++shown;
+    }
+    if (total > shown) {
+        out += "Warning:            and " + std::to_string(total - shown) + " more (see the report)\n";
+    }
+}
+
 std::string summary(const Report& report) {
     std::string out = "\n----------- SCAN SUMMARY -----------\n";
     auto line = [&out](const char* label, const std::string& value) {
@@ -130,7 +156,13 @@ std::string summary(const Report& report) {
                                                            (c.hardlinks == 1 ? " hard link)" : " hard links)")
                                                      : ""));
     line("Infected files:", std::to_string(c.infected));
-    line("Limits exceeded:", std::to_string(c.limit_exceeded));
+    std::string limits = std::to_string(c.limit_exceeded);
+    if (c.limit_exceeded > 0) {
+        limits += report.options.limit_policy == LimitPolicy::warn
+                      ? " (not scanned in full; warnings, below)"
+                      : " (not scanned in full; --limit-policy fail)";
+    }
+    line("Limits exceeded:", limits);
     std::uint64_t unscanned_parts = 0; // failed targets and filesystems, not files
     for (const auto& issue : report.errors) {
         unscanned_parts += is_part_failure(issue) ? 1 : 0;
@@ -155,6 +187,9 @@ std::string summary(const Report& report) {
     std::snprintf(time.data(), time.size(), "%.3f sec", report.total_seconds);
     line("Time:", time.data());
     line("Status:", std::string(to_string(report.status)) + (report.interrupted ? " (interrupted)" : ""));
+    if (report.options.limit_policy == LimitPolicy::warn) {
+        limit_warnings(report, out);
+    }
     return out;
 }
 

@@ -179,6 +179,7 @@ reports::Report ScanRun::run(const std::vector<std::string>& targets) {
         limits.max_files,
         static_cast<std::uint64_t>(limits.max_scan_time.count()),
         static_cast<std::uint64_t>(limits.yara_timeout.count()),
+        m_options.limit_policy,
     };
 
     PipelineSettings settings{m_options.threads, m_options.bytes_in_flight, m_options.source.max_in_memory,
@@ -263,7 +264,7 @@ void ScanRun::scan_directory(reports::TargetReport& target, reports::Report& rep
     const auto result = pipeline.scan(**source, where, report);
     target.counts = result.counts;
     target.scan_seconds = seconds_since(start);
-    target.status = reports::status_of(target);
+    target.status = reports::status_of(target, m_options.limit_policy);
     if (result.source_error) {
         fail_target(target, report, result.source_error->message);
     }
@@ -423,7 +424,7 @@ void ScanRun::scan_nbd(reports::TargetReport& target, reports::Report& report, P
 }
 
 void ScanRun::finish_image(reports::TargetReport& target, reports::Report& report) {
-    target.status = reports::status_of(target);
+    target.status = reports::status_of(target, m_options.limit_policy);
     const bool none_scanned =
         std::ranges::none_of(target.filesystems, [](const reports::FilesystemReport& fs) {
             return fs.status == reports::FilesystemStatus::scanned;
@@ -450,7 +451,8 @@ void ScanRun::scan_with_appliance(const disk::ImageInfo& info, const std::string
     const std::string launching = "starting the appliance for " + printable(target.path);
     enter_phase(launching);
     m_events.on_phase(launching);
-    auto image = disk::GuestfsImage::launch(info, m_options.accel, m_options.source.stall_timeout);
+    auto image = disk::GuestfsImage::launch(
+        info, disk::ApplianceOptions{m_options.accel, m_options.source.stall_timeout, m_options.snapshot});
     target.launch_seconds += seconds_since(start);
     if (!image) {
         fail_target(target, report, image.error().message);

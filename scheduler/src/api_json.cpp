@@ -61,6 +61,7 @@ ordered_json job_json(const JobView& view) {
                                       {"files", view.verdict->files},
                                       {"detections", view.verdict->detections},
                                       {"not_fully_scanned", view.verdict->not_fully_scanned},
+                                      {"limit_exceeded", view.verdict->limit_exceeded},
                                       {"signature_set", view.verdict->signature_set}};
     } else {
         out["verdict"] = nullptr;
@@ -123,6 +124,7 @@ Expected<JobView> job_from_json(const json& in) {
                                   number_or<std::uint64_t>(*verdict, "files", 0),
                                   number_or<std::uint64_t>(*verdict, "detections", 0),
                                   number_or<std::uint64_t>(*verdict, "not_fully_scanned", 0),
+                                  number_or<std::uint64_t>(*verdict, "limit_exceeded", 0),
                                   string_or_empty(*verdict, "signature_set")};
     }
     return view;
@@ -539,6 +541,8 @@ std::string metrics_text(const ServiceCounters& counters, const std::vector<Host
                 counters.signature_reloads);
     out.counter("coldscan_signature_reload_failures_total", "Signature reloads that failed.",
                 counters.signature_reload_failures);
+    out.counter("coldscan_job_queue_write_errors_total", "Job state changes the job queue could not record.",
+                counters.job_queue_write_errors);
 
     out.family("coldscan_host_running_scans", "gauge", "Scans running on the host's images.");
     for (const auto& host : hosts) {

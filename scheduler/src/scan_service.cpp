@@ -121,8 +121,9 @@ Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config) 
             auto placed = impl->resolve_image(record.request.target, request);
             if (!placed) {
                 spdlog::warn("job {}: {}; it fails", record.id, placed.error().message);
-                static_cast<void>(impl->queue->mark_running(record.id));
-                static_cast<void>(impl->queue->mark_failed(record.id, placed.error().message, Retry::never));
+                impl->queue_written_locked(record.id, impl->queue->mark_running(record.id));
+                impl->queue_written_locked(
+                    record.id, impl->queue->mark_failed(record.id, placed.error().message, Retry::never));
                 continue;
             }
             impl->schedule_locked(record, placed->host, placed->datastore, placed->estimated_bytes,
@@ -367,6 +368,7 @@ std::optional<JobVerdict> ScanService::Impl::verdict_of(const JobRecord& record)
         verdict.status = report.value("status", std::string());
         const auto& counts = report.at("counts");
         verdict.files = counts.value("files", std::uint64_t{0});
+        verdict.limit_exceeded = counts.value("limit_exceeded", std::uint64_t{0});
         verdict.not_fully_scanned = counts.value("errors", std::uint64_t{0}) +
                                     counts.value("limit_exceeded", std::uint64_t{0}) +
                                     counts.value("skipped", std::uint64_t{0});
@@ -375,9 +377,7 @@ std::optional<JobVerdict> ScanService::Impl::verdict_of(const JobRecord& record)
     } catch (const json::exception&) {
         return std::nullopt;
     }
-    verdict.exit_status = verdict.detections > 0                                              ? 1
-                          : (verdict.status == "completed" && verdict.not_fully_scanned == 0) ? 0
-                                                                                              : 2;
+    verdict.exit_status = reports::exit_status(verdict.status, verdict.detections);
     m_verdicts[record.id] = verdict;
     return verdict;
 }

@@ -10,6 +10,7 @@
 #include "coldscan/common/text.hpp"
 #include "coldscan/common/unique_fd.hpp"
 #include "coldscan/disk/image_probe.hpp"
+#include "coldscan/reports/report.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -43,8 +44,9 @@ constexpr std::array<std::string_view, 4> k_service_keys = {"state_dir", "thread
 constexpr std::array<std::string_view, 5> k_api_keys = {"listen", "auth_token", "max_request_bytes",
                                                         "requests_per_second", "request_burst"};
 constexpr std::array<std::string_view, 3> k_signature_keys = {"clamav_db", "yara_rules", "sandbox"};
-constexpr std::array<std::string_view, 6> k_limit_keys = {"max_file_size", "max_scan_size", "max_recursion",
-                                                          "max_files",     "max_scan_time", "yara_timeout"};
+constexpr std::array<std::string_view, 7> k_limit_keys = {"max_file_size", "max_scan_size", "max_recursion",
+                                                          "max_files",     "max_scan_time", "yara_timeout",
+                                                          "policy"};
 constexpr std::array<std::string_view, 1> k_libvirt_keys = {"uri"};
 constexpr std::array<std::string_view, 5> k_host_keys = {
     "name", "max_concurrent_scans", "max_read_per_second", "pressure_threshold", "load_probe"};
@@ -635,11 +637,21 @@ void read_signatures(Reader& reader, const std::optional<Scope>& section, Servic
     }
 }
 
-void read_limits(Reader& reader, const std::optional<Scope>& section, signatures::ScanLimits& limits) {
+void read_limits(Reader& reader, const std::optional<Scope>& section, signatures::ScanLimits& limits,
+                 reports::LimitPolicy& policy) {
     if (!section) {
         return;
     }
     reader.check_keys(*section, k_limit_keys);
+    if (const auto text = reader.string(*section, "policy")) {
+        if (const auto parsed = reports::limit_policy_from(text->value)) {
+            policy = *parsed;
+        } else {
+            reader.fail(text->line,
+                        "[limits] policy: " + in_quotes(text->value) +
+                            " is not warn (limit hits are warnings) or fail (they fail the scan)");
+        }
+    }
     assign_if(reader.size(*section, "max_file_size"), limits.max_file_size);
     assign_if(reader.size(*section, "max_scan_size"), limits.max_scan_size);
     assign_if(reader.integer(*section, "max_recursion", 1, k_max_u32), limits.max_recursion);
@@ -1070,7 +1082,7 @@ Expected<ServiceConfig> parse_service_config(std::string_view toml_text, std::st
     read_service(reader, reader.section(root, "service"), config);
     read_api(reader, reader.section(root, "api"), config.api);
     read_signatures(reader, reader.section(root, "signatures"), config);
-    read_limits(reader, reader.section(root, "limits"), config.limits);
+    read_limits(reader, reader.section(root, "limits"), config.limits, config.limit_policy);
     read_libvirt(reader, reader.section(root, "libvirt"), config);
     InventoryDraft draft;
     read_hosts(reader, root, draft, config);

@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <spdlog/spdlog.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -97,6 +98,17 @@ struct ScanService::Impl {
 
     [[nodiscard]] Expected<std::string> reload_signatures();
     void set_pressure(std::string_view host, Expected<double> reading);
+
+    // Whether a job-queue write went through; a failed one is logged and counted (/metrics
+    // coldscan_job_queue_write_errors_total): the job may be recovered in another state after a restart.
+    template <typename T> bool queue_written_locked(std::string_view id, const Expected<T>& written) {
+        if (written) {
+            return true;
+        }
+        ++m_counters.job_queue_write_errors;
+        spdlog::error("job {}: the job queue could not record it: {}", id, written.error().message);
+        return false;
+    }
 
     // --- service_housekeeping.cpp
     void housekeeping_loop();

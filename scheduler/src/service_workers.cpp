@@ -99,17 +99,15 @@ void ScanService::Impl::carry_out_locked(const Decision& decision, TimePoint now
             worker->second->reason = StopReason::pause;
             worker->second->stop->store(true);
         }
-        if (auto paused = queue->mark_paused(id); !paused) {
-            spdlog::error("job {}: {}", id, paused.error().message);
-        }
+        queue_written_locked(id, queue->mark_paused(id));
         spdlog::info("job {}: paused for a gate scan", id);
     }
     auto begin = [&](const std::string& scheduler_id, std::string_view verb) {
         const std::string id = m_by_scheduler_id.at(scheduler_id);
         auto running = queue->mark_running(id);
-        if (!running) {
+        if (!queue_written_locked(id, running)) {
             // The queue stays as it was (recovered at the next start); the slots are freed now.
-            spdlog::error("job {}: cannot {} it: {}", id, verb, running.error().message);
+            spdlog::error("job {}: cannot {} it", id, verb);
             static_cast<void>(m_scheduler.finished(scheduler_id, now));
             m_by_scheduler_id.erase(scheduler_id);
             m_placements.erase(id);
@@ -170,6 +168,7 @@ void ScanService::Impl::run_job(const std::string& id, const std::shared_ptr<Wor
             target = (*record)->request.target;
             options.snapshot = (*record)->request.snapshot;
             options.sandbox_filesystems = config.sandbox;
+            options.limit_policy = config.limit_policy;
             if (!(*record)->request.format.empty()) {
                 options.format = (*record)->request.format;
             }
@@ -250,11 +249,9 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
     };
     if (written) {
         if (record->status == JobStatus::paused) {
-            static_cast<void>(queue->mark_running(id)); // it ended before the pause reached it
+            queue_written_locked(id, queue->mark_running(id)); // it ended before the pause reached it
         }
-        if (auto done = queue->mark_succeeded(id, *written); !done) {
-            spdlog::error("job {}: {}", id, done.error().message);
-        }
+        queue_written_locked(id, queue->mark_succeeded(id, *written));
         ++m_counters.jobs_succeeded;
         m_counters.files_scanned += report.counts.files;
         m_counters.bytes_scanned += report.counts.bytes;
@@ -269,16 +266,15 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
     } else if (reason == StopReason::cancel) {
         release();
     } else if (reason == StopReason::shutdown && report.interrupted) {
-        if (auto requeued = queue->requeue(id); !requeued) {
-            spdlog::error("job {}: {}", id, requeued.error().message);
-        }
+        queue_written_locked(id, queue->requeue(id));
         release();
     } else {
         const std::string failure = report.interrupted ? "the scan was interrupted" : failure_of(report);
         if (record && record->status == JobStatus::paused) {
-            static_cast<void>(queue->mark_running(id));
+            queue_written_locked(id, queue->mark_running(id));
         }
         auto failed = queue->mark_failed(id, failure);
+        queue_written_locked(id, failed);
         ++m_counters.jobs_failed;
         const auto retry_host = placed != m_placements.end() ? placed->second.host : 0;
         const auto retry_datastore = placed != m_placements.end() ? placed->second.datastore : 0;

@@ -146,6 +146,13 @@ Expected<ClamavEngine> ClamavEngine::compile(ClamavDatabaseInfo info, const Scan
     }
     cl_engine_set_clcb_virus_found(engine.get(), &detail::on_clamav_virus_found);
     cl_engine_set_clcb_meta(engine.get(), &detail::on_clamav_archive_member);
+    cl_engine_set_clcb_file_inspection(engine.get(), &detail::on_clamav_layer);
+    // libclamav's clean cache would remember a file whose member it cut (it does not know that is a limit
+    // hit) and skip it, member and all, the next time: coldscan keeps its own cache of verdicts by content.
+    if (const cl_error_t rc = cl_engine_set_num(engine.get(), CL_ENGINE_DISABLE_CACHE, 1); rc != CL_SUCCESS) {
+        return make_error(Errc::engine,
+                          std::string("cannot turn off ClamAV's clean cache: ") + cl_strerror(rc));
+    }
     auto scratch = TempDir::create("coldscan-clamav");
     if (!scratch) {
         return std::unexpected(scratch.error());

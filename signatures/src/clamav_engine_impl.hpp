@@ -26,10 +26,16 @@ namespace detail {
 // The cl_engine_set_clcb_virus_found callback: appends the name to the scan's ClamavScanState (context).
 void on_clamav_virus_found(int fd, const char* virname, void* context) noexcept;
 // The cl_engine_set_clcb_meta callback (archive members, with the size their header declares): a member
-// over MaxFileSize, which libclamav cuts to MaxFileSize without an alert, becomes a MaxFileSize limit hit.
+// declared over MaxFileSize may be cut by libclamav's zip reader without an alert; noted, and confirmed or
+// dropped by the next layer (on_clamav_layer).
 cl_error_t on_clamav_archive_member(const char* container_type, unsigned long container_size,
                                     const char* member_name, unsigned long member_size, int is_encrypted,
                                     unsigned int member_index, void* context) noexcept;
+// The cl_engine_set_clcb_file_inspection callback (every layer libclamav scans): a layer extracted from a
+// noted member that reached MaxFileSize was cut there, a MaxFileSize limit hit naming the member.
+cl_error_t on_clamav_layer(int fd, const char* type, const char** ancestors, size_t parent_file_size,
+                           const char* file_name, size_t file_size, const char* file_buffer,
+                           uint32_t recursion_level, uint32_t layer_attributes, void* context) noexcept;
 
 } // namespace detail
 } // namespace coldscan::signatures

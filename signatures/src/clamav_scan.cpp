@@ -23,10 +23,13 @@
 // the rare content that has neither bytes in memory nor a descriptor.
 #include "clamav_engine_impl.hpp"
 #include "clamav_log.hpp"
+#include "coldscan/common/text.hpp"
 #include "engine_result_builder.hpp"
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <optional>
 #include <span>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -41,10 +44,23 @@ constexpr std::string_view k_encrypted_alert_prefix = "Heuristics.Encrypted.";
 
 using FmapHandle = CHandle<cl_fmap_t, cl_fmap_close>;
 
+// libclamav's zip reader inflates in BUFSIZ chunks and stops before the chunk that would pass MaxFileSize:
+// a member it cut is at most this much short of the limit.
+constexpr std::uint64_t k_unzip_chunk = BUFSIZ;
+
+struct DeclaredMember {
+    std::string name;
+    std::uint64_t declared_size = 0;
+};
+
 struct ClamavScanState {
     std::vector<std::string> names; // every alert, in order, without repeats
     bool callback_failed = false;
     std::uint64_t max_file_size = 0; // the engine's MaxFileSize (0: none)
+    // The archive member announced last, when its header declares more than MaxFileSize: cut, if libclamav
+    // extracts it at all (headers found inside .pyc or .so files declare gigabytes and extract nothing).
+    std::optional<DeclaredMember> declared_over_limit;
+    std::string file_size_detail; // which object MaxFileSize stopped, for the reason
 };
 
 // Adds an alert name unless it is there already.
@@ -141,7 +157,9 @@ EngineResult make_result(cl_error_t rc, const char* virname, ClamavScanState& st
     for (auto& name : state.names) {
         if (is_limit_alert(name)) {
             timed_out = timed_out || name == k_scan_time_alert;
-            append_reason(limit_reason, "ClamAV: " + name);
+            const bool detailed = name == k_file_size_alert && !state.file_size_detail.empty();
+            append_reason(limit_reason,
+                          "ClamAV: " + name + (detailed ? " (" + state.file_size_detail + ")" : ""));
         } else if (is_encrypted_alert(name)) {
             append_reason(limit_reason, "ClamAV: " + name + " (encrypted content, not scanned)");
         } else {
@@ -224,16 +242,45 @@ void on_clamav_virus_found(int /*fd*/, const char* virname, void* context) noexc
 }
 
 cl_error_t on_clamav_archive_member(const char* /*container_type*/, unsigned long /*container_size*/,
-                                    const char* /*member_name*/, unsigned long member_size,
-                                    int /*is_encrypted*/, unsigned int /*member_index*/,
-                                    void* context) noexcept {
+                                    const char* member_name, unsigned long member_size, int /*is_encrypted*/,
+                                    unsigned int /*member_index*/, void* context) noexcept {
     auto* state = static_cast<ClamavScanState*>(context);
-    if (state == nullptr || state->max_file_size == 0 || member_size <= state->max_file_size) {
+    if (state == nullptr) {
+        return CL_CLEAN;
+    }
+    state->declared_over_limit.reset();
+    if (state->max_file_size == 0 || member_size <= state->max_file_size) {
         return CL_CLEAN;
     }
     try {
-        // libclamav's zip reader cuts such a member to MaxFileSize and says nothing: the rest is unscanned.
+        state->declared_over_limit = DeclaredMember{member_name != nullptr ? member_name : "", member_size};
+    } catch (...) {
+        state->callback_failed = true;
+    }
+    return CL_CLEAN;
+}
+
+cl_error_t on_clamav_layer(int /*fd*/, const char* /*type*/, const char** /*ancestors*/,
+                           size_t /*parent_file_size*/, const char* /*file_name*/, size_t file_size,
+                           const char* /*file_buffer*/, uint32_t /*recursion_level*/,
+                           uint32_t /*layer_attributes*/, void* context) noexcept {
+    auto* state = static_cast<ClamavScanState*>(context);
+    if (state == nullptr || !state->declared_over_limit) {
+        return CL_CLEAN;
+    }
+    const DeclaredMember member = std::move(*state->declared_over_limit);
+    state->declared_over_limit.reset();
+    if (file_size + k_unzip_chunk <= state->max_file_size) {
+        return CL_CLEAN; // it extracted to less than the limit: nothing was cut
+    }
+    try {
+        // libclamav's zip reader cut this member at MaxFileSize and said nothing: the rest is unscanned.
         add_name(*state, k_file_size_alert);
+        if (state->file_size_detail.empty()) {
+            state->file_size_detail = "archive member \"" + printable(member.name) + "\" declares " +
+                                      std::to_string(member.declared_size) + " bytes; its first " +
+                                      std::to_string(file_size) + " were scanned";
+        }
     } catch (...) {
         state->callback_failed = true;
     }
@@ -257,6 +304,10 @@ EngineResult ClamavEngine::scan(const Content& content, std::string_view name) c
     state.max_file_size =
         get_error == CL_SUCCESS && max_file_size > 0 ? static_cast<std::uint64_t>(max_file_size) : 0;
     const bool over_limit = state.max_file_size > 0 && content.size() > state.max_file_size;
+    if (over_limit) {
+        state.file_size_detail = "the file has " + std::to_string(content.size()) + " bytes; its first " +
+                                 std::to_string(state.max_file_size) + " were scanned";
+    }
     const Coverage coverage = over_limit ? Coverage::prefix : Coverage::whole_file;
     const std::uint64_t length = over_limit ? state.max_file_size : content.size();
 

@@ -10,8 +10,10 @@ namespace {
 // cached by an older coldscan are not reused. v2: big files went through a libclamav path that could skip
 // archive members (clamav_scan.cpp). v3: files over MaxFileSize have their first MaxFileSize bytes scanned,
 // and archive members over it (libclamav cut them short without a word) are limit hits. v4: encrypted
-// archive members and documents are limit hits, no longer clean.
-constexpr std::string_view k_fingerprint_schema = "coldscan-signature-set-v4";
+// archive members and documents are limit hits, no longer clean. v5: an archive member over MaxFileSize is a
+// limit hit only when libclamav extracted it up to the limit (zip headers inside .pyc and .so files declare
+// gigabytes and extract nothing: those files are clean again).
+constexpr std::string_view k_fingerprint_schema = "coldscan-signature-set-v5";
 
 // Every limit, because a verdict depends on them as much as on the signatures.
 std::string limits_text(const ScanLimits& limits) {

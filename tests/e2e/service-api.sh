@@ -84,6 +84,9 @@ PY
 status_out=$("$coldscan" status)
 grep -q "$infected_id" <<<"$status_out" || fail "coldscan status does not list $infected_id"
 "$coldscan" status "$clean_id" | grep -q succeeded || fail "coldscan status ID: not succeeded"
+# --server as the config's `listen` writes it (HOST:PORT, no scheme).
+COLDSCAN_SERVER= "$coldscan" status --server "127.0.0.1:$port" "$clean_id" | grep -q succeeded ||
+    fail "coldscan status --server 127.0.0.1:$port: not answered"
 
 note "2. the same scan again: same id, no rescan, no second alert"
 again=$(api POST /v1/scans "{\"targets\": [\"$work/fast/infected.qcow2\"]}")

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # snapshot.sh COLDSCAN FIXTURES WORKDIR
 #
-# --snapshot NAME on the direct path: a qcow2 internal snapshot is scanned as it was, whatever the image's
-# current state. Here the current state is wiped after the snapshot (its partition table and first
-# filesystem blocks zeroed): the snapshot still gives every file and detection of the original, the current
-# state gives no filesystem, and an unknown snapshot name is a clear error.
+# --snapshot NAME: a qcow2 internal snapshot is scanned as it was, whatever the image's current state, on the
+# direct path and through the appliance (which reads the snapshot from the same qemu-nbd export). Here the
+# current state is wiped after the snapshot (its partition table and first filesystem blocks zeroed): the
+# snapshot still gives every file and detection of the original, the current state gives no filesystem, and
+# an unknown snapshot name is a clear error.
 set -euo pipefail
 
 # shellcheck source=tests/e2e/script-start.sh
@@ -28,6 +29,7 @@ scan() { # NAME ARGS...
 }
 scan original --backend direct "$fixtures/images/ext4-gpt.qcow2"
 scan snapshot --backend direct --snapshot before-wipe vm.qcow2
+scan snapshot-appliance --backend guestfs --accel tcg --snapshot before-wipe vm.qcow2
 scan current --backend direct vm.qcow2
 scan unknown --backend direct --snapshot no-such-snapshot vm.qcow2
 
@@ -42,6 +44,8 @@ def lines(name):
 exit_of = lambda name: int(open(name + ".exit").read())
 check(lines("snapshot") == lines("original"), "the snapshot does not give the original's files")
 check(exit_of("snapshot") == exit_of("original") == 1, "exit status of the snapshot scan")
+check(lines("snapshot-appliance") == lines("original"), "the appliance does not give the snapshot's files")
+check(exit_of("snapshot-appliance") == 1, "exit status of the snapshot scan through the appliance")
 current = json.load(open("current.json"))
 check(exit_of("current") == 2 and any(e["outcome"] == "NO_FILESYSTEM" for e in current["errors"]),
       "the wiped current state was not reported as holding no filesystem")

@@ -117,8 +117,10 @@ TEST_CASE("LVM and btrfs: direct-only reports them failed, auto hands them to th
     CHECK(readers_of(load_scan("auto-lvm")) == std::set<std::string>{"direct", "appliance"});
 }
 
-TEST_CASE("--snapshot without the direct path is refused before any work", "[direct]") {
+TEST_CASE("--snapshot on the appliance: a snapshot the image lacks fails the target before a launch",
+          "[direct]") {
     const ScanRun& run = load_scan("snapshot-on-appliance");
     CHECK(run.exit_code == 2);
-    CHECK(run.err.find("--snapshot needs --backend direct or auto") != std::string::npos);
+    CHECK(run.err.find("no internal snapshot named \"s1\" (it has none)") != std::string::npos);
+    CHECK(run.report->at("targets").at(0).at("status") == "failed");
 }

@@ -24,6 +24,13 @@ TEST_CASE("run_bounded") {
         REQUIRE_FALSE(result);
         CHECK(result.error().code == Errc::timeout);
     }
+    SECTION("a program that closes its output is still stopped at its wall time") {
+        limits.wall_time = std::chrono::milliseconds(300);
+        // Before the fix it waited for sleep and answered exit 0.
+        auto result = run_bounded({"sh", "-c", "exec >&- 2>&-; sleep 30"}, limits);
+        REQUIRE_FALSE(result);
+        CHECK(result.error().code == Errc::timeout);
+    }
     SECTION("a CPU-time limit kills a spinning program") {
         limits.cpu_time = std::chrono::seconds(1);
         auto result = run_bounded({"sh", "-c", "while :; do :; done"}, limits);

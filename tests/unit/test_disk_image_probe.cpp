@@ -78,6 +78,7 @@ TEST_CASE("probe_image") {
         REQUIRE(info->chain.size() == 2);
         CHECK(info->chain[0].path == store / "top.qcow2");
         CHECK(info->chain[0].backing_reference == "base.qcow2");
+        CHECK(info->allowed_roots == std::vector<fs::path>{store});
         CHECK(info->chain[0].file_size == fs::file_size(store / "top.qcow2"));
         CHECK(info->chain[1].path == store / "base.qcow2");
         CHECK(info->chain[1].format == "qcow2");
@@ -100,6 +101,7 @@ TEST_CASE("probe_image") {
         REQUIRE(allowed.has_value());
         REQUIRE(allowed->chain.size() == 2);
         CHECK(allowed->chain[1].path == elsewhere / "base.qcow2");
+        CHECK(allowed->allowed_roots == std::vector<fs::path>{store, elsewhere});
     }
 
     SECTION("a symlink that leads out of the roots is refused") {

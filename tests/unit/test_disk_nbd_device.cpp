@@ -67,7 +67,37 @@ TEST_CASE("image_opts") {
                   ImageLayer{"/img/base.raw", "raw", 0, 0, ""}};
     CHECK(image_opts(info) ==
           "driver=qcow2,file.driver=file,file.filename=/img/a,,b.qcow2,"
-          "backing.driver=raw,backing.file.driver=file,backing.file.filename=/img/base.raw");
+          "backing.driver=raw,backing.file.driver=file,backing.file.filename=/img/base.raw,"
+          "backing.backing=");
+    ImageInfo single;
+    single.path = "/img/one.qcow2";
+    single.format = "qcow2";
+    CHECK(image_opts(single) == "driver=qcow2,file.driver=file,file.filename=/img/one.qcow2,backing=");
+}
+
+TEST_CASE("QemuNbdServer follows no backing file the gate did not see") {
+    // The chain the gate validated ends at top.qcow2; its header (changed since, or never probed) names
+    // secret.raw. qemu-nbd must read top alone: zeros where top has no data, never secret's bytes.
+    auto dir = TempDir::create("coldscan-nbdtest");
+    REQUIRE(dir);
+    const auto secret = dir->path() / "secret.raw";
+    const auto top = dir->path() / "top.qcow2";
+    run("qemu-img create -q -f raw " + secret.string() + " 1M && qemu-io -f raw -c 'write -P 0x5a 0 64k' " +
+        secret.string() + " >/dev/null && qemu-img create -q -f qcow2 -b " + secret.string() + " -F raw " +
+        top.string() + " 1M");
+    ImageInfo info;
+    info.path = top;
+    info.format = "qcow2";
+    info.virtual_size = 1 << 20;
+    info.chain = {ImageLayer{top, "qcow2", 1 << 20, 0, ""}};
+    auto server = QemuNbdServer::start(info, {"", 1});
+    REQUIRE(server);
+    auto device = NbdDevice::connect_unix((*server)->socket_path(), NbdOptions{1, "", nullptr});
+    REQUIRE(device);
+    std::vector<std::byte> bytes(64 * k_kib);
+    REQUIRE((*device)->read(0, bytes));
+    CHECK(at(bytes, 0) == std::byte{0});
+    CHECK(at(bytes, bytes.size() - 1) == std::byte{0});
 }
 
 TEST_CASE("QemuNbdServer and NbdDevice") {

@@ -32,7 +32,7 @@ Report sample_report() {
     target.counts.add(OutcomeKind::clean, 100);
     target.counts.add(OutcomeKind::infected, 100);
     target.counts.add(OutcomeKind::limit_exceeded, 100);
-    target.status = status_of(target);
+    target.status = status_of(target, LimitPolicy::fail);
     report.counts = target.counts;
     report.targets.push_back(target);
     Detection yara{Engine::yara, "Demo_Rule", "demo", {"ransom"}, {{"author", "coldscan"}}};

@@ -216,7 +216,7 @@ TEST_CASE("job_body", "[scheduler]") {
     SECTION("progress and verdict") {
         JobView job = sample_job("j-2", JobStatus::succeeded);
         job.progress = JobProgress{"scanning", 120, 1 << 20, 3.5};
-        job.verdict = JobVerdict{"completed_with_issues", 2, 300, 0, 4, "sigs-1"};
+        job.verdict = JobVerdict{"completed_with_issues", 2, 300, 0, 4, 1, "sigs-1"};
         const json out = json::parse(api::job_body(job));
         CHECK(out["progress"] ==
               json{{"phase", "scanning"}, {"files_done", 120}, {"bytes_done", 1 << 20}, {"seconds", 3.5}});
@@ -225,6 +225,7 @@ TEST_CASE("job_body", "[scheduler]") {
                                      {"files", 300},
                                      {"detections", 0},
                                      {"not_fully_scanned", 4},
+                                     {"limit_exceeded", 1},
                                      {"signature_set", "sigs-1"}});
     }
     SECTION("guest-derived strings are encoded, invalid UTF-8 replaced") {
@@ -251,7 +252,7 @@ TEST_CASE("parse_job_body", "[scheduler]") {
         job.record.request.priority = Priority::gate;
         job.record.request.format = "qcow2";
         job.progress = JobProgress{"reading", 7, 700, 1.25};
-        job.verdict = JobVerdict{"completed", 1, 30, 2, 0, "sigs-1"};
+        job.verdict = JobVerdict{"completed", 1, 30, 2, 0, 0, "sigs-1"};
         const auto back = api::parse_job_body(api::job_body(job));
         REQUIRE(back);
         CHECK(back->record.id == "j-5");
@@ -403,6 +404,7 @@ TEST_CASE("metrics_text", "[scheduler]") {
     counters.detections = 3;
     counters.signature_reloads = 2;
     counters.signature_reload_failures = 1;
+    counters.job_queue_write_errors = 2;
     HostView odd = sample_host("odd\"host\\\nname");
     odd.pressure.reset();
     odd.throttled = true;
@@ -427,6 +429,7 @@ TEST_CASE("metrics_text", "[scheduler]") {
     CHECK(has_line("coldscan_detections_total 3"));
     CHECK(has_line("coldscan_signature_reloads_total 2"));
     CHECK(has_line("coldscan_signature_reload_failures_total 1"));
+    CHECK(has_line("coldscan_job_queue_write_errors_total 2"));
     CHECK(has_line(R"(coldscan_host_running_scans{host="kvm01"} 2)"));
     CHECK(has_line(R"(coldscan_host_max_concurrent_scans{host="kvm01"} 3)"));
     CHECK(has_line(R"(coldscan_host_pressure{host="kvm01"} 0.25)"));
@@ -446,8 +449,8 @@ TEST_CASE("metrics_text", "[scheduler]") {
     for (std::size_t at = text.find("# HELP "); at != std::string::npos; at = text.find("# HELP ", at + 1)) {
         ++helps;
     }
-    CHECK(types == 19);
-    CHECK(helps == 19);
+    CHECK(types == 20);
+    CHECK(helps == 20);
     CHECK(api::escape_label_value("a\\b\"c\nd") == "a\\\\b\\\"c\\nd");
 }
 
@@ -457,9 +460,12 @@ TEST_CASE("exit_status_of", "[scheduler]") {
         job.verdict = std::move(verdict);
         return job;
     };
-    const JobVerdict clean{"completed", 0, 10, 0, 0, "s"};
-    const JobVerdict infected{"completed", 1, 10, 1, 0, "s"};
-    const JobVerdict partial{"completed_with_issues", 2, 10, 0, 3, "s"};
+    const JobVerdict clean{"completed", 0, 10, 0, 0, 0, "s"};
+    const JobVerdict infected{"completed", 1, 10, 1, 0, 0, "s"};
+    const JobVerdict partial{"completed_with_issues", 2, 10, 0, 3, 0, "s"};
+    const JobVerdict limited{"completed_with_warnings", 0, 10, 0, 2, 2, "s"};
+    CHECK(api::exit_status_of(
+              {finished(JobStatus::succeeded, clean), finished(JobStatus::succeeded, limited)}) == 0);
     CHECK(api::exit_status_of(
               {finished(JobStatus::succeeded, clean), finished(JobStatus::succeeded, clean)}) == 0);
     CHECK(api::exit_status_of(

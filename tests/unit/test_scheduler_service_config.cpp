@@ -293,6 +293,7 @@ max_recursion = 8
 max_files = 500
 max_scan_time = "5m"
 yara_timeout = 30
+policy = "fail"
 
 [libvirt]
 uri = "test:///usr/share/libvirt/test-node.xml"
@@ -334,6 +335,8 @@ days = ["FRI-mon", "wed"]
         CHECK(config.limits.max_files == 500);
         CHECK(config.limits.max_scan_time == 300s);
         CHECK(config.limits.yara_timeout == 30s);
+        CHECK(config.limit_policy == coldscan::reports::LimitPolicy::fail);
+        CHECK(accepted(k_minimal).limit_policy == coldscan::reports::LimitPolicy::warn);
         CHECK(config.libvirt_uri == "test:///usr/share/libvirt/test-node.xml");
         const HostSpec& host = config.inventory.hosts().at(0);
         CHECK(host.max_concurrent_scans == 4);
@@ -567,6 +570,15 @@ TEST_CASE("parse_service_config: images_format", "[scheduler]") {
               "test.toml:11: [[datastore]] 'ds1' images_format: 'iso' is not a format coldscan opens (qcow2, "
               "vmdk, vhdx, vdi, vpc, qed, raw)");
     }
+}
+
+TEST_CASE("parse_service_config: limits policy", "[scheduler]") {
+    CHECK(accepted(with("[limits]\npolicy = \"warn\"\n")).limit_policy ==
+          coldscan::reports::LimitPolicy::warn);
+    CHECK(refusal(with("[limits]\npolicy = \"strict\"\n")) ==
+          "test.toml:12: [limits] policy: 'strict' is not warn (limit hits are warnings) or fail (they fail "
+          "the "
+          "scan)");
 }
 
 TEST_CASE("parse_service_config: listen address and token", "[scheduler]") {

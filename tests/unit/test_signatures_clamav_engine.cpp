@@ -246,13 +246,15 @@ TEST_CASE("ClamavEngine::scan limits") {
         const auto result = engine.scan(memory_content(std::string(1000, 'A') + k_eicar), "/big");
         CHECK(result.status == Status::limit_exceeded);
         CHECK(result.detections.empty());
-        CHECK(result.reason == "ClamAV: Heuristics.Limits.Exceeded.MaxFileSize");
+        CHECK(result.reason == "ClamAV: Heuristics.Limits.Exceeded.MaxFileSize (the file has 1068 bytes; its "
+                               "first 100 were scanned)");
         CHECK_FALSE(result.timed_out);
         // EICAR within the first 100 bytes: a real detection wins, the limit stays in the reason.
         const auto early = engine.scan(memory_content(k_eicar + std::string(1000, 'A')), "/big-early");
         CHECK(early.status == Status::detected);
         CHECK(signatures_of(early) == std::vector<std::string>{"Coldscan.Test.Eicar.UNOFFICIAL"});
-        CHECK(early.reason == "ClamAV: Heuristics.Limits.Exceeded.MaxFileSize");
+        CHECK_THAT(early.reason,
+                   Catch::StartsWith("ClamAV: Heuristics.Limits.Exceeded.MaxFileSize (the file has"));
         const auto by_fd = engine.scan(fd_content(k_testfiles / "clam.exe"), "/clam.exe");
         CHECK(by_fd.status == Status::limit_exceeded);
         CHECK_THAT(by_fd.reason, Catch::Contains("MaxFileSize"));
@@ -261,12 +263,53 @@ TEST_CASE("ClamavEngine::scan limits") {
         write_file(early_file, k_eicar + std::string(1000, 'A'));
         const auto early_fd = engine.scan(fd_content(early_file), "/early");
         CHECK(early_fd.status == Status::detected);
-        CHECK(early_fd.reason == "ClamAV: Heuristics.Limits.Exceeded.MaxFileSize");
+        CHECK_THAT(early_fd.reason,
+                   Catch::StartsWith("ClamAV: Heuristics.Limits.Exceeded.MaxFileSize (the file has"));
         const auto late_file = db.dir.path() / "padding-then-eicar.bin";
         write_file(late_file, std::string(1000, 'A') + k_eicar);
         const auto late_fd = engine.scan(fd_content(late_file), "/late");
         CHECK(late_fd.status == Status::limit_exceeded);
         CHECK(late_fd.detections.empty());
+    }
+    SECTION("an archive member cut at max_file_size is limit_exceeded, named, every time") {
+        ScanLimits limits;
+        limits.max_file_size = 1'000'000;
+        const auto engine = load_engine(db.folder, limits);
+        const auto dir = db.dir.path();
+        write_file(dir / "zeros.bin", std::string(3'000'000, '\0'));
+        REQUIRE(std::system(("cd '" + dir.string() + "' && zip -q big.zip zeros.bin").c_str()) == 0);
+        const auto zip = read_file(dir / "big.zip");
+        // Twice on one engine: a clean cache inside libclamav would skip the archive the second time.
+        for (int round = 0; round < 2; ++round) {
+            INFO("round " << round);
+            const auto result = engine.scan(Content::from_memory(zip), "/big.zip");
+            CHECK(result.status == Status::limit_exceeded);
+            CHECK_THAT(result.reason,
+                       Catch::StartsWith("ClamAV: Heuristics.Limits.Exceeded.MaxFileSize (archive "
+                                         "member \"zeros.bin\" declares 3000000 bytes; its first "));
+        }
+    }
+    SECTION("a zip header inside ordinary bytes that only declares a big size is not a limit hit") {
+        // As in Python's zipfile.pyc or PHP's phar.so: libclamav finds the header, extracts nothing.
+        ScanLimits limits;
+        limits.max_file_size = 1'000'000;
+        const auto engine = load_engine(db.folder, limits);
+        std::string bytes;
+        for (int i = 0; i < 20; ++i) {
+            bytes += "ordinary text before an embedded header\n";
+        }
+        const auto put16 = [&](unsigned v) {
+            bytes += static_cast<char>(v & 0xFF), bytes += static_cast<char>(v >> 8);
+        };
+        const auto put32 = [&](std::uint32_t v) { put16(v & 0xFFFF), put16(v >> 16); };
+        put32(0x04034b50); // local file header: deflated, 100 bytes declared to inflate to 2 GiB
+        put16(20), put16(0), put16(8), put16(0), put16(0);
+        put32(0), put32(100), put32(0x7FFFFFFF);
+        put16(4), put16(0);
+        bytes += "L4Qs" + std::string(100, '\xFF') + std::string(500, 'x');
+        const auto result = engine.scan(memory_content(bytes), "/zipfile.pyc");
+        CHECK(result.status == Status::clean);
+        CHECK(result.reason.empty());
     }
     SECTION("archives nested deeper than max_recursion are limit_exceeded") {
         ScanLimits limits;

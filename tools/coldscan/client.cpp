@@ -115,9 +115,10 @@ std::size_t terminal_width() {
 } // namespace
 
 void add_client_options(CLI::App& command, ClientOptions& options) {
-    command.add_option("--server", options.server,
-                       "The scan service: http://HOST:PORT, https://HOST:PORT or unix:/path (default: "
-                       "$COLDSCAN_SERVER, else http://127.0.0.1:8731)");
+    command.add_option(
+        "--server", options.server,
+        "The scan service: HOST:PORT, http://HOST:PORT, https://HOST:PORT or unix:/path (default: "
+        "$COLDSCAN_SERVER, else http://127.0.0.1:8731)");
     command.add_option(
         "--token-file", options.token_file,
         "File holding the API's bearer token (default: $COLDSCAN_TOKEN_FILE; $COLDSCAN_TOKEN may "
@@ -132,6 +133,10 @@ ApiClient::~ApiClient() = default;
 
 Expected<ApiClient> ApiClient::create(const ClientOptions& options) {
     std::string url = options.server.empty() ? env_or("COLDSCAN_SERVER", k_default_server) : options.server;
+    if (!url.starts_with("unix:") && url.find("://") == std::string::npos &&
+        url.find('/') == std::string::npos && url.find(':') != std::string::npos) {
+        url = "http://" + url; // HOST:PORT, as the service's `listen` takes it
+    }
     std::unique_ptr<httplib::Client> client;
     try {
         if (url.starts_with("unix:")) {
@@ -157,7 +162,7 @@ Expected<ApiClient> ApiClient::create(const ClientOptions& options) {
         } else {
             return make_error(Errc::invalid_argument,
                               "--server: " + url +
-                                  " is not http://HOST:PORT, https://HOST:PORT or unix:/path");
+                                  " is not HOST:PORT, http://HOST:PORT, https://HOST:PORT or unix:/path");
         }
     } catch (const std::exception& e) {
         return make_error(Errc::invalid_argument, "--server: " + url + ": " + e.what());
@@ -314,6 +319,10 @@ std::string job_summary(const JobView& job) {
                    std::to_string(job.verdict->files) + " files";
         } else if (job.verdict->exit_status == 0) {
             text = "clean, " + std::to_string(job.verdict->files) + " files";
+            if (job.verdict->limit_exceeded > 0) {
+                text += "; warning: " + std::to_string(job.verdict->limit_exceeded) +
+                        " not scanned in full (limits)";
+            }
         } else {
             text = "not fully scanned: " + std::to_string(job.verdict->not_fully_scanned) + " of " +
                    std::to_string(job.verdict->files) + " files (" + job.verdict->status + ")";

@@ -231,7 +231,8 @@ void print_job_details(const JobView& job) {
                              std::to_string(job.verdict->exit_status) + ", " +
                              std::to_string(job.verdict->files) + " files, " +
                              std::to_string(job.verdict->detections) + " detections, " +
-                             std::to_string(job.verdict->not_fully_scanned) + " not fully scanned");
+                             std::to_string(job.verdict->not_fully_scanned) + " not fully scanned (" +
+                             std::to_string(job.verdict->limit_exceeded) + " by the limits)");
     }
 }
 

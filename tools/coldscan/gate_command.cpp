@@ -107,30 +107,57 @@ Expected<std::vector<std::pair<std::string, std::string>>> domain_targets(const 
     return targets;
 }
 
-// "PATH (SIGNATURE) in TARGET" for each detection the job's report lists.
-std::vector<std::string> detections_of(ApiClient& client, const JobView& job) {
+// "DEVICE:PATH (DETAIL) in TARGET" for each entry of the job's report list `key` that `keep` accepts, DETAIL
+// being the entry's `detail` field; one line saying so when the report cannot be read (count entries).
+template <typename Keep>
+std::vector<std::string> report_entries(ApiClient& client, const JobView& job, const char* key,
+                                        const char* detail, std::uint64_t count, Keep&& keep) {
     const std::string target = printable(job.record.request.target);
     auto report = client.get("/v1/scans/" + job.record.id + "/report");
     const json parsed = report ? json::parse(*report, nullptr, false) : json();
-    if (!parsed.is_object() || !parsed.contains("detections") || !parsed["detections"].is_array()) {
-        const std::uint64_t count = job.verdict ? job.verdict->detections : 0;
+    if (!parsed.is_object() || !parsed.contains(key) || !parsed[key].is_array()) {
         return {std::to_string(count) + " in " + target + " (its report could not be read" +
                 (report ? std::string(")") : ": " + printable(report.error().message) + ")")};
     }
     std::vector<std::string> found;
-    for (const auto& detection : parsed["detections"]) {
-        if (!detection.is_object()) {
+    for (const auto& entry : parsed[key]) {
+        if (!entry.is_object() || !keep(entry)) {
             continue;
         }
-        const auto text = [&](const char* key) {
-            return detection.contains(key) && detection[key].is_string() ? detection[key].get<std::string>()
-                                                                         : std::string();
+        const auto text = [&](const char* name) {
+            return entry.contains(name) && entry[name].is_string() ? entry[name].get<std::string>()
+                                                                   : std::string();
         };
         std::string where = text("device");
         where += (where.empty() ? "" : ":") + text("path");
-        found.push_back(printable(where) + " (" + printable(text("signature")) + ") in " + target);
+        found.push_back(printable(where) + " (" + printable(text(detail)) + ") in " + target);
     }
     return found;
+}
+
+// "PATH (SIGNATURE) in TARGET" for each detection the job's report lists.
+std::vector<std::string> detections_of(ApiClient& client, const JobView& job) {
+    return report_entries(client, job, "detections", "signature", job.verdict ? job.verdict->detections : 0,
+                          [](const json&) { return true; });
+}
+
+// "PATH (REASON) in TARGET" for each file the limits kept from being scanned in full.
+std::vector<std::string> limit_hits_of(ApiClient& client, const JobView& job) {
+    return report_entries(
+        client, job, "errors", "reason", job.verdict ? job.verdict->limit_exceeded : 0,
+        [](const json& entry) { return entry.contains("outcome") && entry["outcome"] == "LIMIT_EXCEEDED"; });
+}
+
+// "N things: a, b, c, and M more".
+std::string listed(const std::vector<std::string>& items, std::size_t shown) {
+    std::string line;
+    for (std::size_t i = 0; i < items.size() && i < shown; ++i) {
+        line += (i == 0 ? "" : ", ") + items[i];
+    }
+    if (items.size() > shown) {
+        line += ", and " + std::to_string(items.size() - shown) + " more";
+    }
+    return line;
 }
 
 // Why finished jobs are no verdict: the first few problems.
@@ -167,6 +194,34 @@ std::string problems_of(const std::vector<JobView>& jobs) {
         text += "; and " + std::to_string(problems.size() - 3) + " more";
     }
     return text.empty() ? std::string("no verdict") : text;
+}
+
+// The allow line, and one warning line for the files the limits kept from being scanned in full (the
+// service's [limits] policy = "warn": they do not deny, and are never called clean either).
+void allow(ApiClient& client, const std::vector<JobView>& jobs) {
+    std::uint64_t files = 0;
+    std::uint64_t limited = 0;
+    std::string targets;
+    std::vector<std::string> hits;
+    for (const auto& job : jobs) {
+        files += job.verdict ? job.verdict->files : 0;
+        targets += (targets.empty() ? "" : ", ") + printable(job.record.request.target);
+        if (job.verdict && job.verdict->limit_exceeded > 0) {
+            limited += job.verdict->limit_exceeded;
+            auto found = limit_hits_of(client, job);
+            hits.insert(hits.end(), found.begin(), found.end());
+        }
+    }
+    std::printf(
+        "allow: %zu disk image%s clean (%llu files%s): %s\n", jobs.size(), jobs.size() == 1 ? "" : "s",
+        static_cast<unsigned long long>(files),
+        limited == 0 ? "" : ("; " + std::to_string(limited) + " not fully scanned, see the warning").c_str(),
+        targets.c_str());
+    if (limited > 0) {
+        std::printf("warning: %llu file%s not scanned in full (limits): %s\n",
+                    static_cast<unsigned long long>(limited), limited == 1 ? "" : "s",
+                    listed(hits, k_detections_shown).c_str());
+    }
 }
 
 } // namespace
@@ -262,24 +317,12 @@ int run_gate(const GateCommandOptions& o, const std::atomic<bool>& stop) {
                 total += job.verdict ? job.verdict->detections : 0;
             }
             line += std::to_string(total) + (total == 1 ? " detection: " : " detections: ");
-            for (std::size_t i = 0; i < detections.size() && i < k_detections_shown; ++i) {
-                line += (i == 0 ? "" : ", ") + detections[i];
-            }
-            if (detections.size() > k_detections_shown) {
-                line += ", and " + std::to_string(detections.size() - k_detections_shown) + " more";
-            }
+            line += listed(detections, k_detections_shown);
             std::printf("%s\n", line.c_str());
             return 1;
         }
         if (status == 0) {
-            std::uint64_t files = 0;
-            std::string targets;
-            for (const auto& job : jobs) {
-                files += job.verdict ? job.verdict->files : 0;
-                targets += (targets.empty() ? "" : ", ") + printable(job.record.request.target);
-            }
-            std::printf("allow: %zu disk image%s clean (%llu files): %s\n", jobs.size(),
-                        jobs.size() == 1 ? "" : "s", static_cast<unsigned long long>(files), targets.c_str());
+            allow(*client, jobs);
             return 0;
         }
         return fail(problems_of(jobs));

@@ -3,6 +3,7 @@
 #include "client_commands.hpp"
 #include "coldscan/common/log.hpp"
 #include "coldscan/disk/filesystem_worker.hpp"
+#include "coldscan/disk/guestfs_image.hpp"
 #include "coldscan/signatures/engine_libraries.hpp"
 #include "coldscan/signatures/engine_sandbox.hpp"
 #include "gate_command.hpp"
@@ -34,6 +35,9 @@ int main(int argc, char** argv) {
     }
     if (auto worker = coldscan::disk::run_filesystem_worker_if_asked(argc, argv)) {
         return *worker;
+    }
+    if (auto hypervisor = coldscan::disk::run_confined_hypervisor_if_asked(argc, argv)) {
+        return *hypervisor;
     }
     std::signal(SIGPIPE, SIG_IGN); // a closed pipe is an error return, never a dead process
     CLI::App app{"coldscan: scan VM disk images offline with ClamAV and YARA", "coldscan"};

@@ -37,6 +37,7 @@ struct ScanCommandOptions {
     unsigned max_files = 10'000;
     unsigned max_scan_time = 120;
     unsigned yara_timeout = 60;
+    std::string limit_policy = "warn";
     std::string bytes_in_flight = "256M";
     std::string spill_dir = "/var/tmp";
     unsigned stall_timeout = 600;
@@ -72,10 +73,8 @@ std::shared_ptr<ScanCommandOptions> add_scan_command(CLI::App& app) {
             "auto (direct where it can, the appliance for LVM, XFS, btrfs and the rest)")
         ->capture_default_str()
         ->check(CLI::IsMember({"auto", "direct", "guestfs"}));
-    scan->add_option(
-        "--snapshot", options->snapshot,
-        "Scan this qcow2 internal snapshot instead of the current state (needs --backend direct or "
-        "auto)");
+    scan->add_option("--snapshot", options->snapshot,
+                     "Scan this qcow2 internal snapshot instead of the current state (every backend)");
     scan->add_option(
         "--dirty-bitmap", options->dirty_bitmap,
         "NBD targets: the export's qemu:dirty-bitmap:NAME; files wholly in blocks it calls clean keep "
@@ -95,6 +94,11 @@ std::shared_ptr<ScanCommandOptions> add_scan_command(CLI::App& app) {
     scan->add_option("--max-files", options->max_files, "Members scanned per archive")
         ->capture_default_str()
         ->check(CLI::Range(1U, 4'294'967'295U));
+    scan->add_option("--limit-policy", options->limit_policy,
+                     "Files the limits kept from being scanned in full (LIMIT_EXCEEDED, never clean): warn "
+                     "(a warning; exit 0 if nothing else is wrong) or fail (exit 2, as a read error)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"warn", "fail"}));
     scan->add_option("--max-scantime", options->max_scan_time, "ClamAV seconds per file")
         ->capture_default_str()
         ->check(CLI::Range(1U, 86'400U));
@@ -202,10 +206,6 @@ int run_scan(const ScanCommandOptions& o, std::atomic<bool>& stop) {
                 throw UsageError{"--allow-root: " + root + " is not a folder"};
             }
         }
-        if (!o.snapshot.empty() && o.backend == "guestfs") {
-            throw UsageError{
-                "--snapshot needs --backend direct or auto (the appliance reads the current state)"};
-        }
     } catch (const UsageError& e) {
         spdlog::error("{}", e.message);
         return 2;
@@ -254,6 +254,8 @@ int run_scan(const ScanCommandOptions& o, std::atomic<bool>& stop) {
     scan_options.backend = backend_option(o.backend);
     scan_options.snapshot = o.snapshot;
     scan_options.dirty_bitmap = o.dirty_bitmap;
+    scan_options.limit_policy =
+        reports::limit_policy_from(o.limit_policy).value_or(reports::LimitPolicy::warn);
     if (!o.format.empty()) {
         scan_options.format = o.format;
     }

@@ -2,9 +2,12 @@
 #pragma once
 
 #include "coldscan/common/error.hpp"
+#include "coldscan/common/file_view.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +18,8 @@ struct ProcessLimits {
     std::uint64_t address_space_bytes = 2ULL << 30;
     std::chrono::milliseconds wall_time{60'000};
     std::size_t max_output_bytes = 16U << 20; // per stream; more is an error
+    // What it may open (file_view.hpp); nullopt: everything. Unenforceable without Landlock (one warning).
+    std::optional<FileView> file_view;
 };
 
 struct ProcessResult {
@@ -24,8 +29,13 @@ struct ProcessResult {
     std::string err;
 };
 
-// Runs argv[0] (searched in PATH) with stdin from /dev/null and no inherited descriptors. Errors: the
-// program cannot start (not_found), runs past wall_time (timeout; it is killed) or floods its output.
+// The program name would run: name itself when it has a slash, else the first executable file of that name
+// in PATH. nullopt when there is none.
+[[nodiscard]] std::optional<std::filesystem::path> find_program(const std::string& name);
+
+// Runs argv[0] (searched in PATH; with a file view, the program found is added to what it may run) with stdin
+// from /dev/null and no inherited descriptors. Errors: the program cannot start (not_found), runs past
+// wall_time (timeout; it is killed) or floods its output.
 [[nodiscard]] Expected<ProcessResult> run_bounded(const std::vector<std::string>& argv,
                                                   const ProcessLimits& limits);
 

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,16 +21,22 @@ enum class Accel {
     tcg,
 };
 
+struct ApplianceOptions {
+    Accel accel = Accel::automatic;
+    // Any call that runs longer gets the appliance killed (zero: no limit); open_filesystem() replaces it
+    // with its SourceOptions::stall_timeout.
+    std::chrono::seconds stall_timeout{0};
+    std::string snapshot; // a qcow2 internal snapshot to read instead of the current state
+};
+
 // Thread rule: one per worker (one guestfs_h); one call at a time, and while a FileSource from
 // open_filesystem() lives, no other call on this object.
 class GuestfsImage {
 public:
-    // Adds every layer's top image read-only with its explicit format and launches the appliance. Any later
-    // call on it that runs longer than stall_timeout (zero: no limit) gets the appliance killed, so it fails
-    // instead of hanging; open_filesystem() replaces the limit with its SourceOptions::stall_timeout.
-    // Errors: engine (appliance failed to launch, with libguestfs' message), cancelled.
-    static Expected<GuestfsImage> launch(const ImageInfo& image, Accel accel,
-                                         std::chrono::seconds stall_timeout);
+    // Serves the image read-only with qemu-nbd (every layer's format explicit) and launches the appliance on
+    // an overlay of that export, its qemu confined to a file view. Errors: engine (the appliance failed to
+    // launch, with libguestfs' message; qemu-nbd refused the image), io, not_found (qemu-nbd missing).
+    static Expected<GuestfsImage> launch(const ImageInfo& image, const ApplianceOptions& options);
     GuestfsImage(GuestfsImage&&) noexcept;
     GuestfsImage& operator=(GuestfsImage&&) noexcept;
     ~GuestfsImage();
@@ -51,5 +58,10 @@ private:
     explicit GuestfsImage(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> m_impl;
 };
+
+// When this process was started as the appliance's confined qemu (libguestfs runs coldscan under that name,
+// see guestfs_image.cpp): confines itself and execs qemu; returns only on failure, with the exit status.
+// nullopt otherwise. Called first thing in main().
+[[nodiscard]] std::optional<int> run_confined_hypervisor_if_asked(int argc, char** argv);
 
 } // namespace coldscan::disk

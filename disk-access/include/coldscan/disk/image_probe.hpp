@@ -27,7 +27,14 @@ struct ImageInfo {
     std::string format;         // of the top layer
     std::uint64_t virtual_size = 0;
     std::vector<ImageLayer> chain; // [0] is the image itself, then each backing file in order
+    // Canonical folders every file of the chain lies in (the top image's own folder and each allowed root):
+    // all that the qemu programs reading this image may see of the host besides their own files.
+    std::vector<std::filesystem::path> allowed_roots;
 };
+
+// The folders a qemu program reading image may read: its allowed roots, or, for an ImageInfo made without
+// a probe, each layer's folder.
+[[nodiscard]] std::vector<std::filesystem::path> image_read_roots(const ImageInfo& image);
 
 struct ProbeOptions {
     std::optional<std::string> format;                // explicit format of the top layer (--format)

@@ -14,7 +14,13 @@ namespace coldscan::reports {
 inline constexpr int k_schema_version = 1;
 
 // inconsistent (targets only): the image changed while it was scanned; nothing it gave was cached.
-enum class RunStatus { completed, completed_with_issues, failed, inconsistent };
+// completed: every file scanned in full. completed_with_warnings: nothing failed, but the limits kept some
+// files from being scanned in full (LIMIT_EXCEEDED, never clean). completed_with_issues: something could not
+// be read or scanned (or, under LimitPolicy::fail, a limit was hit).
+enum class RunStatus { completed, completed_with_warnings, completed_with_issues, failed, inconsistent };
+// What files the limits kept from being scanned in full mean for a run: warnings (the default, as clamscan's
+// and enterprise AV's: exit 0, the gate allows) or failures (exit 2, the gate denies).
+enum class LimitPolicy { warn, fail };
 enum class TargetKind { image, directory };
 
 struct Counts {
@@ -32,6 +38,8 @@ struct Counts {
     [[nodiscard]] bool fully_scanned() const noexcept {
         return limit_exceeded == 0 && errors == 0 && skipped == 0;
     }
+    // Nothing failed (limit hits aside).
+    [[nodiscard]] bool no_failures() const noexcept { return errors == 0 && skipped == 0; }
 };
 
 struct LayerReport {
@@ -138,6 +146,7 @@ struct OptionsReport {
     std::uint32_t max_files = 0;
     std::uint64_t max_scan_time_ms = 0;
     std::uint64_t yara_timeout_s = 0;
+    LimitPolicy limit_policy = LimitPolicy::warn;
 };
 
 // How the verdict cache served this run. Per file: a file counts once in identity_hits or identity_misses
@@ -200,13 +209,20 @@ struct InventoryRecord {
 [[nodiscard]] std::string_view to_string(FilesystemStatus status);
 [[nodiscard]] std::string_view to_string(TargetKind kind);
 
+[[nodiscard]] std::string_view to_string(LimitPolicy policy);
+// "warn" or "fail"; nullopt for anything else.
+[[nodiscard]] std::optional<LimitPolicy> limit_policy_from(std::string_view text);
+
 // A target's status from what happened to it (not for failed targets, which are set directly).
-[[nodiscard]] RunStatus status_of(const TargetReport& target);
-// The run's status: failed if every target failed, completed_with_issues if any target is not completed.
+[[nodiscard]] RunStatus status_of(const TargetReport& target, LimitPolicy policy);
+// The run's status: failed if every target failed, completed_with_issues if any target had issues,
+// completed_with_warnings if any had warnings, else completed.
 [[nodiscard]] RunStatus status_of(const Report& report);
-// clamscan's convention: 1 if anything was detected, else 2 if anything failed or was not fully scanned,
-// else 0.
+// clamscan's convention: 1 if anything was detected, else 2 if anything failed or (under LimitPolicy::fail)
+// hit a limit, else 0.
 [[nodiscard]] int exit_status(const Report& report);
+// The same from a report's status name and detection count (the service reads finished reports back).
+[[nodiscard]] int exit_status(std::string_view status, std::uint64_t detections);
 // Current UTC time as 2026-11-23T10:00:00Z.
 [[nodiscard]] std::string utc_now_iso8601();
 

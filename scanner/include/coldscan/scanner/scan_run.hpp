@@ -44,6 +44,8 @@ struct ScanOptions {
     // The direct path parses filesystems in confined worker processes (disk-access's SandboxedFilesystem);
     // false: in this process (--no-sandbox).
     bool sandbox_filesystems = false;
+    // Whether files the limits kept from being scanned in full are warnings (exit 0) or failures (exit 2).
+    reports::LimitPolicy limit_policy = reports::LimitPolicy::warn;
 };
 
 // Opens the persistent cache for a run. A damaged one is moved aside (DIR.damaged-TIME) and started afresh;

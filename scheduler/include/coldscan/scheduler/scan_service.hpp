@@ -58,11 +58,12 @@ struct JobProgress {
 
 // What a finished scan found, from its report.
 struct JobVerdict {
-    std::string status;  // the report's status: completed, completed_with_issues, failed
-    int exit_status = 2; // clamscan's convention: 0 clean, 1 detections, 2 not everything scanned
+    std::string status;  // the report's: completed, completed_with_warnings, completed_with_issues, failed
+    int exit_status = 2; // clamscan's convention: 0 clean (or only limit warnings), 1 detections, 2 failures
     std::uint64_t files = 0;
     std::uint64_t detections = 0;
     std::uint64_t not_fully_scanned = 0; // errors + limit_exceeded + skipped
+    std::uint64_t limit_exceeded = 0;    // files the limits kept from being scanned in full
     std::string signature_set;           // the fingerprint of the set it was scanned with
 };
 
@@ -108,6 +109,7 @@ struct ServiceCounters {
     std::uint64_t detections = 0;
     std::uint64_t signature_reloads = 0;
     std::uint64_t signature_reload_failures = 0;
+    std::uint64_t job_queue_write_errors = 0; // job state changes the store refused (logged as errors)
 };
 
 struct ServiceHealth {

@@ -17,6 +17,7 @@
 #pragma once
 
 #include "coldscan/common/error.hpp"
+#include "coldscan/reports/report.hpp"
 #include "coldscan/scheduler/inventory.hpp"
 #include "coldscan/scheduler/window.hpp"
 #include "coldscan/signatures/scan_limits.hpp"
@@ -89,6 +90,8 @@ struct ServiceConfig {
     bool sandbox = true; // the engines in confined worker processes (signatures/engine_sandbox.hpp)
     // [limits]: the defaults are `coldscan scan`'s.
     signatures::ScanLimits limits;
+    // [limits] policy: limit hits are warnings (the gate allows) or failures (the gate denies).
+    reports::LimitPolicy limit_policy = reports::LimitPolicy::warn;
     // [libvirt]: list domains and their disks, read-only ("qemu:///system", "test:///path/file.xml").
     std::optional<std::string> libvirt_uri;
     // [[host]] and [[datastore]], validated by Inventory::create.
