@@ -30,7 +30,7 @@ fi
 "$fixtures/make-signatures.sh" "$out/sigs"
 
 echo
-echo "== Scanning demo-output/dormant-vm.qcow2 (read-only; libguestfs appliance, ~15-60 s without KVM)"
+echo "== Scanning demo-output/dormant-vm.qcow2 (read-only: qemu-nbd export, ext4 read in a confined worker; a few seconds)"
 set +e
 "$root/build/tools/coldscan" scan \
     --clamav-db "$out/sigs/clamav" --yara-rules "$out/sigs/yara" \
