@@ -54,19 +54,9 @@ scan folder "$tree"
 timed clamscan clamscan -r --no-summary --infected --allmatch=yes --alert-exceeds-max=yes \
     --alert-encrypted=yes "${limits[@]}" -d "$sigs" "$tree"
 
-cat >"$run/clamd.conf" <<CONF
-LocalSocket $run/clamd.sock
-DatabaseDirectory $sigs
-MaxThreads $cores
-MaxFileSize 256M
-MaxScanSize 1024M
-MaxRecursion 17
-MaxFiles 10000
-MaxScanTime 120000
-AlertExceedsMax yes
-AlertEncrypted yes
-Foreground yes
-CONF
+# shellcheck source=bench/clamd-conf.sh
+source "$here/clamd-conf.sh"
+write_clamd_conf "$run/clamd.conf" "$run/clamd.sock" "$sigs" "$cores"
 clamd -c "$run/clamd.conf" >"$run/clamd.log" 2>&1 &
 clamd_pid=$!
 for _ in $(seq 1 1200); do

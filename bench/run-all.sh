@@ -159,21 +159,9 @@ clamscan_arm() { # ARM TREE: one thread, as an in-guest agent runs; the summary 
         "${k_limits[@]}" "$2"
 }
 
-cat >"$run/clamd.conf" <<CONF
-LocalSocket $run/clamd.sock
-DatabaseDirectory $sigs
-MaxThreads $cores
-MaxFileSize 256M
-MaxScanSize 1024M
-MaxRecursion 17
-MaxFiles 10000
-MaxScanTime 120000
-AlertExceedsMax yes
-AlertEncrypted yes
-AllowAllMatchScan yes
-SelfCheck 3600
-Foreground yes
-CONF
+# shellcheck source=bench/clamd-conf.sh
+source "$here/clamd-conf.sh"
+write_clamd_conf "$run/clamd.conf" "$run/clamd.sock" "$sigs" "$cores"
 clamd_pid=
 stop_clamd() {
     if [[ -n $clamd_pid ]]; then
