@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <span>
 #include <sys/mman.h>
@@ -60,8 +61,25 @@ struct ClamavScanState {
     // The archive member announced last, when its header declares more than MaxFileSize: cut, if libclamav
     // extracts it at all (headers found inside .pyc or .so files declare gigabytes and extract nothing).
     std::optional<DeclaredMember> declared_over_limit;
-    std::string file_size_detail; // which object MaxFileSize stopped, for the reason
+    // The layers libclamav is in (type, name), outermost first, from the inspection callback: where a limit
+    // alert was raised.
+    std::vector<std::pair<std::string, std::string>> layers;
+    std::map<std::string, std::string, std::less<>> limit_details; // alert -> which object hit it
 };
+
+// Where libclamav is now, for a limit alert's reason: the file itself, or the member at the innermost layer.
+std::string current_object(const ClamavScanState& state) {
+    if (state.layers.empty()) {
+        return {};
+    }
+    const auto& [type, name] = state.layers.back();
+    const std::size_t depth = state.layers.size() - 1;
+    if (depth == 0) {
+        return "raised in the file itself (" + type + ")";
+    }
+    return "raised in a " + state.layers[depth - 1].first + " at depth " + std::to_string(depth - 1) +
+           ", after its member \"" + printable(name) + "\" (" + type + ")";
+}
 
 // Adds an alert name unless it is there already.
 void add_name(ClamavScanState& state, std::string_view name) {
@@ -157,9 +175,10 @@ EngineResult make_result(cl_error_t rc, const char* virname, ClamavScanState& st
     for (auto& name : state.names) {
         if (is_limit_alert(name)) {
             timed_out = timed_out || name == k_scan_time_alert;
-            const bool detailed = name == k_file_size_alert && !state.file_size_detail.empty();
+            const auto detail = state.limit_details.find(name);
             append_reason(limit_reason,
-                          "ClamAV: " + name + (detailed ? " (" + state.file_size_detail + ")" : ""));
+                          "ClamAV: " + name +
+                              (detail != state.limit_details.end() ? " (" + detail->second + ")" : ""));
         } else if (is_encrypted_alert(name)) {
             append_reason(limit_reason, "ClamAV: " + name + " (encrypted content, not scanned)");
         } else {
@@ -236,6 +255,10 @@ void on_clamav_virus_found(int /*fd*/, const char* virname, void* context) noexc
     }
     try {
         add_name(*state, virname);
+        const std::string_view name(virname);
+        if (is_limit_alert(name) && !state->limit_details.contains(name)) {
+            state->limit_details.emplace(name, current_object(*state));
+        }
     } catch (...) {
         state->callback_failed = true;
     }
@@ -260,12 +283,21 @@ cl_error_t on_clamav_archive_member(const char* /*container_type*/, unsigned lon
     return CL_CLEAN;
 }
 
-cl_error_t on_clamav_layer(int /*fd*/, const char* /*type*/, const char** /*ancestors*/,
-                           size_t /*parent_file_size*/, const char* /*file_name*/, size_t file_size,
-                           const char* /*file_buffer*/, uint32_t /*recursion_level*/,
+cl_error_t on_clamav_layer(int /*fd*/, const char* type, const char** /*ancestors*/,
+                           size_t /*parent_file_size*/, const char* file_name, size_t file_size,
+                           const char* /*file_buffer*/, uint32_t recursion_level,
                            uint32_t /*layer_attributes*/, void* context) noexcept {
     auto* state = static_cast<ClamavScanState*>(context);
-    if (state == nullptr || !state->declared_over_limit) {
+    if (state == nullptr) {
+        return CL_CLEAN;
+    }
+    try {
+        state->layers.resize(std::min<std::size_t>(recursion_level, state->layers.size()));
+        state->layers.emplace_back(type != nullptr ? type : "?", file_name != nullptr ? file_name : "");
+    } catch (...) {
+        state->callback_failed = true;
+    }
+    if (!state->declared_over_limit) {
         return CL_CLEAN;
     }
     const DeclaredMember member = std::move(*state->declared_over_limit);
@@ -276,11 +308,10 @@ cl_error_t on_clamav_layer(int /*fd*/, const char* /*type*/, const char** /*ance
     try {
         // libclamav's zip reader cut this member at MaxFileSize and said nothing: the rest is unscanned.
         add_name(*state, k_file_size_alert);
-        if (state->file_size_detail.empty()) {
-            state->file_size_detail = "archive member \"" + printable(member.name) + "\" declares " +
-                                      std::to_string(member.declared_size) + " bytes; its first " +
-                                      std::to_string(file_size) + " were scanned";
-        }
+        state->limit_details.try_emplace(std::string(k_file_size_alert),
+                                         "archive member \"" + printable(member.name) + "\" declares " +
+                                             std::to_string(member.declared_size) + " bytes; its first " +
+                                             std::to_string(file_size) + " were scanned");
     } catch (...) {
         state->callback_failed = true;
     }
@@ -305,8 +336,9 @@ EngineResult ClamavEngine::scan(const Content& content, std::string_view name) c
         get_error == CL_SUCCESS && max_file_size > 0 ? static_cast<std::uint64_t>(max_file_size) : 0;
     const bool over_limit = state.max_file_size > 0 && content.size() > state.max_file_size;
     if (over_limit) {
-        state.file_size_detail = "the file has " + std::to_string(content.size()) + " bytes; its first " +
-                                 std::to_string(state.max_file_size) + " were scanned";
+        state.limit_details.emplace(k_file_size_alert,
+                                    "the file has " + std::to_string(content.size()) + " bytes; its first " +
+                                        std::to_string(state.max_file_size) + " were scanned");
     }
     const Coverage coverage = over_limit ? Coverage::prefix : Coverage::whole_file;
     const std::uint64_t length = over_limit ? state.max_file_size : content.size();

@@ -321,7 +321,7 @@ TEST_CASE("ClamavEngine::scan limits") {
         const auto deep = engine.scan(Content::from_memory(nested_zip(6)), "/deep.zip");
         CHECK(deep.status == Status::limit_exceeded);
         CHECK(deep.detections.empty());
-        CHECK_THAT(deep.reason, Catch::Contains("MaxRecursion"));
+        CHECK_THAT(deep.reason, Catch::Contains("MaxRecursion (raised in a CL_TYPE_ZIP at depth "));
     }
     SECTION("a detection wins over a limit hit, and the limit stays in the reason") {
         ScanLimits limits;
