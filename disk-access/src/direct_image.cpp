@@ -5,11 +5,11 @@
 #include "coldscan/common/text.hpp"
 #include "coldscan/disk/partition_table.hpp"
 #include "extent_map.hpp"
+#include "filesystem_reader.hpp"
 #include "listed_source.hpp"
 #include "qemu_file_view.hpp"
 #include "qemu_nbd_server.hpp"
 #include "sandboxed_filesystem.hpp"
-#include "tsk_filesystem.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -94,7 +94,7 @@ std::string first_line_of(std::string_view text) {
 // The data of a listed filesystem, read along its runs; any thread.
 class TskReads final : public detail::FileReads {
 public:
-    TskReads(detail::FilesystemReader& fs, std::unordered_map<std::string, detail::TskFile> files)
+    TskReads(detail::FilesystemReader& fs, std::unordered_map<std::string, detail::FsFile> files)
         : m_fs(fs), m_files(std::move(files)) {}
     Expected<std::size_t> pread(const std::string& path, std::uint64_t offset,
                                 std::span<std::byte> out) override {
@@ -107,7 +107,7 @@ public:
 
 private:
     detail::FilesystemReader& m_fs;
-    const std::unordered_map<std::string, detail::TskFile> m_files;
+    const std::unordered_map<std::string, detail::FsFile> m_files;
 };
 
 } // namespace
@@ -142,11 +142,7 @@ struct DirectImage::Impl {
             }
             return std::unique_ptr<detail::FilesystemReader>(std::move(*fs));
         }
-        auto fs = detail::TskFilesystem::open(device, offset, size);
-        if (!fs) {
-            return std::unexpected(fs.error());
-        }
-        return std::unique_ptr<detail::FilesystemReader>(std::move(*fs));
+        return detail::open_filesystem_reader(device, offset, size);
     }
     std::optional<std::vector<BlockExtent>> depth; // of the whole disk, once asked
     bool depth_unavailable = false;
@@ -187,7 +183,7 @@ struct DirectImage::Impl {
 namespace {
 
 // Whether any byte of the file's data lies in a block the bitmap marks dirty.
-bool touches_dirty_blocks(const detail::TskFile& file, std::uint64_t fs_offset,
+bool touches_dirty_blocks(const detail::FsFile& file, std::uint64_t fs_offset,
                           const std::vector<BlockExtent>& dirty) {
     for (const auto& run : file.runs) {
         if (!run.sparse && detail::shallowest_layer(dirty, fs_offset + run.fs_offset, run.length) != 0) {
@@ -198,7 +194,7 @@ bool touches_dirty_blocks(const detail::TskFile& file, std::uint64_t fs_offset,
 }
 
 // "blocks|<identity of the layers holding the data>|<sha256 of the runs as disk offsets>".
-std::optional<std::string> block_key(const detail::TskFile& file, std::uint64_t fs_offset,
+std::optional<std::string> block_key(const detail::FsFile& file, std::uint64_t fs_offset,
                                      const std::vector<BlockExtent>& depth,
                                      const std::vector<std::string>& layer_identities) {
     if (!file.problem && file.size == 0) {
@@ -400,7 +396,7 @@ DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& op
                   std::chrono::duration<double>(listed_at - start).count(),
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - listed_at).count());
     std::vector<detail::ListedFile> listed;
-    std::unordered_map<std::string, detail::TskFile> by_path;
+    std::unordered_map<std::string, detail::FsFile> by_path;
     listed.reserve(files->size());
     for (auto& file : *files) {
         detail::ListedFile entry;

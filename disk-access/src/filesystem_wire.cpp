@@ -56,7 +56,7 @@ std::vector<std::byte> bytes_of_hex(const std::string& hex) {
 }
 
 // Paths are guest bytes, not always UTF-8: they travel as hex.
-json file_json(const TskFile& f) {
+json file_json(const FsFile& f) {
     json runs = json::array();
     for (const auto& r : f.runs) {
         runs.push_back({r.file_offset, r.fs_offset, r.length, r.sparse});
@@ -78,8 +78,8 @@ json file_json(const TskFile& f) {
     return out;
 }
 
-TskFile file_of(const json& in) {
-    TskFile f;
+FsFile file_of(const json& in) {
+    FsFile f;
     const auto path = bytes_of_hex(in.at("path").get<std::string>());
     f.path.assign(reinterpret_cast<const char*>(path.data()), path.size());
     f.size = json_integer<std::uint64_t>(in.at("size"));

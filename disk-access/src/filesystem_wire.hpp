@@ -25,7 +25,7 @@ struct WorkerStart {
 
 // A batch of listed files, possibly the last ("end") and possibly ending in the walk's error.
 struct FileBatch {
-    std::vector<TskFile> files;
+    std::vector<FsFile> files;
     bool end = false;
     std::optional<Error> error;   // with end: the walk failed after these files
     std::uint64_t bytes_read = 0; // what the worker read from the disk for this batch (the read budget)

@@ -25,7 +25,7 @@ namespace coldscan::disk {
 namespace {
 
 using detail::FileBatch;
-using detail::TskFile;
+using detail::FsFile;
 
 constexpr const char* k_role = "__coldscan-fs-worker";
 constexpr int k_socket = k_self_process_socket_fd;
@@ -145,14 +145,14 @@ void misbehave_if_asked(const std::string& label) {
     }
 }
 
-void send_list(detail::TskFilesystem& fs, CountingDevice& counter) {
-    std::vector<TskFile> partial;
+void send_list(detail::FilesystemReader& fs, CountingDevice& counter) {
+    std::vector<FsFile> partial;
     counter.pace(true); // the first report also charges what opening the filesystem read
     auto files = fs.list(&partial);
     counter.pace(false);
     FileBatch batch;
     batch.bytes_read = counter.take(); // the walk's reads since its last progress report
-    std::vector<TskFile>& all = files ? *files : partial;
+    std::vector<FsFile>& all = files ? *files : partial;
     for (std::size_t i = 0; i < all.size(); ++i) {
         batch.files.push_back(std::move(all[i]));
         if (batch.files.size() == k_batch_files && i + 1 < all.size()) {
@@ -169,9 +169,9 @@ void send_list(detail::TskFilesystem& fs, CountingDevice& counter) {
 }
 
 // "read INODE TYPE ID SIZE OFFSET LENGTH": data TSK decodes (NTFS compressed or encrypted).
-void send_read(detail::TskFilesystem& fs, const std::string& request) {
+void send_read(detail::FilesystemReader& fs, const std::string& request) {
     std::istringstream in(request.substr(5));
-    TskFile file;
+    FsFile file;
     std::uint64_t offset = 0;
     std::size_t length = 0;
     in >> file.inode >> file.attr_type >> file.attr_id >> file.size >> offset >> length;
@@ -228,7 +228,7 @@ int serve() {
         return 0;
     }
     auto counter = std::make_shared<CountingDevice>(std::move(*device), start->limits.report_bytes);
-    auto fs = detail::TskFilesystem::open(counter, start->offset, start->size);
+    auto fs = detail::open_filesystem_reader(counter, start->offset, start->size);
     if (!fs) {
         return fail(fs.error());
     }

@@ -131,10 +131,10 @@ Expected<std::string> SandboxedFilesystem::ask(const std::string& request, std::
     return next_answer(within);
 }
 
-Expected<std::vector<TskFile>> SandboxedFilesystem::list(std::vector<TskFile>* partial) {
+Expected<std::vector<FsFile>> SandboxedFilesystem::list(std::vector<FsFile>* partial) {
     std::lock_guard lock(m_mutex);
-    std::vector<TskFile> files;
-    auto keep = [&](std::vector<TskFile>& batch) {
+    std::vector<FsFile> files;
+    auto keep = [&](std::vector<FsFile>& batch) {
         for (auto& file : batch) {
             if (!well_formed(file, m_size)) {
                 file.problem =
@@ -193,7 +193,7 @@ bool SandboxedFilesystem::is_folder(const std::string& path) {
     return answer && *answer == "1";
 }
 
-Expected<std::size_t> SandboxedFilesystem::read(const TskFile& file, std::uint64_t offset,
+Expected<std::size_t> SandboxedFilesystem::read(const FsFile& file, std::uint64_t offset,
                                                 std::span<std::byte> out) {
     if (file.problem) {
         return std::unexpected(*file.problem);

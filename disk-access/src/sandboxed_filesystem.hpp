@@ -12,7 +12,7 @@
 #include "coldscan/common/read_throttle.hpp"
 #include "coldscan/disk/block_device.hpp"
 #include "coldscan/disk/partition_table.hpp"
-#include "tsk_filesystem.hpp"
+#include "filesystem_reader.hpp"
 
 #include <chrono>
 #include <memory>
@@ -61,11 +61,11 @@ public:
     [[nodiscard]] const std::string& type() const noexcept override { return m_type; }
     [[nodiscard]] const std::string& uuid() const noexcept override { return m_uuid; }
     [[nodiscard]] const std::string& label() const noexcept override { return m_label; }
-    [[nodiscard]] Expected<std::vector<TskFile>> list(std::vector<TskFile>* partial = nullptr) override;
+    [[nodiscard]] Expected<std::vector<FsFile>> list(std::vector<FsFile>* partial = nullptr) override;
     [[nodiscard]] std::optional<std::string> read_small_file(const std::string& path,
                                                              std::size_t limit) override;
     [[nodiscard]] bool is_folder(const std::string& path) override;
-    [[nodiscard]] Expected<std::size_t> read(const TskFile& file, std::uint64_t offset,
+    [[nodiscard]] Expected<std::size_t> read(const FsFile& file, std::uint64_t offset,
                                              std::span<std::byte> out) override;
     [[nodiscard]] pid_t worker_pid() const noexcept { return m_pid; }
 

@@ -115,7 +115,7 @@ std::string uuid_text(const TSK_FS_INFO& fs) {
 // Where the attribute's bytes lie, or through_tsk when only TSK can decode them.
 // filler_is_hole: TSK marks ext4 holes as FILLER runs (it reads them as zeros); elsewhere a filler is a run
 // TSK could not place, left to TSK.
-void describe(const TSK_FS_ATTR& attr, unsigned block_size, bool filler_is_hole, TskFile& file) {
+void describe(const TSK_FS_ATTR& attr, unsigned block_size, bool filler_is_hole, FsFile& file) {
     file.size = attr.size > 0 ? static_cast<std::uint64_t>(attr.size) : 0;
     file.attr_type = static_cast<std::uint32_t>(attr.type);
     file.attr_id = attr.id;
@@ -183,13 +183,13 @@ void describe(const TSK_FS_ATTR& attr, unsigned block_size, bool filler_is_hole,
 struct Walk {
     TSK_FS_INFO* fs;
     bool ntfs;
-    std::vector<TskFile>* files;
+    std::vector<FsFile>* files;
     std::vector<std::string> folders_met;           // as TSK names a folder's entries' parent: "a/b/"
     std::unordered_set<std::string> folders_listed; // the same form; "" is the root
 };
 
-TskFile identity(const TSK_FS_META& meta, std::string path) {
-    TskFile file;
+FsFile identity(const TSK_FS_META& meta, std::string path) {
+    FsFile file;
     file.path = std::move(path);
     file.inode = meta.addr;
     file.links = meta.nlink > 0 ? static_cast<std::uint32_t>(meta.nlink) : 1;
@@ -213,7 +213,7 @@ TSK_WALK_RET_ENUM on_entry(TSK_FS_FILE* entry, const char* parent, void* ptr) {
     }
     const std::string path = "/" + std::string(folder) + std::string(name);
     if (entry->meta == nullptr) { // a name whose inode TSK could not load
-        TskFile file;
+        FsFile file;
         file.path = path;
         file.inode = entry->name->meta_addr;
         file.problem = Error{Errc::corrupt, tsk_message("the filesystem reader cannot read its inode")};
@@ -241,7 +241,7 @@ TSK_WALK_RET_ENUM on_entry(TSK_FS_FILE* entry, const char* parent, void* ptr) {
             if (!named && !regular) {
                 continue;
             }
-            TskFile file = identity(meta, named ? path + ":" + attr->name : path);
+            FsFile file = identity(meta, named ? path + ":" + attr->name : path);
             describe(*attr, walk.fs->block_size, TSK_FS_TYPE_ISEXT(walk.fs->ftype) != 0, file);
             walk.files->push_back(std::move(file));
         }
@@ -255,7 +255,7 @@ TSK_WALK_RET_ENUM on_entry(TSK_FS_FILE* entry, const char* parent, void* ptr) {
         name.ends_with(k_fat_label_suffix)) {
         return TSK_WALK_CONT;
     }
-    TskFile file = identity(meta, path);
+    FsFile file = identity(meta, path);
     if (const TSK_FS_ATTR* attr = tsk_fs_file_attr_get(entry); attr != nullptr) {
         describe(*attr, walk.fs->block_size, TSK_FS_TYPE_ISEXT(walk.fs->ftype) != 0, file);
         file.initialized = file.size; // only NTFS has an initialised size short of the file's
@@ -371,8 +371,8 @@ const std::string& TskFilesystem::label() const noexcept {
     return m_impl->label;
 }
 
-Expected<std::vector<TskFile>> TskFilesystem::list(std::vector<TskFile>* partial) {
-    std::vector<TskFile> files;
+Expected<std::vector<FsFile>> TskFilesystem::list(std::vector<FsFile>* partial) {
+    std::vector<FsFile> files;
     Walk walk{m_impl->fs, TSK_FS_TYPE_ISNTFS(m_impl->fs->ftype) != 0, &files, {}, {}};
     const std::lock_guard lock(m_impl->tsk_mutex);
     tsk_error_reset();
@@ -386,7 +386,7 @@ Expected<std::vector<TskFile>> TskFilesystem::list(std::vector<TskFile>* partial
     }
     for (const auto& folder : walk.folders_met) {
         if (!walk.folders_listed.contains(folder)) {
-            TskFile gap;
+            FsFile gap;
             gap.path = "/" + folder.substr(0, folder.size() - 1);
             gap.problem =
                 Error{Errc::corrupt, "the filesystem reader could not list this folder (damaged, in a "
@@ -433,7 +433,7 @@ bool TskFilesystem::is_folder(const std::string& path) {
     return folder;
 }
 
-Expected<std::size_t> TskFilesystem::read(const TskFile& file, std::uint64_t offset,
+Expected<std::size_t> TskFilesystem::read(const FsFile& file, std::uint64_t offset,
                                           std::span<std::byte> out) {
     if (offset >= file.size || out.empty()) {
         return std::size_t{0};
@@ -463,67 +463,6 @@ Expected<std::size_t> TskFilesystem::read(const TskFile& file, std::uint64_t off
         return static_cast<std::size_t>(got);
     }
     return read_along_runs(*m_impl->device, m_impl->base, file, offset, out);
-}
-
-Expected<std::size_t> read_along_runs(BlockDevice& device, std::uint64_t base, const TskFile& file,
-                                      std::uint64_t offset, std::span<std::byte> out) {
-    if (offset >= file.size || out.empty()) {
-        return std::size_t{0};
-    }
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), file.size - offset));
-    out = out.first(n);
-    if (!file.resident.empty() || file.runs.empty()) {
-        if (file.resident.size() < offset + n) {
-            return make_error(Errc::io, "the file's data is shorter than its size");
-        }
-        std::memcpy(out.data(), file.resident.data() + offset, n);
-        return n;
-    }
-    // The run holding offset, then onwards.
-    auto run = std::upper_bound(file.runs.begin(), file.runs.end(), offset,
-                                [](std::uint64_t at, const DataRun& r) { return at < r.file_offset; });
-    --run; // runs start at 0 and cover the file, so one starts at or before offset
-    std::uint64_t position = offset;
-    std::span<std::byte> rest = out;
-    for (; !rest.empty() && run != file.runs.end(); ++run) {
-        const std::uint64_t delta = position - run->file_offset;
-        const auto piece =
-            static_cast<std::size_t>(std::min<std::uint64_t>(rest.size(), run->length - delta));
-        // Past the initialised size (NTFS) the bytes read as zeros, whatever the blocks hold.
-        const std::uint64_t initialised_end =
-            file.initialized > position ? std::min<std::uint64_t>(file.initialized - position, piece) : 0;
-        if (run->sparse || initialised_end == 0) {
-            std::fill_n(rest.begin(), piece, std::byte{0});
-        } else {
-            auto ok = device.read(base + run->fs_offset + delta, rest.first(initialised_end));
-            if (!ok) {
-                return std::unexpected(ok.error());
-            }
-            std::fill(rest.begin() + static_cast<std::ptrdiff_t>(initialised_end), rest.begin() + piece,
-                      std::byte{0});
-        }
-        rest = rest.subspan(piece);
-        position += piece;
-    }
-    return n - rest.size();
-}
-
-bool well_formed(const TskFile& file, std::uint64_t fs_size) {
-    if (file.through_tsk || file.problem) {
-        return true; // nothing is read along runs
-    }
-    if (!file.resident.empty() || file.runs.empty()) {
-        return file.resident.size() >= file.size;
-    }
-    std::uint64_t next = 0;
-    for (const auto& run : file.runs) {
-        if (run.file_offset != next || run.length == 0 || run.length > UINT64_MAX - next ||
-            (!run.sparse && (run.fs_offset > fs_size || run.length > fs_size - run.fs_offset))) {
-            return false;
-        }
-        next += run.length;
-    }
-    return next >= file.size;
 }
 
 } // namespace coldscan::disk::detail

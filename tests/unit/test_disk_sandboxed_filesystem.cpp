@@ -15,8 +15,8 @@ using namespace coldscan;
 using namespace coldscan::disk;
 using coldscan::disk::detail::DataRun;
 using coldscan::disk::detail::FilesystemReader;
+using coldscan::disk::detail::FsFile;
 using coldscan::disk::detail::SandboxedFilesystem;
-using coldscan::disk::detail::TskFile;
 using coldscan::disk::detail::TskFilesystem;
 using coldscan::test::FileDevice;
 using coldscan::test::pattern;
@@ -24,7 +24,7 @@ using coldscan::test::run_shell;
 
 namespace {
 
-std::string read_whole(FilesystemReader& fs, const TskFile& file) {
+std::string read_whole(FilesystemReader& fs, const FsFile& file) {
     std::string bytes(file.size, '\0');
     std::uint64_t offset = 0;
     while (offset < file.size) {
@@ -214,7 +214,7 @@ TEST_CASE("SandboxedFilesystem charges a walk's reads to the read budget as it g
 }
 
 TEST_CASE("well_formed") {
-    TskFile file;
+    FsFile file;
     file.size = 10000;
     file.runs = {DataRun{0, 4096, 8192, false}, DataRun{8192, 0, 4096, true}};
     CHECK(detail::well_formed(file, 1 << 20));

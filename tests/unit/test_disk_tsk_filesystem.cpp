@@ -10,7 +10,7 @@
 
 using namespace coldscan;
 using namespace coldscan::disk;
-using coldscan::disk::detail::TskFile;
+using coldscan::disk::detail::FsFile;
 using coldscan::disk::detail::TskFilesystem;
 using coldscan::test::FileDevice;
 using coldscan::test::pattern;
@@ -18,7 +18,7 @@ using coldscan::test::run_shell;
 
 namespace {
 
-std::string read_whole(TskFilesystem& fs, const TskFile& file, std::size_t chunk) {
+std::string read_whole(TskFilesystem& fs, const FsFile& file, std::size_t chunk) {
     std::string bytes(file.size, '\0');
     std::uint64_t offset = 0;
     while (offset < file.size) {
@@ -32,15 +32,15 @@ std::string read_whole(TskFilesystem& fs, const TskFile& file, std::size_t chunk
     return bytes;
 }
 
-std::map<std::string, TskFile> by_path(std::vector<TskFile> files) {
-    std::map<std::string, TskFile> map;
+std::map<std::string, FsFile> by_path(std::vector<FsFile> files) {
+    std::map<std::string, FsFile> map;
     for (auto& f : files) {
         map.emplace(f.path, std::move(f));
     }
     return map;
 }
 
-std::vector<std::string> paths_of(const std::map<std::string, TskFile>& files) {
+std::vector<std::string> paths_of(const std::map<std::string, FsFile>& files) {
     std::vector<std::string> paths;
     for (const auto& [path, file] : files) {
         paths.push_back(path);
