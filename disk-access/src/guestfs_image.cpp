@@ -126,6 +126,16 @@ struct Appliance {
     std::string appliance_log;
     std::vector<std::string> tar_lines;
 
+    Appliance() = default;
+    Appliance(const Appliance&) = delete;
+    Appliance& operator=(const Appliance&) = delete;
+    // The handle closes first: closing shuts the appliance down, and its last console output still reaches
+    // on_event, which writes into the members below it.
+    ~Appliance() {
+        watchdog.reset();
+        g.reset();
+    }
+
     static void on_error(guestfs_h* /*g*/, void* opaque, const char* message) noexcept {
         try {
             auto* self = static_cast<Appliance*>(opaque);
@@ -379,6 +389,10 @@ Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, const A
     }
     if (force_tcg && ::guestfs_set_backend_setting(g, "force_tcg", "1") == -1) {
         return make_error(Errc::engine, impl->error_message("cannot select TCG"));
+    }
+    // The drive is writable (our overlay): no umount and sync at close, nothing written is kept anyway.
+    if (::guestfs_set_autosync(g, 0) == -1) {
+        return make_error(Errc::engine, impl->error_message("cannot turn autosync off"));
     }
     if (auto added = add_image_drive(*impl, image, options.snapshot); !added) {
         return std::unexpected(added.error());
