@@ -3,9 +3,11 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <fcntl.h>
 #include <linux/landlock.h>
 #include <spdlog/spdlog.h>
+#include <string_view>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -126,6 +128,18 @@ int FileViewRules::enforce() const noexcept {
         return -1;
     }
     return static_cast<int>(::syscall(SYS_landlock_restrict_self, m_ruleset.get(), 0));
+}
+
+void FileViewRules::enforce_or_exit(const char* what) const noexcept {
+    if (enforce() == 0) {
+        return;
+    }
+    constexpr std::string_view head = "coldscan: cannot confine ";
+    constexpr std::string_view tail = "'s file view\n";
+    [[maybe_unused]] auto written = ::write(2, head.data(), head.size());
+    written = ::write(2, what, std::strlen(what));
+    written = ::write(2, tail.data(), tail.size());
+    ::_exit(126);
 }
 
 Expected<std::optional<FileViewRules>> build_file_view_or_warn(const FileView& view) {

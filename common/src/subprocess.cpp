@@ -38,11 +38,8 @@ Expected<Pipe> make_pipe() {
     if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) {
         ::_exit(126);
     }
-    // Before close_range: the ruleset is a descriptor.
-    if (view != nullptr && view->enforce() != 0) {
-        constexpr char message[] = "coldscan: cannot confine the helper's file view\n";
-        [[maybe_unused]] const auto written = ::write(2, message, sizeof message - 1);
-        ::_exit(126);
+    if (view != nullptr) {
+        view->enforce_or_exit(argv[0]); // before close_range: the ruleset is a descriptor
     }
     ::close_range(3, ~0U, 0);
     const auto cpu = static_cast<rlim_t>(limits.cpu_time.count());
@@ -100,19 +97,22 @@ std::optional<std::filesystem::path> find_program(const std::string& name) {
     return std::nullopt;
 }
 
+Expected<std::optional<FileViewRules>> program_file_view(const std::string& program, FileView view) {
+    const auto found = find_program(program);
+    if (!found) {
+        return make_error(Errc::not_found, "cannot run " + program + " (is it installed?)");
+    }
+    view.execute.push_back(*found);
+    return build_file_view_or_warn(view);
+}
+
 Expected<ProcessResult> run_bounded(const std::vector<std::string>& argv, const ProcessLimits& limits) {
     if (argv.empty()) {
         return make_error(Errc::invalid_argument, "run_bounded: empty command");
     }
     std::optional<FileViewRules> view;
     if (limits.file_view) {
-        const auto program = find_program(argv[0]);
-        if (!program) {
-            return make_error(Errc::not_found, "cannot run " + argv[0] + " (is it installed?)");
-        }
-        FileView file_view = *limits.file_view;
-        file_view.execute.push_back(*program);
-        auto rules = build_file_view_or_warn(file_view);
+        auto rules = program_file_view(argv[0], *limits.file_view);
         if (!rules) {
             return std::unexpected(rules.error());
         }

@@ -82,10 +82,8 @@ std::string log_tail(const std::filesystem::path& log) {
     if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0) {
         ::_exit(126);
     }
-    if (view != nullptr && view->enforce() != 0) { // before close_range: the ruleset is a descriptor
-        constexpr char message[] = "coldscan: cannot confine qemu-nbd's file view\n";
-        [[maybe_unused]] const auto written = ::write(2, message, sizeof message - 1);
-        ::_exit(126);
+    if (view != nullptr) {
+        view->enforce_or_exit("qemu-nbd"); // before close_range: the ruleset is a descriptor
     }
     ::close_range(3, ~0U, 0);
     // A blocked signal stays blocked across exec: the child must hear SIGTERM whatever thread forked it.
@@ -268,16 +266,12 @@ Expected<std::unique_ptr<QemuNbdServer>> QemuNbdServer::start(const ImageInfo& i
     argv.push_back(nullptr);
 
     // It reads the image's roots and makes its socket in its folder; nothing else of the host.
-    const auto program = find_program("qemu-nbd");
-    if (!program) {
-        ::close(log_fd);
-        return make_error(Errc::not_found, "cannot run qemu-nbd (is qemu-utils installed?)");
-    }
-    FileView file_view = qemu_file_view(image_read_roots(image), {folder->path()});
-    file_view.execute.push_back(*program);
-    auto view = build_file_view_or_warn(file_view);
+    auto view = program_file_view("qemu-nbd", qemu_file_view(image_read_roots(image), {folder->path()}));
     if (!view) {
         ::close(log_fd);
+        if (view.error().code == Errc::not_found) {
+            return make_error(Errc::not_found, "cannot run qemu-nbd (is qemu-utils installed?)");
+        }
         return std::unexpected(view.error());
     }
     const pid_t parent = ::getpid();

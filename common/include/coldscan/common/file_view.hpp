@@ -39,6 +39,9 @@ public:
     // Confines the calling thread and whatever it execs, for good. Async-signal-safe: for the forked child
     // before exec. Returns 0, or -1 with errno set.
     int enforce() const noexcept;
+    // enforce(), or else "coldscan: cannot confine WHAT's file view" on stderr and _exit(126): for the forked
+    // child, whose stderr is already where its output goes. Async-signal-safe.
+    void enforce_or_exit(const char* what) const noexcept;
 
     // The Landlock ABI version of this kernel, 0 when it has none.
     [[nodiscard]] static int kernel_abi() noexcept;

@@ -33,6 +33,12 @@ struct ProcessResult {
 // in PATH. nullopt when there is none.
 [[nodiscard]] std::optional<std::filesystem::path> find_program(const std::string& name);
 
+// The rules to run program in view: view plus the program itself (as find_program finds it) to run.
+// nullopt on a kernel without Landlock (one warning). Errors: not_found (no such program), as
+// build_file_view_or_warn.
+[[nodiscard]] Expected<std::optional<FileViewRules>> program_file_view(const std::string& program,
+                                                                       FileView view);
+
 // Runs argv[0] (searched in PATH; with a file view, the program found is added to what it may run) with stdin
 // from /dev/null and no inherited descriptors. Errors: the program cannot start (not_found), runs past
 // wall_time (timeout; it is killed) or floods its output.
