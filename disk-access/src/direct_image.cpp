@@ -4,12 +4,14 @@
 #include "coldscan/common/subprocess.hpp"
 #include "coldscan/common/text.hpp"
 #include "coldscan/disk/partition_table.hpp"
+#include "disk_layout.hpp"
 #include "extent_map.hpp"
 #include "filesystem_reader.hpp"
 #include "listed_source.hpp"
 #include "qemu_file_view.hpp"
 #include "qemu_nbd_server.hpp"
 #include "sandboxed_filesystem.hpp"
+#include "volume_device.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -42,8 +44,11 @@ std::string foreign_type(BlockDevice& device, std::uint64_t offset, std::uint64_
     if (!device.read(offset, head)) {
         return "unknown";
     }
-    if (has_at(head, 0, "LUKS\xba\xbe")) {
+    if (has_at(head, 0, "LUKS\xba\xbe")) { // LUKS1 and LUKS2
         return "crypto_LUKS";
+    }
+    if (has_at(head, 3, "-FVE-FS-")) {
+        return "BitLocker"; // as blkid and libguestfs name it
     }
     for (std::size_t sector = 0; sector < 4; ++sector) {
         if (has_at(head, sector * 512, "LABELONE") && has_at(head, sector * 512 + 24, "LVM2 001")) {
@@ -129,20 +134,32 @@ struct DirectImage::Impl {
         worker_limits.answer_within = options.stall_timeout;
     }
 
-    Expected<std::unique_ptr<detail::FilesystemReader>> open_filesystem_at(std::uint64_t offset,
-                                                                           std::uint64_t size) {
+    std::map<std::string, detail::LogicalVolume> volumes; // the LVs read directly, by device name
+
+    // The bytes a filesystem at [offset, offset + size) lies in: the disk, or the logical volume.
+    std::shared_ptr<BlockDevice> bytes_of(const detail::LogicalVolume* volume) const {
+        if (volume == nullptr) {
+            return device;
+        }
+        return std::make_shared<detail::VolumeDevice>(std::vector<std::shared_ptr<BlockDevice>>{device},
+                                                      *volume);
+    }
+
+    Expected<std::unique_ptr<detail::FilesystemReader>>
+    open_filesystem_at(std::uint64_t offset, std::uint64_t size, const detail::LogicalVolume* volume) {
         if (size == 0) {
             return make_error(Errc::unsupported, "empty partition");
         }
+        auto bytes = bytes_of(volume);
         if (sandbox) {
-            auto fs =
-                detail::SandboxedFilesystem::open(worker_disk, device, offset, size, throttle, worker_limits);
+            auto fs = detail::SandboxedFilesystem::open(worker_disk, std::move(bytes), offset, size, throttle,
+                                                        worker_limits, volume);
             if (!fs) {
                 return std::unexpected(fs.error());
             }
             return std::unique_ptr<detail::FilesystemReader>(std::move(*fs));
         }
-        return detail::open_filesystem_reader(device, offset, size);
+        return detail::open_filesystem_reader(std::move(bytes), offset, size);
     }
     std::optional<std::vector<BlockExtent>> depth; // of the whole disk, once asked
     bool depth_unavailable = false;
@@ -182,19 +199,44 @@ struct DirectImage::Impl {
 
 namespace {
 
-// Whether any byte of the file's data lies in a block the bitmap marks dirty.
+// Calls range(disk_offset, length) for each stretch of the disk that holds the run's bytes: the run itself
+// for a filesystem on the disk, its pieces through the volume's map for one in a logical volume.
+template <typename F>
+bool for_each_disk_range(const detail::DataRun& run, std::uint64_t fs_offset,
+                         const detail::LogicalVolume* volume, F&& range) {
+    if (volume == nullptr) {
+        range(fs_offset + run.fs_offset, run.length);
+        return true;
+    }
+    return detail::for_each_piece(
+               *volume, fs_offset + run.fs_offset, run.length,
+               [&](unsigned /*disk*/, std::uint64_t at, std::uint64_t length) -> Expected<void> {
+                   range(at, length);
+                   return {};
+               })
+        .has_value();
+}
+
+// Whether any byte of the file's data lies in a block the bitmap marks dirty (or cannot be placed).
 bool touches_dirty_blocks(const detail::FsFile& file, std::uint64_t fs_offset,
-                          const std::vector<BlockExtent>& dirty) {
+                          const detail::LogicalVolume* volume, const std::vector<BlockExtent>& dirty) {
+    bool touched = false;
     for (const auto& run : file.runs) {
-        if (!run.sparse && detail::shallowest_layer(dirty, fs_offset + run.fs_offset, run.length) != 0) {
+        if (!run.sparse &&
+            !for_each_disk_range(run, fs_offset, volume, [&](std::uint64_t at, std::uint64_t length) {
+                touched = touched || detail::shallowest_layer(dirty, at, length) != 0;
+            })) {
             return true;
         }
     }
-    return false;
+    return touched;
 }
 
-// "blocks|<identity of the layers holding the data>|<sha256 of the runs as disk offsets>".
+// "blocks|<identity of the layers holding the data>|<sha256 of the runs as disk offsets>". A file in a
+// logical volume is named by the disk offsets its runs map to, so a clone whose volume map is the
+// template's shares the template's keys.
 std::optional<std::string> block_key(const detail::FsFile& file, std::uint64_t fs_offset,
+                                     const detail::LogicalVolume* volume,
                                      const std::vector<BlockExtent>& depth,
                                      const std::vector<std::string>& layer_identities) {
     if (!file.problem && file.size == 0) {
@@ -210,11 +252,16 @@ std::optional<std::string> block_key(const detail::FsFile& file, std::uint64_t f
             runs += "|s" + std::to_string(run.length);
             continue;
         }
-        const std::uint64_t at = fs_offset + run.fs_offset;
-        runs += "|" + std::to_string(at) + "+" + std::to_string(run.length);
-        const std::uint32_t layer = detail::shallowest_layer(depth, at, run.length);
-        if (layer != 0 && (shallowest == 0 || layer < shallowest)) {
-            shallowest = layer;
+        const bool placed =
+            for_each_disk_range(run, fs_offset, volume, [&](std::uint64_t at, std::uint64_t length) {
+                runs += "|" + std::to_string(at) + "+" + std::to_string(length);
+                const std::uint32_t layer = detail::shallowest_layer(depth, at, length);
+                if (layer != 0 && (shallowest == 0 || layer < shallowest)) {
+                    shallowest = layer;
+                }
+            });
+        if (!placed) {
+            return std::nullopt;
         }
     }
     // Depth n is layer n-1 (top = 1); unallocated everywhere reads as zeros in any layer: the bottom one.
@@ -284,59 +331,116 @@ const std::vector<std::string>& DirectImage::warnings() const noexcept {
     return m_impl->warnings;
 }
 
-Expected<std::vector<DirectFilesystem>> DirectImage::filesystems() {
-    auto table = m_impl->sandbox ? detail::read_partition_table_in_worker(
-                                       m_impl->worker_disk, m_impl->device->size(), m_impl->worker_limits)
-                                 : read_partition_table(*m_impl->device);
-    if (!table) {
-        return std::unexpected(table.error());
-    }
-    m_impl->warnings = table->warnings;
-    struct Candidate {
-        std::string device;
-        std::uint64_t offset;
-        std::uint64_t size;
-        std::string part_type;
-    };
+namespace {
+
+// A stretch that may hold a filesystem: a partition, the bare disk, or a logical volume.
+struct Candidate {
+    std::string device;
+    std::uint64_t offset = 0; // in the disk, or in the volume
+    std::uint64_t size = 0;
+    std::string part_type;
+    const detail::LogicalVolume* volume = nullptr;
+};
+
+std::vector<Candidate> candidates_of(const detail::DiskLayout& layout, std::uint64_t disk_size) {
     std::vector<Candidate> candidates;
-    if (table->kind == TableKind::none) {
-        candidates.push_back({"/dev/sda", 0, m_impl->device->size(), ""});
+    if (layout.table.kind == TableKind::none) {
+        candidates.push_back({"/dev/sda", 0, disk_size, "", nullptr});
     }
-    for (const auto& p : table->partitions) {
+    for (const auto& p : layout.table.partitions) {
         if (!p.extended) {
-            candidates.push_back({"/dev/sda" + std::to_string(p.number), p.offset, p.size, p.type});
+            candidates.push_back({"/dev/sda" + std::to_string(p.number), p.offset, p.size, p.type, nullptr});
         }
     }
+    for (const auto& v : layout.volumes.volumes) {
+        candidates.push_back({v.device(), 0, v.size, "", &v});
+    }
+    return candidates;
+}
+
+// What a stretch the direct readers refused holds, and whether the appliance may read it.
+void describe_unread(DirectFilesystem& fs, BlockDevice& bytes, const Candidate& c) {
+    if (c.volume != nullptr && !c.volume->unsupported.empty()) {
+        fs.info.type = "unknown";
+        fs.for_appliance = true;
+        fs.info.not_scannable_reason = "the direct reader does not read " + c.volume->unsupported;
+        return;
+    }
+    const std::string found = foreign_type(bytes, c.offset, c.size);
+    fs.info.type = found == "empty" ? "unknown" : found;
+    if (found == "swap") {
+        fs.info.not_scannable_reason = "swap space";
+    } else if (found == "crypto_LUKS") {
+        fs.info.not_scannable_reason = "encrypted (LUKS), no key";
+    } else if (found == "BitLocker") {
+        fs.info.not_scannable_reason = "encrypted (BitLocker), no key";
+    } else if (found == "empty" || c.part_type == k_bios_boot_type ||
+               c.part_type == k_microsoft_reserved_type) {
+        fs.info.not_scannable_reason = "no filesystem recognised";
+    } else {
+        fs.for_appliance = true; // btrfs, LVM the direct reader could not map, or something only it may know
+        fs.info.not_scannable_reason = found == "unknown" ? "the direct reader recognises no filesystem here"
+                                                          : "the direct reader does not read " + found;
+    }
+}
+
+// A physical volume: its logical volumes are listed on their own, unless its group could not be read.
+DirectFilesystem physical_volume(const Candidate& c, const detail::FoundPv& pv) {
+    DirectFilesystem fs;
+    fs.info.device = c.device;
+    fs.info.type = "LVM2_member";
+    fs.offset = c.offset;
+    fs.size = c.size;
+    if (pv.group.empty()) {
+        fs.for_appliance = true;
+        fs.info.not_scannable_reason = "the direct reader cannot read this LVM physical volume's metadata";
+    } else {
+        fs.info.not_scannable_reason = "LVM physical volume of volume group " + pv.group +
+                                       " (its logical volumes are listed on their own)";
+    }
+    return fs;
+}
+
+} // namespace
+
+Expected<std::vector<DirectFilesystem>> DirectImage::filesystems() {
+    auto layout = m_impl->sandbox ? detail::read_disk_layout_in_worker(
+                                        m_impl->worker_disk, m_impl->device->size(), m_impl->worker_limits)
+                                  : detail::read_disk_layout(*m_impl->device);
+    if (!layout) {
+        return std::unexpected(layout.error());
+    }
+    m_impl->warnings = layout->table.warnings;
+    std::ranges::copy(layout->volumes.warnings, std::back_inserter(m_impl->warnings));
+    m_impl->volumes.clear();
     std::vector<DirectFilesystem> result;
-    for (const auto& c : candidates) {
+    for (const auto& c : candidates_of(*layout, m_impl->device->size())) {
+        const auto pv = std::ranges::find_if(layout->volumes.pvs, [&](const detail::FoundPv& found) {
+            return c.volume == nullptr && found.disk == 0 && found.offset == c.offset;
+        });
+        if (pv != layout->volumes.pvs.end()) {
+            result.push_back(physical_volume(c, *pv));
+            continue;
+        }
         DirectFilesystem fs;
         fs.info.device = c.device;
         fs.offset = c.offset;
         fs.size = c.size;
-        auto opened = m_impl->open_filesystem_at(c.offset, c.size);
-        if (opened) {
-            fs.readable = true;
-            fs.info.type = (*opened)->type();
-            fs.info.uuid = (*opened)->uuid();
-            fs.info.label = (*opened)->label();
-            m_impl->opened[c.device] = std::move(*opened);
+        const bool mapped = c.volume == nullptr || c.volume->unsupported.empty();
+        auto opened = mapped ? m_impl->open_filesystem_at(c.offset, c.size, c.volume)
+                             : make_error(Errc::unsupported, c.volume->unsupported);
+        if (!opened) {
+            describe_unread(fs, *m_impl->bytes_of(mapped ? c.volume : nullptr), c);
             result.push_back(std::move(fs));
             continue;
         }
-        const std::string found = foreign_type(*m_impl->device, c.offset, c.size);
-        fs.info.type = found == "empty" ? "unknown" : found;
-        if (found == "swap") {
-            fs.info.not_scannable_reason = "swap space";
-        } else if (found == "crypto_LUKS") {
-            fs.info.not_scannable_reason = "encrypted (LUKS), no key";
-        } else if (found == "empty" || c.part_type == k_bios_boot_type ||
-                   c.part_type == k_microsoft_reserved_type) {
-            fs.info.not_scannable_reason = "no filesystem recognised";
-        } else {
-            fs.for_appliance = true; // LVM, XFS, btrfs, or something only the appliance may know
-            fs.info.not_scannable_reason = found == "unknown"
-                                               ? "the direct reader recognises no filesystem here"
-                                               : "the direct reader does not read " + found;
+        fs.readable = true;
+        fs.info.type = (*opened)->type();
+        fs.info.uuid = (*opened)->uuid();
+        fs.info.label = (*opened)->label();
+        m_impl->opened[c.device] = std::move(*opened);
+        if (c.volume != nullptr) {
+            m_impl->volumes.emplace(c.device, *c.volume);
         }
         result.push_back(std::move(fs));
     }
@@ -395,6 +499,8 @@ DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& op
     spdlog::debug("{}: {} files listed in {:.3f} s, block map in {:.3f} s", fs.info.device, files->size(),
                   std::chrono::duration<double>(listed_at - start).count(),
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - listed_at).count());
+    const auto in_volume = m_impl->volumes.find(fs.info.device);
+    const detail::LogicalVolume* volume = in_volume == m_impl->volumes.end() ? nullptr : &in_volume->second;
     std::vector<detail::ListedFile> listed;
     std::unordered_map<std::string, detail::FsFile> by_path;
     listed.reserve(files->size());
@@ -408,10 +514,10 @@ DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& op
         entry.stamp = file.stamp;
         entry.problem = file.problem;
         if (depth != nullptr) {
-            entry.block_key = block_key(file, fs.offset, *depth, layer_identities);
-        } else if (dirty != nullptr && !touches_dirty_blocks(file, fs.offset, *dirty)) {
+            entry.block_key = block_key(file, fs.offset, volume, *depth, layer_identities);
+        } else if (dirty != nullptr && !touches_dirty_blocks(file, fs.offset, volume, *dirty)) {
             // Clean since the bitmap started: the bytes are as they were at the scan that recorded them.
-            entry.block_key = block_key(file, fs.offset, {}, layer_identities);
+            entry.block_key = block_key(file, fs.offset, volume, {}, layer_identities);
         }
         // A damaged folder naming one file twice: never read the wrong one.
         if (by_path.contains(file.path)) {

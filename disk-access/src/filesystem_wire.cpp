@@ -104,6 +104,42 @@ FsFile file_of(const json& in) {
     return f;
 }
 
+json volume_json(const LogicalVolume& v) {
+    json segments = json::array();
+    for (const auto& s : v.segments) {
+        json places = json::array();
+        for (const auto& p : s.places) {
+            places.push_back({p.disk, p.offset});
+        }
+        segments.push_back({s.lv_offset, s.length, s.stripe_bytes, std::move(places)});
+    }
+    return {{"group", v.group},
+            {"name", v.name},
+            {"size", v.size},
+            {"segments", std::move(segments)},
+            {"unsupported", v.unsupported}};
+}
+
+LogicalVolume volume_of(const json& in) {
+    LogicalVolume v;
+    v.group = in.at("group").get<std::string>();
+    v.name = in.at("name").get<std::string>();
+    v.size = json_integer<std::uint64_t>(in.at("size"));
+    for (const auto& s : in.at("segments")) {
+        VolumeSegment segment{json_integer<std::uint64_t>(s.at(0)),
+                              json_integer<std::uint64_t>(s.at(1)),
+                              json_integer<std::uint64_t>(s.at(2)),
+                              {}};
+        for (const auto& p : s.at(3)) {
+            segment.places.push_back(
+                VolumePlace{json_integer<unsigned>(p.at(0)), json_integer<std::uint64_t>(p.at(1))});
+        }
+        v.segments.push_back(std::move(segment));
+    }
+    v.unsupported = cut_to(in.at("unsupported").get<std::string>(), k_max_table_warning_length);
+    return v;
+}
+
 template <typename T, typename F> Expected<T> decode(std::string_view text, std::string_view what, F&& read) {
     json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded() || !parsed.is_object()) {
@@ -128,8 +164,9 @@ std::string start_to_wire(const WorkerStart& start) {
                 {"address_space_bytes", start.limits.address_space_bytes},
                 {"cpu_seconds", start.limits.cpu_time.count()},
                 {"report_bytes", start.limits.report_bytes},
-                {"partition_table", start.partition_table}}
-        .dump();
+                {"partition_table", start.partition_table},
+                {"volume", start.volume ? volume_json(*start.volume) : json()}}
+        .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Expected<WorkerStart> start_from_wire(std::string_view text) {
@@ -144,6 +181,9 @@ Expected<WorkerStart> start_from_wire(std::string_view text) {
         start.limits.cpu_time = std::chrono::seconds(json_integer<std::int64_t>(in.at("cpu_seconds")));
         start.limits.report_bytes = json_integer<std::uint64_t>(in.at("report_bytes"));
         start.partition_table = in.at("partition_table").get<bool>();
+        if (!in.at("volume").is_null()) {
+            start.volume = volume_of(in.at("volume"));
+        }
         return start;
     });
 }
@@ -232,6 +272,66 @@ Expected<PartitionTable> table_from_wire(std::string_view text, std::uint64_t di
         previous = p.number;
     }
     return table;
+}
+
+std::string volumes_to_wire(const VolumeLayout& layout) {
+    json pvs = json::array();
+    for (const auto& pv : layout.pvs) {
+        pvs.push_back({pv.disk, pv.offset, pv.group});
+    }
+    json volumes = json::array();
+    for (const auto& v : layout.volumes) {
+        volumes.push_back(volume_json(v));
+    }
+    return json{{"pvs", std::move(pvs)}, {"volumes", std::move(volumes)}, {"warnings", layout.warnings}}.dump(
+        -1, ' ', false, json::error_handler_t::replace);
+}
+
+Expected<VolumeLayout> volumes_from_wire(std::string_view text,
+                                         const std::vector<std::uint64_t>& disk_sizes) {
+    constexpr std::size_t k_max_volumes = 4096;
+    auto layout = decode<VolumeLayout>(text, "volume list", [&](const json& in) {
+        VolumeLayout l;
+        for (const auto& pv : in.at("pvs")) {
+            l.pvs.push_back(FoundPv{json_integer<unsigned>(pv.at(0)), json_integer<std::uint64_t>(pv.at(1)),
+                                    pv.at(2).get<std::string>()});
+        }
+        for (const auto& v : in.at("volumes")) {
+            l.volumes.push_back(volume_of(v));
+        }
+        for (const auto& w : in.at("warnings")) {
+            if (l.warnings.size() < k_max_table_warnings) {
+                l.warnings.push_back(cut_to(w.get<std::string>(), k_max_table_warning_length));
+            }
+        }
+        return l;
+    });
+    if (!layout) {
+        return layout;
+    }
+    // What find_logical_volumes promises, checked again: the worker may be compromised.
+    auto bad = [](const std::string& why) {
+        return make_error(Errc::corrupt, "the partition table worker described " + why);
+    };
+    if (layout->volumes.size() > k_max_volumes || layout->pvs.size() > k_max_volumes) {
+        return bad("too many logical volumes");
+    }
+    for (const auto& pv : layout->pvs) {
+        if (pv.disk >= disk_sizes.size() || pv.offset >= disk_sizes[pv.disk] ||
+            (!pv.group.empty() && !valid_lvm_name(pv.group))) {
+            return bad("a physical volume that cannot be");
+        }
+    }
+    for (const auto& v : layout->volumes) {
+        if (!valid_lvm_name(v.group) || !valid_lvm_name(v.name) ||
+            (v.unsupported.empty() == v.segments.empty())) {
+            return bad("a logical volume that cannot be");
+        }
+        if (auto fits = volume_fits(v, disk_sizes); !fits) {
+            return bad(fits.error().message);
+        }
+    }
+    return layout;
 }
 
 std::string error_to_wire(const Error& error) {

@@ -4,8 +4,10 @@
 
 #include "coldscan/common/error.hpp"
 #include "coldscan/disk/partition_table.hpp"
+#include "lvm_volumes.hpp"
 #include "sandboxed_filesystem.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +20,7 @@ struct WorkerStart {
     std::uint64_t size = 0;
     WorkerLimits limits;
     bool partition_table = false; // read the disk's partition table, answer it and exit (no filesystem)
+    std::optional<LogicalVolume> volume; // the filesystem lies in this volume of the disk: offset, size in it
 };
 
 [[nodiscard]] std::string start_to_wire(const WorkerStart& start);
@@ -46,6 +49,12 @@ inline constexpr std::string_view k_walk_go = "go";
 // Errors: corrupt when the text is no table, or describes one that cannot be a disk of disk_size bytes
 // (a partition empty or outside the disk, numbers repeated or out of order, an unknown kind or sector size).
 [[nodiscard]] Expected<PartitionTable> table_from_wire(std::string_view text, std::uint64_t disk_size);
+
+// The logical volumes a worker found after the partition table. Errors: corrupt when the text is none, or
+// describes volumes that do not fit disks of these sizes (volume_fits), invalid names, too many of anything.
+[[nodiscard]] std::string volumes_to_wire(const VolumeLayout& layout);
+[[nodiscard]] Expected<VolumeLayout> volumes_from_wire(std::string_view text,
+                                                       const std::vector<std::uint64_t>& disk_sizes);
 
 [[nodiscard]] std::string error_to_wire(const Error& error);
 // An {"error": ...} answer as an Error; nullopt when text is not one.

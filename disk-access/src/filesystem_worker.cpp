@@ -7,7 +7,9 @@
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/self_process.hpp"
 #include "coldscan/disk/nbd_device.hpp"
+#include "disk_layout.hpp"
 #include "filesystem_wire.hpp"
+#include "volume_device.hpp"
 
 #include <charconv>
 #include <chrono>
@@ -222,10 +224,21 @@ int serve() {
     }
     if (start->partition_table) {
         misbehave_if_asked(":partition-table");
-        auto table = read_partition_table(**device);
-        (void)send_message(k_socket,
-                           table ? detail::table_to_wire(*table) : detail::error_to_wire(table.error()));
+        auto layout = detail::read_disk_layout(**device);
+        if (!layout) {
+            (void)send_message(k_socket, detail::error_to_wire(layout.error()));
+            return 0;
+        }
+        if (send_message(k_socket, detail::table_to_wire(layout->table))) {
+            (void)send_message(k_socket, detail::volumes_to_wire(layout->volumes));
+        }
         return 0;
+    }
+    if (start->volume) {
+        if (auto fits = detail::volume_fits(*start->volume, {(*device)->size()}); !fits) {
+            return fail(fits.error());
+        }
+        *device = std::make_shared<detail::VolumeDevice>(std::vector{std::move(*device)}, *start->volume);
     }
     auto counter = std::make_shared<CountingDevice>(std::move(*device), start->limits.report_bytes);
     auto fs = detail::open_filesystem_reader(counter, start->offset, start->size);

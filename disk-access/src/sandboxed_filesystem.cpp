@@ -33,42 +33,53 @@ Error worker_lost(pid_t pid, UniqueFd& socket, const Error& why, std::string_vie
 
 } // namespace
 
-Expected<PartitionTable> read_partition_table_in_worker(const WorkerDisk& disk, std::uint64_t disk_size,
-                                                        const WorkerLimits& limits) {
+Expected<DiskLayout> read_disk_layout_in_worker(const WorkerDisk& disk, std::uint64_t disk_size,
+                                                const WorkerLimits& limits) {
     auto worker = start_self_process(k_worker_role);
     if (!worker) {
         return std::unexpected(worker.error());
     }
-    auto answer = [&]() -> Expected<std::string> {
-        WorkerStart start{disk, 0, disk_size, limits};
-        start.partition_table = true;
-        if (auto sent = send_message(worker->socket.get(), start_to_wire(start)); !sent) {
-            return std::unexpected(sent.error());
-        }
+    auto next = [&]() -> Expected<std::string> {
         auto got = receive_message(worker->socket.get(), limits.answer_within);
         if (!got) {
             return std::unexpected(got.error());
         }
         return std::move(got->body);
-    }();
-    if (!answer) {
-        const Error lost =
-            worker_lost(worker->pid, worker->socket, answer.error(), "partition table worker", "");
-        reap_or_kill(worker->pid, std::chrono::seconds(2));
-        return std::unexpected(lost);
+    };
+    WorkerStart start{disk, 0, disk_size, limits, true, std::nullopt};
+    auto sent = send_message(worker->socket.get(), start_to_wire(start));
+    Expected<std::string> table_text = sent ? next() : std::unexpected(sent.error());
+    // The volumes follow a table (not an error).
+    Expected<std::string> volumes_text =
+        table_text && !error_from_wire(*table_text) ? next() : Expected<std::string>(std::string());
+    for (const auto* answer : {&table_text, &volumes_text}) {
+        if (!*answer) {
+            const Error lost =
+                worker_lost(worker->pid, worker->socket, answer->error(), "partition table worker", "");
+            reap_or_kill(worker->pid, std::chrono::seconds(2));
+            return std::unexpected(lost);
+        }
     }
     worker->socket.reset();
     reap_or_kill(worker->pid, std::chrono::seconds(2));
-    if (auto error = error_from_wire(*answer)) {
+    if (auto error = error_from_wire(*table_text)) {
         return std::unexpected(*error);
     }
-    return table_from_wire(*answer, disk_size);
+    auto table = table_from_wire(*table_text, disk_size);
+    if (!table) {
+        return std::unexpected(table.error());
+    }
+    auto volumes = volumes_from_wire(*volumes_text, {disk_size});
+    if (!volumes) {
+        return std::unexpected(volumes.error());
+    }
+    return DiskLayout{std::move(*table), std::move(*volumes)};
 }
 
 Expected<std::unique_ptr<SandboxedFilesystem>>
 SandboxedFilesystem::open(const WorkerDisk& disk, std::shared_ptr<BlockDevice> device, std::uint64_t offset,
                           std::uint64_t size, std::shared_ptr<ReadThrottle> throttle,
-                          const WorkerLimits& limits) {
+                          const WorkerLimits& limits, const LogicalVolume* volume) {
     auto worker = start_self_process(k_worker_role);
     if (!worker) {
         return std::unexpected(worker.error());
@@ -81,7 +92,10 @@ SandboxedFilesystem::open(const WorkerDisk& disk, std::shared_ptr<BlockDevice> d
     fs->m_size = size;
     fs->m_limits = limits;
     fs->m_throttle = std::move(throttle);
-    const WorkerStart start{disk, offset, size, limits};
+    WorkerStart start{disk, offset, size, limits, false, std::nullopt};
+    if (volume != nullptr) {
+        start.volume = *volume;
+    }
     auto opened = fs->ask(start_to_wire(start), k_open_within);
     if (!opened) {
         return std::unexpected(opened.error());

@@ -12,6 +12,7 @@
 #include "coldscan/common/read_throttle.hpp"
 #include "coldscan/disk/block_device.hpp"
 #include "coldscan/disk/partition_table.hpp"
+#include "disk_layout.hpp"
 #include "filesystem_reader.hpp"
 
 #include <chrono>
@@ -39,21 +40,22 @@ struct WorkerLimits {
     std::uint64_t report_bytes = 4U << 20;
 };
 
-// The disk's partition table, read by a confined worker (MBR and GPT are guest-shaped bytes too) and
-// checked here (table_from_wire). Errors: those of read_partition_table, io when the worker failed or hung.
-[[nodiscard]] Expected<PartitionTable> read_partition_table_in_worker(const WorkerDisk& disk,
-                                                                      std::uint64_t disk_size,
-                                                                      const WorkerLimits& limits = {});
+// The disk's partition table and LVM volumes (read_disk_layout), read by a confined worker (MBR, GPT and LVM
+// metadata are guest bytes too) and checked here (table_from_wire, volumes_from_wire). Errors: those of
+// read_partition_table, io when the worker failed or hung, corrupt when its answer cannot be.
+[[nodiscard]] Expected<DiskLayout> read_disk_layout_in_worker(const WorkerDisk& disk, std::uint64_t disk_size,
+                                                              const WorkerLimits& limits = {});
 
 // Thread rule: as FilesystemReader; calls to the worker are serialised inside.
 class SandboxedFilesystem final : public FilesystemReader {
 public:
-    // Starts a worker on [offset, offset + size) of the disk; device is this process's view of the same disk,
-    // for reads along runs. Errors: unsupported (no filesystem TSK knows there), io (the worker failed).
+    // Starts a worker on [offset, offset + size) of the disk, or of the logical volume when one is given;
+    // device is this process's view of the same bytes (the disk, or the volume), for reads along runs.
+    // Errors: unsupported (no filesystem a reader knows there), io (the worker failed).
     static Expected<std::unique_ptr<SandboxedFilesystem>>
     open(const WorkerDisk& disk, std::shared_ptr<BlockDevice> device, std::uint64_t offset,
          std::uint64_t size, std::shared_ptr<ReadThrottle> throttle = nullptr,
-         const WorkerLimits& limits = {});
+         const WorkerLimits& limits = {}, const LogicalVolume* volume = nullptr);
     ~SandboxedFilesystem() override;
     SandboxedFilesystem(const SandboxedFilesystem&) = delete;
     SandboxedFilesystem& operator=(const SandboxedFilesystem&) = delete;

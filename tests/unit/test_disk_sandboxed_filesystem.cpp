@@ -238,15 +238,15 @@ TEST_CASE("well_formed") {
     }
 }
 
-TEST_CASE("read_partition_table_in_worker answers as read_partition_table does") {
+TEST_CASE("read_disk_layout_in_worker answers as read_disk_layout does") {
     auto dir = TempDir::create("coldscan-fsworker");
     REQUIRE(dir);
     const auto image = dir->path() / "disk.img";
     auto both = [&]() {
         FileDevice device(image);
-        auto local = read_partition_table(device);
-        auto remote = detail::read_partition_table_in_worker(detail::WorkerDisk{"", "", image.string()},
-                                                             std::filesystem::file_size(image));
+        auto local = detail::read_disk_layout(device);
+        auto remote = detail::read_disk_layout_in_worker(detail::WorkerDisk{"", "", image.string()},
+                                                         std::filesystem::file_size(image));
         return std::pair{std::move(local), std::move(remote)};
     };
 
@@ -264,8 +264,9 @@ TEST_CASE("read_partition_table_in_worker answers as read_partition_table does")
             auto [local, remote] = both();
             REQUIRE(local);
             REQUIRE(remote);
-            CHECK(detail::table_to_wire(*remote) == detail::table_to_wire(*local));
-            CHECK(remote->partitions.size() == (*script == '\0' ? 0U : script[7] == 'g' ? 2U : 4U));
+            CHECK(detail::table_to_wire(remote->table) == detail::table_to_wire(local->table));
+            CHECK(detail::volumes_to_wire(remote->volumes) == detail::volumes_to_wire(local->volumes));
+            CHECK(remote->table.partitions.size() == (*script == '\0' ? 0U : script[7] == 'g' ? 2U : 4U));
         }
     }
     SECTION("a table that cannot be used is the same error") {
