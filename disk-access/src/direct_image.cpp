@@ -1,5 +1,6 @@
 #include "coldscan/disk/direct_image.hpp"
 
+#include "block_keys.hpp"
 #include "coldscan/common/sha256.hpp"
 #include "coldscan/common/subprocess.hpp"
 #include "coldscan/common/text.hpp"
@@ -115,245 +116,45 @@ private:
     const std::unordered_map<std::string, detail::FsFile> m_files;
 };
 
-} // namespace
-
-struct DirectImage::Impl {
-    std::unique_ptr<detail::QemuNbdServer> server; // none for an export made by someone else
-    std::shared_ptr<NbdDevice> device;
-    std::vector<std::string> warnings;
-    std::map<std::string, std::unique_ptr<detail::FilesystemReader>> opened; // by device name
-    bool sandbox = false;
-    detail::WorkerDisk worker_disk;         // where a filesystem worker connects
-    std::shared_ptr<ReadThrottle> throttle; // charged for the workers' own reads
-    detail::WorkerLimits worker_limits;
-
-    // What both ways of opening an image take from the options for the filesystem workers.
-    void take_worker_options(const DirectOptions& options) {
-        sandbox = options.sandbox;
-        throttle = options.throttle;
-        worker_limits.answer_within = options.stall_timeout;
+// As libguestfs names the VM's disks: /dev/sda ... /dev/sdz, /dev/sdaa, ...
+std::string disk_device(unsigned index) {
+    std::string letters(1, static_cast<char>('a' + index % 26));
+    if (index >= 26) {
+        letters.insert(letters.begin(), static_cast<char>('a' + index / 26 - 1));
     }
-
-    std::map<std::string, detail::LogicalVolume> volumes; // the LVs read directly, by device name
-
-    // The bytes a filesystem at [offset, offset + size) lies in: the disk, or the logical volume.
-    std::shared_ptr<BlockDevice> bytes_of(const detail::LogicalVolume* volume) const {
-        if (volume == nullptr) {
-            return device;
-        }
-        return std::make_shared<detail::VolumeDevice>(std::vector<std::shared_ptr<BlockDevice>>{device},
-                                                      *volume);
-    }
-
-    Expected<std::unique_ptr<detail::FilesystemReader>>
-    open_filesystem_at(std::uint64_t offset, std::uint64_t size, const detail::LogicalVolume* volume) {
-        if (size == 0) {
-            return make_error(Errc::unsupported, "empty partition");
-        }
-        auto bytes = bytes_of(volume);
-        if (sandbox) {
-            auto fs = detail::SandboxedFilesystem::open(worker_disk, std::move(bytes), offset, size, throttle,
-                                                        worker_limits, volume);
-            if (!fs) {
-                return std::unexpected(fs.error());
-            }
-            return std::unique_ptr<detail::FilesystemReader>(std::move(*fs));
-        }
-        return detail::open_filesystem_reader(std::move(bytes), offset, size);
-    }
-    std::optional<std::vector<BlockExtent>> depth; // of the whole disk, once asked
-    bool depth_unavailable = false;
-    bool use_bitmap = false; // keys from the dirty bitmap (an export's point in time), not from layers
-    std::optional<std::vector<BlockExtent>> dirty;
-
-    // The dirty bitmap over the whole disk, asked for once; nullptr when it cannot be read.
-    const std::vector<BlockExtent>* dirty_map() {
-        if (!dirty) {
-            auto map = device->dirty_blocks(0, device->size());
-            if (!map) {
-                spdlog::warn("cannot read the dirty bitmap ({}): every file is read", map.error().message);
-                use_bitmap = false;
-                return nullptr;
-            }
-            dirty = std::move(*map);
-        }
-        return &*dirty;
-    }
-
-    // The allocation depth of the whole disk, asked for once; nullptr when the export cannot tell.
-    const std::vector<BlockExtent>* depth_map() {
-        if (!depth && !depth_unavailable) {
-            auto map = device->has_allocation_depth()
-                           ? device->allocation_depth(0, device->size())
-                           : Expected<std::vector<BlockExtent>>(std::vector<BlockExtent>{});
-            if (map && !map->empty()) {
-                depth = std::move(*map);
-            } else {
-                depth_unavailable = true;
-                spdlog::debug("no allocation depth: block-level reuse is off for this image");
-            }
-        }
-        return depth ? &*depth : nullptr;
-    }
-};
-
-namespace {
-
-// Calls range(disk_offset, length) for each stretch of the disk that holds the run's bytes: the run itself
-// for a filesystem on the disk, its pieces through the volume's map for one in a logical volume.
-template <typename F>
-bool for_each_disk_range(const detail::DataRun& run, std::uint64_t fs_offset,
-                         const detail::LogicalVolume* volume, F&& range) {
-    if (volume == nullptr) {
-        range(fs_offset + run.fs_offset, run.length);
-        return true;
-    }
-    return detail::for_each_piece(
-               *volume, fs_offset + run.fs_offset, run.length,
-               [&](unsigned /*disk*/, std::uint64_t at, std::uint64_t length) -> Expected<void> {
-                   range(at, length);
-                   return {};
-               })
-        .has_value();
+    return "/dev/sd" + letters;
 }
-
-// Whether any byte of the file's data lies in a block the bitmap marks dirty (or cannot be placed).
-bool touches_dirty_blocks(const detail::FsFile& file, std::uint64_t fs_offset,
-                          const detail::LogicalVolume* volume, const std::vector<BlockExtent>& dirty) {
-    bool touched = false;
-    for (const auto& run : file.runs) {
-        if (!run.sparse &&
-            !for_each_disk_range(run, fs_offset, volume, [&](std::uint64_t at, std::uint64_t length) {
-                touched = touched || detail::shallowest_layer(dirty, at, length) != 0;
-            })) {
-            return true;
-        }
-    }
-    return touched;
-}
-
-// "blocks|<identity of the layers holding the data>|<sha256 of the runs as disk offsets>". A file in a
-// logical volume is named by the disk offsets its runs map to, so a clone whose volume map is the
-// template's shares the template's keys.
-std::optional<std::string> block_key(const detail::FsFile& file, std::uint64_t fs_offset,
-                                     const detail::LogicalVolume* volume,
-                                     const std::vector<BlockExtent>& depth,
-                                     const std::vector<std::string>& layer_identities) {
-    if (!file.problem && file.size == 0) {
-        return "blocks|empty"; // no bytes at all, in any image
-    }
-    if (file.problem || file.through_tsk || !file.resident.empty() || file.runs.empty()) {
-        return std::nullopt; // data inside metadata records or decoded by TSK: no plain blocks to name
-    }
-    std::string runs = std::to_string(file.size) + ":" + std::to_string(file.initialized);
-    std::uint32_t shallowest = 0;
-    for (const auto& run : file.runs) {
-        if (run.sparse) {
-            runs += "|s" + std::to_string(run.length);
-            continue;
-        }
-        const bool placed =
-            for_each_disk_range(run, fs_offset, volume, [&](std::uint64_t at, std::uint64_t length) {
-                runs += "|" + std::to_string(at) + "+" + std::to_string(length);
-                const std::uint32_t layer = detail::shallowest_layer(depth, at, length);
-                if (layer != 0 && (shallowest == 0 || layer < shallowest)) {
-                    shallowest = layer;
-                }
-            });
-        if (!placed) {
-            return std::nullopt;
-        }
-    }
-    // Depth n is layer n-1 (top = 1); unallocated everywhere reads as zeros in any layer: the bottom one.
-    const std::size_t index = shallowest == 0
-                                  ? layer_identities.size() - 1
-                                  : std::min<std::size_t>(shallowest - 1, layer_identities.size() - 1);
-    return "blocks|" + layer_identities[index] + "|" + sha256_hex(runs);
-}
-
-} // namespace
-
-DirectImage::DirectImage(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
-DirectImage::~DirectImage() {
-    m_impl->opened.clear(); // the readers go before the export they read
-    m_impl->device.reset();
-    m_impl->server.reset();
-}
-
-Expected<std::unique_ptr<DirectImage>> DirectImage::serve(const ImageInfo& image,
-                                                          const DirectOptions& options) {
-    auto server =
-        detail::QemuNbdServer::start(image, detail::QemuNbdOptions{options.snapshot, options.connections});
-    if (!server) {
-        return std::unexpected(server.error());
-    }
-    auto device = NbdDevice::connect_unix((*server)->socket_path(),
-                                          NbdOptions{options.connections, "", options.throttle});
-    if (!device) {
-        // qemu-nbd listens before it has opened everything: a late refusal shows as a dropped connection.
-        if (auto why = (*server)->exit_reason(std::chrono::seconds(10))) {
-            return std::unexpected(*why);
-        }
-        return std::unexpected(device.error());
-    }
-    auto impl = std::make_unique<Impl>();
-    impl->worker_disk.nbd_socket = (*server)->socket_path();
-    impl->take_worker_options(options);
-    impl->server = std::move(*server);
-    impl->device = std::move(*device);
-    return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
-}
-
-Expected<std::unique_ptr<DirectImage>> DirectImage::connect(const std::string& uri,
-                                                            const DirectOptions& options) {
-    auto device =
-        NbdDevice::connect_uri(uri, NbdOptions{options.connections, options.dirty_bitmap, options.throttle});
-    if (!device) {
-        return std::unexpected(device.error());
-    }
-    auto impl = std::make_unique<Impl>();
-    impl->device = std::move(*device);
-    impl->use_bitmap = !options.dirty_bitmap.empty();
-    impl->worker_disk.nbd_uri = uri;
-    impl->take_worker_options(options);
-    return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
-}
-
-std::uint64_t DirectImage::size() const noexcept {
-    return m_impl->device->size();
-}
-
-NbdDevice& DirectImage::device() noexcept {
-    return *m_impl->device;
-}
-
-const std::vector<std::string>& DirectImage::warnings() const noexcept {
-    return m_impl->warnings;
-}
-
-namespace {
 
 // A stretch that may hold a filesystem: a partition, the bare disk, or a logical volume.
 struct Candidate {
     std::string device;
+    unsigned disk = 0;
     std::uint64_t offset = 0; // in the disk, or in the volume
     std::uint64_t size = 0;
     std::string part_type;
     const detail::LogicalVolume* volume = nullptr;
 };
 
-std::vector<Candidate> candidates_of(const detail::DiskLayout& layout, std::uint64_t disk_size) {
+std::vector<Candidate> candidates_of(const detail::DiskLayout& layout,
+                                     const std::vector<std::uint64_t>& sizes) {
     std::vector<Candidate> candidates;
-    if (layout.table.kind == TableKind::none) {
-        candidates.push_back({"/dev/sda", 0, disk_size, "", nullptr});
-    }
-    for (const auto& p : layout.table.partitions) {
-        if (!p.extended) {
-            candidates.push_back({"/dev/sda" + std::to_string(p.number), p.offset, p.size, p.type, nullptr});
+    for (unsigned disk = 0; disk < layout.tables.size(); ++disk) {
+        const auto& table = layout.tables[disk];
+        if (!table) {
+            continue; // reported on its own
+        }
+        if (table->kind == TableKind::none) {
+            candidates.push_back({disk_device(disk), disk, 0, sizes[disk], "", nullptr});
+        }
+        for (const auto& p : table->partitions) {
+            if (!p.extended) {
+                candidates.push_back(
+                    {disk_device(disk) + std::to_string(p.number), disk, p.offset, p.size, p.type, nullptr});
+            }
         }
     }
     for (const auto& v : layout.volumes.volumes) {
-        candidates.push_back({v.device(), 0, v.size, "", &v});
+        candidates.push_back({v.device(), 0, 0, v.size, "", &v});
     }
     return candidates;
 }
@@ -388,6 +189,7 @@ void describe_unread(DirectFilesystem& fs, BlockDevice& bytes, const Candidate& 
 DirectFilesystem physical_volume(const Candidate& c, const detail::FoundPv& pv) {
     DirectFilesystem fs;
     fs.info.device = c.device;
+    fs.disk = c.disk;
     fs.info.type = "LVM2_member";
     fs.offset = c.offset;
     fs.size = c.size;
@@ -403,46 +205,297 @@ DirectFilesystem physical_volume(const Candidate& c, const detail::FoundPv& pv) 
 
 } // namespace
 
+// One disk of the VM: its export and what was asked of it once.
+struct DiskExport {
+    std::unique_ptr<detail::QemuNbdServer> server; // none for an export made by someone else
+    std::shared_ptr<NbdDevice> device;
+    detail::WorkerDisk worker_disk; // where a filesystem worker connects
+    std::optional<std::vector<BlockExtent>> depth;
+    bool depth_unavailable = false;
+    std::optional<std::vector<BlockExtent>> dirty;
+    bool dirty_unavailable = false;
+
+    // The allocation depth of the whole disk, asked once; nullptr when the export cannot tell.
+    const std::vector<BlockExtent>* depth_map() {
+        if (!depth && !depth_unavailable) {
+            auto map = device->has_allocation_depth()
+                           ? device->allocation_depth(0, device->size())
+                           : Expected<std::vector<BlockExtent>>(std::vector<BlockExtent>{});
+            if (map && !map->empty()) {
+                depth = std::move(*map);
+            } else {
+                depth_unavailable = true;
+                spdlog::debug("no allocation depth: block-level reuse is off for this disk");
+            }
+        }
+        return depth ? &*depth : nullptr;
+    }
+
+    // The dirty bitmap over the whole disk, asked once; nullptr when it cannot be read.
+    const std::vector<BlockExtent>* dirty_map() {
+        if (!dirty && !dirty_unavailable) {
+            auto map = device->dirty_blocks(0, device->size());
+            if (!map) {
+                spdlog::warn("cannot read the dirty bitmap ({}): every file is read", map.error().message);
+                dirty_unavailable = true;
+                return nullptr;
+            }
+            dirty = std::move(*map);
+        }
+        return dirty ? &*dirty : nullptr;
+    }
+};
+
+struct DirectImage::Impl {
+    std::vector<DiskExport> disks; // the VM's disks, in order: /dev/sda, /dev/sdb, ...
+    std::vector<std::string> warnings;
+    std::map<std::string, std::unique_ptr<detail::FilesystemReader>> opened; // by device name
+    std::map<std::string, detail::LogicalVolume> volumes; // the LVs read directly, by device
+    bool sandbox = false;
+    bool use_bitmap = false;                // keys from the dirty bitmap (an export's point in time)
+    std::shared_ptr<ReadThrottle> throttle; // charged for the workers' own reads
+    detail::WorkerLimits worker_limits;
+
+    // What both ways of opening an image take from the options for the filesystem workers.
+    void take_worker_options(const DirectOptions& options) {
+        sandbox = options.sandbox;
+        throttle = options.throttle;
+        worker_limits.answer_within = options.stall_timeout;
+    }
+
+    [[nodiscard]] std::vector<detail::WorkerDisk> worker_disks() const {
+        std::vector<detail::WorkerDisk> out;
+        for (const auto& d : disks) {
+            out.push_back(d.worker_disk);
+        }
+        return out;
+    }
+    [[nodiscard]] std::vector<std::uint64_t> disk_sizes() const {
+        std::vector<std::uint64_t> out;
+        for (const auto& d : disks) {
+            out.push_back(d.device->size());
+        }
+        return out;
+    }
+
+    // The bytes a filesystem lies in: its disk, or the logical volume over the disks.
+    [[nodiscard]] std::shared_ptr<BlockDevice> bytes_of(unsigned disk,
+                                                        const detail::LogicalVolume* volume) const {
+        if (volume == nullptr) {
+            return disks.at(disk).device;
+        }
+        std::vector<std::shared_ptr<BlockDevice>> all;
+        for (const auto& d : disks) {
+            all.push_back(d.device);
+        }
+        return std::make_shared<detail::VolumeDevice>(std::move(all), *volume);
+    }
+
+    Expected<std::unique_ptr<detail::FilesystemReader>>
+    open_filesystem_at(unsigned disk, std::uint64_t offset, std::uint64_t size,
+                       const detail::LogicalVolume* volume) {
+        if (size == 0) {
+            return make_error(Errc::unsupported, "empty partition");
+        }
+        auto bytes = bytes_of(disk, volume);
+        if (sandbox) {
+            auto fs = detail::SandboxedFilesystem::open(worker_disks(), disk, std::move(bytes), offset, size,
+                                                        throttle, worker_limits, volume);
+            if (!fs) {
+                return std::unexpected(fs.error());
+            }
+            return std::unique_ptr<detail::FilesystemReader>(std::move(*fs));
+        }
+        return detail::open_filesystem_reader(std::move(bytes), offset, size);
+    }
+
+    Expected<detail::DiskLayout> layout() {
+        if (sandbox) {
+            return detail::read_disk_layout_in_worker(worker_disks(), disk_sizes(), worker_limits);
+        }
+        std::vector<BlockDevice*> raw;
+        for (const auto& d : disks) {
+            raw.push_back(d.device.get());
+        }
+        return detail::read_disk_layout(raw);
+    }
+
+    // Opens the filesystem a candidate holds, or says why not and whether the appliance may read it.
+    DirectFilesystem open_candidate(const Candidate& c);
+
+    // Each disk's map and layer identities for block keys; empty when no keys are made.
+    std::vector<detail::DiskBlockMap> block_maps(const std::vector<std::vector<std::string>>& disk_layers) {
+        std::vector<detail::DiskBlockMap> maps;
+        for (std::size_t i = 0; i < disks.size() && i < disk_layers.size(); ++i) {
+            if (disk_layers[i].empty()) {
+                maps.emplace_back();
+                continue;
+            }
+            maps.push_back({use_bitmap ? disks[i].dirty_map() : disks[i].depth_map(), disk_layers[i]});
+            if (maps.back().map == nullptr) {
+                maps.back().layers.clear(); // no map: no keys (a bitmap that failed, no depth)
+            }
+        }
+        return maps;
+    }
+};
+
+DirectFilesystem DirectImage::Impl::open_candidate(const Candidate& c) {
+    DirectFilesystem fs;
+    fs.info.device = c.device;
+    fs.disk = c.disk;
+    fs.offset = c.offset;
+    fs.size = c.size;
+    const bool mapped = c.volume == nullptr || c.volume->unsupported.empty();
+    auto reader = mapped ? open_filesystem_at(c.disk, c.offset, c.size, c.volume)
+                         : make_error(Errc::unsupported, c.volume->unsupported);
+    if (!reader) {
+        describe_unread(fs, *bytes_of(c.disk, mapped ? c.volume : nullptr), c);
+        return fs;
+    }
+    fs.readable = true;
+    fs.info.type = (*reader)->type();
+    fs.info.uuid = (*reader)->uuid();
+    fs.info.label = (*reader)->label();
+    opened[c.device] = std::move(*reader);
+    if (c.volume != nullptr) {
+        volumes.emplace(c.device, *c.volume);
+    }
+    return fs;
+}
+
+DirectImage::DirectImage(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+DirectImage::~DirectImage() {
+    m_impl->opened.clear(); // the readers go before the exports they read
+    m_impl->disks.clear();
+}
+
+namespace {
+
+// One disk served read-only by our own qemu-nbd. Errors: as QemuNbdServer and NbdDevice.
+Expected<DiskExport> serve_disk(const ImageInfo& image, const DirectOptions& options) {
+    auto server =
+        detail::QemuNbdServer::start(image, detail::QemuNbdOptions{options.snapshot, options.connections});
+    if (!server) {
+        return std::unexpected(server.error());
+    }
+    auto device = NbdDevice::connect_unix((*server)->socket_path(),
+                                          NbdOptions{options.connections, "", options.throttle});
+    if (!device) {
+        // qemu-nbd listens before it has opened everything: a late refusal shows as a dropped connection.
+        if (auto why = (*server)->exit_reason(std::chrono::seconds(10))) {
+            return std::unexpected(*why);
+        }
+        return std::unexpected(device.error());
+    }
+    DiskExport disk;
+    disk.worker_disk.nbd_socket = (*server)->socket_path();
+    disk.server = std::move(*server);
+    disk.device = std::move(*device);
+    return disk;
+}
+
+} // namespace
+
+Expected<std::unique_ptr<DirectImage>> DirectImage::serve(const std::vector<ImageInfo>& disks,
+                                                          const DirectOptions& options) {
+    if (disks.empty()) {
+        return make_error(Errc::invalid_argument, "a VM without disks");
+    }
+    auto impl = std::make_unique<Impl>();
+    impl->take_worker_options(options);
+    for (const auto& image : disks) {
+        auto disk = serve_disk(image, options);
+        if (!disk) {
+            return std::unexpected(disks.size() == 1 ? disk.error()
+                                                     : Error{disk.error().code, image.path.string() + ": " +
+                                                                                    disk.error().message});
+        }
+        impl->disks.push_back(std::move(*disk));
+    }
+    return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
+}
+
+Expected<std::unique_ptr<DirectImage>> DirectImage::serve(const ImageInfo& image,
+                                                          const DirectOptions& options) {
+    return serve(std::vector<ImageInfo>{image}, options);
+}
+
+Expected<std::unique_ptr<DirectImage>> DirectImage::connect(const std::string& uri,
+                                                            const DirectOptions& options) {
+    auto device =
+        NbdDevice::connect_uri(uri, NbdOptions{options.connections, options.dirty_bitmap, options.throttle});
+    if (!device) {
+        return std::unexpected(device.error());
+    }
+    auto impl = std::make_unique<Impl>();
+    DiskExport disk;
+    disk.device = std::move(*device);
+    disk.worker_disk.nbd_uri = uri;
+    impl->disks.push_back(std::move(disk));
+    impl->use_bitmap = !options.dirty_bitmap.empty();
+    impl->take_worker_options(options);
+    return std::unique_ptr<DirectImage>(new DirectImage(std::move(impl)));
+}
+
+std::uint64_t DirectImage::size() const noexcept {
+    return m_impl->disks.front().device->size();
+}
+
+std::size_t DirectImage::disk_count() const noexcept {
+    return m_impl->disks.size();
+}
+
+const std::vector<std::string>& DirectImage::warnings() const noexcept {
+    return m_impl->warnings;
+}
+
+namespace {
+
+// A disk of several whose partition table cannot be used: its own entry (the others are still read).
+DirectFilesystem unusable_disk(unsigned disk, const Error& why) {
+    DirectFilesystem fs;
+    fs.info.device = disk_device(disk);
+    fs.disk = disk;
+    fs.info.type = "unknown";
+    fs.for_appliance = true;
+    fs.info.not_scannable_reason = "its partition table cannot be used: " + why.message;
+    return fs;
+}
+
+} // namespace
+
 Expected<std::vector<DirectFilesystem>> DirectImage::filesystems() {
-    auto layout = m_impl->sandbox ? detail::read_disk_layout_in_worker(
-                                        m_impl->worker_disk, m_impl->device->size(), m_impl->worker_limits)
-                                  : detail::read_disk_layout(*m_impl->device);
+    auto layout = m_impl->layout();
     if (!layout) {
         return std::unexpected(layout.error());
     }
-    m_impl->warnings = layout->table.warnings;
+    const bool one_disk = m_impl->disks.size() == 1;
+    if (one_disk && !layout->tables.front()) {
+        return std::unexpected(layout->tables.front().error()); // nothing of this disk can be read
+    }
+    std::vector<DirectFilesystem> result;
+    m_impl->warnings.clear();
+    for (unsigned disk = 0; disk < layout->tables.size(); ++disk) {
+        if (!layout->tables[disk]) {
+            result.push_back(unusable_disk(disk, layout->tables[disk].error()));
+            continue;
+        }
+        for (const auto& warning : layout->tables[disk]->warnings) {
+            m_impl->warnings.push_back(one_disk ? warning : disk_device(disk) + ": " + warning);
+        }
+    }
     std::ranges::copy(layout->volumes.warnings, std::back_inserter(m_impl->warnings));
     m_impl->volumes.clear();
-    std::vector<DirectFilesystem> result;
-    for (const auto& c : candidates_of(*layout, m_impl->device->size())) {
+    for (const auto& c : candidates_of(*layout, m_impl->disk_sizes())) {
         const auto pv = std::ranges::find_if(layout->volumes.pvs, [&](const detail::FoundPv& found) {
-            return c.volume == nullptr && found.disk == 0 && found.offset == c.offset;
+            return c.volume == nullptr && found.disk == c.disk && found.offset == c.offset;
         });
         if (pv != layout->volumes.pvs.end()) {
             result.push_back(physical_volume(c, *pv));
             continue;
         }
-        DirectFilesystem fs;
-        fs.info.device = c.device;
-        fs.offset = c.offset;
-        fs.size = c.size;
-        const bool mapped = c.volume == nullptr || c.volume->unsupported.empty();
-        auto opened = mapped ? m_impl->open_filesystem_at(c.offset, c.size, c.volume)
-                             : make_error(Errc::unsupported, c.volume->unsupported);
-        if (!opened) {
-            describe_unread(fs, *m_impl->bytes_of(mapped ? c.volume : nullptr), c);
-            result.push_back(std::move(fs));
-            continue;
-        }
-        fs.readable = true;
-        fs.info.type = (*opened)->type();
-        fs.info.uuid = (*opened)->uuid();
-        fs.info.label = (*opened)->label();
-        m_impl->opened[c.device] = std::move(*opened);
-        if (c.volume != nullptr) {
-            m_impl->volumes.emplace(c.device, *c.volume);
-        }
-        result.push_back(std::move(fs));
+        result.push_back(m_impl->open_candidate(c));
     }
     return result;
 }
@@ -480,7 +533,7 @@ std::vector<OsInfo> DirectImage::inspect(const std::vector<DirectFilesystem>& fi
 
 Expected<std::unique_ptr<FileSource>>
 DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& options, WantBytes want,
-                             const std::vector<std::string>& layer_identities) {
+                             const std::vector<std::vector<std::string>>& disk_layers) {
     const auto opened = m_impl->opened.find(fs.info.device);
     if (!fs.readable || opened == m_impl->opened.end()) {
         return make_error(Errc::unsupported, "the direct reader cannot read " + fs.info.device);
@@ -492,15 +545,13 @@ DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& op
         return std::unexpected(files.error());
     }
     const auto listed_at = std::chrono::steady_clock::now();
-    const std::vector<BlockExtent>* dirty =
-        layer_identities.empty() || !m_impl->use_bitmap ? nullptr : m_impl->dirty_map();
-    const std::vector<BlockExtent>* depth =
-        layer_identities.empty() || m_impl->use_bitmap ? nullptr : m_impl->depth_map();
-    spdlog::debug("{}: {} files listed in {:.3f} s, block map in {:.3f} s", fs.info.device, files->size(),
+    const auto maps = m_impl->block_maps(disk_layers);
+    spdlog::debug("{}: {} files listed in {:.3f} s, block maps in {:.3f} s", fs.info.device, files->size(),
                   std::chrono::duration<double>(listed_at - start).count(),
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - listed_at).count());
     const auto in_volume = m_impl->volumes.find(fs.info.device);
-    const detail::LogicalVolume* volume = in_volume == m_impl->volumes.end() ? nullptr : &in_volume->second;
+    const detail::FilesystemPlace place{fs.disk, fs.offset,
+                                        in_volume == m_impl->volumes.end() ? nullptr : &in_volume->second};
     std::vector<detail::ListedFile> listed;
     std::unordered_map<std::string, detail::FsFile> by_path;
     listed.reserve(files->size());
@@ -513,11 +564,10 @@ DirectImage::open_filesystem(const DirectFilesystem& fs, const SourceOptions& op
         entry.links = file.links;
         entry.stamp = file.stamp;
         entry.problem = file.problem;
-        if (depth != nullptr) {
-            entry.block_key = block_key(file, fs.offset, volume, *depth, layer_identities);
-        } else if (dirty != nullptr && !touches_dirty_blocks(file, fs.offset, volume, *dirty)) {
-            // Clean since the bitmap started: the bytes are as they were at the scan that recorded them.
-            entry.block_key = block_key(file, fs.offset, volume, {}, layer_identities);
+        // With a dirty bitmap, only files clean since it started keep their key: their bytes are as they
+        // were at the scan that recorded them.
+        if (!maps.empty() && (!m_impl->use_bitmap || !detail::touches_dirty_blocks(file, place, maps))) {
+            entry.block_key = detail::block_key(file, place, maps);
         }
         // A damaged folder naming one file twice: never read the wrong one.
         if (by_path.contains(file.path)) {

@@ -15,14 +15,17 @@ std::vector<PvCandidate> pv_candidates(const PartitionTable& table, unsigned dis
     return candidates;
 }
 
-Expected<DiskLayout> read_disk_layout(BlockDevice& disk) {
-    auto table = read_partition_table(disk);
-    if (!table) {
-        return std::unexpected(table.error());
-    }
+DiskLayout read_disk_layout(const std::vector<BlockDevice*>& disks) {
     DiskLayout layout;
-    layout.table = std::move(*table);
-    auto volumes = find_logical_volumes({&disk}, pv_candidates(layout.table, 0, disk.size()));
+    std::vector<PvCandidate> candidates;
+    for (unsigned i = 0; i < disks.size(); ++i) {
+        layout.tables.push_back(read_partition_table(*disks[i]));
+        if (layout.tables.back()) {
+            std::ranges::copy(pv_candidates(*layout.tables.back(), i, disks[i]->size()),
+                              std::back_inserter(candidates));
+        }
+    }
+    auto volumes = find_logical_volumes(disks, candidates);
     if (volumes) {
         layout.volumes = std::move(*volumes);
     } else {

@@ -9,8 +9,10 @@
 
 namespace coldscan::disk::detail {
 
+// The disks of one VM, by index: each disk's table (or why it could not be used), then the volumes on all
+// of them (a volume group may span disks).
 struct DiskLayout {
-    PartitionTable table;
+    std::vector<Expected<PartitionTable>> tables;
     VolumeLayout volumes;
 };
 
@@ -19,8 +21,8 @@ struct DiskLayout {
 [[nodiscard]] std::vector<PvCandidate> pv_candidates(const PartitionTable& table, unsigned disk,
                                                      std::uint64_t disk_size);
 
-// The table, then the volumes on it. A volume group that cannot be read is a warning in volumes, not an
-// error. Errors: those of read_partition_table.
-[[nodiscard]] Expected<DiskLayout> read_disk_layout(BlockDevice& disk);
+// Each disk's table (read_partition_table's result), then the volumes on the partitions of all of them. A
+// volume group that cannot be read is a warning in volumes, never an error.
+[[nodiscard]] DiskLayout read_disk_layout(const std::vector<BlockDevice*>& disks);
 
 } // namespace coldscan::disk::detail

@@ -12,6 +12,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::size_t k_max_table_warnings = 64;
+constexpr std::size_t k_max_disks = 64; // of one VM
 constexpr std::size_t k_max_table_warning_length = 512;
 
 // text cut to at most length bytes, on a UTF-8 character boundary.
@@ -156,9 +157,12 @@ template <typename T, typename F> Expected<T> decode(std::string_view text, std:
 } // namespace
 
 std::string start_to_wire(const WorkerStart& start) {
-    return json{{"nbd_socket", start.disk.nbd_socket},
-                {"nbd_uri", start.disk.nbd_uri},
-                {"raw_file", start.disk.raw_file},
+    json disks = json::array();
+    for (const auto& d : start.disks) {
+        disks.push_back({d.nbd_socket, d.nbd_uri, d.raw_file});
+    }
+    return json{{"disks", std::move(disks)},
+                {"disk", start.disk},
                 {"offset", start.offset},
                 {"size", start.size},
                 {"address_space_bytes", start.limits.address_space_bytes},
@@ -172,9 +176,14 @@ std::string start_to_wire(const WorkerStart& start) {
 Expected<WorkerStart> start_from_wire(std::string_view text) {
     return decode<WorkerStart>(text, "start", [](const json& in) {
         WorkerStart start;
-        start.disk.nbd_socket = in.at("nbd_socket").get<std::string>();
-        start.disk.nbd_uri = in.at("nbd_uri").get<std::string>();
-        start.disk.raw_file = in.at("raw_file").get<std::string>();
+        for (const auto& d : in.at("disks")) {
+            start.disks.push_back(WorkerDisk{d.at(0).get<std::string>(), d.at(1).get<std::string>(),
+                                             d.at(2).get<std::string>()});
+        }
+        start.disk = json_integer<unsigned>(in.at("disk"));
+        if (start.disks.empty() || start.disks.size() > k_max_disks || start.disk >= start.disks.size()) {
+            throw json::type_error::create(302, "no such disk", nullptr);
+        }
         start.offset = json_integer<std::uint64_t>(in.at("offset"));
         start.size = json_integer<std::uint64_t>(in.at("size"));
         start.limits.address_space_bytes = json_integer<std::uint64_t>(in.at("address_space_bytes"));

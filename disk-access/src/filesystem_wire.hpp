@@ -15,7 +15,8 @@
 namespace coldscan::disk::detail {
 
 struct WorkerStart {
-    WorkerDisk disk;
+    std::vector<WorkerDisk> disks; // the VM's disks, in order (the worker connects to each)
+    unsigned disk = 0;             // the one the filesystem lies on (unless in a volume)
     std::uint64_t offset = 0;
     std::uint64_t size = 0;
     WorkerLimits limits;

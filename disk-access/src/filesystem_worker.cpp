@@ -147,6 +147,51 @@ void misbehave_if_asked(const std::string& label) {
     }
 }
 
+Expected<std::vector<std::shared_ptr<BlockDevice>>>
+connect_all(const std::vector<detail::WorkerDisk>& disks) {
+    std::vector<std::shared_ptr<BlockDevice>> devices;
+    for (const auto& disk : disks) {
+        auto device = connect(disk);
+        if (!device) {
+            return std::unexpected(device.error());
+        }
+        devices.push_back(std::move(*device));
+    }
+    return devices;
+}
+
+// Each disk's table (or why not), then the volumes on all of them.
+void send_layout(const std::vector<std::shared_ptr<BlockDevice>>& disks) {
+    std::vector<BlockDevice*> raw;
+    for (const auto& disk : disks) {
+        raw.push_back(disk.get());
+    }
+    const auto layout = detail::read_disk_layout(raw);
+    for (const auto& table : layout.tables) {
+        if (!send_message(k_socket,
+                          table ? detail::table_to_wire(*table) : detail::error_to_wire(table.error()))) {
+            return;
+        }
+    }
+    (void)send_message(k_socket, detail::volumes_to_wire(layout.volumes));
+}
+
+// The bytes the filesystem lies in: its disk, or the logical volume over the disks.
+Expected<std::shared_ptr<BlockDevice>> filesystem_bytes(const detail::WorkerStart& start,
+                                                        std::vector<std::shared_ptr<BlockDevice>>& disks) {
+    if (!start.volume) {
+        return disks.at(start.disk);
+    }
+    std::vector<std::uint64_t> sizes;
+    for (const auto& disk : disks) {
+        sizes.push_back(disk->size());
+    }
+    if (auto fits = detail::volume_fits(*start.volume, sizes); !fits) {
+        return std::unexpected(fits.error());
+    }
+    return std::make_shared<detail::VolumeDevice>(disks, *start.volume);
+}
+
 void send_list(detail::FilesystemReader& fs, CountingDevice& counter) {
     std::vector<FsFile> partial;
     counter.pace(true); // the first report also charges what opening the filesystem read
@@ -210,11 +255,11 @@ int serve() {
         (void)send_message(k_socket, detail::error_to_wire(error));
         return 0;
     };
-    auto device = connect(start->disk);
-    if (!device) {
-        return fail(device.error());
+    auto disks = connect_all(start->disks);
+    if (!disks) {
+        return fail(disks.error());
     }
-    // Connected: from here on nothing but this socket and the export's.
+    // Connected: from here on nothing but this socket and the exports'.
     Confinement confinement;
     confinement.address_space_bytes = start->limits.address_space_bytes;
     confinement.cpu_time = start->limits.cpu_time;
@@ -224,21 +269,12 @@ int serve() {
     }
     if (start->partition_table) {
         misbehave_if_asked(":partition-table");
-        auto layout = detail::read_disk_layout(**device);
-        if (!layout) {
-            (void)send_message(k_socket, detail::error_to_wire(layout.error()));
-            return 0;
-        }
-        if (send_message(k_socket, detail::table_to_wire(layout->table))) {
-            (void)send_message(k_socket, detail::volumes_to_wire(layout->volumes));
-        }
+        send_layout(*disks);
         return 0;
     }
-    if (start->volume) {
-        if (auto fits = detail::volume_fits(*start->volume, {(*device)->size()}); !fits) {
-            return fail(fits.error());
-        }
-        *device = std::make_shared<detail::VolumeDevice>(std::vector{std::move(*device)}, *start->volume);
+    auto device = filesystem_bytes(*start, *disks);
+    if (!device) {
+        return fail(device.error());
     }
     auto counter = std::make_shared<CountingDevice>(std::move(*device), start->limits.report_bytes);
     auto fs = detail::open_filesystem_reader(counter, start->offset, start->size);

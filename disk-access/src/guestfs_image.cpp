@@ -115,7 +115,7 @@ bool kvm_usable() {
 struct Appliance {
     // Outlive the handle (declared first, destroyed last): the overlay and the export qemu reads.
     std::optional<TempDir> folder; // overlay, confined qemu's link and view, qemu's scratch files
-    std::unique_ptr<detail::QemuNbdServer> export_server;
+    std::vector<std::unique_ptr<detail::QemuNbdServer>> export_servers; // one per disk
     Guestfs g;
     std::string accel;
     pid_t qemu_pid = -1; // to stop a hung appliance: the handle itself is busy in that thread then
@@ -270,8 +270,8 @@ struct Appliance {
 // raw over NBD, so no byte of the guest is ever probed for a format. Writes (a journal replayed by the
 // appliance's read-only mount) land in the overlay, which goes with the folder.
 // Errors: io (qemu-img create failed), invalid_argument (a socket path that is not UTF-8).
-Expected<std::filesystem::path> create_overlay(const std::filesystem::path& folder, const std::string& socket,
-                                               std::uint64_t size) {
+Expected<std::filesystem::path> create_overlay(const std::filesystem::path& folder, const std::string& name,
+                                               const std::string& socket, std::uint64_t size) {
     if (!is_valid_utf8(socket)) {
         return make_error(Errc::invalid_argument, "the export's socket path " + socket + " is not UTF-8");
     }
@@ -281,7 +281,7 @@ Expected<std::filesystem::path> create_overlay(const std::filesystem::path& fold
     const std::string format = mistake != nullptr ? mistake : "raw";
     const nlohmann::json backing = {
         {"driver", format}, {"file", {{"driver", "nbd"}, {"server", {{"type", "unix"}, {"path", socket}}}}}};
-    const auto overlay = folder / "disk.qcow2";
+    const auto overlay = folder / name;
     const std::vector<std::string> argv = {"qemu-img",
                                            "create",
                                            "-q",
@@ -342,40 +342,44 @@ Expected<void> confine_hypervisor(Appliance& appliance, const std::filesystem::p
     return {};
 }
 
-// Serves the image read-only with qemu-nbd (every layer's format explicit, as the direct path does) and adds
-// the overlay over that export as the appliance's only drive, writable so that libguestfs adds no overlay of
-// its own (its read-only overlay reaches qemu with no format at the top, and qemu would probe the guest's
-// bytes: a raw disk starting with a qcow2 header would name a host file as its backing file).
-Expected<void> add_image_drive(Appliance& appliance, const ImageInfo& image, const std::string& snapshot) {
+// Serves each disk read-only with qemu-nbd (every layer's format explicit, as the direct path does) and adds
+// the overlay over that export as an appliance drive (in order: /dev/sda, /dev/sdb, ...), writable so that
+// libguestfs adds no overlay of its own (its read-only overlay reaches qemu with no format at the top, and
+// qemu would probe the guest's bytes: a raw disk starting with a qcow2 header would name a host file as its
+// backing file).
+Expected<void> add_image_drives(Appliance& appliance, const std::vector<ImageInfo>& disks,
+                                const std::string& snapshot) {
     auto folder = TempDir::create("coldscan-appliance");
     if (!folder) {
         return std::unexpected(folder.error());
     }
     appliance.folder.emplace(std::move(*folder));
     const std::filesystem::path& dir = appliance.folder->path();
-    auto server = detail::QemuNbdServer::start(image, detail::QemuNbdOptions{snapshot, 1});
-    if (!server) {
-        return std::unexpected(server.error());
-    }
-    appliance.export_server = std::move(*server);
     if (auto confined = confine_hypervisor(appliance, dir); !confined) {
         return std::unexpected(confined.error());
     }
-    auto overlay = create_overlay(dir, appliance.export_server->socket_path(), image.virtual_size);
-    if (!overlay) {
-        return std::unexpected(overlay.error());
-    }
-    guestfs_h* g = appliance.g.get();
-    if (::guestfs_add_drive_opts(g, overlay->c_str(), GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2",
-                                 GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1) == -1) {
-        return make_error(Errc::engine, "cannot add " + overlay->string() + ": " +
-                                            appliance.error_message("unknown error"));
+    for (std::size_t i = 0; i < disks.size(); ++i) {
+        auto server = detail::QemuNbdServer::start(disks[i], detail::QemuNbdOptions{snapshot, 1});
+        if (!server) {
+            return std::unexpected(server.error());
+        }
+        appliance.export_servers.push_back(std::move(*server));
+        auto overlay = create_overlay(dir, "disk" + std::to_string(i) + ".qcow2",
+                                      appliance.export_servers.back()->socket_path(), disks[i].virtual_size);
+        if (!overlay) {
+            return std::unexpected(overlay.error());
+        }
+        if (::guestfs_add_drive_opts(appliance.g.get(), overlay->c_str(), GUESTFS_ADD_DRIVE_OPTS_FORMAT,
+                                     "qcow2", GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1) == -1) {
+            return make_error(Errc::engine, "cannot add " + overlay->string() + ": " +
+                                                appliance.error_message("unknown error"));
+        }
     }
     return {};
 }
 
-Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, const ApplianceOptions& options,
-                                                 bool force_tcg) {
+Expected<std::unique_ptr<Appliance>> launch_once(const std::vector<ImageInfo>& disks,
+                                                 const ApplianceOptions& options, bool force_tcg) {
     auto impl = std::make_unique<Appliance>();
     impl->g.reset(::guestfs_create()); // honours LIBGUESTFS_* in the environment
     if (!impl->g) {
@@ -394,7 +398,7 @@ Expected<std::unique_ptr<Appliance>> launch_once(const ImageInfo& image, const A
     if (::guestfs_set_autosync(g, 0) == -1) {
         return make_error(Errc::engine, impl->error_message("cannot turn autosync off"));
     }
-    if (auto added = add_image_drive(*impl, image, options.snapshot); !added) {
+    if (auto added = add_image_drives(*impl, disks, options.snapshot); !added) {
         return std::unexpected(added.error());
     }
     if (::guestfs_launch(g) == -1) {
@@ -666,10 +670,19 @@ GuestfsImage& GuestfsImage::operator=(GuestfsImage&&) noexcept = default;
 GuestfsImage::~GuestfsImage() = default;
 
 Expected<GuestfsImage> GuestfsImage::launch(const ImageInfo& image, const ApplianceOptions& options) {
+    return launch(std::vector<ImageInfo>{image}, options);
+}
+
+Expected<GuestfsImage> GuestfsImage::launch(const std::vector<ImageInfo>& disks,
+                                            const ApplianceOptions& options) {
+    if (disks.empty()) {
+        return make_error(Errc::invalid_argument, "a VM without disks");
+    }
+    const ImageInfo& image = disks.front(); // names the VM in the log
     const Accel accel = options.accel;
     const bool tcg_first =
         accel == Accel::tcg || (accel == Accel::automatic && (g_kvm_failed.load() || !kvm_usable()));
-    auto first = launch_once(image, options, tcg_first);
+    auto first = launch_once(disks, options, tcg_first);
     if (first) {
         spdlog::debug("appliance for {} runs under {}", image.path.string(), (*first)->accel);
         return GuestfsImage(std::make_unique<Impl>(Impl{std::move(*first)}));
@@ -692,7 +705,7 @@ Expected<GuestfsImage> GuestfsImage::launch(const ImageInfo& image, const Applia
                      "emulation (TCG)",
                      reason);
     }
-    auto second = launch_once(image, options, true);
+    auto second = launch_once(disks, options, true);
     if (!second) {
         return make_error(Errc::engine, second.error().message + " (with KVM: " + reason + ")");
     }

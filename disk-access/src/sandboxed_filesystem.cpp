@@ -33,53 +33,69 @@ Error worker_lost(pid_t pid, UniqueFd& socket, const Error& why, std::string_vie
 
 } // namespace
 
-Expected<DiskLayout> read_disk_layout_in_worker(const WorkerDisk& disk, std::uint64_t disk_size,
+Expected<DiskLayout> read_disk_layout_in_worker(const std::vector<WorkerDisk>& disks,
+                                                const std::vector<std::uint64_t>& disk_sizes,
                                                 const WorkerLimits& limits) {
     auto worker = start_self_process(k_worker_role);
     if (!worker) {
         return std::unexpected(worker.error());
     }
-    auto next = [&]() -> Expected<std::string> {
-        auto got = receive_message(worker->socket.get(), limits.answer_within);
-        if (!got) {
-            return std::unexpected(got.error());
+    // One answer per disk (its table or why not), then the volumes.
+    std::vector<std::string> answers;
+    auto talk = [&]() -> Expected<void> {
+        WorkerStart start{disks, 0, 0, 0, limits, true, std::nullopt};
+        if (auto sent = send_message(worker->socket.get(), start_to_wire(start)); !sent) {
+            return sent;
         }
-        return std::move(got->body);
-    };
-    WorkerStart start{disk, 0, disk_size, limits, true, std::nullopt};
-    auto sent = send_message(worker->socket.get(), start_to_wire(start));
-    Expected<std::string> table_text = sent ? next() : std::unexpected(sent.error());
-    // The volumes follow a table (not an error).
-    Expected<std::string> volumes_text =
-        table_text && !error_from_wire(*table_text) ? next() : Expected<std::string>(std::string());
-    for (const auto* answer : {&table_text, &volumes_text}) {
-        if (!*answer) {
-            const Error lost =
-                worker_lost(worker->pid, worker->socket, answer->error(), "partition table worker", "");
-            reap_or_kill(worker->pid, std::chrono::seconds(2));
-            return std::unexpected(lost);
+        for (std::size_t i = 0; i <= disks.size(); ++i) {
+            auto got = receive_message(worker->socket.get(), limits.answer_within);
+            if (!got) {
+                return std::unexpected(got.error());
+            }
+            answers.push_back(std::move(got->body));
         }
+        return {};
+    }();
+    if (!talk) {
+        const Error lost =
+            worker_lost(worker->pid, worker->socket, talk.error(), "partition table worker", "");
+        reap_or_kill(worker->pid, std::chrono::seconds(2));
+        return std::unexpected(lost);
     }
     worker->socket.reset();
     reap_or_kill(worker->pid, std::chrono::seconds(2));
-    if (auto error = error_from_wire(*table_text)) {
-        return std::unexpected(*error);
+    DiskLayout layout;
+    for (std::size_t i = 0; i < disks.size(); ++i) {
+        if (auto error = error_from_wire(answers[i])) {
+            layout.tables.emplace_back(std::unexpected(*error));
+            continue;
+        }
+        auto table = table_from_wire(answers[i], disk_sizes.at(i));
+        if (!table) {
+            return std::unexpected(table.error()); // a worker that describes the impossible is not believed
+        }
+        layout.tables.emplace_back(std::move(*table));
     }
-    auto table = table_from_wire(*table_text, disk_size);
-    if (!table) {
-        return std::unexpected(table.error());
-    }
-    auto volumes = volumes_from_wire(*volumes_text, {disk_size});
+    auto volumes = volumes_from_wire(answers.back(), disk_sizes);
     if (!volumes) {
         return std::unexpected(volumes.error());
     }
-    return DiskLayout{std::move(*table), std::move(*volumes)};
+    layout.volumes = std::move(*volumes);
+    return layout;
 }
 
 Expected<std::unique_ptr<SandboxedFilesystem>>
 SandboxedFilesystem::open(const WorkerDisk& disk, std::shared_ptr<BlockDevice> device, std::uint64_t offset,
                           std::uint64_t size, std::shared_ptr<ReadThrottle> throttle,
-                          const WorkerLimits& limits, const LogicalVolume* volume) {
+                          const WorkerLimits& limits) {
+    return open({disk}, 0, std::move(device), offset, size, std::move(throttle), limits, nullptr);
+}
+
+Expected<std::unique_ptr<SandboxedFilesystem>>
+SandboxedFilesystem::open(const std::vector<WorkerDisk>& disks, unsigned disk,
+                          std::shared_ptr<BlockDevice> device, std::uint64_t offset, std::uint64_t size,
+                          std::shared_ptr<ReadThrottle> throttle, const WorkerLimits& limits,
+                          const LogicalVolume* volume) {
     auto worker = start_self_process(k_worker_role);
     if (!worker) {
         return std::unexpected(worker.error());
@@ -92,7 +108,7 @@ SandboxedFilesystem::open(const WorkerDisk& disk, std::shared_ptr<BlockDevice> d
     fs->m_size = size;
     fs->m_limits = limits;
     fs->m_throttle = std::move(throttle);
-    WorkerStart start{disk, offset, size, limits, false, std::nullopt};
+    WorkerStart start{disks, disk, offset, size, limits, false, std::nullopt};
     if (volume != nullptr) {
         start.volume = *volume;
     }

@@ -40,22 +40,29 @@ struct WorkerLimits {
     std::uint64_t report_bytes = 4U << 20;
 };
 
-// The disk's partition table and LVM volumes (read_disk_layout), read by a confined worker (MBR, GPT and LVM
-// metadata are guest bytes too) and checked here (table_from_wire, volumes_from_wire). Errors: those of
-// read_partition_table, io when the worker failed or hung, corrupt when its answer cannot be.
-[[nodiscard]] Expected<DiskLayout> read_disk_layout_in_worker(const WorkerDisk& disk, std::uint64_t disk_size,
+// The disks' partition tables and LVM volumes (read_disk_layout), read by a confined worker (MBR, GPT and LVM
+// metadata are guest bytes too) and checked here (table_from_wire, volumes_from_wire).
+// disks and disk_sizes: the VM's disks, in order. A disk whose table cannot be used is an error in tables,
+// as read_disk_layout says; errors here: io (the worker failed or hung), corrupt (its answer cannot be).
+[[nodiscard]] Expected<DiskLayout> read_disk_layout_in_worker(const std::vector<WorkerDisk>& disks,
+                                                              const std::vector<std::uint64_t>& disk_sizes,
                                                               const WorkerLimits& limits = {});
 
 // Thread rule: as FilesystemReader; calls to the worker are serialised inside.
 class SandboxedFilesystem final : public FilesystemReader {
 public:
-    // Starts a worker on [offset, offset + size) of the disk, or of the logical volume when one is given;
+    // Starts a worker on [offset, offset + size) of disks[disk], or of the logical volume when one is given;
     // device is this process's view of the same bytes (the disk, or the volume), for reads along runs.
     // Errors: unsupported (no filesystem a reader knows there), io (the worker failed).
     static Expected<std::unique_ptr<SandboxedFilesystem>>
+    open(const std::vector<WorkerDisk>& disks, unsigned disk, std::shared_ptr<BlockDevice> device,
+         std::uint64_t offset, std::uint64_t size, std::shared_ptr<ReadThrottle> throttle,
+         const WorkerLimits& limits, const LogicalVolume* volume);
+    // One disk, no volume.
+    static Expected<std::unique_ptr<SandboxedFilesystem>>
     open(const WorkerDisk& disk, std::shared_ptr<BlockDevice> device, std::uint64_t offset,
          std::uint64_t size, std::shared_ptr<ReadThrottle> throttle = nullptr,
-         const WorkerLimits& limits = {}, const LogicalVolume* volume = nullptr);
+         const WorkerLimits& limits = {});
     ~SandboxedFilesystem() override;
     SandboxedFilesystem(const SandboxedFilesystem&) = delete;
     SandboxedFilesystem& operator=(const SandboxedFilesystem&) = delete;

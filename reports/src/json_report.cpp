@@ -33,6 +33,19 @@ json counts_json(const Counts& c) {
                 {"hardlinks", c.hardlinks}};
 }
 
+json layers_json(const std::vector<LayerReport>& layers) {
+    json out = json::array();
+    for (const auto& layer : layers) {
+        json l;
+        put_guest_string(l, "path", layer.path);
+        l["format"] = layer.format;
+        l["virtual_size"] = layer.virtual_size;
+        l["file_size"] = layer.file_size;
+        out.push_back(std::move(l));
+    }
+    return out;
+}
+
 json target_json(const TargetReport& t) {
     json j;
     put_guest_string(j, "path", t.path);
@@ -44,16 +57,10 @@ json target_json(const TargetReport& t) {
     if (t.kind == TargetKind::image) {
         j["format"] = t.format;
         j["virtual_size"] = t.virtual_size;
-        json chain = json::array();
-        for (const auto& layer : t.backing_chain) {
-            json l;
-            put_guest_string(l, "path", layer.path);
-            l["format"] = layer.format;
-            l["virtual_size"] = layer.virtual_size;
-            l["file_size"] = layer.file_size;
-            chain.push_back(std::move(l));
+        j["backing_chain"] = layers_json(t.backing_chain);
+        if (!t.disks.empty()) {
+            j["disks"] = layers_json(t.disks);
         }
-        j["backing_chain"] = std::move(chain);
         j["accel"] = t.accel;
         json inspection = json::array();
         for (const auto& os : t.inspection) {

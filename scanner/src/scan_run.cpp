@@ -167,6 +167,14 @@ ScanRun::ScanRun(const signatures::SignatureSet& signatures, ScanOptions options
     : m_signatures(signatures), m_options(std::move(options)), m_events(events), m_stop(stop) {}
 
 reports::Report ScanRun::run(const std::vector<std::string>& targets) {
+    std::vector<ScanTarget> plain;
+    for (const auto& path : targets) {
+        plain.push_back(ScanTarget{path, {}, {}});
+    }
+    return run(plain);
+}
+
+reports::Report ScanRun::run(const std::vector<ScanTarget>& targets) {
     reports::Report report;
     report.started_at = reports::utc_now_iso8601();
     const auto& limits = m_signatures.limits();
@@ -225,12 +233,17 @@ void ScanRun::fail_target(reports::TargetReport& target, reports::Report& report
                  reports::IssueRecord{target.path, "", "", reports::k_target_failed, reason});
 }
 
-void ScanRun::scan_target(const std::string& path, reports::Report& report, Pipeline& pipeline) {
+void ScanRun::scan_target(const ScanTarget& scan_target, reports::Report& report, Pipeline& pipeline) {
     reports::TargetReport target;
+    const std::string& path = scan_target.name;
     target.path = path;
     std::error_code ec;
     const auto status = std::filesystem::status(path, ec);
-    if (is_nbd_uri(path)) {
+    if (!scan_target.error.empty()) {
+        fail_target(target, report, scan_target.error);
+    } else if (!scan_target.disks.empty()) {
+        scan_image(target, scan_target.disks, report, pipeline);
+    } else if (is_nbd_uri(path)) {
         scan_nbd(target, report, pipeline);
     } else if (ec || !std::filesystem::exists(status)) {
         fail_target(target, report, "no such file or directory");
@@ -238,7 +251,7 @@ void ScanRun::scan_target(const std::string& path, reports::Report& report, Pipe
         target.kind = reports::TargetKind::directory;
         scan_directory(target, report, pipeline);
     } else {
-        scan_image(target, report, pipeline);
+        scan_image(target, {VmDisk{path, m_options.format}}, report, pipeline);
     }
     if (m_stop.load() && target.status != reports::RunStatus::failed &&
         target.status != reports::RunStatus::inconsistent) {
@@ -290,35 +303,71 @@ void test_pause(const std::atomic<bool>& stop) {
 
 } // namespace
 
-void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline) {
+namespace {
+
+// The state of every layer of every disk, the tops taken before the gate read them.
+struct ProbedDisks {
+    std::vector<disk::ImageInfo> infos;
+    std::vector<std::filesystem::path> layers;
+    ImageState before;
+};
+
+// Each disk through the safety gate. Error: the first disk that fails it, named when there are several.
+Expected<ProbedDisks> probe_disks(const std::vector<VmDisk>& disks, const std::optional<std::string>& format,
+                                  const std::vector<std::filesystem::path>& allowed_roots) {
+    // The top layers' state is taken before the gate reads them, the rest once the gate named them: a
+    // change at any point from here to the end of the scan makes the target inconsistent.
+    std::vector<std::filesystem::path> tops;
+    for (const auto& d : disks) {
+        std::error_code ec;
+        const auto top = std::filesystem::canonical(d.path, ec);
+        tops.push_back(ec ? std::filesystem::path(d.path) : top);
+    }
+    const ImageState tops_before = capture_image_state(tops);
+    ProbedDisks probed;
+    std::vector<std::size_t> top_index; // where each disk's top layer is in layers
+    for (const auto& d : disks) {
+        auto info =
+            disk::probe_image(d.path, disk::ProbeOptions{d.format ? d.format : format, allowed_roots});
+        if (!info) {
+            return disks.size() == 1 ? std::unexpected(info.error())
+                                     : make_error(info.error().code, d.path + ": " + info.error().message);
+        }
+        top_index.push_back(probed.layers.size());
+        for (const auto& layer : info->chain) {
+            probed.layers.push_back(layer.path);
+        }
+        probed.infos.push_back(std::move(*info));
+    }
+    probed.before = capture_image_state(probed.layers);
+    for (std::size_t i = 0; i < top_index.size() && top_index[i] < probed.before.layers.size(); ++i) {
+        probed.before.layers[top_index[i]] = tops_before.layers.at(i);
+    }
+    if (!tops_before.layers.empty()) {
+        probed.before.top_fingerprint = tops_before.top_fingerprint;
+    }
+    return probed;
+}
+
+} // namespace
+
+void ScanRun::scan_image(reports::TargetReport& target, const std::vector<VmDisk>& disks,
+                         reports::Report& report, Pipeline& pipeline) {
     const auto start = Clock::now();
     enter_phase("checking " + printable(target.path));
-    // The top layer's state is taken before the gate reads it, the rest once the gate named them: a change
-    // at any point from here to the end of the scan makes the target inconsistent.
-    std::error_code ec;
-    const auto top = std::filesystem::canonical(target.path, ec);
-    const ImageState top_before = capture_image_state({ec ? std::filesystem::path(target.path) : top});
-    auto info = disk::probe_image(target.path, disk::ProbeOptions{m_options.format, m_options.allowed_roots});
+    auto probed = probe_disks(disks, m_options.format, m_options.allowed_roots);
     target.probe_seconds = seconds_since(start);
-    if (!info) {
-        fail_target(target, report, info.error().message);
+    if (!probed) {
+        fail_target(target, report, probed.error().message);
         return;
     }
-    std::vector<std::filesystem::path> layers;
-    for (const auto& layer : info->chain) {
-        layers.push_back(layer.path);
-    }
-    ImageState before = capture_image_state(layers);
-    if (!before.layers.empty()) {
-        before.layers.front() = top_before.layers.front();
-        before.top_fingerprint = top_before.top_fingerprint;
-    }
+    const auto& layers = probed->layers;
+    const ImageState before = probed->before;
     // The image's cache records are held until a check finds it unchanged (scan_cache.cpp).
     m_cache->begin_target([layers, before] { return !describe_change(before, capture_image_state(layers)); });
     test_pause(m_stop);
-    scan_probed_image(*info, target, report, pipeline);
-    const ImageState after = capture_image_state(layers);
-    const auto change = describe_change(before, after);
+    scan_probed_image(probed->infos, target, report, pipeline);
+    const auto change = describe_change(before, capture_image_state(layers));
     if (change) {
         m_cache->discard_target();
     } else {
@@ -336,33 +385,55 @@ void ScanRun::scan_image(reports::TargetReport& target, reports::Report& report,
     }
 }
 
-void ScanRun::scan_probed_image(const disk::ImageInfo& image_info, reports::TargetReport& target,
-                                reports::Report& report, Pipeline& pipeline) {
-    const disk::ImageInfo* info = &image_info;
-    target.format = info->format;
-    target.virtual_size = info->virtual_size;
-    for (std::size_t i = 1; i < info->chain.size(); ++i) {
-        const auto& layer = info->chain[i];
-        target.backing_chain.push_back(
-            reports::LayerReport{layer.path.string(), layer.format, layer.virtual_size, layer.file_size});
-    }
+namespace {
 
-    // Per layer, the chain from it down; the first is the image's own identity.
-    const std::vector<std::string> chain_identities = layer_identities(*info);
-    const std::string& identity = chain_identities.front();
+void describe_disks(const std::vector<disk::ImageInfo>& disks, reports::TargetReport& target) {
+    target.format = disks.size() == 1 ? disks.front().format : "vm";
+    for (const auto& info : disks) {
+        target.virtual_size += info.virtual_size;
+        for (std::size_t i = 1; i < info.chain.size(); ++i) {
+            const auto& layer = info.chain[i];
+            target.backing_chain.push_back(
+                reports::LayerReport{layer.path.string(), layer.format, layer.virtual_size, layer.file_size});
+        }
+        if (disks.size() > 1) {
+            const auto& top = info.chain.front();
+            target.disks.push_back(
+                reports::LayerReport{info.path.string(), info.format, info.virtual_size, top.file_size});
+        }
+    }
+}
+
+} // namespace
+
+void ScanRun::scan_probed_image(const std::vector<disk::ImageInfo>& disks, reports::TargetReport& target,
+                                reports::Report& report, Pipeline& pipeline) {
+    describe_disks(disks, target);
+    // Per disk, per layer, the chain from it down; a single disk's image identity is its own chain's.
+    std::vector<std::vector<std::string>> disk_layers;
+    std::string identity;
+    for (const auto& info : disks) {
+        disk_layers.push_back(layer_identities(info));
+        identity += (identity.empty() ? "" : "||") + disk_layers.back().front();
+    }
+    if (disks.size() > 1) {
+        identity = "vm|" + identity;
+    }
     const auto start = Clock::now();
     std::vector<std::string> done; // devices the direct path read
     bool use_appliance = m_options.backend == Backend::guestfs;
     if (m_options.backend != Backend::guestfs) {
         const auto opening = Clock::now();
         enter_phase("opening " + printable(target.path) + " (direct)");
-        auto image = disk::DirectImage::serve(*info, direct_options());
+        auto image = disk::DirectImage::serve(disks, direct_options());
         target.launch_seconds = seconds_since(opening);
         // Block keys name the layers a file's data lies in; --verify-content trusts no earlier record at all.
-        const std::vector<std::string> layers =
-            m_options.identity == IdentityUse::trust ? chain_identities : std::vector<std::string>{};
-        auto direct = image ? scan_direct(**image, identity, layers, true, target, report, pipeline, done)
-                            : Expected<bool>(std::unexpected(image.error()));
+        if (m_options.identity != IdentityUse::trust) {
+            disk_layers.clear();
+        }
+        auto direct = image
+                          ? scan_direct(**image, identity, disk_layers, true, target, report, pipeline, done)
+                          : Expected<bool>(std::unexpected(image.error()));
         if (!direct) {
             if (m_options.backend == Backend::direct) {
                 fail_target(target, report, direct.error().message);
@@ -376,7 +447,7 @@ void ScanRun::scan_probed_image(const disk::ImageInfo& image_info, reports::Targ
         }
     }
     if (use_appliance && !m_stop.load()) {
-        scan_with_appliance(*info, identity, target, report, pipeline, done);
+        scan_with_appliance(disks, identity, target, report, pipeline, done);
         if (target.status == reports::RunStatus::failed) {
             return;
         }
@@ -414,7 +485,7 @@ void ScanRun::scan_nbd(reports::TargetReport& target, reports::Report& report, P
     }
     std::vector<std::string> done;
     start = Clock::now();
-    auto scanned = scan_direct(**image, identity, layers, false, target, report, pipeline, done);
+    auto scanned = scan_direct(**image, identity, {layers}, false, target, report, pipeline, done);
     if (!scanned) {
         fail_target(target, report, scanned.error().message);
         return;
@@ -444,7 +515,7 @@ void ScanRun::finish_image(reports::TargetReport& target, reports::Report& repor
     }
 }
 
-void ScanRun::scan_with_appliance(const disk::ImageInfo& info, const std::string& identity,
+void ScanRun::scan_with_appliance(const std::vector<disk::ImageInfo>& disks, const std::string& identity,
                                   reports::TargetReport& target, reports::Report& report, Pipeline& pipeline,
                                   const std::vector<std::string>& done) {
     auto start = Clock::now();
@@ -452,7 +523,7 @@ void ScanRun::scan_with_appliance(const disk::ImageInfo& info, const std::string
     enter_phase(launching);
     m_events.on_phase(launching);
     auto image = disk::GuestfsImage::launch(
-        info, disk::ApplianceOptions{m_options.accel, m_options.source.stall_timeout, m_options.snapshot});
+        disks, disk::ApplianceOptions{m_options.accel, m_options.source.stall_timeout, m_options.snapshot});
     target.launch_seconds += seconds_since(start);
     if (!image) {
         fail_target(target, report, image.error().message);
@@ -516,9 +587,10 @@ void ScanRun::scan_filesystem(const disk::FilesystemInfo& fs, std::string reader
 }
 
 Expected<bool> ScanRun::scan_direct(disk::DirectImage& image, const std::string& identity,
-                                    const std::vector<std::string>& layers, bool appliance_available,
-                                    reports::TargetReport& target, reports::Report& report,
-                                    Pipeline& pipeline, std::vector<std::string>& done) {
+                                    const std::vector<std::vector<std::string>>& disk_layers,
+                                    bool appliance_available, reports::TargetReport& target,
+                                    reports::Report& report, Pipeline& pipeline,
+                                    std::vector<std::string>& done) {
     const auto start = Clock::now();
     auto filesystems = image.filesystems();
     if (!filesystems) {
@@ -548,7 +620,7 @@ Expected<bool> ScanRun::scan_direct(disk::DirectImage& image, const std::string&
             done.push_back(fs.info.device);
         }
         const OpenSource open = [&](disk::WantBytes want) {
-            return image.open_filesystem(fs, m_options.source, std::move(want), layers);
+            return image.open_filesystem(fs, m_options.source, std::move(want), disk_layers);
         };
         scan_filesystem(info, "direct", fs.readable ? &open : nullptr, fs.for_appliance, identity, target,
                         report, pipeline);

@@ -244,9 +244,9 @@ TEST_CASE("read_disk_layout_in_worker answers as read_disk_layout does") {
     const auto image = dir->path() / "disk.img";
     auto both = [&]() {
         FileDevice device(image);
-        auto local = detail::read_disk_layout(device);
-        auto remote = detail::read_disk_layout_in_worker(detail::WorkerDisk{"", "", image.string()},
-                                                         std::filesystem::file_size(image));
+        auto local = detail::read_disk_layout({&device});
+        auto remote = detail::read_disk_layout_in_worker({detail::WorkerDisk{"", "", image.string()}},
+                                                         {std::filesystem::file_size(image)});
         return std::pair{std::move(local), std::move(remote)};
     };
 
@@ -262,11 +262,16 @@ TEST_CASE("read_disk_layout_in_worker answers as read_disk_layout does") {
                                              "' | sfdisk -q --no-reread --no-tell-kernel " + image.string()
                                        : std::string()));
             auto [local, remote] = both();
-            REQUIRE(local);
             REQUIRE(remote);
-            CHECK(detail::table_to_wire(remote->table) == detail::table_to_wire(local->table));
-            CHECK(detail::volumes_to_wire(remote->volumes) == detail::volumes_to_wire(local->volumes));
-            CHECK(remote->table.partitions.size() == (*script == '\0' ? 0U : script[7] == 'g' ? 2U : 4U));
+            REQUIRE(local.tables.size() == 1);
+            REQUIRE(remote->tables.size() == 1);
+            REQUIRE(local.tables[0]);
+            REQUIRE(remote->tables[0]);
+            CHECK(detail::table_to_wire(*remote->tables[0]) == detail::table_to_wire(*local.tables[0]));
+            CHECK(detail::volumes_to_wire(remote->volumes) == detail::volumes_to_wire(local.volumes));
+            CHECK(remote->tables[0]->partitions.size() == (*script == '\0'    ? 0U
+                                                           : script[7] == 'g' ? 2U
+                                                                              : 4U));
         }
     }
     SECTION("a table that cannot be used is the same error") {
@@ -277,17 +282,18 @@ TEST_CASE("read_disk_layout_in_worker answers as read_disk_layout does") {
                   " bs=512 seek=1 count=1 conv=notrunc status=none && dd if=/dev/zero of=" + image.string() +
                   " bs=512 seek=131071 count=1 conv=notrunc status=none");
         auto [local, remote] = both();
-        REQUIRE_FALSE(local);
-        REQUIRE_FALSE(remote);
-        CHECK(remote.error().code == local.error().code);
-        CHECK(remote.error().message == local.error().message);
+        REQUIRE(remote);
+        REQUIRE_FALSE(local.tables.at(0));
+        REQUIRE_FALSE(remote->tables.at(0));
+        CHECK(remote->tables[0].error().code == local.tables[0].error().code);
+        CHECK(remote->tables[0].error().message == local.tables[0].error().message);
     }
     SECTION("a worker that crashes reading the table is an io error naming it") {
         run_shell("truncate -s 64M " + image.string());
         ::setenv("COLDSCAN_TEST_FS_WORKER_CRASH_LABEL", ":partition-table", 1);
         auto [local, remote] = both();
         ::unsetenv("COLDSCAN_TEST_FS_WORKER_CRASH_LABEL");
-        REQUIRE(local);
+        REQUIRE(local.tables.at(0));
         REQUIRE_FALSE(remote);
         CHECK(remote.error().code == Errc::io);
         CHECK(remote.error().message.find("partition table worker") != std::string::npos);

@@ -4,6 +4,7 @@
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/text.hpp"
 #include "coldscan/scheduler/libvirt_disks.hpp"
+#include "vm_targets.hpp"
 
 #include <cstdio>
 #include <cstring>
@@ -48,64 +49,7 @@ using nlohmann::json;
 using scheduler::JobStatus;
 using scheduler::JobView;
 
-constexpr std::size_t k_max_domain_xml = 16U << 20;
 constexpr std::size_t k_detections_shown = 5;
-
-Expected<std::string> read_domain_xml(const std::string& name) {
-    std::FILE* in = name == "-" ? stdin : std::fopen(name.c_str(), "rb");
-    if (in == nullptr) {
-        return make_error(Errc::io, errno_message("cannot read " + name));
-    }
-    std::string xml;
-    char buffer[65536];
-    std::size_t n = 0;
-    while ((n = std::fread(buffer, 1, sizeof buffer, in)) > 0) {
-        xml.append(buffer, n);
-        if (xml.size() > k_max_domain_xml) {
-            break;
-        }
-    }
-    const bool failed = std::ferror(in) != 0;
-    if (in != stdin) {
-        std::fclose(in);
-    }
-    if (failed) {
-        return make_error(Errc::io, "cannot read " + (name == "-" ? std::string("stdin") : name));
-    }
-    if (xml.size() > k_max_domain_xml) {
-        return make_error(Errc::invalid_argument, "the domain XML is larger than 16 MiB");
-    }
-    return xml;
-}
-
-// Every disk's source file with its <driver type> ("" when the XML gives none), or why the domain cannot be
-// gated.
-Expected<std::vector<std::pair<std::string, std::string>>> domain_targets(const std::string& name) {
-    auto xml = read_domain_xml(name);
-    if (!xml) {
-        return std::unexpected(xml.error());
-    }
-    auto disks = scheduler::disks_from_domain_xml(*xml);
-    if (!disks) {
-        return std::unexpected(disks.error());
-    }
-    std::vector<std::pair<std::string, std::string>> targets;
-    for (const auto& disk : *disks) {
-        if (disk.kind != "file") {
-            return make_error(Errc::unsupported, "cannot gate a " +
-                                                     (disk.kind.empty() ? "typeless" : disk.kind) +
-                                                     " disk (" + disk.target + ")");
-        }
-        if (disk.source.empty()) {
-            return make_error(Errc::invalid_argument, "disk " + disk.target + " has no source file");
-        }
-        targets.emplace_back(disk.source, disk.format);
-    }
-    if (targets.empty()) {
-        return make_error(Errc::invalid_argument, "the domain XML has no disk to scan");
-    }
-    return targets;
-}
 
 // "DEVICE:PATH (DETAIL) in TARGET" for each entry of the job's report list `key` that `keep` accepts, DETAIL
 // being the entry's `detail` field; one line saying so when the report cannot be read (count entries).
@@ -266,7 +210,7 @@ int run_gate(const GateCommandOptions& o, const std::atomic<bool>& stop) {
         add_target(absolute_target(target), target.starts_with("libvirt:") ? std::string() : o.format);
     }
     if (!o.domain_xml.empty()) {
-        auto disks = domain_targets(o.domain_xml);
+        auto disks = domain_xml_disks(o.domain_xml);
         if (!disks) {
             return fail(disks.error().message);
         }

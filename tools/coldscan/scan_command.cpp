@@ -10,6 +10,7 @@
 #include "coldscan/scanner/scan_run.hpp"
 #include "coldscan/signatures/signature_set.hpp"
 #include "console_events.hpp"
+#include "vm_targets.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -20,6 +21,8 @@ namespace coldscan::cli {
 
 struct ScanCommandOptions {
     std::vector<std::string> targets;
+    bool one_vm = false;
+    std::vector<std::string> domain_xml;
     std::string clamav_db;
     std::vector<std::string> yara_rules;
     std::string format;
@@ -53,7 +56,16 @@ struct ScanCommandOptions {
 std::shared_ptr<ScanCommandOptions> add_scan_command(CLI::App& app) {
     auto options = std::make_shared<ScanCommandOptions>();
     auto* scan = app.add_subcommand("scan", "Scan VM disk images (qcow2, vmdk, vhdx, vdi, raw) or folders");
-    scan->add_option("TARGET", options->targets, "Disk image files or directory trees")->required();
+    scan->add_option(
+        "TARGET", options->targets,
+        "Disk image files, directory trees, NBD URIs, or libvirt:DOMAIN (all its disks as one VM)");
+    scan->add_flag(
+        "--one-vm", options->one_vm,
+        "Every TARGET is a disk of one VM, in the order the VM sees them: scanned as one target (a "
+        "volume group may span them)");
+    scan->add_option("--domain-xml", options->domain_xml,
+                     "A libvirt domain XML file: all its disks as one VM target (repeatable)")
+        ->allow_extra_args(false);
     scan->add_option("--clamav-db", options->clamav_db,
                      "ClamAV database file or folder (default: /var/lib/clamav when it holds databases)");
     // One value per occurrence: a repeatable option must never swallow the TARGETs after it.
@@ -176,6 +188,52 @@ void check_output(const std::string& option, const std::string& path) {
 
 } // namespace
 
+namespace {
+
+// The run's targets: each TARGET (libvirt:DOMAIN as one VM of all its disks), or all of them as one VM
+// (--one-vm), then each --domain-xml VM. A VM that cannot be described is a failed target of the run, as a
+// missing image is. Error: no target at all, or --one-vm with something that is not an image file.
+Expected<std::vector<scanner::ScanTarget>> scan_targets(const ScanCommandOptions& o) {
+    if (o.targets.empty() && o.domain_xml.empty()) {
+        return make_error(Errc::invalid_argument,
+                          "name a TARGET (an image, folder, NBD URI or libvirt:DOMAIN) "
+                          "or --domain-xml FILE");
+    }
+    std::vector<scanner::ScanTarget> targets;
+    auto failed = [](const std::string& name, const Error& why) {
+        return scanner::ScanTarget{name, {}, why.message};
+    };
+    if (o.one_vm) {
+        for (const auto& t : o.targets) {
+            std::error_code ec;
+            if (t.starts_with("libvirt:") || t.find("://") != std::string::npos ||
+                std::filesystem::is_directory(t, ec)) {
+                return make_error(Errc::invalid_argument, "--one-vm: " + t + " is not a disk image file");
+            }
+        }
+        if (!o.targets.empty()) {
+            targets.push_back(vm_from_disks(o.targets));
+        }
+    } else {
+        for (const auto& t : o.targets) {
+            if (!t.starts_with("libvirt:")) {
+                targets.push_back(scanner::ScanTarget{t, {}, {}});
+            } else if (auto vm = vm_from_libvirt(t)) {
+                targets.push_back(std::move(*vm));
+            } else {
+                targets.push_back(failed(t, vm.error()));
+            }
+        }
+    }
+    for (const auto& file : o.domain_xml) {
+        auto vm = vm_from_domain_xml(file);
+        targets.push_back(vm ? std::move(*vm) : failed(file, vm.error()));
+    }
+    return targets;
+}
+
+} // namespace
+
 int run_scan(const ScanCommandOptions& o, std::atomic<bool>& stop) {
     const auto start = std::chrono::steady_clock::now();
     signatures::SignatureOptions sig_options;
@@ -208,6 +266,11 @@ int run_scan(const ScanCommandOptions& o, std::atomic<bool>& stop) {
         }
     } catch (const UsageError& e) {
         spdlog::error("{}", e.message);
+        return 2;
+    }
+    auto targets = scan_targets(o);
+    if (!targets) {
+        spdlog::error("{}", targets.error().message);
         return 2;
     }
     if (const auto removed = remove_stale_temp_dirs("coldscan"); removed > 0) {
@@ -279,7 +342,7 @@ int run_scan(const ScanCommandOptions& o, std::atomic<bool>& stop) {
     if (!o.no_progress && ::isatty(STDERR_FILENO) == 1) {
         events.start_progress(run.progress());
     }
-    reports::Report report = run.run(o.targets);
+    reports::Report report = run.run(*targets);
     load_watch.join();
     if (auto loaded = signatures->ready(); !loaded) {
         static_cast<void>(events.finish()); // ends the progress line; the results are void without engines

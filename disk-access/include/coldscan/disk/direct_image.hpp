@@ -27,8 +27,10 @@ struct DirectOptions {
 };
 
 struct DirectFilesystem {
-    FilesystemInfo info;      // device named as libguestfs names it (/dev/sda1, /dev/sda for a bare disk)
-    std::uint64_t offset = 0; // bytes from the start of the disk
+    FilesystemInfo
+        info; // device named as libguestfs names it (/dev/sda1, /dev/sdb for a bare disk, /dev/VG/LV)
+    unsigned disk = 0;        // which of the VM's disks (0 for a logical volume, which may span several)
+    std::uint64_t offset = 0; // bytes from the start of the disk (of the volume for a logical volume)
     std::uint64_t size = 0;
     bool readable = false; // the direct reader opened it
     // Not readable here, but the appliance may read it (LVM, XFS, btrfs, a type nobody recognised): with
@@ -42,6 +44,10 @@ class DirectImage {
 public:
     // Serves the validated image with qemu-nbd. Errors: as QemuNbdServer and NbdDevice.
     static Expected<std::unique_ptr<DirectImage>> serve(const ImageInfo& image, const DirectOptions& options);
+    // The disks of one VM, in the order the VM sees them (/dev/sda, /dev/sdb, ...), each served as above: a
+    // volume group may span them. Errors: as serve, naming the disk.
+    static Expected<std::unique_ptr<DirectImage>> serve(const std::vector<ImageInfo>& disks,
+                                                        const DirectOptions& options);
     // An existing export: nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH.
     static Expected<std::unique_ptr<DirectImage>> connect(const std::string& uri,
                                                           const DirectOptions& options);
@@ -49,8 +55,11 @@ public:
     DirectImage(const DirectImage&) = delete;
     DirectImage& operator=(const DirectImage&) = delete;
 
-    [[nodiscard]] std::uint64_t size() const noexcept;
-    // Every partition (or the bare disk) and what the direct reader makes of it. Errors: io, corrupt.
+    [[nodiscard]] std::uint64_t size() const noexcept; // of the first disk
+    [[nodiscard]] std::size_t disk_count() const noexcept;
+    // Every partition (or bare disk) of every disk, every LVM logical volume on them, and what the direct
+    // reader makes of each. Errors: io, corrupt (of a single disk's table; with several disks a disk whose
+    // table cannot be used is an entry of its own and the others are read).
     [[nodiscard]] Expected<std::vector<DirectFilesystem>> filesystems();
     // The table's complaints (a damaged primary GPT read from its backup, ...), after filesystems().
     [[nodiscard]] const std::vector<std::string>& warnings() const noexcept;
@@ -58,15 +67,15 @@ public:
     // without the appliance. Empty when nothing is recognised.
     [[nodiscard]] std::vector<OsInfo> inspect(const std::vector<DirectFilesystem>& filesystems);
     // The filesystem's regular files (and NTFS alternate data streams as PATH:STREAM), listed first with
-    // identities; want decides which are read; reads may come from any thread. With layer_identities (one per
-    // layer of the image's chain, top first: the identity of the chain from that layer down), each file whose
-    // data lies in blocks gets a block key: the identity of the shallowest layer any of its blocks comes from
-    // (qemu:allocation-depth) plus its data runs. A file of a linked clone that lies wholly in the template's
-    // blocks thus has the key it had when the template itself was scanned. Errors: unsupported, io.
+    // identities; want decides which are read; reads may come from any thread. With disk_layers (per disk,
+    // one identity per layer of its chain, top first: the identity of the chain from that layer down), each
+    // file whose data lies in blocks gets a block key (block_keys.hpp): the identity of the shallowest layer
+    // its blocks come from (qemu:allocation-depth) plus its runs as disk offsets. A file of a linked clone
+    // that lies wholly in the template's blocks thus has the key it had when the template was scanned.
+    // Errors: unsupported, io.
     [[nodiscard]] Expected<std::unique_ptr<FileSource>>
     open_filesystem(const DirectFilesystem& fs, const SourceOptions& options, WantBytes want = {},
-                    const std::vector<std::string>& layer_identities = {});
-    [[nodiscard]] NbdDevice& device() noexcept;
+                    const std::vector<std::vector<std::string>>& disk_layers = {});
 
     struct Impl;
 

@@ -37,6 +37,10 @@ public:
     // an overlay of that export, its qemu confined to a file view. Errors: engine (the appliance failed to
     // launch, with libguestfs' message; qemu-nbd refused the image), io, not_found (qemu-nbd missing).
     static Expected<GuestfsImage> launch(const ImageInfo& image, const ApplianceOptions& options);
+    // The disks of one VM as the appliance's drives, in order (/dev/sda, /dev/sdb, ...): a volume group may
+    // span them. Errors: as above.
+    static Expected<GuestfsImage> launch(const std::vector<ImageInfo>& disks,
+                                         const ApplianceOptions& options);
     GuestfsImage(GuestfsImage&&) noexcept;
     GuestfsImage& operator=(GuestfsImage&&) noexcept;
     ~GuestfsImage();

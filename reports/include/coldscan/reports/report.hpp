@@ -81,7 +81,8 @@ struct TargetReport {
     std::string error; // when failed
     std::string format;
     std::uint64_t virtual_size = 0;
-    std::vector<LayerReport> backing_chain;
+    std::vector<LayerReport> backing_chain; // every disk's backing files, in order
+    std::vector<LayerReport> disks;         // a VM target: each disk's image (then format is "vm")
     std::string accel;
     std::vector<OsReport> inspection;
     std::vector<FilesystemReport> filesystems;

@@ -48,6 +48,20 @@ struct ScanOptions {
     reports::LimitPolicy limit_policy = reports::LimitPolicy::warn;
 };
 
+// One disk of a VM target: an image file and its format (nullopt: the run's --format, else safe detection).
+struct VmDisk {
+    std::string path;
+    std::optional<std::string> format;
+};
+
+// What one target of a run is: a path (image file, folder, NBD URI), or the disks of one VM, scanned as one
+// target (a volume group may span them; the report names each disk). name is what the report calls it.
+struct ScanTarget {
+    std::string name;
+    std::vector<VmDisk> disks; // a VM: its disks in the order the VM sees them; empty for a path
+    std::string error;         // a target that could not be described (an unknown domain): it fails with this
+};
+
 // Opens the persistent cache for a run. A damaged one is moved aside (DIR.damaged-TIME) and started afresh;
 // one that cannot be used at all (locked by another run, unwritable) leaves this run with a memory store.
 // Either way the problem is warned about and reported, and no verdict comes from a damaged store.
@@ -61,28 +75,31 @@ public:
 
     // Scans the targets in order. The report is complete except its timings' total (set by the caller).
     [[nodiscard]] reports::Report run(const std::vector<std::string>& targets);
+    [[nodiscard]] reports::Report run(const std::vector<ScanTarget>& targets);
     [[nodiscard]] const Progress& progress() const noexcept { return m_progress; }
 
 private:
-    void scan_target(const std::string& target, reports::Report& report, Pipeline& pipeline);
-    // Probes the image, takes its state (image_state.hpp), scans it, and marks the target inconsistent
-    // when the state differs afterwards.
-    void scan_image(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
-    void scan_probed_image(const disk::ImageInfo& info, reports::TargetReport& target,
+    void scan_target(const ScanTarget& target, reports::Report& report, Pipeline& pipeline);
+    // Probes the image (each disk of a VM), takes its state (image_state.hpp), scans it, and marks the target
+    // inconsistent when the state differs afterwards.
+    void scan_image(reports::TargetReport& target, const std::vector<VmDisk>& disks, reports::Report& report,
+                    Pipeline& pipeline);
+    void scan_probed_image(const std::vector<disk::ImageInfo>& disks, reports::TargetReport& target,
                            reports::Report& report, Pipeline& pipeline);
     // The direct path over the image's filesystems; the devices it read go to done. Returns whether some
     // filesystem needs the appliance. Error: the image could not be opened this way.
     [[nodiscard]] Expected<bool> scan_direct(disk::DirectImage& image, const std::string& identity,
-                                             const std::vector<std::string>& layers, bool appliance_available,
-                                             reports::TargetReport& target, reports::Report& report,
-                                             Pipeline& pipeline, std::vector<std::string>& done);
+                                             const std::vector<std::vector<std::string>>& disk_layers,
+                                             bool appliance_available, reports::TargetReport& target,
+                                             reports::Report& report, Pipeline& pipeline,
+                                             std::vector<std::string>& done);
     // An NBD export (nbd://, nbd+unix://) made by the hypervisor or backup software: the direct path only.
     void scan_nbd(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
     // Status, and NO_FILESYSTEM when nothing could be read, once every filesystem is done.
     void finish_image(reports::TargetReport& target, reports::Report& report);
     [[nodiscard]] disk::DirectOptions direct_options() const;
     // The appliance over every filesystem not in done.
-    void scan_with_appliance(const disk::ImageInfo& info, const std::string& identity,
+    void scan_with_appliance(const std::vector<disk::ImageInfo>& disks, const std::string& identity,
                              reports::TargetReport& target, reports::Report& report, Pipeline& pipeline,
                              const std::vector<std::string>& done);
     using OpenSource = std::function<Expected<std::unique_ptr<disk::FileSource>>(disk::WantBytes)>;
