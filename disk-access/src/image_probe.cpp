@@ -32,6 +32,7 @@
 #include <set>
 #include <sys/stat.h>
 #include <system_error>
+#include <unistd.h>
 
 namespace coldscan::disk {
 namespace {
@@ -220,13 +221,29 @@ ProcessLimits confined(ProcessLimits limits, const std::vector<fs::path>& roots)
     return limits;
 }
 
+// The slice [offset, offset + length) of a file as qemu's raw driver gives it (a disk inside an OVA).
+json slice_spec(const fs::path& file, std::uint64_t offset, std::uint64_t length) {
+    return {{"driver", "raw"},
+            {"offset", offset},
+            {"size", length},
+            {"file", {{"driver", "file"}, {"filename", file.string()}}}};
+}
+
 Expected<json> run_info(const fs::path& layer, const std::optional<std::string>& format,
-                        const std::vector<fs::path>& roots) {
+                        const std::vector<fs::path>& roots, const ImageLayer* slice = nullptr) {
     std::vector<std::string> argv = {"qemu-img", "info", "--output=json", "-U"};
-    if (format) {
-        argv.insert(argv.end(), {"-f", *format});
+    if (slice != nullptr) {
+        json spec = {{"file", slice_spec(layer, slice->offset, slice->length)}};
+        if (format) {
+            spec["driver"] = *format;
+        }
+        argv.insert(argv.end(), {"--", "json:" + spec.dump()});
+    } else {
+        if (format) {
+            argv.insert(argv.end(), {"-f", *format});
+        }
+        argv.insert(argv.end(), {"--", layer.string()});
     }
-    argv.insert(argv.end(), {"--", layer.string()});
     auto result = run_bounded(argv, confined(info_limits(), roots));
     if (!result) {
         const Errc code = result.error().code == Errc::timeout ? Errc::timeout : Errc::io;
@@ -255,9 +272,9 @@ Expected<json> run_info(const fs::path& layer, const std::optional<std::string>&
 // Refuses a layer whose metadata qemu-img check finds damaged. The layer is checked alone (backing: null);
 // its data file, if any, has been validated before.
 Expected<void> run_check(const ImageLayer& layer, const std::vector<fs::path>& roots) {
-    const json spec = {{"driver", layer.format},
-                       {"file", {{"driver", "file"}, {"filename", layer.path.string()}}},
-                       {"backing", nullptr}};
+    const json file = layer.length != 0 ? slice_spec(layer.path, layer.offset, layer.length)
+                                        : json{{"driver", "file"}, {"filename", layer.path.string()}};
+    const json spec = {{"driver", layer.format}, {"file", file}, {"backing", nullptr}};
     const std::vector<std::string> argv = {"qemu-img", "check", "-U", "--output=json", "json:" + spec.dump()};
     auto result = run_bounded(argv, confined(check_limits(), roots));
     const std::string name = layer.path.string();
@@ -371,6 +388,50 @@ Expected<void> check_attached_files(const json& info, const fs::path& layer, con
 
 } // namespace
 
+// A disk inside a package is read in place: nothing it names may be opened. Before qemu-img sees it, a VMDK
+// text descriptor (which names extent files beside the package) is refused; after, a backing file, a data
+// file or an extent other than the slice itself.
+Expected<void> precheck_slice(const fs::path& file, const ProbeOptions& options) {
+    std::string head(512, '\0');
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    const ssize_t n = fd < 0 ? -1 : ::pread(fd, head.data(), head.size(), static_cast<off_t>(options.offset));
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    if (n < 0) {
+        return make_error(Errc::io, errno_message("cannot read " + file.string()));
+    }
+    head.resize(static_cast<std::size_t>(n));
+    if (head.find("createType") != std::string::npos || head.starts_with("# Disk DescriptorFile")) {
+        return make_error(Errc::unsafe_image, file.string() +
+                                                  ": a VMDK descriptor inside a package names "
+                                                  "extent files outside it; coldscan does not open it");
+    }
+    return {};
+}
+
+Expected<void> check_slice(const json& info, const ImageLayer& layer) {
+    const std::string name = layer.path.string() + " at byte " + std::to_string(layer.offset);
+    if (info.contains("backing-filename") || info.contains("full-backing-filename")) {
+        return make_error(Errc::unsafe_image, name + ": a disk inside a package has a backing file");
+    }
+    const auto specific = info.find("format-specific");
+    const json* data = specific != info.end() && specific->is_object() && specific->contains("data")
+                           ? &specific->at("data")
+                           : nullptr;
+    if (data != nullptr && data->is_object()) {
+        if (data->contains("data-file")) {
+            return make_error(Errc::unsafe_image,
+                              name + ": a disk inside a package has an external data file");
+        }
+        if (data->contains("extents") &&
+            (!data->at("extents").is_array() || data->at("extents").size() > 1)) {
+            return make_error(Errc::unsafe_image, name + ": a VMDK inside a package has several extents");
+        }
+    }
+    return {};
+}
+
 bool is_supported_format(std::string_view format) {
     return std::find(k_formats.begin(), k_formats.end(), format) != k_formats.end();
 }
@@ -390,6 +451,12 @@ Expected<ImageInfo> probe_image(const std::filesystem::path& image, const ProbeO
     }
     if (!S_ISREG(st.st_mode)) {
         return make_error(Errc::invalid_argument, image.string() + " is not a regular file");
+    }
+    const bool slice = options.length != 0;
+    if (slice && (options.offset > static_cast<std::uint64_t>(st.st_size) ||
+                  options.length > static_cast<std::uint64_t>(st.st_size) - options.offset)) {
+        return make_error(Errc::invalid_argument,
+                          image.string() + ": the disk's bytes lie past the file's end");
     }
     std::error_code ec;
     const fs::path top = fs::canonical(image, ec);
@@ -425,24 +492,30 @@ Expected<ImageInfo> probe_image(const std::filesystem::path& image, const ProbeO
                                                       " is longer than " +
                                                       std::to_string(k_max_backing_depth) + " layers");
         }
-        if (!format || *format == "vmdk") {
+        ImageLayer layer;
+        layer.path = current;
+        if (slice) {
+            layer.offset = options.offset;
+            layer.length = options.length;
+            if (auto checked = precheck_slice(current, options); !checked) {
+                return std::unexpected(checked.error());
+            }
+        } else if (!format || *format == "vmdk") {
             if (auto extents = precheck_vmdk_extents(current, format.has_value(), gate); !extents) {
                 return std::unexpected(extents.error());
             }
         }
-        auto layer_info = run_info(current, format, gate.roots);
+        auto layer_info = run_info(current, format, gate.roots, slice ? &layer : nullptr);
         if (!layer_info) {
             return std::unexpected(layer_info.error());
         }
         const json& j = *layer_info;
-        ImageLayer layer;
-        layer.path = current;
         layer.format = string_at(j, "format").value_or("");
         if (!is_supported_format(layer.format)) {
             return make_error(Errc::invalid_argument, current.string() + " is a '" + layer.format +
                                                           "' image, which coldscan does not open");
         }
-        if (!format && layer.format == "raw") {
+        if (!format && layer.format == "raw" && !slice) {
             // qemu-img calls anything it cannot identify raw: without a layout at the start, this is more
             // likely a wrong file than a disk, and it should not cost an appliance launch to find out.
             auto looks_like_disk = file_starts_like_a_disk(current);
@@ -458,8 +531,9 @@ Expected<ImageInfo> probe_image(const std::filesystem::path& image, const ProbeO
             }
         }
         layer.virtual_size = unsigned_at(j, "virtual-size").value_or(0);
-        layer.file_size = host_size(current);
-        if (auto attached = check_attached_files(j, current, gate); !attached) {
+        layer.file_size = slice ? options.length : host_size(current);
+        if (auto attached = slice ? check_slice(j, layer) : check_attached_files(j, current, gate);
+            !attached) {
             return std::unexpected(attached.error());
         }
         const auto reference = string_at(j, "backing-filename");

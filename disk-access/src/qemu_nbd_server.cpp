@@ -203,8 +203,16 @@ std::string image_opts(const ImageInfo& image) {
     }
     for (const auto& layer : image.chain) {
         add("driver", layer.format);
-        add("file.driver", "file");
-        add("file.filename", layer.path.string());
+        if (layer.length != 0) { // a disk inside a package: a slice of the file, through qemu's raw driver
+            add("file.driver", "raw");
+            add("file.offset", std::to_string(layer.offset));
+            add("file.size", std::to_string(layer.length));
+            add("file.file.driver", "file");
+            add("file.file.filename", layer.path.string());
+        } else {
+            add("file.driver", "file");
+            add("file.filename", layer.path.string());
+        }
         prefix += "backing.";
     }
     prefix.resize(prefix.size() - std::string_view("backing.").size());

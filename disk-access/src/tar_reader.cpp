@@ -248,6 +248,7 @@ Expected<std::size_t> TarReader::read_some(std::span<std::byte> out) {
             for (;;) { // big reads bypass the buffer
                 const ssize_t n = ::read(m_fd, out.data(), out.size());
                 if (n >= 0) {
+                    m_stream_read += static_cast<std::uint64_t>(n);
                     return static_cast<std::size_t>(n);
                 }
                 if (errno != EINTR) {
@@ -260,6 +261,7 @@ Expected<std::size_t> TarReader::read_some(std::span<std::byte> out) {
             if (n >= 0) {
                 m_begin = 0;
                 m_end = static_cast<std::size_t>(n);
+                m_stream_read += static_cast<std::uint64_t>(n);
                 break;
             }
             if (errno != EINTR) {
@@ -295,6 +297,15 @@ Expected<bool> TarReader::read_block(std::span<std::byte, 512> block) {
 }
 
 Expected<void> TarReader::skip(std::uint64_t bytes) {
+    // What is buffered first; then a file (an OVA package) seeks past the rest instead of reading it.
+    const auto buffered = static_cast<std::size_t>(std::min<std::uint64_t>(bytes, m_end - m_begin));
+    m_begin += buffered;
+    bytes -= buffered;
+    if (bytes > 0 && bytes <= static_cast<std::uint64_t>(INT64_MAX) &&
+        ::lseek(m_fd, static_cast<off_t>(bytes), SEEK_CUR) != -1) {
+        m_stream_read += bytes;
+        return {};
+    }
     std::array<std::byte, 64U << 10> sink{};
     while (bytes > 0) {
         const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(bytes, sink.size()));

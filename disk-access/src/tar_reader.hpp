@@ -59,6 +59,9 @@ public:
     [[nodiscard]] Expected<std::size_t> read(std::span<std::byte> out);
     // Data bytes of the current member not read yet.
     [[nodiscard]] std::uint64_t remaining() const noexcept { return m_remaining; }
+    // Where the next byte this reader consumes lies in the stream (after next(): the member's data). For an
+    // archive file read from its start, the member's offset in the file.
+    [[nodiscard]] std::uint64_t position() const noexcept { return m_stream_read - (m_end - m_begin); }
     // After the end-of-archive marker: consumes the rest of the stream (block padding) up to limit bytes, so
     // the writer can finish. Error: more than limit bytes follow, or a read error.
     [[nodiscard]] Expected<void> drain(std::uint64_t limit);
@@ -77,8 +80,9 @@ private:
     std::vector<std::byte> m_buffer;
     std::size_t m_begin = 0;
     std::size_t m_end = 0;
-    std::uint64_t m_remaining = 0; // data bytes of the current member not consumed
-    std::uint64_t m_padding = 0;   // padding after the current member's data
+    std::uint64_t m_stream_read = 0; // bytes read from the fd (or sought past)
+    std::uint64_t m_remaining = 0;   // data bytes of the current member not consumed
+    std::uint64_t m_padding = 0;     // padding after the current member's data
     std::string m_current_path;
     bool m_at_end = false;
     std::optional<Error> m_failure;

@@ -3,6 +3,7 @@
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/text.hpp"
 #include "coldscan/disk/directory_source.hpp"
+#include "coldscan/disk/ovf_package.hpp"
 #include "coldscan/scanner/image_state.hpp"
 
 #include <algorithm>
@@ -250,8 +251,10 @@ void ScanRun::scan_target(const ScanTarget& scan_target, reports::Report& report
     } else if (std::filesystem::is_directory(status)) {
         target.kind = reports::TargetKind::directory;
         scan_directory(target, report, pipeline);
+    } else if (disk::is_ovf_package(path)) {
+        scan_package(target, report, pipeline);
     } else {
-        scan_image(target, {VmDisk{path, m_options.format}}, report, pipeline);
+        scan_image(target, {VmDisk{path, m_options.format, 0, 0, ""}}, report, pipeline);
     }
     if (m_stop.load() && target.status != reports::RunStatus::failed &&
         target.status != reports::RunStatus::inconsistent) {
@@ -260,6 +263,20 @@ void ScanRun::scan_target(const ScanTarget& scan_target, reports::Report& report
     spdlog::info("{}: {} ({} files, {} infected)", printable(target.path), reports::to_string(target.status),
                  target.counts.files, target.counts.infected);
     report.targets.push_back(std::move(target));
+}
+
+void ScanRun::scan_package(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline) {
+    auto disks = disk::package_disks(target.path);
+    if (!disks) {
+        fail_target(target, report, disks.error().message);
+        return;
+    }
+    std::vector<VmDisk> vm;
+    for (const auto& d : *disks) {
+        vm.push_back(VmDisk{d.file.string(), d.format ? d.format : m_options.format, d.offset, d.length,
+                            target.path + "/" + d.name});
+    }
+    scan_image(target, vm, report, pipeline);
 }
 
 void ScanRun::scan_directory(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline) {
@@ -327,11 +344,17 @@ Expected<ProbedDisks> probe_disks(const std::vector<VmDisk>& disks, const std::o
     ProbedDisks probed;
     std::vector<std::size_t> top_index; // where each disk's top layer is in layers
     for (const auto& d : disks) {
-        auto info =
-            disk::probe_image(d.path, disk::ProbeOptions{d.format ? d.format : format, allowed_roots});
+        auto info = disk::probe_image(
+            d.path, disk::ProbeOptions{d.format ? d.format : format, allowed_roots, d.offset, d.length});
         if (!info) {
-            return disks.size() == 1 ? std::unexpected(info.error())
-                                     : make_error(info.error().code, d.path + ": " + info.error().message);
+            const std::string& name = d.name.empty() ? d.path : d.name;
+            if (disks.size() == 1 && d.name.empty()) {
+                return std::unexpected(info.error());
+            }
+            return make_error(info.error().code, name + ": " + info.error().message);
+        }
+        if (!d.name.empty()) {
+            info->path = d.name; // how the report names it: the package's member
         }
         top_index.push_back(probed.layers.size());
         for (const auto& layer : info->chain) {
@@ -396,7 +419,7 @@ void describe_disks(const std::vector<disk::ImageInfo>& disks, reports::TargetRe
             target.backing_chain.push_back(
                 reports::LayerReport{layer.path.string(), layer.format, layer.virtual_size, layer.file_size});
         }
-        if (disks.size() > 1) {
+        if (disks.size() > 1 || info.path.string() != target.path) { // a VM, or a package's one disk
             const auto& top = info.chain.front();
             target.disks.push_back(
                 reports::LayerReport{info.path.string(), info.format, info.virtual_size, top.file_size});
@@ -635,7 +658,11 @@ std::vector<std::string> ScanRun::layer_identities(const disk::ImageInfo& info) 
     std::string below;
     for (std::size_t i = info.chain.size(); i-- > 0;) {
         const auto& layer = info.chain[i];
-        below = "|" + layer.path.string() + "|" + layer.format + "|" + host_file_identity(layer.path) + below;
+        // A disk inside a package is its slice of the file: two disks of one OVA are not the same layer.
+        const std::string slice =
+            layer.length == 0 ? "" : "@" + std::to_string(layer.offset) + "+" + std::to_string(layer.length);
+        below = "|" + layer.path.string() + slice + "|" + layer.format + "|" +
+                host_file_identity(layer.path) + below;
         identities[i] = "image" + below;
     }
     if (info.chain.empty()) {

@@ -36,8 +36,8 @@ scanner::ScanTarget target_of(std::string name,
                               const std::vector<std::pair<std::string, std::string>>& disks) {
     scanner::ScanTarget target{std::move(name), {}, {}};
     for (const auto& [path, format] : disks) {
-        target.disks.push_back(
-            scanner::VmDisk{path, format.empty() ? std::nullopt : std::optional<std::string>(format)});
+        target.disks.push_back(scanner::VmDisk{
+            path, format.empty() ? std::nullopt : std::optional<std::string>(format), 0, 0, ""});
     }
     return target;
 }

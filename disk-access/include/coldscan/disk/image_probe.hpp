@@ -20,6 +20,10 @@ struct ImageLayer {
     std::uint64_t virtual_size = 0;
     std::uint64_t file_size = 0;   // bytes on the host
     std::string backing_reference; // as written in the image, empty for the last layer
+    // A disk inside a package (an OVA member): its bytes are [offset, offset + length) of path. length 0:
+    // the whole file.
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
 };
 
 struct ImageInfo {
@@ -39,6 +43,10 @@ struct ImageInfo {
 struct ProbeOptions {
     std::optional<std::string> format;                // explicit format of the top layer (--format)
     std::vector<std::filesystem::path> allowed_roots; // besides the image's own folder
+    // The image is [offset, offset + length) of the file (a disk inside an OVA); length 0: the whole file.
+    // Such a slice must be self-contained: no backing file, external data file or VMDK extent file.
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
 };
 
 inline constexpr std::size_t k_max_backing_depth = 64;

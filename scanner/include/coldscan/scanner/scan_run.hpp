@@ -49,9 +49,14 @@ struct ScanOptions {
 };
 
 // One disk of a VM target: an image file and its format (nullopt: the run's --format, else safe detection).
+// An OVF package (.ova, .ovf) named as a path is such a VM, its disks read in place.
 struct VmDisk {
     std::string path;
     std::optional<std::string> format;
+    // A disk inside a package (an OVA member): [offset, offset + length) of path; length 0: the whole file.
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+    std::string name; // how the report names it: PACKAGE/MEMBER; "": path
 };
 
 // What one target of a run is: a path (image file, folder, NBD URI), or the disks of one VM, scanned as one
@@ -93,6 +98,8 @@ private:
                                              bool appliance_available, reports::TargetReport& target,
                                              reports::Report& report, Pipeline& pipeline,
                                              std::vector<std::string>& done);
+    // An OVF package: the VM of the disks it holds, read in place.
+    void scan_package(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
     // An NBD export (nbd://, nbd+unix://) made by the hypervisor or backup software: the direct path only.
     void scan_nbd(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
     // Status, and NO_FILESYSTEM when nothing could be read, once every filesystem is done.
