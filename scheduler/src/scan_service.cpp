@@ -118,7 +118,7 @@ Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config) 
             ScanRequest request{record.request.target, record.request.priority,     record.request.snapshot,
                                 record.request.host,   record.request.requested_by, std::nullopt,
                                 record.request.format};
-            auto placed = impl->resolve_image(record.request.target, request);
+            auto placed = impl->resolve(request);
             if (!placed) {
                 spdlog::warn("job {}: {}; it fails", record.id, placed.error().message);
                 impl->queue_written_locked(record.id, impl->queue->mark_running(record.id));
@@ -126,8 +126,8 @@ Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config) 
                     record.id, impl->queue->mark_failed(record.id, placed.error().message, Retry::never));
                 continue;
             }
-            impl->schedule_locked(record, placed->host, placed->datastore, placed->estimated_bytes,
-                                  service_now());
+            const auto& where = placed->front();
+            impl->schedule_locked(record, where.host, where.datastore, where.estimated_bytes, service_now());
         }
     }
     if (!unfinished->empty()) {
@@ -267,7 +267,17 @@ ScanService::Impl::resolve(const ScanRequest& request) const {
     if (out.empty()) {
         return make_error(Errc::not_found, request.target + ": the domain has no disks");
     }
-    return out;
+    // One job for the whole VM (a volume group may span its disks), placed where its first disk lies.
+    Resolved vm = out.front();
+    vm.request.target = request.target;
+    vm.request.format = request.format;
+    vm.identity = "vm|";
+    vm.estimated_bytes = 0;
+    for (const auto& disk : out) {
+        vm.identity += disk.identity + "|" + disk.request.target + "|" + disk.request.format + ";";
+        vm.estimated_bytes += disk.estimated_bytes;
+    }
+    return std::vector<Resolved>{std::move(vm)};
 }
 
 void ScanService::Impl::schedule_locked(const JobRecord& record, std::size_t host, std::size_t datastore,

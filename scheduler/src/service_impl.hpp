@@ -9,6 +9,7 @@
 
 #include "coldscan/scanner/kv_store.hpp"
 #include "coldscan/scanner/scan_events.hpp"
+#include "coldscan/scanner/scan_run.hpp"
 #include "coldscan/scheduler/scan_service.hpp"
 #include "coldscan/scheduler/scheduler.hpp"
 #include "coldscan/signatures/signature_set.hpp"
@@ -63,7 +64,7 @@ struct ScanService::Impl {
     explicit Impl(ServiceConfig service_config);
 
     // --- scan_service.cpp
-    // Checks one request and turns it into the jobs to store (libvirt:DOMAIN gives one per disk).
+    // Checks one request and turns it into the job to store (libvirt:DOMAIN: one job of all its disks).
     struct Resolved {
         JobRequest request;
         std::string identity;
@@ -74,6 +75,8 @@ struct ScanService::Impl {
     };
     [[nodiscard]] Expected<std::vector<Resolved>> resolve(const ScanRequest& request) const;
     [[nodiscard]] Expected<Resolved> resolve_image(const std::string& path, const ScanRequest& request) const;
+    // What a job's target is to a scan: an image path, or a libvirt domain's disks as one VM.
+    [[nodiscard]] scanner::ScanTarget scan_target_of(const std::string& target) const;
     // Stores and schedules resolved jobs (locks m_mutex).
     [[nodiscard]] Expected<std::vector<SubmittedJob>> store_and_schedule(std::vector<Resolved> jobs);
     // Hands a queued job to the scheduler under a fresh scheduler id. Requires m_mutex.

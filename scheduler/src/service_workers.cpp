@@ -4,6 +4,7 @@
 #include "coldscan/common/text.hpp"
 #include "coldscan/reports/json_report.hpp"
 #include "coldscan/scanner/scan_run.hpp"
+#include "coldscan/scheduler/libvirt_disks.hpp"
 #include "service_impl.hpp"
 
 #include <algorithm>
@@ -151,6 +152,29 @@ void ScanService::Impl::reap_workers_locked() {
     });
 }
 
+scanner::ScanTarget ScanService::Impl::scan_target_of(const std::string& target) const {
+    if (!target.starts_with("libvirt:")) {
+        return scanner::ScanTarget{target, {}, {}};
+    }
+    // A domain is one VM of all its disks, as its XML says now.
+    auto disks = config.libvirt_uri ? domain_disks(*config.libvirt_uri, target.substr(8))
+                                    : Expected<std::vector<DomainDisk>>(std::unexpected(Error{
+                                          Errc::invalid_argument, "no [libvirt] uri in the configuration"}));
+    if (!disks) {
+        return scanner::ScanTarget{target, {}, disks.error().message};
+    }
+    scanner::ScanTarget vm{target, {}, {}};
+    for (const auto& disk : *disks) {
+        if (disk.kind != "file") {
+            return scanner::ScanTarget{target, {}, "disk " + disk.target + " is a " + disk.kind + " disk"};
+        }
+        vm.disks.push_back(scanner::VmDisk{
+            disk.source, disk.format.empty() ? std::nullopt : std::optional<std::string>(disk.format), 0, 0,
+            ""});
+    }
+    return vm;
+}
+
 void ScanService::Impl::run_job(const std::string& id, const std::shared_ptr<Worker>& worker) {
     reports::Report report;
     try {
@@ -191,7 +215,7 @@ void ScanService::Impl::run_job(const std::string& id, const std::shared_ptr<Wor
             std::lock_guard lock(m_mutex);
             worker->progress = &run.progress();
         }
-        report = run.run({target});
+        report = run.run({scan_target_of(target)});
         {
             std::lock_guard lock(m_mutex);
             worker->progress = nullptr;
