@@ -226,7 +226,9 @@ Expected<VolumeSegment> map_segment(const LvmVolumeGroup& group, const LvmSegmen
         }
         const auto found = places.find(pv->id);
         if (found == places.end()) {
-            return make_error(Errc::not_found, "its physical volume " + pv->id + " is on no disk given");
+            return make_error(Errc::not_found, "a volume whose physical volume " + pv->id +
+                                                   " is on no disk given (scan all the VM's disks as one "
+                                                   "target: --one-vm, libvirt:DOMAIN or --domain-xml)");
         }
         std::uint64_t at = 0;
         if (stripe.start_extent > pv->pe_count || share > pv->pe_count - stripe.start_extent ||

@@ -443,7 +443,7 @@ void ScanRun::scan_probed_image(const std::vector<disk::ImageInfo>& disks, repor
         identity = "vm|" + identity;
     }
     const auto start = Clock::now();
-    std::vector<std::string> done; // devices the direct path read
+    DirectPass pass; // what the direct path read and left
     bool use_appliance = m_options.backend == Backend::guestfs;
     if (m_options.backend != Backend::guestfs) {
         const auto opening = Clock::now();
@@ -455,7 +455,7 @@ void ScanRun::scan_probed_image(const std::vector<disk::ImageInfo>& disks, repor
             disk_layers.clear();
         }
         auto direct = image
-                          ? scan_direct(**image, identity, disk_layers, true, target, report, pipeline, done)
+                          ? scan_direct(**image, identity, disk_layers, true, target, report, pipeline, pass)
                           : Expected<bool>(std::unexpected(image.error()));
         if (!direct) {
             if (m_options.backend == Backend::direct) {
@@ -470,7 +470,7 @@ void ScanRun::scan_probed_image(const std::vector<disk::ImageInfo>& disks, repor
         }
     }
     if (use_appliance && !m_stop.load()) {
-        scan_with_appliance(disks, identity, target, report, pipeline, done);
+        scan_with_appliance(disks, identity, target, report, pipeline, pass);
         if (target.status == reports::RunStatus::failed) {
             return;
         }
@@ -506,9 +506,9 @@ void ScanRun::scan_nbd(reports::TargetReport& target, reports::Report& report, P
     if (!m_options.dirty_bitmap.empty() && m_options.identity == IdentityUse::trust) {
         layers.push_back("nbd|" + target.path + "|bitmap " + m_options.dirty_bitmap);
     }
-    std::vector<std::string> done;
+    DirectPass pass;
     start = Clock::now();
-    auto scanned = scan_direct(**image, identity, {layers}, false, target, report, pipeline, done);
+    auto scanned = scan_direct(**image, identity, {layers}, false, target, report, pipeline, pass);
     if (!scanned) {
         fail_target(target, report, scanned.error().message);
         return;
@@ -540,7 +540,7 @@ void ScanRun::finish_image(reports::TargetReport& target, reports::Report& repor
 
 void ScanRun::scan_with_appliance(const std::vector<disk::ImageInfo>& disks, const std::string& identity,
                                   reports::TargetReport& target, reports::Report& report, Pipeline& pipeline,
-                                  const std::vector<std::string>& done) {
+                                  const DirectPass& pass) {
     auto start = Clock::now();
     const std::string launching = "starting the appliance for " + printable(target.path);
     enter_phase(launching);
@@ -573,14 +573,53 @@ void ScanRun::scan_with_appliance(const std::vector<disk::ImageInfo>& disks, con
         return;
     }
     for (const auto& fs : *filesystems) {
-        if (std::ranges::find(done, fs.device) != done.end()) {
+        if (std::ranges::find(pass.read, fs.device) != pass.read.end()) {
             continue;
         }
         const OpenSource open = [&](disk::WantBytes want) {
             return image->open_filesystem(fs, m_options.source, std::move(want));
         };
-        scan_filesystem(fs, "appliance", fs.not_scannable_reason.empty() ? &open : nullptr, false, identity,
-                        target, report, pipeline);
+        // Left by the direct path for a reason (a volume whose physical volume is on no disk given) and not
+        // readable here either: a failure with both reasons, not a skip.
+        const auto left = std::ranges::find(pass.left, fs.device, &disk::FilesystemInfo::device);
+        disk::FilesystemInfo info = fs;
+        const bool failed =
+            left != pass.left.end() && !fs.not_scannable_reason.empty() && left->type != "swap";
+        if (failed) {
+            info.not_scannable_reason =
+                left->not_scannable_reason + "; the appliance: " + fs.not_scannable_reason;
+        }
+        scan_filesystem(info, "appliance", fs.not_scannable_reason.empty() ? &open : nullptr, failed,
+                        identity, target, report, pipeline);
+    }
+    report_unfound(pass, *filesystems, identity, target, report, pipeline);
+}
+
+namespace {
+
+// A logical volume as libguestfs names it: /dev/VG/LV (not /dev/sda1, /dev/md0).
+bool is_logical_volume(const std::string& device) {
+    return device.starts_with("/dev/") && std::ranges::count(device, '/') == 3;
+}
+
+} // namespace
+
+void ScanRun::report_unfound(const DirectPass& pass, const std::vector<disk::FilesystemInfo>& found,
+                             const std::string& identity, reports::TargetReport& target,
+                             reports::Report& report, Pipeline& pipeline) {
+    const bool found_volumes = std::ranges::any_of(
+        found, [](const disk::FilesystemInfo& fs) { return is_logical_volume(fs.device); });
+    for (const auto& left : pass.left) {
+        const bool seen =
+            std::ranges::any_of(found, [&](const auto& fs) { return fs.device == left.device; });
+        // A physical volume the direct reader could not make sense of is covered by the volumes the appliance
+        // found; anything else the appliance does not list was read by neither: never silently dropped.
+        if (seen || (left.type == "LVM2_member" && found_volumes)) {
+            continue;
+        }
+        disk::FilesystemInfo info = left;
+        info.not_scannable_reason += " (the appliance did not find it either)";
+        scan_filesystem(info, "direct", nullptr, true, identity, target, report, pipeline);
     }
 }
 
@@ -612,8 +651,7 @@ void ScanRun::scan_filesystem(const disk::FilesystemInfo& fs, std::string reader
 Expected<bool> ScanRun::scan_direct(disk::DirectImage& image, const std::string& identity,
                                     const std::vector<std::vector<std::string>>& disk_layers,
                                     bool appliance_available, reports::TargetReport& target,
-                                    reports::Report& report, Pipeline& pipeline,
-                                    std::vector<std::string>& done) {
+                                    reports::Report& report, Pipeline& pipeline, DirectPass& pass) {
     const auto start = Clock::now();
     auto filesystems = image.filesystems();
     if (!filesystems) {
@@ -631,6 +669,7 @@ Expected<bool> ScanRun::scan_direct(disk::DirectImage& image, const std::string&
     for (const auto& fs : *filesystems) {
         if (fs.for_appliance && m_options.backend == Backend::automatic && appliance_available) {
             needs_appliance = true; // the appliance pass reports it (and what it holds: LVM volumes)
+            pass.left.push_back(fs.info);
             continue;
         }
         disk::FilesystemInfo info = fs.info;
@@ -640,7 +679,7 @@ Expected<bool> ScanRun::scan_direct(disk::DirectImage& image, const std::string&
                                              : " (the appliance does not read NBD exports)";
         }
         if (fs.readable) {
-            done.push_back(fs.info.device);
+            pass.read.push_back(fs.info.device);
         }
         const OpenSource open = [&](disk::WantBytes want) {
             return image.open_filesystem(fs, m_options.source, std::move(want), disk_layers);

@@ -84,6 +84,11 @@ public:
     [[nodiscard]] const Progress& progress() const noexcept { return m_progress; }
 
 private:
+    // What the direct path did with an image: the devices it read, and those it left to the appliance.
+    struct DirectPass {
+        std::vector<std::string> read;
+        std::vector<disk::FilesystemInfo> left;
+    };
     void scan_target(const ScanTarget& target, reports::Report& report, Pipeline& pipeline);
     // Probes the image (each disk of a VM), takes its state (image_state.hpp), scans it, and marks the target
     // inconsistent when the state differs afterwards.
@@ -96,8 +101,7 @@ private:
     [[nodiscard]] Expected<bool> scan_direct(disk::DirectImage& image, const std::string& identity,
                                              const std::vector<std::vector<std::string>>& disk_layers,
                                              bool appliance_available, reports::TargetReport& target,
-                                             reports::Report& report, Pipeline& pipeline,
-                                             std::vector<std::string>& done);
+                                             reports::Report& report, Pipeline& pipeline, DirectPass& pass);
     // An OVF package: the VM of the disks it holds, read in place.
     void scan_package(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
     // An NBD export (nbd://, nbd+unix://) made by the hypervisor or backup software: the direct path only.
@@ -108,7 +112,11 @@ private:
     // The appliance over every filesystem not in done.
     void scan_with_appliance(const std::vector<disk::ImageInfo>& disks, const std::string& identity,
                              reports::TargetReport& target, reports::Report& report, Pipeline& pipeline,
-                             const std::vector<std::string>& done);
+                             const DirectPass& pass);
+    // What the direct path left to the appliance and the appliance did not list either: failed.
+    void report_unfound(const DirectPass& pass, const std::vector<disk::FilesystemInfo>& found,
+                        const std::string& identity, reports::TargetReport& target, reports::Report& report,
+                        Pipeline& pipeline);
     using OpenSource = std::function<Expected<std::unique_ptr<disk::FileSource>>(disk::WantBytes)>;
     // One filesystem into the report: without open, not scannable (fs.not_scannable_reason; failed when
     // unread_is_failure or encrypted, else skipped); else scanned through open. A failure is also an issue.
