@@ -4,8 +4,12 @@ checked in; run this again only to change them. Regression seeds (crash-*, found
 here and are never deleted by it."""
 import io
 import os
+import re
+import shutil
 import struct
+import subprocess
 import tarfile
+import tempfile
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -257,3 +261,142 @@ put("lvm_volumes", "snapshot", vg(lv("origin", seg(1, 0, 4, stripes(("pv0", 0)))
                                   lv("snapshot0", seg(1, 0, 4, 'type = "snapshot"\nchunk_size = 8\norigin = "origin"\ncow_store = "snap"\n'),
                                      status='"READ"')))
 put("lvm_volumes", "not_metadata", "contents = [1, 2, [3]]\n# only a comment")
+
+# -- xfs_filesystem: mkfs.xfs images (proto files: nothing mounted) edited with xfs_db, as records of a u32
+# offset, a u16 length and the bytes of each run of non-zero bytes, the log's left out (the target writes them
+# over 16 MiB of zeros). Needs xfsprogs (mkfs.xfs >= 5.19 makes filesystems under 300 MB only for fstests:
+# TEST_DIR says so); without it these seeds are left as they are.
+
+
+def xfs_records(image):
+    with open(image, "rb") as f:
+        data = f.read()
+    blocksize, = struct.unpack_from(">I", data, 4)
+    logstart, = struct.unpack_from(">Q", data, 48)
+    agblocks, = struct.unpack_from(">I", data, 84)
+    logblocks, = struct.unpack_from(">I", data, 96)
+    agblklog = data[124]
+    log_at = ((logstart >> agblklog) * agblocks + (logstart & ((1 << agblklog) - 1))) * blocksize
+    out = bytearray()
+    for sector in range(0, len(data), 512):
+        chunk = data[sector:sector + 512]
+        if log_at <= sector < log_at + logblocks * blocksize or not any(chunk):
+            continue
+        for m in re.finditer(rb"[^\x00]+(?:\x00{1,11}[^\x00]+)*", chunk):
+            out += struct.pack(">IH", sector + m.start(), m.end() - m.start()) + m.group()
+    return bytes(out)
+
+
+def xfs_db(image, *commands, write=False):
+    args = ["xfs_db", "-x" if write else "-r"]
+    for c in commands:
+        args += ["-c", c]
+    return subprocess.run(args + [image], check=True, capture_output=True, text=True).stdout
+
+
+def xfs_field(image, *commands):
+    out = xfs_db(image, *commands)
+    return int(out[out.index("=") + 1:].split()[0], 0)
+
+
+def xfs_image(folder, name, options, entries):
+    """entries: (name, "d", [entries]) | (name, "l", target) | (name, "f", bytes), in a 16 MiB image."""
+    proto = ["seed", "0 0", "d--755 0 0"]
+    def add(items):
+        for item in items:
+            if item[1] == "d":
+                proto.append(item[0] + " d--755 0 0")
+                add(item[2])
+                proto.append("$")
+            elif item[1] == "l":
+                proto.append(item[0] + " l--777 0 0 " + item[2])
+            else:
+                path = os.path.join(folder, "src-%d" % len(proto))
+                with open(path, "wb") as f:
+                    f.write(item[2])
+                proto.append(item[0] + " ---644 0 0 " + path)
+    add(entries)
+    with open(os.path.join(folder, "proto"), "w") as f:
+        f.write("\n".join(proto + ["$"]) + "\n")
+    image = os.path.join(folder, name + ".img")
+    with open(image, "wb") as f:
+        f.truncate(16 << 20)
+    env = dict(os.environ, TEST_DIR="1", TEST_DEV="1", QA_CHECK_FS="1")
+    subprocess.run(["mkfs.xfs", "-f", "-q", "-m", "uuid=11111111-2222-3333-4444-555555555555", "-p",
+                    os.path.join(folder, "proto")] + options + [image], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return image
+
+
+def xfs_btree_file(image, path):
+    """The extents-format file at path made btree-format: a level-1 root in the inode pointing at one leaf
+    ("BMA3") with its extent records, in the filesystem's last block. CRCs are left stale."""
+    ino = xfs_field(image, "path " + path, "print v3.inumber")
+    at = int(xfs_db(image, "convert inode %d byte" % ino).split("(")[1].split(")")[0])
+    with open(image, "r+b") as f:
+        data = bytearray(f.read())
+        blocksize, = struct.unpack_from(">I", data, 4)
+        dblocks, = struct.unpack_from(">Q", data, 8)
+        inodesize, = struct.unpack_from(">H", data, 104)
+        nrext64 = struct.unpack_from(">Q", data, at + 120)[0] & 0x10
+        nextents = struct.unpack_from(">Q" if nrext64 else ">I", data, at + (24 if nrext64 else 76))[0]
+        leaf = dblocks - 1  # one AG: the fs block number is the AG block
+        leaf_at = leaf * blocksize
+        assert not any(data[leaf_at:leaf_at + blocksize])
+        data[leaf_at:leaf_at + 72] = (b"BMA3" + struct.pack(">HH", 0, nextents) + b"\xff" * 16 +
+                                      struct.pack(">QQ", leaf_at // 512, 0) + data[32:48] +
+                                      struct.pack(">QII", ino, 0, 0))
+        data[leaf_at + 72:leaf_at + 72 + 16 * nextents] = data[at + 176:at + 176 + 16 * nextents]
+        fork = inodesize - 176
+        root = struct.pack(">HHQ", 1, 1, 0) + b"\0" * (8 * ((fork - 4) // 16 - 1)) + struct.pack(">Q", leaf)
+        data[at + 176:at + 176 + fork] = root + b"\0" * (fork - len(root))
+        data[at + 5] = 3  # XFS_DINODE_FMT_BTREE
+        struct.pack_into(">Q", data, at + 64, struct.unpack_from(">Q", data, at + 64)[0] + 1)
+        f.seek(0)
+        f.write(data)
+
+
+def xfs_tree():
+    return [("etc", "d", [("os-release", "f", b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n')]),
+            ("bin", "d", [("tool", "f", bytes(range(256)) * 12)]),
+            ("empty", "f", b""), ("link", "l", "etc/os-release"),
+            ("dir20", "d", [("entry-%02d" % i, "f", b"%d\n" % i) for i in range(20)]),  # short-form
+            ("dir200", "d", [("e%03d" % i, "f", b"%d\n" % i) for i in range(200)])]  # leaf form
+
+
+if shutil.which("mkfs.xfs") and shutil.which("xfs_db"):
+    with tempfile.TemporaryDirectory() as folder:
+        for name, options in [("v5_4k", []), ("v5_1k_nrext64", ["-b", "size=1024", "-i", "nrext64=1"]),
+                              ("v4_512", ["-m", "crc=0", "-n", "ftype=0", "-i", "size=256", "-b", "size=512"])]:
+            put("xfs_filesystem", name, xfs_records(xfs_image(folder, name, options, xfs_tree())))
+        # A hard link, a hole and an unwritten extent, a btree-format file.
+        image = xfs_image(folder, "edited", ["-b", "size=1024"], xfs_tree() + [
+            ("frag", "f", bytes(range(256)) * 16), ("btree", "f", bytes(range(255, -1, -1)) * 20)])
+        one = xfs_field(image, "path /dir20/entry-00", "print v3.inumber")
+        start = xfs_field(image, "path /frag", "print u3.bmx[0].startblock")
+        xfs_db(image, "path /dir20", "write u3.sfdir3.list[1].inumber.i4 %d" % one, "path /dir20/entry-00",
+               "write core.nlinkv2 2", "path /frag", "write core.nextents 2", "write u3.bmx[0].blockcount 1",
+               "write u3.bmx[1].startoff 2", "write u3.bmx[1].startblock %d" % (start + 2),
+               "write u3.bmx[1].blockcount 2", "write u3.bmx[1].extentflag 1", write=True)
+        xfs_btree_file(image, "/btree")
+        put("xfs_filesystem", "v5_edited", xfs_records(image))
+else:
+    print("make_seeds.py: no mkfs.xfs/xfs_db: the xfs_filesystem seeds are left as they are")
+
+# -- ovf_descriptor: OVF envelopes as ovftool and VirtualBox write them, and near misses.
+def ovf(refs, disks, items):
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" '
+            'xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" '
+            'xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData">\n'
+            '<References>%s</References>\n<DiskSection><Info>disks</Info>%s</DiskSection>\n'
+            '<VirtualSystem ovf:id="vm"><VirtualHardwareSection>%s</VirtualHardwareSection></VirtualSystem>\n'
+            '</Envelope>\n' % (refs, disks, items))
+VMDK_URL = "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
+REFS = '<File ovf:href="vm-disk1.vmdk" ovf:id="file1" ovf:size="4096"/><File ovf:href="vm-disk2.vmdk" ovf:id="file2"/>'
+DISKS = ('<Disk ovf:capacity="16" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="%s"/>'
+         '<Disk ovf:capacity="16" ovf:diskId="vmdisk2" ovf:fileRef="file2" ovf:format="%s"/>' % (VMDK_URL, VMDK_URL))
+ITEM = '<Item><rasd:HostResource>%s</rasd:HostResource><rasd:ResourceType>17</rasd:ResourceType></Item>'
+put("ovf_descriptor", "ovftool.ovf", ovf(REFS, DISKS, ITEM % "ovf:/disk/vmdisk2" + ITEM % "ovf:/disk/vmdisk1"))
+put("ovf_descriptor", "virtualbox.ovf", ovf(REFS, DISKS, ITEM % "/disk/vmdisk1"))
+put("ovf_descriptor", "compressed.ovf", ovf(REFS.replace('ovf:size="4096"', 'ovf:compression="gzip"'), DISKS, ""))
+put("ovf_descriptor", "doctype.ovf", '<?xml version="1.0"?><!DOCTYPE Envelope [<!ENTITY x "y">]><Envelope>&x;</Envelope>')
