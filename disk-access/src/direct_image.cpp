@@ -161,6 +161,11 @@ std::vector<Candidate> candidates_of(const detail::DiskLayout& layout,
 
 // What a stretch the direct readers refused holds, and whether the appliance may read it.
 void describe_unread(DirectFilesystem& fs, BlockDevice& bytes, const Candidate& c) {
+    if (c.volume != nullptr && c.volume->container) {
+        fs.info.type = "LVM2_thin_pool";
+        fs.info.not_scannable_reason = c.volume->unsupported; // no files of its own: skipped, as a PV is
+        return;
+    }
     if (c.volume != nullptr && !c.volume->unsupported.empty()) {
         fs.info.type = "unknown";
         fs.for_appliance = true;

@@ -118,7 +118,8 @@ json volume_json(const LogicalVolume& v) {
             {"name", v.name},
             {"size", v.size},
             {"segments", std::move(segments)},
-            {"unsupported", v.unsupported}};
+            {"unsupported", v.unsupported},
+            {"container", v.container}};
 }
 
 LogicalVolume volume_of(const json& in) {
@@ -138,6 +139,7 @@ LogicalVolume volume_of(const json& in) {
         v.segments.push_back(std::move(segment));
     }
     v.unsupported = cut_to(in.at("unsupported").get<std::string>(), k_max_table_warning_length);
+    v.container = in.at("container").get<bool>();
     return v;
 }
 

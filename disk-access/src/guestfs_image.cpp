@@ -748,6 +748,34 @@ Expected<std::vector<OsInfo>> GuestfsImage::inspect() {
 // How libguestfs names a btrfs subvolume as a mountable: "btrfsvol:/dev/sda2/home".
 constexpr std::string_view k_btrfs_subvolume_prefix = "btrfsvol:";
 
+namespace {
+
+// libguestfs leaves encrypted partitions and volumes out of its filesystem list: named here, never silently
+// absent (they hold files nobody scanned).
+void add_encrypted_volumes(Appliance& a, std::vector<FilesystemInfo>& result) {
+    guestfs_h* g = a.g.get();
+    std::vector<std::string> devices = take_string_list(::guestfs_list_partitions(g));
+    for (auto& lv : take_string_list(::guestfs_lvs(g))) {
+        devices.push_back(std::move(lv));
+    }
+    for (const auto& device : devices) {
+        if (std::ranges::any_of(result, [&](const FilesystemInfo& fs) { return fs.device == device; })) {
+            continue;
+        }
+        const std::string type = take_string(::guestfs_vfs_type(g, device.c_str()));
+        if (type == "crypto_LUKS" || type == "BitLocker") {
+            FilesystemInfo fs;
+            fs.device = device;
+            fs.type = type;
+            fs.not_scannable_reason =
+                type == "BitLocker" ? "encrypted (BitLocker), no key" : "encrypted (LUKS), no key";
+            result.push_back(std::move(fs));
+        }
+    }
+}
+
+} // namespace
+
 Expected<std::vector<FilesystemInfo>> GuestfsImage::filesystems() {
     Appliance& a = *m_impl->appliance;
     guestfs_h* g = a.g.get();
@@ -776,6 +804,7 @@ Expected<std::vector<FilesystemInfo>> GuestfsImage::filesystems() {
         }
         result.push_back(std::move(fs));
     }
+    add_encrypted_volumes(a, result);
     // A btrfs volume is mounted at its top level (subvolid=5), where every subvolume and snapshot appears as
     // a folder; listing the subvolumes again would scan and count their files twice.
     for (auto& fs : result) {

@@ -195,15 +195,18 @@ struct PvPlace {
 
 std::string unsupported_type(const std::string& type) {
     if (type == "thin") {
-        return "a thin volume (thin pools are not read directly)";
+        return "thin volumes";
+    }
+    if (type == "snapshot") {
+        return "old-style snapshots (a copy-on-write store over the origin)";
     }
     if (type == "mirror" || type.starts_with("raid")) {
-        return "a " + type + " volume (mirrors and RAID are not read directly)";
+        return type + " volumes (mirrors and RAID)";
     }
     if (type == "cache" || type == "writecache" || type == "vdo") {
-        return "a " + type + " volume (not read directly)";
+        return type + " volumes";
     }
-    return "segment type " + type + " (not read directly)";
+    return "LVM segment type " + type;
 }
 
 // One segment's places on the disks, or why it cannot be mapped.
@@ -270,17 +273,32 @@ LogicalVolume map_volume(const LvmVolumeGroup& group, const LvmLvEntry& lv,
     return volume;
 }
 
-// The LVs a snapshot segment keeps its data in: they hold copy-on-write chunks, not a filesystem.
-std::vector<std::string> snapshot_stores(const LvmVolumeGroup& group) {
-    std::vector<std::string> stores;
-    for (const auto& lv : group.lvs) {
-        for (const auto& segment : lv.segments) {
-            if (!segment.cow_store.empty()) {
-                stores.push_back(segment.cow_store);
-            }
+// The copy-on-write store of an old-style snapshot: LVM keeps the snapshot as an internal LV ("snapshot0")
+// whose segment names the store, and users (lvs, /dev, libguestfs) know it by the store's name.
+std::optional<std::string> snapshot_store(const LvmLvEntry& lv) {
+    for (const auto& segment : lv.segments) {
+        if (segment.type == "snapshot" && !segment.cow_store.empty()) {
+            return segment.cow_store;
         }
     }
-    return stores;
+    return std::nullopt;
+}
+
+bool is_thin_pool(const LvmLvEntry& lv) {
+    return std::ranges::any_of(lv.segments, [](const LvmSegment& s) { return s.type == "thin-pool"; });
+}
+
+// One visible LV as the user knows it, mapped or with the reason it is not.
+LogicalVolume volume_of(const LvmVolumeGroup& group, const LvmLvEntry& lv,
+                        const std::map<std::string, PvPlace>& places) {
+    LogicalVolume volume = map_volume(group, lv, places);
+    if (auto store = snapshot_store(lv)) {
+        volume.name = *store;
+    } else if (is_thin_pool(lv)) {
+        volume.container = true;
+        volume.unsupported = "an LVM thin pool (its thin volumes are listed on their own)";
+    }
+    return volume;
 }
 
 // The newest consistent copy of each group; warnings for stale and disagreeing copies.
@@ -374,20 +392,21 @@ Expected<VolumeLayout> find_logical_volumes(const std::vector<BlockDevice*>& dis
     }
     for (const MetadataCopy* copy : newest) {
         const LvmVolumeGroup& group = copy->group;
-        const auto stores = snapshot_stores(group);
+        std::vector<std::string> stores; // named by their snapshots
         for (const auto& lv : group.lvs) {
-            if (!lv.visible) {
-                continue; // a part of another volume (thin pool data, a mirror leg, ...)
+            if (auto store = snapshot_store(lv)) {
+                stores.push_back(*store);
             }
-            if (!valid_lvm_name(lv.name)) {
+        }
+        for (const auto& lv : group.lvs) {
+            if (!lv.visible || std::ranges::find(stores, lv.name) != stores.end()) {
+                continue; // a part of another volume (thin pool data, a mirror leg, a snapshot's store)
+            }
+            LogicalVolume volume = volume_of(group, lv, places);
+            if (!valid_lvm_name(volume.name)) {
                 layout.warnings.push_back("volume group " + group.name +
                                           ": a logical volume with an invalid name is not read");
                 continue;
-            }
-            LogicalVolume volume = map_volume(group, lv, places);
-            if (std::ranges::find(stores, lv.name) != stores.end()) {
-                volume.unsupported = "a snapshot (its copy-on-write store is not read directly)";
-                volume.segments.clear();
             }
             layout.volumes.push_back(std::move(volume));
         }

@@ -35,6 +35,7 @@ struct LogicalVolume {
     std::uint64_t size = 0;
     std::vector<VolumeSegment> segments; // empty when unsupported is set
     std::string unsupported;             // why the direct path does not read it (thin, snapshot, ...)
+    bool container = false;              // holds volumes, not a filesystem (a thin pool): nothing to read
 
     // As libguestfs names it: /dev/GROUP/NAME.
     [[nodiscard]] std::string device() const { return "/dev/" + group + "/" + name; }

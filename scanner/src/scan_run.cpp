@@ -538,6 +538,33 @@ void ScanRun::finish_image(reports::TargetReport& target, reports::Report& repor
     }
 }
 
+namespace {
+
+// A logical volume as libguestfs names it: /dev/VG/LV (not /dev/sda1, /dev/md0).
+bool is_logical_volume(const std::string& device) {
+    return device.starts_with("/dev/") && std::ranges::count(device, '/') == 3;
+}
+
+// /dev/VG/LV as device-mapper names it: /dev/mapper/VG-LV, each '-' in a name doubled.
+std::string mapper_name(const std::string& device) {
+    if (!is_logical_volume(device)) {
+        return device;
+    }
+    std::string out = "/dev/mapper/";
+    for (const char c : device.substr(5)) {
+        out += c == '/' ? std::string("-") : c == '-' ? std::string("--") : std::string(1, c);
+    }
+    return out;
+}
+
+// Whether the direct path and the appliance name the same device (libguestfs lists some logical volumes,
+// thin pools among them, under /dev/mapper).
+bool same_device(const std::string& direct, const std::string& appliance) {
+    return direct == appliance || mapper_name(direct) == appliance;
+}
+
+} // namespace
+
 void ScanRun::scan_with_appliance(const std::vector<disk::ImageInfo>& disks, const std::string& identity,
                                   reports::TargetReport& target, reports::Report& report, Pipeline& pipeline,
                                   const DirectPass& pass) {
@@ -573,15 +600,17 @@ void ScanRun::scan_with_appliance(const std::vector<disk::ImageInfo>& disks, con
         return;
     }
     for (const auto& fs : *filesystems) {
-        if (std::ranges::find(pass.read, fs.device) != pass.read.end()) {
-            continue;
+        if (std::ranges::any_of(pass.reported,
+                                [&](const std::string& d) { return same_device(d, fs.device); })) {
+            continue; // the direct path read it, or said why not
         }
         const OpenSource open = [&](disk::WantBytes want) {
             return image->open_filesystem(fs, m_options.source, std::move(want));
         };
         // Left by the direct path for a reason (a volume whose physical volume is on no disk given) and not
         // readable here either: a failure with both reasons, not a skip.
-        const auto left = std::ranges::find(pass.left, fs.device, &disk::FilesystemInfo::device);
+        const auto left = std::ranges::find_if(
+            pass.left, [&](const disk::FilesystemInfo& l) { return same_device(l.device, fs.device); });
         disk::FilesystemInfo info = fs;
         const bool failed =
             left != pass.left.end() && !fs.not_scannable_reason.empty() && left->type != "swap";
@@ -595,15 +624,6 @@ void ScanRun::scan_with_appliance(const std::vector<disk::ImageInfo>& disks, con
     report_unfound(pass, *filesystems, identity, target, report, pipeline);
 }
 
-namespace {
-
-// A logical volume as libguestfs names it: /dev/VG/LV (not /dev/sda1, /dev/md0).
-bool is_logical_volume(const std::string& device) {
-    return device.starts_with("/dev/") && std::ranges::count(device, '/') == 3;
-}
-
-} // namespace
-
 void ScanRun::report_unfound(const DirectPass& pass, const std::vector<disk::FilesystemInfo>& found,
                              const std::string& identity, reports::TargetReport& target,
                              reports::Report& report, Pipeline& pipeline) {
@@ -611,7 +631,7 @@ void ScanRun::report_unfound(const DirectPass& pass, const std::vector<disk::Fil
         found, [](const disk::FilesystemInfo& fs) { return is_logical_volume(fs.device); });
     for (const auto& left : pass.left) {
         const bool seen =
-            std::ranges::any_of(found, [&](const auto& fs) { return fs.device == left.device; });
+            std::ranges::any_of(found, [&](const auto& fs) { return same_device(left.device, fs.device); });
         // A physical volume the direct reader could not make sense of is covered by the volumes the appliance
         // found; anything else the appliance does not list was read by neither: never silently dropped.
         if (seen || (left.type == "LVM2_member" && found_volumes)) {
@@ -678,9 +698,7 @@ Expected<bool> ScanRun::scan_direct(disk::DirectImage& image, const std::string&
                                              ? " (--backend auto reads it through the appliance)"
                                              : " (the appliance does not read NBD exports)";
         }
-        if (fs.readable) {
-            pass.read.push_back(fs.info.device);
-        }
+        pass.reported.push_back(fs.info.device);
         const OpenSource open = [&](disk::WantBytes want) {
             return image.open_filesystem(fs, m_options.source, std::move(want), disk_layers);
         };

@@ -289,20 +289,23 @@ TEST_CASE("find_logical_volumes names what it does not map") {
     const std::string lvs =
         lv_text("thinvol", segment_of_type("thin", "thin_pool = \"pool\"\ntransaction_id = 1\n")) +
         lv_text("mirrored", segment_of_type("raid1")) + lv_text("origin", striped(1, 0, 4, {{"pv0", 0}})) +
-        lv_text("snap", striped(1, 0, 4, {{"pv0", 4}})) +
-        lv_text("snapshot0",
-                segment_of_type("snapshot", "chunk_size = 8\norigin = \"origin\"\ncow_store = \"snap\"\n"),
-                false) +
+        lv_text("snap", striped(1, 0, 4, {{"pv0", 4}}), false) + // as LVM writes it: the store is hidden,
+        lv_text("snapshot0",                                     // the internal snapshot LV visible
+                segment_of_type("snapshot", "chunk_size = 8\norigin = \"origin\"\ncow_store = \"snap\"\n")) +
+        lv_text("pool", segment_of_type("thin-pool", "metadata = \"pool_tmeta\"\npool = \"pool_tdata\"\n")) +
         lv_text("gappy", striped(1, 2, 4, {{"pv0", 8}}));
     write_pv(disk.bytes(), PvWrite{0, k_uuid_a, vg_text(1, pv_text("pv0", k_uuid_a, 256), lvs)});
     auto layout = layout_of(disk, {{0, 0, k_pv_size}});
     REQUIRE(layout);
-    CHECK_THAT(volume_named(*layout, "thinvol").unsupported, Catch::Contains("thin volume"));
+    CHECK_THAT(volume_named(*layout, "thinvol").unsupported, Catch::Contains("thin volumes"));
     CHECK_THAT(volume_named(*layout, "mirrored").unsupported, Catch::Contains("raid1"));
     CHECK(volume_named(*layout, "origin").unsupported.empty()); // its current state reads as any volume
-    CHECK_THAT(volume_named(*layout, "snap").unsupported, Catch::Contains("snapshot"));
+    CHECK_THAT(volume_named(*layout, "snap").unsupported,
+               Catch::Contains("snapshot")); // named as lvs names it
+    CHECK(volume_named(*layout, "pool").container);
+    CHECK_FALSE(volume_named(*layout, "thinvol").container);
     CHECK_THAT(volume_named(*layout, "gappy").unsupported, Catch::Contains("do not follow"));
-    CHECK(layout->volumes.size() == 5);
+    CHECK(layout->volumes.size() == 6); // not the snapshot's store, nor the internal snapshot0
     for (const auto& v : layout->volumes) {
         CHECK(v.segments.empty() == !v.unsupported.empty());
     }
@@ -330,14 +333,14 @@ TEST_CASE("parse_lvm_metadata refuses what is not a volume group") {
 }
 
 TEST_CASE("volume_fits and volumes_from_wire refuse maps no disk can hold") {
-    LogicalVolume volume{"vg", "lv", 8192, {{0, 8192, 0, {{0, 4096}}}}, ""};
+    LogicalVolume volume{"vg", "lv", 8192, {{0, 8192, 0, {{0, 4096}}}}, "", false};
     CHECK(volume_fits(volume, {16384}));
     CHECK_FALSE(volume_fits(volume, {8192})); // past the disk's end
     CHECK_FALSE(volume_fits(volume, {}));     // on a disk not given
     auto gap = volume;
     gap.size = 16384;
     CHECK_FALSE(volume_fits(gap, {1 << 20})); // segments do not cover the size
-    LogicalVolume stripes{"vg", "lv", 3072, {{0, 3072, 1024, {{0, 0}, {0, 4096}}}}, ""};
+    LogicalVolume stripes{"vg", "lv", 3072, {{0, 3072, 1024, {{0, 0}, {0, 4096}}}}, "", false};
     CHECK_FALSE(volume_fits(stripes, {1 << 20})); // 3 KiB do not split into two stripes of whole chunks
 
     VolumeLayout layout;

@@ -84,9 +84,10 @@ public:
     [[nodiscard]] const Progress& progress() const noexcept { return m_progress; }
 
 private:
-    // What the direct path did with an image: the devices it read, and those it left to the appliance.
+    // What the direct path did with an image: the devices it reported (read, or said why not), and those it
+    // left to the appliance.
     struct DirectPass {
-        std::vector<std::string> read;
+        std::vector<std::string> reported;
         std::vector<disk::FilesystemInfo> left;
     };
     void scan_target(const ScanTarget& target, reports::Report& report, Pipeline& pipeline);
