@@ -9,6 +9,8 @@
 #   clone          --backend direct on a linked clone of it (a qcow2 overlay, ~1% of the data rewritten inside
 #                  the guest's XFS by one guestfish session), right after cold on the same cache: the files
 #                  whose blocks lie in the template's layer are reused, not read
+#   clone-4k       the same changes in an overlay with 4 KiB clusters, on a copy of cold's cache (diagnostic:
+#                  how many files the default 64 KiB clusters add to the files read)
 # Every arm: ClamAV only with the load signature set (as real-os-bench.sh), --threads = cores, --no-cache
 # unless named; wall time, peak RSS (the largest single process: coldscan's own, a worker's or the appliance's
 # qemu) and CPU time (user + system of the whole process tree: steadier than wall on a busy machine) from
@@ -52,27 +54,29 @@ ext4_lvm=$real/debian12-server-lvm-ext4.qcow2
 template=$real/debian12-server-lvm-xfs.qcow2
 
 # --- the linked clone: ~1% of the data rewritten inside the guest's XFS -----------------------------------
-# Rebuilt when the template, this script or lvm_xfs_inputs.py is newer, or BENCH_CLONE_PERCENT changed.
+# clone.qcow2: a qcow2 overlay on the template (default 64 KiB clusters), the picked files rewritten by one
+# guestfish session, which reads their checksums back. clone-4k.qcow2: the same changes in an overlay with
+# 4 KiB clusters (a diagnostic arm: a file counts as changed when any of its bytes lies in a cluster of the
+# top layer, and a 64 KiB cluster copied up for a rewritten file also holds its neighbours' data). Rebuilt when
+# the template or lvm_xfs_inputs.py is newer, or the parameters changed.
 clones=$bench_dir/lvm-xfs
 clone=$clones/clone.qcow2
+clone_4k=$clones/clone-4k.qcow2
+clone_params="version=1 percent=$clone_percent"
 mkdir -p "$clones"
 quoted() { # PATH: a guestfish argument in double quotes
     local s=${1//\\/\\\\}
     printf '"%s"' "${s//\"/\\\"}"
 }
-build_clone() {
-    local work=$clones/work start
-    start=$(now_seconds)
-    rm -rf "$work" "$clone" "$clones/changes.tsv" "$clones/clone.params"
-    mkdir -p "$work"
-    python3 "$here/lvm_xfs_inputs.py" clone-changes "$tree" "$clone_percent" "$work/files"
-    qemu-img create -q -f qcow2 -b "$template" -F qcow2 "$work/clone.qcow2"
+write_clone() { # OVERLAY CLUSTER-BYTES: create it on the template and write the changes of $work/files into it
+    local overlay=$1 cluster=$2 name=${1##*/}
+    qemu-img create -q -f qcow2 -o "cluster_size=$cluster" -b "$template" -F qcow2 "$overlay"
     {
-        echo "add $work/clone.qcow2 format:qcow2"
+        echo "add $overlay format:qcow2"
         echo "run"
         echo "mount /dev/realvg/root /"
-        while IFS=$'\t' read -r name _ _ _ path; do
-            echo "upload $work/files/$name $(quoted "$path")"
+        while IFS=$'\t' read -r file _ _ _ path; do
+            echo "upload $work/files/$file $(quoted "$path")"
         done <"$work/files/changes.tsv"
         echo "sync"
         echo "drop-caches 3" # the checksums below read the disk, not the appliance's page cache
@@ -80,25 +84,37 @@ build_clone() {
             echo "checksum sha256 $(quoted "$path")"
         done <"$work/files/changes.tsv"
         printf '%s\n' "umount-all" "sync" "shutdown"
-    } >"$work/session.fish"
-    # KVM launches fail on these machines: TCG is forced for this guestfish run only.
-    LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --no-progress-bars <"$work/session.fish" >"$work/readback.txt"
-    if ! cmp -s <(cut -f4 "$work/files/changes.tsv") "$work/readback.txt"; then
-        echo "lvm-xfs-bench: the clone does not read back what was written into it" >&2
-        diff <(cut -f4 "$work/files/changes.tsv") "$work/readback.txt" | head -20 >&2 || true
+    } >"$work/$name.fish"
+    # KVM launches fail on these machines: TCG is forced for this guestfish run only. One session per overlay:
+    # both carry the template's VG, and one appliance cannot hold two copies of a PV.
+    LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --no-progress-bars <"$work/$name.fish" >"$work/$name.readback"
+    if ! cmp -s <(cut -f4 "$work/files/changes.tsv") "$work/$name.readback"; then
+        echo "lvm-xfs-bench: $name does not read back what was written into it" >&2
+        diff <(cut -f4 "$work/files/changes.tsv") "$work/$name.readback" | head -20 >&2 || true
         exit 2
     fi
+}
+build_clones() {
+    local work=$clones/work start
+    start=$(now_seconds)
+    rm -rf "$work" "$clone" "$clone_4k" "$clones/changes.tsv" "$clones/clone.params"
+    mkdir -p "$work"
+    python3 "$here/lvm_xfs_inputs.py" clone-changes "$tree" "$clone_percent" "$work/files"
+    write_clone "$work/clone.qcow2" 65536
+    write_clone "$work/clone-4k.qcow2" 4096
     mv -f "$work/files/changes.tsv" "$clones/changes.tsv"
     mv -f "$work/clone.qcow2" "$clone"
-    echo "percent=$clone_percent" >"$clones/clone.params"
+    mv -f "$work/clone-4k.qcow2" "$clone_4k"
+    echo "$clone_params" >"$clones/clone.params"
     rm -rf "$work"
-    echo "lvm-xfs-bench: clone built in $(elapsed "$start") s ($(du -k "$clone" | cut -f1) KiB overlay)"
+    echo "lvm-xfs-bench: clones built in $(elapsed "$start") s (overlays: $(du -k "$clone" | cut -f1) KiB," \
+        "4 KiB clusters $(du -k "$clone_4k" | cut -f1) KiB)"
 }
-if is_fresh "$clone" "$template" "$here/lvm-xfs-bench.sh" "$here/lvm_xfs_inputs.py" &&
-    [[ -f $clones/changes.tsv && $(cat "$clones/clone.params" 2>/dev/null) == "percent=$clone_percent" ]]; then
-    echo "lvm-xfs-bench: clone up to date ($(wc -l <"$clones/changes.tsv") files changed)"
+if is_fresh "$clone" "$template" "$here/lvm_xfs_inputs.py" && is_fresh "$clone_4k" "$template" &&
+    [[ -f $clones/changes.tsv && $(cat "$clones/clone.params" 2>/dev/null) == "$clone_params" ]]; then
+    echo "lvm-xfs-bench: clones up to date ($(wc -l <"$clones/changes.tsv") files changed)"
 else
-    build_clone
+    build_clones
 fi
 
 # --- the runs --------------------------------------------------------------------------------------------------
@@ -111,13 +127,13 @@ unset LIBGUESTFS_BACKEND_SETTINGS # coldscan decides on KVM or TCG itself
 cp "$clones/changes.tsv" "$run/changes.tsv"
 {
     echo "repeats=$repeats guestfs_repeats=$guestfs_repeats cores=$cores clone_percent=$clone_percent"
-    for image in "$ext4_gpt" "$ext4_lvm" "$template" "$clone"; do
+    for image in "$ext4_gpt" "$ext4_lvm" "$template" "$clone" "$clone_4k"; do
         echo "$(basename "$image") $(stat -c %s "$image")"
     done
 } >"$run/inputs"
 
 # The page cache warm for every arm alike (the images are ~1.4 GiB each): no arm pays the first read from disk.
-cat "$ext4_gpt" "$ext4_lvm" "$template" "$clone" >/dev/null
+cat "$ext4_gpt" "$ext4_lvm" "$template" "$clone" "$clone_4k" >/dev/null
 
 failed=0
 timed() { # ARM COMMAND...: "wall-s peak-RSS-KiB user-s sys-s" in ARM.time, exit status in ARM.rc, the load average
@@ -148,10 +164,12 @@ for ((r = 1; r <= repeats; r++)); do
     if ((r <= guestfs_repeats)); then
         scan "xfs-appliance.$r" --backend guestfs --no-cache "$template"
     fi
-    rm -rf "$run/cache.$r"
+    rm -rf "$run/cache.$r" "$run/cache-4k.$r"
     scan "cold.$r" --backend direct --cache "$run/cache.$r" "$template"
+    cp -a "$run/cache.$r" "$run/cache-4k.$r" # the template's cache for each clone
     scan "clone.$r" --backend direct --cache "$run/cache.$r" --allow-root "$real" "$clone"
-    rm -rf "$run/cache.$r"
+    scan "clone-4k.$r" --backend direct --cache "$run/cache-4k.$r" --allow-root "$real" "$clone_4k"
+    rm -rf "$run/cache.$r" "$run/cache-4k.$r"
 done
 
 echo
