@@ -393,11 +393,9 @@ Expected<void> check_attached_files(const json& info, const fs::path& layer, con
 // file or an extent other than the slice itself.
 Expected<void> precheck_slice(const fs::path& file, const ProbeOptions& options) {
     std::string head(512, '\0');
-    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    const ssize_t n = fd < 0 ? -1 : ::pread(fd, head.data(), head.size(), static_cast<off_t>(options.offset));
-    if (fd >= 0) {
-        ::close(fd);
-    }
+    const UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    const ssize_t n =
+        !fd ? -1 : ::pread(fd.get(), head.data(), head.size(), static_cast<off_t>(options.offset));
     if (n < 0) {
         return make_error(Errc::io, errno_message("cannot read " + file.string()));
     }

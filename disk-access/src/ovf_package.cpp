@@ -5,6 +5,7 @@
 // differ in namespace prefixes, not in names.
 #include "coldscan/disk/ovf_package.hpp"
 
+#include "coldscan/common/unique_fd.hpp"
 #include "tar_reader.hpp"
 
 #include <algorithm>
@@ -200,22 +201,6 @@ struct Member {
     std::uint64_t size = 0;
 };
 
-class Fd {
-public:
-    explicit Fd(int fd) : m_fd(fd) {}
-    ~Fd() {
-        if (m_fd >= 0) {
-            ::close(m_fd);
-        }
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    [[nodiscard]] int get() const { return m_fd; }
-
-private:
-    int m_fd;
-};
-
 // The tar's regular members by name (the top folder's), and the descriptor's text (the first member).
 struct TarIndex {
     std::string descriptor;
@@ -223,7 +208,7 @@ struct TarIndex {
 };
 
 Expected<TarIndex> index_ova(const std::filesystem::path& path) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) {
         return make_error(Errc::io, errno_message("cannot open " + path.string()));
     }
@@ -272,7 +257,7 @@ Expected<TarIndex> index_ova(const std::filesystem::path& path) {
 }
 
 Expected<std::string> read_small_file(const std::filesystem::path& path) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) {
         return make_error(Errc::io, errno_message("cannot open " + path.string()));
     }
@@ -292,7 +277,7 @@ Expected<std::string> read_small_file(const std::filesystem::path& path) {
 }
 
 bool starts_like_ova(const std::filesystem::path& path) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     char header[512];
     if (fd.get() < 0 || ::pread(fd.get(), header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
         return false;
