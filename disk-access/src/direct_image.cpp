@@ -176,10 +176,8 @@ void describe_unread(DirectFilesystem& fs, BlockDevice& bytes, const Candidate& 
     fs.info.type = found == "empty" ? "unknown" : found;
     if (found == "swap") {
         fs.info.not_scannable_reason = "swap space";
-    } else if (found == "crypto_LUKS") {
-        fs.info.not_scannable_reason = "encrypted (LUKS), no key";
-    } else if (found == "BitLocker") {
-        fs.info.not_scannable_reason = "encrypted (BitLocker), no key";
+    } else if (auto encrypted = encrypted_reason(found)) {
+        fs.info.not_scannable_reason = *encrypted;
     } else if (found == "empty" || c.part_type == k_bios_boot_type ||
                c.part_type == k_microsoft_reserved_type) {
         fs.info.not_scannable_reason = "no filesystem recognised";

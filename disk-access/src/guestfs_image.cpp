@@ -763,12 +763,11 @@ void add_encrypted_volumes(Appliance& a, std::vector<FilesystemInfo>& result) {
             continue;
         }
         const std::string type = take_string(::guestfs_vfs_type(g, device.c_str()));
-        if (type == "crypto_LUKS" || type == "BitLocker") {
+        if (auto encrypted = encrypted_reason(type)) {
             FilesystemInfo fs;
             fs.device = device;
             fs.type = type;
-            fs.not_scannable_reason =
-                type == "BitLocker" ? "encrypted (BitLocker), no key" : "encrypted (LUKS), no key";
+            fs.not_scannable_reason = *encrypted;
             result.push_back(std::move(fs));
         }
     }
@@ -797,8 +796,8 @@ Expected<std::vector<FilesystemInfo>> GuestfsImage::filesystems() {
             fs.not_scannable_reason = "swap space";
         } else if (fs.type == "unknown") {
             fs.not_scannable_reason = "no filesystem recognised";
-        } else if (fs.type == "crypto_LUKS") {
-            fs.not_scannable_reason = "encrypted (LUKS), no key";
+        } else if (auto encrypted = encrypted_reason(fs.type)) {
+            fs.not_scannable_reason = *encrypted;
         } else if (fs.type == "LVM2_member") {
             fs.not_scannable_reason = "LVM physical volume (its logical volumes are listed separately)";
         }

@@ -649,7 +649,7 @@ void ScanRun::scan_filesystem(const disk::FilesystemInfo& fs, std::string reader
     reports::FilesystemReport fs_report = filesystem_report(fs, std::move(reader));
     if (open == nullptr) {
         // Encrypted volumes hold files we could not scan: that is an issue, not a deliberate skip.
-        const bool failed = unread_is_failure || fs.type.starts_with("crypto_") || fs.type == "BitLocker";
+        const bool failed = unread_is_failure || disk::encrypted_reason(fs.type).has_value();
         fs_report.status = failed ? reports::FilesystemStatus::failed : reports::FilesystemStatus::skipped;
         fs_report.reason = fs.not_scannable_reason;
     } else if (m_stop.load()) {

@@ -1,7 +1,9 @@
 // What a disk holds, as both readers (the libguestfs appliance and the direct path) describe it.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace coldscan::disk {
 
@@ -14,6 +16,19 @@ struct FilesystemInfo {
     // should be scanned.
     std::string not_scannable_reason;
 };
+
+// Why a volume of this type is not scanned when it is encrypted (crypto_LUKS and the other crypto_ types
+// blkid names, BitLocker): "encrypted (LUKS), no key". nullopt for any other type. Both readers name
+// encrypted volumes this way, and the scan reports them failed, never skipped: they hold unscanned files.
+[[nodiscard]] inline std::optional<std::string> encrypted_reason(std::string_view type) {
+    if (type == "BitLocker") {
+        return "encrypted (BitLocker), no key";
+    }
+    if (type.starts_with("crypto_")) {
+        return "encrypted (" + std::string(type.substr(7)) + "), no key";
+    }
+    return std::nullopt;
+}
 
 struct OsInfo {
     std::string root; // the inspection root device
