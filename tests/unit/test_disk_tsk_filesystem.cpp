@@ -2,6 +2,7 @@
 // mkntfs + ntfscp): the listed files and every byte read back must equal what was put in.
 #include "../../disk-access/src/tsk_filesystem.hpp"
 #include "coldscan/common/temp_dir.hpp"
+#include "test_filesystem_support.hpp"
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
@@ -12,33 +13,13 @@ using namespace coldscan;
 using namespace coldscan::disk;
 using coldscan::disk::detail::FsFile;
 using coldscan::disk::detail::TskFilesystem;
+using coldscan::test::by_path;
 using coldscan::test::FileDevice;
 using coldscan::test::pattern;
+using coldscan::test::read_whole;
 using coldscan::test::run_shell;
 
 namespace {
-
-std::string read_whole(TskFilesystem& fs, const FsFile& file, std::size_t chunk) {
-    std::string bytes(file.size, '\0');
-    std::uint64_t offset = 0;
-    while (offset < file.size) {
-        auto span = std::span(reinterpret_cast<std::byte*>(bytes.data()) + offset,
-                              std::min<std::size_t>(chunk, file.size - offset));
-        auto n = fs.read(file, offset, span);
-        REQUIRE(n);
-        REQUIRE(*n == span.size());
-        offset += *n;
-    }
-    return bytes;
-}
-
-std::map<std::string, FsFile> by_path(std::vector<FsFile> files) {
-    std::map<std::string, FsFile> map;
-    for (auto& f : files) {
-        map.emplace(f.path, std::move(f));
-    }
-    return map;
-}
 
 std::vector<std::string> paths_of(const std::map<std::string, FsFile>& files) {
     std::vector<std::string> paths;

@@ -4,6 +4,7 @@
 #include "../../disk-access/src/sandboxed_filesystem.hpp"
 #include "../../disk-access/src/xfs_filesystem.hpp"
 #include "coldscan/common/temp_dir.hpp"
+#include "test_filesystem_support.hpp"
 #include "test_support.hpp"
 
 #include <algorithm>
@@ -19,8 +20,10 @@ using namespace coldscan;
 using namespace coldscan::disk;
 using coldscan::disk::detail::FsFile;
 using coldscan::disk::detail::XfsFilesystem;
+using coldscan::test::by_path;
 using coldscan::test::FileDevice;
 using coldscan::test::pattern;
+using coldscan::test::read_whole;
 using coldscan::test::run_shell;
 namespace fs = std::filesystem;
 
@@ -119,29 +122,6 @@ void make_xfs(const fs::path& tree, const fs::path& image, const std::string& si
     test::write_file(image.string() + ".proto", proto);
     run_shell("rm -f " + image.string() + " && truncate -s " + size + " " + image.string() + " && " + k_mkfs +
               options + " -p " + image.string() + ".proto " + image.string());
-}
-
-std::map<std::string, FsFile> by_path(std::vector<FsFile> files) {
-    std::map<std::string, FsFile> map;
-    for (auto& f : files) {
-        const std::string path = f.path;
-        REQUIRE(map.emplace(path, std::move(f)).second); // each path once
-    }
-    return map;
-}
-
-std::string read_whole(detail::FilesystemReader& fs, const FsFile& file, std::size_t chunk) {
-    std::string bytes(file.size, '\0');
-    std::uint64_t offset = 0;
-    while (offset < file.size) {
-        auto span = std::span(reinterpret_cast<std::byte*>(bytes.data()) + offset,
-                              std::min<std::size_t>(chunk, file.size - offset));
-        auto n = fs.read(file, offset, span);
-        REQUIRE(n);
-        REQUIRE(*n == span.size());
-        offset += *n;
-    }
-    return bytes;
 }
 
 std::unique_ptr<XfsFilesystem> open_image(const fs::path& image) {
