@@ -3,7 +3,6 @@
 #include "client.hpp"
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/text.hpp"
-#include "coldscan/scheduler/libvirt_disks.hpp"
 #include "vm_targets.hpp"
 
 #include <cstdio>

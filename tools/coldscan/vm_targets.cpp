@@ -109,13 +109,11 @@ scanner::ScanTarget vm_from_disks(const std::vector<std::string>& disks) {
     for (std::size_t i = 0; i < disks.size(); ++i) {
         name += (i == 0 ? "" : "+") + disks[i];
     }
-    return target_of(name, [&] {
-        std::vector<std::pair<std::string, std::string>> out;
-        for (const auto& d : disks) {
-            out.emplace_back(d, "");
-        }
-        return out;
-    }());
+    scanner::ScanTarget target{name, {}, {}};
+    for (const auto& d : disks) {
+        target.disks.push_back(scanner::VmDisk{d, std::nullopt, 0, 0, ""});
+    }
+    return target;
 }
 
 } // namespace coldscan::cli
