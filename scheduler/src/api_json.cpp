@@ -37,6 +37,10 @@ ordered_json job_json(const JobView& view) {
     out["target"] = record.request.target;
     out["snapshot"] = record.request.snapshot;
     out["format"] = record.request.format;
+    out["disks"] = ordered_json::array();
+    for (const auto& disk : record.request.disks) {
+        out["disks"].push_back(ordered_json{{"path", disk.path}, {"format", disk.format}});
+    }
     out["priority"] = priority_name(record.request.priority);
     out["status"] = to_string(record.status);
     out["attempts"] = record.attempts;
@@ -103,6 +107,14 @@ Expected<JobView> job_from_json(const json& in) {
     record.request.target = string_or_empty(in, "target");
     record.request.snapshot = string_or_empty(in, "snapshot");
     record.request.format = string_or_empty(in, "format");
+    if (const auto disks = in.find("disks"); disks != in.end() && disks->is_array()) {
+        for (const auto& disk : *disks) {
+            if (disk.is_object()) {
+                record.request.disks.push_back(
+                    JobDisk{string_or_empty(disk, "path"), string_or_empty(disk, "format")});
+            }
+        }
+    }
     record.request.priority = parse_priority(string_or_empty(in, "priority")).value_or(Priority::on_demand);
     record.request.requested_by = string_or_empty(in, "requested_by");
     record.request.host = string_or_empty(in, "host");
@@ -243,6 +255,161 @@ std::optional<std::int64_t> parse_iso8601(std::string_view text) {
     return seconds;
 }
 
+namespace {
+
+// A string a request may carry: no NUL byte (`what` names it in the error); empty only when `may_be_empty`.
+Expected<std::string> request_string(const json& value, const std::string& what, bool may_be_empty) {
+    if (!value.is_string()) {
+        return make_error(Errc::invalid_argument, what + " must be a string");
+    }
+    const auto& text = value.get_ref<const std::string&>();
+    if ((!may_be_empty && text.empty()) || text.find('\0') != std::string::npos) {
+        return make_error(Errc::invalid_argument,
+                          what + (may_be_empty ? " has a NUL byte" : " is empty or has a NUL byte"));
+    }
+    return text;
+}
+
+Expected<std::string> request_format(const json& value, const std::string& what) {
+    if (!value.is_string() || (!value.get_ref<const std::string&>().empty() &&
+                               !disk::is_supported_format(value.get_ref<const std::string&>()))) {
+        return make_error(Errc::invalid_argument,
+                          what + " must be one of qcow2, vmdk, vhdx, vdi, vpc, qed, raw (or \"\")");
+    }
+    return value.get<std::string>();
+}
+
+Expected<std::vector<std::string>> parse_targets(const json& value) {
+    if (!value.is_array()) {
+        return make_error(Errc::invalid_argument, "targets must be an array of strings");
+    }
+    if (value.size() > k_max_targets) {
+        return make_error(Errc::invalid_argument, "too many targets: " + std::to_string(value.size()) +
+                                                      " (at most " + std::to_string(k_max_targets) +
+                                                      " per request)");
+    }
+    std::vector<std::string> targets;
+    for (const auto& target : value) {
+        if (!target.is_string()) {
+            return make_error(Errc::invalid_argument, "targets must be an array of strings");
+        }
+        auto text = request_string(target, "targets[" + std::to_string(targets.size()) + "]", false);
+        if (!text) {
+            return std::unexpected(text.error());
+        }
+        targets.push_back(std::move(*text));
+    }
+    return targets;
+}
+
+Expected<JobDisk> parse_vm_disk(const json& value, const std::string& where) {
+    if (!value.is_object()) {
+        return make_error(Errc::invalid_argument, where + " must be an object {\"path\", \"format\"}");
+    }
+    JobDisk disk;
+    for (const auto& [key, field] : value.items()) {
+        if (key == "path") {
+            auto path = request_string(field, where + ".path", false);
+            if (!path) {
+                return std::unexpected(path.error());
+            }
+            disk.path = std::move(*path);
+        } else if (key == "format") {
+            auto format = request_format(field, where + ".format");
+            if (!format) {
+                return std::unexpected(format.error());
+            }
+            disk.format = std::move(*format);
+        } else {
+            return make_error(Errc::invalid_argument,
+                              "unknown key \"" + shown(key) + "\" in " + where + " (known: path, format)");
+        }
+    }
+    if (disk.path.empty()) {
+        return make_error(Errc::invalid_argument, where + " has no path");
+    }
+    return disk;
+}
+
+// {"name": NAME, "disks": [{"path", "format"}...]} -> a request for "vm:NAME" (NAME: the first disk's path
+// when not given).
+Expected<ScanRequest> parse_vm(const json& value) {
+    if (!value.is_object()) {
+        return make_error(Errc::invalid_argument, "vm must be an object {\"name\", \"disks\"}");
+    }
+    ScanRequest vm;
+    std::string name;
+    for (const auto& [key, field] : value.items()) {
+        if (key == "name") {
+            auto text = request_string(field, "vm.name", false);
+            if (!text) {
+                return std::unexpected(text.error());
+            }
+            name = std::move(*text);
+        } else if (key == "disks" && field.is_array() && field.size() <= k_max_vm_disks) {
+            for (const auto& disk : field) {
+                auto parsed = parse_vm_disk(disk, "vm.disks[" + std::to_string(vm.disks.size()) + "]");
+                if (!parsed) {
+                    return std::unexpected(parsed.error());
+                }
+                vm.disks.push_back(std::move(*parsed));
+            }
+        } else if (key == "disks") {
+            return make_error(Errc::invalid_argument, "vm.disks must be an array of at most " +
+                                                          std::to_string(k_max_vm_disks) + " disks");
+        } else {
+            return make_error(Errc::invalid_argument,
+                              "unknown key \"" + shown(key) + "\" in vm (known: name, disks)");
+        }
+    }
+    if (vm.disks.empty()) {
+        return make_error(Errc::invalid_argument, "vm.disks must name at least one disk");
+    }
+    vm.target = "vm:" + (name.empty() ? vm.disks.front().path : name);
+    return vm;
+}
+
+// One key of the body other than targets and vm, into what every request of the body shares.
+Expected<void> parse_common_key(const std::string& key, const json& value, ScanRequest& common) {
+    if (key == "priority") {
+        const auto priority = value.is_string() ? parse_priority(value.get_ref<const std::string&>())
+                                                : std::optional<Priority>();
+        if (!priority) {
+            return make_error(Errc::invalid_argument,
+                              "priority must be \"gate\", \"on-demand\" or \"nightly\"");
+        }
+        common.priority = *priority;
+    } else if (key == "snapshot" || key == "host" || key == "requested_by") {
+        auto text = request_string(value, key, true);
+        if (!text) {
+            return std::unexpected(text.error());
+        }
+        (key == "snapshot" ? common.snapshot : key == "host" ? common.host : common.requested_by) = *text;
+    } else if (key == "format") {
+        auto format = request_format(value, "format");
+        if (!format) {
+            return std::unexpected(format.error());
+        }
+        common.format = std::move(*format);
+    } else if (key == "max_age_seconds") {
+        // Integers only; nlohmann keeps non-negative ones as unsigned.
+        if (!value.is_number_unsigned() ||
+            value.get<std::uint64_t>() >
+                static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+            return make_error(Errc::invalid_argument,
+                              "max_age_seconds must be a whole number of seconds >= 0");
+        }
+        common.max_age = std::chrono::seconds(static_cast<std::int64_t>(value.get<std::uint64_t>()));
+    } else {
+        return make_error(Errc::invalid_argument, "unknown key \"" + shown(key) +
+                                                      "\" (known: targets, vm, priority, snapshot, format, "
+                                                      "host, max_age_seconds, requested_by)");
+    }
+    return {};
+}
+
+} // namespace
+
 Expected<std::vector<ScanRequest>> parse_scan_body(std::string_view body) {
     const json in = parse_or_discarded(body);
     if (in.is_discarded()) {
@@ -253,71 +420,39 @@ Expected<std::vector<ScanRequest>> parse_scan_body(std::string_view body) {
     }
     ScanRequest common;
     std::vector<std::string> targets;
-    bool have_targets = false;
+    std::optional<ScanRequest> vm;
     for (const auto& [key, value] : in.items()) {
         if (key == "targets") {
-            if (!value.is_array()) {
-                return make_error(Errc::invalid_argument, "targets must be an array of strings");
+            auto parsed = parse_targets(value);
+            if (!parsed) {
+                return std::unexpected(parsed.error());
             }
-            if (value.size() > k_max_targets) {
-                return make_error(Errc::invalid_argument,
-                                  "too many targets: " + std::to_string(value.size()) + " (at most " +
-                                      std::to_string(k_max_targets) + " per request)");
+            targets = std::move(*parsed);
+        } else if (key == "vm") {
+            auto parsed = parse_vm(value);
+            if (!parsed) {
+                return std::unexpected(parsed.error());
             }
-            for (const auto& target : value) {
-                if (!target.is_string()) {
-                    return make_error(Errc::invalid_argument, "targets must be an array of strings");
-                }
-                const auto& text = target.get_ref<const std::string&>();
-                if (text.empty() || text.find('\0') != std::string::npos) {
-                    return make_error(Errc::invalid_argument, "targets[" + std::to_string(targets.size()) +
-                                                                  "] is empty or has a NUL byte");
-                }
-                targets.push_back(text);
-            }
-            have_targets = true;
-        } else if (key == "priority") {
-            const auto priority = value.is_string() ? parse_priority(value.get_ref<const std::string&>())
-                                                    : std::optional<Priority>();
-            if (!priority) {
-                return make_error(Errc::invalid_argument,
-                                  "priority must be \"gate\", \"on-demand\" or \"nightly\"");
-            }
-            common.priority = *priority;
-        } else if (key == "snapshot" || key == "host" || key == "requested_by") {
-            if (!value.is_string()) {
-                return make_error(Errc::invalid_argument, key + " must be a string");
-            }
-            const auto& text = value.get_ref<const std::string&>();
-            if (text.find('\0') != std::string::npos) {
-                return make_error(Errc::invalid_argument, key + " has a NUL byte");
-            }
-            (key == "snapshot" ? common.snapshot : key == "host" ? common.host : common.requested_by) = text;
-        } else if (key == "format") {
-            if (!value.is_string() || (!value.get_ref<const std::string&>().empty() &&
-                                       !disk::is_supported_format(value.get_ref<const std::string&>()))) {
-                return make_error(Errc::invalid_argument,
-                                  "format must be one of qcow2, vmdk, vhdx, vdi, vpc, qed, raw (or \"\")");
-            }
-            common.format = value.get<std::string>();
-        } else if (key == "max_age_seconds") {
-            // Integers only; nlohmann keeps non-negative ones as unsigned.
-            if (!value.is_number_unsigned() ||
-                value.get<std::uint64_t>() >
-                    static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-                return make_error(Errc::invalid_argument,
-                                  "max_age_seconds must be a whole number of seconds >= 0");
-            }
-            common.max_age = std::chrono::seconds(static_cast<std::int64_t>(value.get<std::uint64_t>()));
-        } else {
-            return make_error(Errc::invalid_argument,
-                              "unknown key \"" + shown(key) +
-                                  "\" (known: targets, priority, snapshot, format, host, "
-                                  "max_age_seconds, requested_by)");
+            vm = std::move(*parsed);
+        } else if (auto parsed = parse_common_key(key, value, common); !parsed) {
+            return std::unexpected(parsed.error());
         }
     }
-    if (!have_targets || targets.empty()) {
-        return make_error(Errc::invalid_argument, "targets must name at least one image or libvirt:DOMAIN");
+    if (vm && !targets.empty()) {
+        return make_error(Errc::invalid_argument, "a request names targets or one vm, not both");
+    }
+    if (vm) {
+        if (!common.format.empty()) {
+            return make_error(Errc::invalid_argument,
+                              "a vm gives each disk's format in vm.disks, not format");
+        }
+        common.target = std::move(vm->target);
+        common.disks = std::move(vm->disks);
+        return std::vector<ScanRequest>{std::move(common)};
+    }
+    if (targets.empty()) {
+        return make_error(Errc::invalid_argument,
+                          "targets must name at least one image or libvirt:DOMAIN (or give a vm)");
     }
     std::vector<ScanRequest> requests;
     requests.reserve(targets.size());
@@ -331,7 +466,15 @@ Expected<std::vector<ScanRequest>> parse_scan_body(std::string_view body) {
 
 std::string scan_body(const ScanSubmission& submission) {
     ordered_json out = ordered_json::object();
-    out["targets"] = submission.targets;
+    if (submission.vm_disks.empty()) {
+        out["targets"] = submission.targets;
+    } else {
+        ordered_json disks = ordered_json::array();
+        for (const auto& disk : submission.vm_disks) {
+            disks.push_back(ordered_json{{"path", disk.path}, {"format", disk.format}});
+        }
+        out["vm"] = ordered_json{{"name", submission.vm_name}, {"disks", std::move(disks)}};
+    }
     out["priority"] = priority_name(submission.priority);
     out["snapshot"] = submission.snapshot;
     if (!submission.format.empty()) {

@@ -86,6 +86,14 @@ void add_field(Sha256& hasher, std::string_view text) {
     hasher.update(text);
 }
 
+json encode_disks(const std::vector<JobDisk>& disks) {
+    json out = json::array();
+    for (const auto& disk : disks) {
+        out.push_back(json{{"path", disk.path}, {"format", disk.format}});
+    }
+    return out;
+}
+
 std::string encode_record(const JobRecord& record) {
     const json value{
         {"v", k_job_record_version},
@@ -96,6 +104,7 @@ std::string encode_record(const JobRecord& record) {
         {"requested_by", record.request.requested_by},
         {"host", record.request.host},
         {"format", record.request.format},
+        {"disks", encode_disks(record.request.disks)},
         {"target_identity", record.target_identity},
         {"signature_set", record.signature_set},
         {"status", to_string(record.status)},
@@ -130,8 +139,14 @@ std::optional<JobRecord> decode_record(std::string_view id, std::string_view val
         record.request.priority = *priority;
         record.status = *status;
         record.request.requested_by = j.at("requested_by").get<std::string>();
-        record.request.host = j.value("host", std::string());     // absent in records of the first release
-        record.request.format = j.value("format", std::string()); // absent in records before issue 7
+        record.request.host = j.value("host", std::string());       // absent in records of the first release
+        record.request.format = j.value("format", std::string());   // absent in records before issue 7
+        if (const auto disks = j.find("disks"); disks != j.end()) { // absent in records before issue 17
+            for (const auto& disk : disks->get_ref<const json::array_t&>()) {
+                record.request.disks.push_back(
+                    JobDisk{disk.at("path").get<std::string>(), disk.at("format").get<std::string>()});
+            }
+        }
         record.target_identity = j.at("target_identity").get<std::string>();
         record.signature_set = j.at("signature_set").get<std::string>();
         const auto& attempts = j.at("attempts");

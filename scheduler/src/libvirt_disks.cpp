@@ -135,7 +135,7 @@ std::string trimmed(std::string text) {
 
 } // namespace
 
-Expected<std::vector<DomainDisk>> disks_from_domain_xml(std::string_view xml) {
+Expected<DomainDescription> describe_domain_xml(std::string_view xml) {
     initialise_libraries();
     if (xml.size() > k_max_xml_bytes) {
         return make_error(Errc::invalid_argument,
@@ -163,7 +163,12 @@ Expected<std::vector<DomainDisk>> disks_from_domain_xml(std::string_view xml) {
     if (root == nullptr || !is_element(root, "domain")) {
         return make_error(Errc::invalid_argument, "domain XML: the root element is not <domain>");
     }
-    std::vector<DomainDisk> disks;
+    DomainDescription domain;
+    if (const xmlNode* name = first_child(root, "name")) {
+        const XmlString text(xmlNodeGetContent(name));
+        domain.name = text ? std::string(reinterpret_cast<const char*>(text.get())) : std::string();
+    }
+    auto& disks = domain.disks;
     for (const xmlNode* devices = root->children; devices != nullptr; devices = devices->next) {
         if (!is_element(devices, "devices")) {
             continue;
@@ -175,7 +180,15 @@ Expected<std::vector<DomainDisk>> disks_from_domain_xml(std::string_view xml) {
             }
         }
     }
-    return disks;
+    return domain;
+}
+
+Expected<std::vector<DomainDisk>> disks_from_domain_xml(std::string_view xml) {
+    auto domain = describe_domain_xml(xml);
+    if (!domain) {
+        return std::unexpected(domain.error());
+    }
+    return std::move(domain->disks);
 }
 
 namespace {

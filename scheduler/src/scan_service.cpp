@@ -22,6 +22,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::string_view k_libvirt_prefix = "libvirt:";
+constexpr std::string_view k_vm_prefix = "vm:";
 
 signatures::SignatureOptions signature_options(const ServiceConfig& config) {
     signatures::SignatureOptions options;
@@ -117,7 +118,7 @@ Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config) 
         for (const auto& record : *unfinished) {
             ScanRequest request{record.request.target, record.request.priority,     record.request.snapshot,
                                 record.request.host,   record.request.requested_by, std::nullopt,
-                                record.request.format};
+                                record.request.format, record.request.disks};
             auto placed = impl->resolve(request);
             if (!placed) {
                 spdlog::warn("job {}: {}; it fails", record.id, placed.error().message);
@@ -217,18 +218,7 @@ Expected<ScanService::Impl::Resolved> ScanService::Impl::resolve_image(const std
     return resolved;
 }
 
-Expected<std::vector<ScanService::Impl::Resolved>>
-ScanService::Impl::resolve(const ScanRequest& request) const {
-    if (request.target.empty()) {
-        return make_error(Errc::invalid_argument, "an empty target");
-    }
-    if (!request.target.starts_with(k_libvirt_prefix)) {
-        auto one = resolve_image(request.target, request);
-        if (!one) {
-            return std::unexpected(one.error());
-        }
-        return std::vector<Resolved>{std::move(*one)};
-    }
+Expected<std::vector<JobDisk>> ScanService::Impl::libvirt_job_disks(const ScanRequest& request) const {
     const std::string domain = request.target.substr(k_libvirt_prefix.size());
     if (!config.libvirt_uri) {
         return make_error(Errc::invalid_argument,
@@ -238,46 +228,92 @@ ScanService::Impl::resolve(const ScanRequest& request) const {
     if (!disks) {
         return std::unexpected(disks.error());
     }
-    std::vector<Resolved> out;
+    std::vector<JobDisk> out;
     for (const auto& disk : *disks) {
         if (disk.kind != "file") {
             return make_error(Errc::unsupported, request.target + ": disk " + disk.target + " is a " +
                                                      disk.kind + " disk; only file disks can be scanned");
         }
-        ScanRequest for_disk = request;
-        if (!disk.format.empty()) {
-            if (!request.format.empty() && request.format != disk.format) {
-                return make_error(Errc::invalid_argument,
-                                  request.target + ": disk " + disk.target + " is a " + disk.format +
-                                      " disk in the domain's XML, not " + request.format);
-            }
-            if (!disk::is_supported_format(disk.format)) {
-                return make_error(Errc::unsupported, request.target + ": disk " + disk.target +
-                                                         " has the format '" + disk.format +
-                                                         "', which coldscan does not open");
-            }
-            for_disk.format = disk.format;
+        if (!disk.format.empty() && !request.format.empty() && request.format != disk.format) {
+            return make_error(Errc::invalid_argument, request.target + ": disk " + disk.target + " is a " +
+                                                          disk.format + " disk in the domain's XML, not " +
+                                                          request.format);
         }
-        auto one = resolve_image(disk.source, for_disk);
-        if (!one) {
-            return std::unexpected(one.error());
+        if (!disk.format.empty() && !disk::is_supported_format(disk.format)) {
+            return make_error(Errc::unsupported, request.target + ": disk " + disk.target +
+                                                     " has the format '" + disk.format +
+                                                     "', which coldscan does not open");
         }
-        out.push_back(std::move(*one));
+        out.push_back(JobDisk{disk.source, disk.format.empty() ? request.format : disk.format});
     }
     if (out.empty()) {
         return make_error(Errc::not_found, request.target + ": the domain has no disks");
     }
-    // One job for the whole VM (a volume group may span its disks), placed where its first disk lies.
-    Resolved vm = out.front();
+    return out;
+}
+
+Expected<ScanService::Impl::Resolved> ScanService::Impl::resolve_vm(const ScanRequest& request,
+                                                                    const std::vector<JobDisk>& disks) const {
+    std::vector<Resolved> each;
+    for (const auto& disk : disks) {
+        ScanRequest for_disk = request;
+        for_disk.format = disk.format;
+        for_disk.disks.clear();
+        auto one = resolve_image(disk.path, for_disk);
+        if (!one) {
+            return make_error(one.error().code, request.target + ": " + one.error().message);
+        }
+        each.push_back(std::move(*one));
+    }
+    // One job for the whole VM (a volume group may span its disks), placed where its first disk lies. A VM
+    // of one disk is that disk's job: its scan is the same, so a gate of a one-disk domain reuses the
+    // verdict of the image's nightly scan.
+    Resolved vm = each.front();
     vm.request.target = request.target;
     vm.request.format = request.format;
-    vm.identity = "vm|";
     vm.estimated_bytes = 0;
-    for (const auto& disk : out) {
-        vm.identity += disk.identity + "|" + disk.request.target + "|" + disk.request.format + ";";
-        vm.estimated_bytes += disk.estimated_bytes;
+    if (each.size() > 1) {
+        // As for one image, a given format is in the identity only where it changes the reading (raw): so a
+        // gate with the domain's <driver type>s finds the job of a submission that let them be detected.
+        vm.identity = "vm|";
+        for (const auto& disk : each) {
+            vm.identity += disk.identity + "|" + disk.request.target + ";";
+        }
     }
-    return std::vector<Resolved>{std::move(vm)};
+    for (const auto& disk : each) {
+        vm.estimated_bytes += disk.estimated_bytes;
+        if (!request.disks.empty()) { // a vm: job scans what was checked here, by its canonical path
+            vm.request.disks.push_back(JobDisk{disk.request.target, disk.request.format});
+        }
+    }
+    return vm;
+}
+
+Expected<std::vector<ScanService::Impl::Resolved>>
+ScanService::Impl::resolve(const ScanRequest& request) const {
+    if (request.target.empty()) {
+        return make_error(Errc::invalid_argument, "an empty target");
+    }
+    if (request.target.starts_with(k_vm_prefix) != !request.disks.empty()) {
+        return make_error(Errc::invalid_argument,
+                          request.target + ": a vm: target is named by its disks, and only a vm: target is");
+    }
+    Expected<Resolved> one = std::unexpected(Error{});
+    if (!request.disks.empty()) {
+        one = resolve_vm(request, request.disks);
+    } else if (request.target.starts_with(k_libvirt_prefix)) {
+        auto disks = libvirt_job_disks(request);
+        if (!disks) {
+            return std::unexpected(disks.error());
+        }
+        one = resolve_vm(request, *disks);
+    } else {
+        one = resolve_image(request.target, request);
+    }
+    if (!one) {
+        return std::unexpected(one.error());
+    }
+    return std::vector<Resolved>{std::move(*one)};
 }
 
 void ScanService::Impl::schedule_locked(const JobRecord& record, std::size_t host, std::size_t datastore,

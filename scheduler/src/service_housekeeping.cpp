@@ -126,8 +126,13 @@ void ScanService::Impl::probe_hosts() {
     }
 }
 
-void ScanService::Impl::discover_images() {
-    // (path, format): a format from images_format or the domain's <driver type>, else "" (detected).
+std::vector<ScanRequest> ScanService::Impl::discovered_requests() const {
+    const auto nightly = [](std::string target, std::string format) {
+        return ScanRequest{std::move(target), Priority::nightly, "", "", "nightly discovery", std::nullopt,
+                           std::move(format),   {}};
+    };
+    std::vector<ScanRequest> requests;
+    // (path, format): a format from images_format, else "" (detected).
     std::vector<std::pair<std::string, std::string>> images;
     const auto& inventory = config.inventory;
     for (const auto& [datastore, patterns] : config.image_patterns) {
@@ -142,49 +147,52 @@ void ScanService::Impl::discover_images() {
             }
         }
     }
+    std::sort(images.begin(), images.end());
+    images.erase(std::unique(images.begin(), images.end()), images.end());
+    for (auto& [image, format] : images) {
+        requests.push_back(nightly(std::move(image), std::move(format)));
+    }
     if (config.libvirt_uri) {
+        // A domain of several disks is one job of them all (a volume group may span them).
         auto domains = list_domains(*config.libvirt_uri);
         if (!domains) {
             spdlog::warn("nightly discovery: libvirt: {}", domains.error().message);
-        } else {
-            for (const auto& domain : *domains) {
-                auto disks = domain_disks(*config.libvirt_uri, domain);
-                if (!disks) {
-                    spdlog::warn("nightly discovery: domain {}: {}", domain, disks.error().message);
-                    continue;
-                }
-                for (const auto& disk : *disks) {
-                    if (disk.kind == "file" && !disk.source.empty()) {
-                        images.emplace_back(disk.source, disk.format);
-                    }
-                }
+            return requests;
+        }
+        for (const auto& domain : *domains) {
+            auto disks = domain_disks(*config.libvirt_uri, domain);
+            if (!disks) {
+                spdlog::warn("nightly discovery: domain {}: {}", domain, disks.error().message);
+            } else if (disks->size() == 1 && disks->front().kind == "file") {
+                // The image itself: the job a nightly scan of its datastore and a gate of its path share.
+                requests.push_back(nightly(disks->front().source, disks->front().format));
+            } else {
+                requests.push_back(nightly("libvirt:" + domain, ""));
             }
         }
     }
-    std::sort(images.begin(), images.end());
-    images.erase(std::unique(images.begin(), images.end()), images.end());
+    return requests;
+}
+
+void ScanService::Impl::discover_images() {
+    const auto requests = discovered_requests();
     std::size_t queued = 0;
-    for (const auto& [image, format] : images) {
-        ScanRequest request{image, Priority::nightly, "", "", "nightly discovery", std::nullopt, format};
-        if (!format.empty() && !disk::is_supported_format(format)) {
-            spdlog::warn("nightly discovery: {}: the format '{}' is not one coldscan opens", image, format);
-            continue;
-        }
-        auto resolved = resolve_image(image, request);
+    for (const auto& request : requests) {
+        auto resolved = resolve(request);
         if (!resolved) {
             spdlog::warn("nightly discovery: {}", resolved.error().message);
             continue;
         }
-        auto stored = store_and_schedule({std::move(*resolved)});
+        auto stored = store_and_schedule(std::move(*resolved));
         if (!stored) {
-            spdlog::warn("nightly discovery: {}: {}", image, stored.error().message);
+            spdlog::warn("nightly discovery: {}: {}", request.target, stored.error().message);
             continue;
         }
         queued += (*stored)[0].job.record.status == JobStatus::queued ? 1 : 0;
     }
-    spdlog::info("nightly discovery: {} image(s) found, {} queued (the rest are unchanged since their last "
-                 "scan with this signature set)",
-                 images.size(), queued);
+    spdlog::info("nightly discovery: {} image(s) and VM(s) found, {} queued (the rest are unchanged since their "
+                 "last scan with this signature set)",
+                 requests.size(), queued);
 }
 
 } // namespace coldscan::scheduler

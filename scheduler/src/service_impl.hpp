@@ -75,8 +75,17 @@ struct ScanService::Impl {
     };
     [[nodiscard]] Expected<std::vector<Resolved>> resolve(const ScanRequest& request) const;
     [[nodiscard]] Expected<Resolved> resolve_image(const std::string& path, const ScanRequest& request) const;
-    // What a job's target is to a scan: an image path, or a libvirt domain's disks as one VM.
-    [[nodiscard]] scanner::ScanTarget scan_target_of(const std::string& target) const;
+    // A VM of these disks as one job (each disk checked as an image; identity of them all).
+    [[nodiscard]] Expected<Resolved> resolve_vm(const ScanRequest& request,
+                                                const std::vector<JobDisk>& disks) const;
+    // A libvirt:DOMAIN's file disks, as its XML says now. Errors: no [libvirt] uri, libvirt's, a disk that
+    // is not a file, a format coldscan does not open or that contradicts the request's.
+    [[nodiscard]] Expected<std::vector<JobDisk>> libvirt_job_disks(const ScanRequest& request) const;
+    // What a job is to a scan: an image path, or a VM (vm: disks; a libvirt domain's disks as its XML says
+    // now).
+    [[nodiscard]] scanner::ScanTarget scan_target_of(const JobRequest& request) const;
+    // The datastore roots of a VM's disks that `roots` lacks (a VM's disks may lie in several datastores).
+    void add_disk_roots(const scanner::ScanTarget& target, std::vector<std::filesystem::path>& roots) const;
     // Stores and schedules resolved jobs (locks m_mutex).
     [[nodiscard]] Expected<std::vector<SubmittedJob>> store_and_schedule(std::vector<Resolved> jobs);
     // Hands a queued job to the scheduler under a fresh scheduler id. Requires m_mutex.
@@ -116,6 +125,9 @@ struct ScanService::Impl {
     // --- service_housekeeping.cpp
     void housekeeping_loop();
     void probe_hosts();
+    // What nightly discovery would scan: the datastores' images (images = [...]) and each libvirt domain
+    // (its disk; a domain of several disks as one VM, "libvirt:DOMAIN").
+    [[nodiscard]] std::vector<ScanRequest> discovered_requests() const;
     void discover_images();
     [[nodiscard]] std::string signature_folder_stamp() const;
 

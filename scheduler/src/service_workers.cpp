@@ -152,27 +152,44 @@ void ScanService::Impl::reap_workers_locked() {
     });
 }
 
-scanner::ScanTarget ScanService::Impl::scan_target_of(const std::string& target) const {
-    if (!target.starts_with("libvirt:")) {
-        return scanner::ScanTarget{target, {}, {}};
+scanner::ScanTarget ScanService::Impl::scan_target_of(const JobRequest& request) const {
+    const auto vm_of = [&](const std::vector<JobDisk>& disks) {
+        scanner::ScanTarget vm{request.target, {}, {}};
+        for (const auto& disk : disks) {
+            vm.disks.push_back(scanner::VmDisk{
+                disk.path, disk.format.empty() ? std::nullopt : std::optional<std::string>(disk.format), 0, 0,
+                ""});
+        }
+        return vm;
+    };
+    if (!request.disks.empty()) {
+        return vm_of(request.disks);
+    }
+    if (!request.target.starts_with("libvirt:")) {
+        return scanner::ScanTarget{request.target, {}, {}};
     }
     // A domain is one VM of all its disks, as its XML says now.
-    auto disks = config.libvirt_uri ? domain_disks(*config.libvirt_uri, target.substr(8))
-                                    : Expected<std::vector<DomainDisk>>(std::unexpected(Error{
-                                          Errc::invalid_argument, "no [libvirt] uri in the configuration"}));
+    ScanRequest asked;
+    asked.target = request.target;
+    asked.format = request.format;
+    auto disks = libvirt_job_disks(asked);
     if (!disks) {
-        return scanner::ScanTarget{target, {}, disks.error().message};
+        return scanner::ScanTarget{request.target, {}, disks.error().message};
     }
-    scanner::ScanTarget vm{target, {}, {}};
-    for (const auto& disk : *disks) {
-        if (disk.kind != "file") {
-            return scanner::ScanTarget{target, {}, "disk " + disk.target + " is a " + disk.kind + " disk"};
+    return vm_of(*disks);
+}
+
+void ScanService::Impl::add_disk_roots(const scanner::ScanTarget& target,
+                                       std::vector<std::filesystem::path>& roots) const {
+    for (const auto& disk : target.disks) {
+        if (const auto datastore = config.inventory.datastore_of(disk.path)) {
+            for (const auto& root : config.inventory.datastores()[*datastore].roots) {
+                if (std::find(roots.begin(), roots.end(), root) == roots.end()) {
+                    roots.emplace_back(root);
+                }
+            }
         }
-        vm.disks.push_back(scanner::VmDisk{
-            disk.source, disk.format.empty() ? std::nullopt : std::optional<std::string>(disk.format), 0, 0,
-            ""});
     }
-    return vm;
 }
 
 void ScanService::Impl::run_job(const std::string& id, const std::shared_ptr<Worker>& worker) {
@@ -180,7 +197,7 @@ void ScanService::Impl::run_job(const std::string& id, const std::shared_ptr<Wor
     try {
         std::shared_ptr<const signatures::SignatureSet> signatures;
         scanner::ScanOptions options;
-        std::string target;
+        JobRequest request;
         {
             std::lock_guard lock(m_mutex);
             signatures = m_signatures;
@@ -189,7 +206,7 @@ void ScanService::Impl::run_job(const std::string& id, const std::shared_ptr<Wor
             if (!record || !*record || placed == m_placements.end()) {
                 throw std::runtime_error("the job vanished before it started");
             }
-            target = (*record)->request.target;
+            request = (*record)->request;
             options.snapshot = (*record)->request.snapshot;
             options.sandbox_filesystems = config.sandbox;
             options.limit_policy = config.limit_policy;
@@ -203,6 +220,8 @@ void ScanService::Impl::run_job(const std::string& id, const std::shared_ptr<Wor
             options.source.throttle =
                 budgets->throttle_for(placed->second.host, placed->second.datastore, worker->stop);
         }
+        const scanner::ScanTarget target = scan_target_of(request);
+        add_disk_roots(target, options.allowed_roots);
         const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
         options.threads = config.threads != 0 ? config.threads : cores;
         options.bytes_in_flight = 128ULL << 20;
@@ -215,7 +234,7 @@ void ScanService::Impl::run_job(const std::string& id, const std::shared_ptr<Wor
             std::lock_guard lock(m_mutex);
             worker->progress = &run.progress();
         }
-        report = run.run({scan_target_of(target)});
+        report = run.run({target});
         {
             std::lock_guard lock(m_mutex);
             worker->progress = nullptr;

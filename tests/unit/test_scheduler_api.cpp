@@ -65,6 +65,14 @@ DatastoreView sample_datastore() {
     return datastore;
 }
 
+// Why parse_scan_body refuses the body (it must, with invalid_argument).
+std::string message(std::string_view body) {
+    const auto result = api::parse_scan_body(body);
+    REQUIRE_FALSE(result);
+    CHECK(result.error().code == Errc::invalid_argument);
+    return result.error().message;
+}
+
 } // namespace
 
 TEST_CASE("parse_scan_body", "[scheduler]") {
@@ -102,16 +110,11 @@ TEST_CASE("parse_scan_body", "[scheduler]") {
         CHECK((*nightly)[0].priority == Priority::nightly);
     }
     SECTION("refusals name what is wrong") {
-        const auto message = [](std::string_view body) {
-            const auto result = api::parse_scan_body(body);
-            REQUIRE_FALSE(result);
-            CHECK(result.error().code == Errc::invalid_argument);
-            return result.error().message;
-        };
         CHECK(message("{not json") == "the body is not JSON");
         CHECK(message(R"(["/a"])") == "the body must be a JSON object");
-        CHECK(message("{}") == "targets must name at least one image or libvirt:DOMAIN");
-        CHECK(message(R"({"targets": []})") == "targets must name at least one image or libvirt:DOMAIN");
+        CHECK(message("{}") == "targets must name at least one image or libvirt:DOMAIN (or give a vm)");
+        CHECK(message(R"({"targets": []})") ==
+              "targets must name at least one image or libvirt:DOMAIN (or give a vm)");
         CHECK(message(R"({"targets": "/a"})") == "targets must be an array of strings");
         CHECK(message(R"({"targets": ["/a", 7]})") == "targets must be an array of strings");
         CHECK(message(R"({"targets": ["/a", ""]})") == "targets[1] is empty or has a NUL byte");
@@ -128,8 +131,8 @@ TEST_CASE("parse_scan_body", "[scheduler]") {
         CHECK(message(R"({"targets": ["/a"], "max_age_seconds": "1h"})") ==
               "max_age_seconds must be a whole number of seconds >= 0");
         CHECK(message(R"({"targets": ["/a"], "taget": "/b"})") ==
-              "unknown key \"taget\" (known: targets, priority, snapshot, format, host, max_age_seconds, "
-              "requested_by)");
+              "unknown key \"taget\" (known: targets, vm, priority, snapshot, format, host, "
+              "max_age_seconds, requested_by)");
         for (const char* body :
              {R"({"targets": ["/a"], "format": "iso"})", R"({"targets": ["/a"], "format": 3})",
               R"({"targets": ["/a"], "format": "file"})"}) {
@@ -148,6 +151,56 @@ TEST_CASE("parse_scan_body", "[scheduler]") {
         const auto over = api::parse_scan_body(body.dump());
         REQUIRE_FALSE(over);
         CHECK(over.error().message == "too many targets: 1001 (at most 1000 per request)");
+    }
+}
+
+TEST_CASE("parse_scan_body: one VM of several disks", "[scheduler]") {
+    SECTION("named, each disk with its format; one request") {
+        const auto requests = api::parse_scan_body(
+            R"({"vm": {"name": "web01", "disks": [{"path": "/images/web01-a.qcow2", "format": "qcow2"},
+                                                  {"path": "/images/web01-b.img", "format": "raw"},
+                                                  {"path": "/images/web01-c.vmdk"}]},
+                "priority": "gate", "max_age_seconds": 60})");
+        REQUIRE(requests);
+        REQUIRE(requests->size() == 1);
+        const auto& vm = requests->front();
+        CHECK(vm.target == "vm:web01");
+        CHECK(vm.priority == Priority::gate);
+        CHECK(vm.format.empty());
+        const std::vector<JobDisk> want = {
+            {"/images/web01-a.qcow2", "qcow2"}, {"/images/web01-b.img", "raw"}, {"/images/web01-c.vmdk", ""}};
+        CHECK(vm.disks == want);
+    }
+    SECTION("no name: named after its first disk") {
+        const auto requests = api::parse_scan_body(R"({"vm": {"disks": [{"path": "/images/x.qcow2"}]}})");
+        REQUIRE(requests);
+        CHECK(requests->front().target == "vm:/images/x.qcow2");
+    }
+    SECTION("refusals") {
+        CHECK(message(R"({"vm": {"name": "a", "disks": [{"path": "/a"}]}, "targets": ["/b"]})") ==
+              "a request names targets or one vm, not both");
+        CHECK(message(R"({"vm": {"name": "a"}})") == "vm.disks must name at least one disk");
+        CHECK(message(R"({"vm": {"name": "a", "disks": []}})") == "vm.disks must name at least one disk");
+        CHECK(message(R"({"vm": ["/a"]})") == "vm must be an object {\"name\", \"disks\"}");
+        CHECK(message(R"({"vm": {"name": "", "disks": [{"path": "/a"}]}})") ==
+              "vm.name is empty or has a NUL byte");
+        CHECK(message(R"({"vm": {"disks": [{"path": "/a"}, {"format": "raw"}]}})") ==
+              "vm.disks[1] has no path");
+        CHECK(message(R"({"vm": {"disks": ["/a"]}})") ==
+              "vm.disks[0] must be an object {\"path\", \"format\"}");
+        CHECK(message(R"({"vm": {"disks": [{"path": "/a", "format": "iso"}]}})") ==
+              "vm.disks[0].format must be one of qcow2, vmdk, vhdx, vdi, vpc, qed, raw (or \"\")");
+        CHECK(message(R"({"vm": {"disks": [{"path": "/a", "size": 1}]}})") ==
+              "unknown key \"size\" in vm.disks[0] (known: path, format)");
+        CHECK(message(R"({"vm": {"disks": [{"path": "/a"}], "host": "x"}})") ==
+              "unknown key \"host\" in vm (known: name, disks)");
+        CHECK(message(R"({"vm": {"disks": [{"path": "/a"}]}, "format": "raw"})") ==
+              "a vm gives each disk's format in vm.disks, not format");
+        json many = {{"vm", {{"disks", json::array()}}}};
+        for (std::size_t i = 0; i <= api::k_max_vm_disks; ++i) {
+            many["vm"]["disks"].push_back({{"path", "/d" + std::to_string(i)}});
+        }
+        CHECK(message(many.dump()) == "vm.disks must be an array of at most 64 disks");
     }
 }
 
@@ -175,6 +228,16 @@ TEST_CASE("scan_body", "[scheduler]") {
     CHECK_FALSE(json::parse(api::scan_body(no_age)).contains("max_age_seconds"));
     CHECK_FALSE(json::parse(api::scan_body(no_age)).contains("format"));
     CHECK(json::parse(api::scan_body(no_age))["priority"] == "on-demand");
+    api::ScanSubmission vm;
+    vm.vm_name = "web01";
+    vm.vm_disks = {{"/images/a.qcow2", "qcow2"}, {"/images/b.img", ""}};
+    vm.priority = Priority::gate;
+    const auto vm_requests = api::parse_scan_body(api::scan_body(vm));
+    REQUIRE(vm_requests);
+    REQUIRE(vm_requests->size() == 1);
+    CHECK(vm_requests->front().target == "vm:web01");
+    CHECK(vm_requests->front().disks == vm.vm_disks);
+    CHECK_FALSE(json::parse(api::scan_body(vm)).contains("targets"));
 }
 
 TEST_CASE("format_iso8601 and parse_iso8601", "[scheduler]") {
@@ -211,7 +274,8 @@ TEST_CASE("job_body", "[scheduler]") {
         CHECK(out["format"] == "");
         CHECK(out["progress"].is_null());
         CHECK(out["verdict"].is_null());
-        CHECK(out.size() == 16);
+        CHECK(out["disks"] == json::array());
+        CHECK(out.size() == 17);
     }
     SECTION("progress and verdict") {
         JobView job = sample_job("j-2", JobStatus::succeeded);
@@ -251,6 +315,7 @@ TEST_CASE("parse_job_body", "[scheduler]") {
         JobView job = sample_job("j-5", JobStatus::succeeded);
         job.record.request.priority = Priority::gate;
         job.record.request.format = "qcow2";
+        job.record.request.disks = {{"/images/a.qcow2", "qcow2"}, {"/images/b.img", ""}};
         job.progress = JobProgress{"reading", 7, 700, 1.25};
         job.verdict = JobVerdict{"completed", 1, 30, 2, 0, 0, "sigs-1"};
         const auto back = api::parse_job_body(api::job_body(job));
@@ -260,6 +325,7 @@ TEST_CASE("parse_job_body", "[scheduler]") {
         CHECK(back->record.request.target == "/images/web01.qcow2");
         CHECK(back->record.request.snapshot == "before-upgrade");
         CHECK(back->record.request.format == "qcow2");
+        CHECK(back->record.request.disks == job.record.request.disks);
         CHECK(back->record.request.priority == Priority::gate);
         CHECK(back->record.request.requested_by == "alice");
         CHECK(back->record.attempts == 1);
@@ -735,7 +801,8 @@ TEST_CASE("ApiServer endpoints", "[scheduler]") {
     SECTION("POST /v1/scans refusals") {
         const auto bad = call(where, "POST", "/v1/scans", R"({"targets": []})");
         CHECK(bad.status == 400);
-        CHECK(json::parse(bad.body)["error"] == "targets must name at least one image or libvirt:DOMAIN");
+        CHECK(json::parse(bad.body)["error"] ==
+              "targets must name at least one image or libvirt:DOMAIN (or give a vm)");
         const auto form = http_exchange(where, "POST /v1/scans HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                                                "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}");
         CHECK(form.status == 415);

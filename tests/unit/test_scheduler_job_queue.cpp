@@ -93,7 +93,7 @@ struct QueueUnderTest {
 };
 
 JobRequest request(std::string target, Priority priority = Priority::nightly, std::string snapshot = "") {
-    return JobRequest{std::move(target), std::move(snapshot), priority, "tester", ""};
+    return JobRequest{std::move(target), std::move(snapshot), priority, "tester", "", "", {}};
 }
 
 // Submits a job for target (its identity is "id:" + target) under signature set "sigs-1".
@@ -387,11 +387,24 @@ TEST_CASE("JobQueue durability", "[scheduler]") {
         CHECK(record.request.snapshot == "snap");
         CHECK(record.request.priority == Priority::gate);
         CHECK(record.signature_set == "sigs-1");
+        CHECK(record.request.disks.empty());
         auto again = q.queue->submit(request("/images/a.qcow2", Priority::gate, "snap"), "id:a", "sigs-1");
         REQUIRE(again);
         CHECK_FALSE(again->created);
         CHECK(listed(*q.queue).size() == 1);
     }
+}
+
+TEST_CASE("JobQueue keeps a VM's disks", "[scheduler]") {
+    QueueUnderTest q(Backend::rocksdb);
+    JobRequest vm = request("vm:web01", Priority::gate);
+    vm.disks = {{"/images/web01-a.qcow2", "qcow2"}, {"/images/web01-b.img", "raw"}};
+    auto submitted = q.queue->submit(vm, "vm|a;b;", "sigs-1");
+    REQUIRE(submitted);
+    q.restart();
+    const JobRecord record = stored_record(*q.queue, submitted->record.id);
+    CHECK(record.request.target == "vm:web01");
+    CHECK(record.request.disks == vm.disks);
 }
 
 TEST_CASE("JobQueue::recover", "[scheduler]") {

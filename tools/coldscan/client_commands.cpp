@@ -3,6 +3,7 @@
 #include "client.hpp"
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/text.hpp"
+#include "vm_targets.hpp"
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,7 @@ struct ClientCommandOptions {
     std::string snapshot;
     std::string format;
     std::string host;
+    bool one_vm = false;
     bool wait = false;
     // status, wait, cancel
     std::string status_id;
@@ -46,6 +48,8 @@ std::shared_ptr<ClientCommandOptions> add_client_commands(CLI::App& app) {
                      "Image format of every TARGET (default: safe detection; libvirt:DOMAIN: the XML's)")
         ->check(CLI::IsMember({"qcow2", "vmdk", "vhdx", "vdi", "vpc", "qed", "raw"}));
     o->submit->add_option("--host", o->host, "The inventory host whose read budget the scans use");
+    o->submit->add_flag("--one-vm", o->one_vm,
+                        "The TARGETs are the disks of one VM, in the VM's order: one job of them all");
     o->submit->add_flag("--wait", o->wait, "Wait until every job has finished; exit like `coldscan wait`");
     o->submit->add_option("--timeout", o->timeout, "With --wait: give up after this long (90s, 15m, 2h, 7d)");
     o->submit->add_flag("--json", o->json, "Print the service's JSON");
@@ -166,11 +170,18 @@ int run_submit(const ClientCommandOptions& o, ApiClient& client, const std::atom
     }
     scheduler::api::ScanSubmission submission;
     for (const auto& target : o.targets) {
-        submission.targets.push_back(absolute_target(target));
+        if (o.one_vm) {
+            submission.vm_disks.push_back(scheduler::JobDisk{absolute_target(target), o.format});
+        } else {
+            submission.targets.push_back(absolute_target(target));
+        }
+    }
+    if (o.one_vm) {
+        submission.vm_name = vm_from_disks(o.targets).name.substr(3); // "vm:" + the disks' names
     }
     submission.priority = scheduler::parse_priority(o.priority).value_or(scheduler::Priority::on_demand);
     submission.snapshot = o.snapshot;
-    submission.format = o.format;
+    submission.format = o.one_vm ? std::string() : o.format; // --one-vm: the format of each disk
     submission.host = o.host;
     submission.requested_by = requester();
     auto submitted = submit(client, submission);

@@ -91,6 +91,28 @@ std::vector<std::string> limit_hits_of(ApiClient& client, const JobView& job) {
         [](const json& entry) { return entry.contains("outcome") && entry["outcome"] == "LIMIT_EXCEEDED"; });
 }
 
+// "DEVICE: REASON" for each filesystem the job's report says failed (not read, so never clean).
+std::vector<std::string> failed_filesystems_of(ApiClient& client, const JobView& job) {
+    auto report = client.get("/v1/scans/" + job.record.id + "/report");
+    const json parsed = report ? json::parse(*report, nullptr, false) : json();
+    std::vector<std::string> failed;
+    if (!parsed.is_object() || !parsed.contains("targets") || !parsed["targets"].is_array()) {
+        return failed;
+    }
+    for (const auto& target : parsed["targets"]) {
+        if (!target.is_object() || !target.contains("filesystems") || !target["filesystems"].is_array()) {
+            continue;
+        }
+        for (const auto& fs : target["filesystems"]) {
+            if (fs.is_object() && fs.value("status", "") == "failed") {
+                failed.push_back(printable(fs.value("device", "")) + ": " +
+                                 printable(fs.value("reason", "")));
+            }
+        }
+    }
+    return failed;
+}
+
 // "N things: a, b, c, and M more".
 std::string listed(const std::vector<std::string>& items, std::size_t shown) {
     std::string line;
@@ -103,8 +125,8 @@ std::string listed(const std::vector<std::string>& items, std::size_t shown) {
     return line;
 }
 
-// Why finished jobs are no verdict: the first few problems.
-std::string problems_of(const std::vector<JobView>& jobs) {
+// Why finished jobs are no verdict: the first few problems (a filesystem not read says why).
+std::string problems_of(ApiClient& client, const std::vector<JobView>& jobs) {
     std::vector<std::string> problems;
     for (const auto& job : jobs) {
         const std::string target = printable(job.record.request.target);
@@ -120,9 +142,12 @@ std::string problems_of(const std::vector<JobView>& jobs) {
             if (!job.verdict) {
                 problems.push_back(target + ": no verdict");
             } else if (job.verdict->exit_status != 0) {
-                problems.push_back(target + ": not fully scanned (" +
-                                   std::to_string(job.verdict->not_fully_scanned) + " files; " +
-                                   printable(job.verdict->status) + ")");
+                const auto failed = failed_filesystems_of(client, job);
+                problems.push_back(
+                    target + ": not fully scanned (" + std::to_string(job.verdict->not_fully_scanned) +
+                    " files" +
+                    (failed.empty() ? std::string() : "; filesystems not read: " + listed(failed, 2)) + "; " +
+                    printable(job.verdict->status) + ")");
             }
             break;
         default:
@@ -194,27 +219,31 @@ int run_gate(const GateCommandOptions& o, const std::atomic<bool>& stop) {
         return 2;
     };
 
-    // One submission per format: the API's format applies to every target of a request, and a domain's
-    // disks may differ (a raw disk next to a qcow2 one).
+    // One submission per format: the API's format applies to every target of a request. A domain XML is one
+    // more submission, of one VM (its volume groups may span its disks).
     std::map<std::string, scheduler::api::ScanSubmission> submissions;
-    const auto add_target = [&](std::string target, const std::string& format) {
-        auto& submission = submissions[format];
+    const auto submission_for = [&](const std::string& key) -> scheduler::api::ScanSubmission& {
+        auto& submission = submissions[key];
         submission.priority = scheduler::Priority::gate;
         submission.max_age = *max_age;
         submission.requested_by = "gate " + requester();
-        submission.format = format;
-        submission.targets.push_back(std::move(target));
+        return submission;
     };
     for (const auto& target : o.targets) {
-        add_target(absolute_target(target), target.starts_with("libvirt:") ? std::string() : o.format);
+        const std::string format = target.starts_with("libvirt:") ? std::string() : o.format;
+        auto& submission = submission_for("format " + format);
+        submission.format = format;
+        submission.targets.push_back(absolute_target(target));
     }
     if (!o.domain_xml.empty()) {
-        auto disks = domain_xml_disks(o.domain_xml);
-        if (!disks) {
-            return fail(disks.error().message);
+        auto vm = domain_xml_vm(o.domain_xml);
+        if (!vm) {
+            return fail(vm.error().message);
         }
-        for (auto& [source, format] : *disks) {
-            add_target(std::move(source), format);
+        auto& submission = submission_for("vm");
+        submission.vm_name = vm->name.empty() ? o.domain_xml : vm->name;
+        for (auto& [source, format] : vm->disks) {
+            submission.vm_disks.push_back(scheduler::JobDisk{absolute_target(source), format});
         }
     }
     auto client = ApiClient::create(o.client);
@@ -268,7 +297,7 @@ int run_gate(const GateCommandOptions& o, const std::atomic<bool>& stop) {
             allow(*client, jobs);
             return 0;
         }
-        return fail(problems_of(jobs));
+        return fail(problems_of(*client, jobs));
     } catch (const std::exception& e) {
         return fail(e.what());
     }

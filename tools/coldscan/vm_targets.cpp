@@ -71,24 +71,28 @@ Expected<std::string> read_domain_xml(const std::string& name) {
     return xml;
 }
 
-Expected<std::vector<std::pair<std::string, std::string>>> domain_xml_disks(const std::string& name) {
+Expected<DomainXmlVm> domain_xml_vm(const std::string& name) {
     auto xml = read_domain_xml(name);
     if (!xml) {
         return std::unexpected(xml.error());
     }
-    auto disks = scheduler::disks_from_domain_xml(*xml);
+    auto domain = scheduler::describe_domain_xml(*xml);
+    if (!domain) {
+        return std::unexpected(domain.error());
+    }
+    auto disks = file_disks(domain->disks);
     if (!disks) {
         return std::unexpected(disks.error());
     }
-    return file_disks(*disks);
+    return DomainXmlVm{std::move(domain->name), std::move(*disks)};
 }
 
 Expected<scanner::ScanTarget> vm_from_domain_xml(const std::string& file) {
-    auto disks = domain_xml_disks(file);
-    if (!disks) {
-        return make_error(disks.error().code, file + ": " + disks.error().message);
+    auto vm = domain_xml_vm(file);
+    if (!vm) {
+        return make_error(vm.error().code, file + ": " + vm.error().message);
     }
-    return target_of(file, *disks);
+    return target_of(file, vm->disks);
 }
 
 Expected<scanner::ScanTarget> vm_from_libvirt(const std::string& target) {

@@ -14,11 +14,14 @@ namespace coldscan::cli {
 // A domain XML file ("-": stdin), at most 16 MiB. Errors: io, invalid_argument (too big).
 [[nodiscard]] Expected<std::string> read_domain_xml(const std::string& name);
 
-// Every disk's source file of the domain XML in `name` with its <driver type> ("" when the XML gives none).
+struct DomainXmlVm {
+    std::string name;                                       // the domain's <name>; "" when absent
+    std::vector<std::pair<std::string, std::string>> disks; // source file, <driver type> ("" when none)
+};
+// The domain XML in `name`: its name and every disk's source file, in the XML's order.
 // Errors: those of read_domain_xml; unsupported (a disk that is not a file: block, network, volume);
 // invalid_argument (a disk without a source, no disk at all).
-[[nodiscard]] Expected<std::vector<std::pair<std::string, std::string>>>
-domain_xml_disks(const std::string& name);
+[[nodiscard]] Expected<DomainXmlVm> domain_xml_vm(const std::string& name);
 
 // The VM target of a domain XML file: named after the file, its disks in the XML's order.
 [[nodiscard]] Expected<scanner::ScanTarget> vm_from_domain_xml(const std::string& file);

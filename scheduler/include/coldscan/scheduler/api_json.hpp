@@ -27,6 +27,8 @@ namespace coldscan::scheduler::api {
 
 // The most targets one POST /v1/scans may name.
 inline constexpr std::size_t k_max_targets = 1000;
+// The most disks one VM ("vm" in a POST /v1/scans) may have.
+inline constexpr std::size_t k_max_vm_disks = 64;
 
 inline constexpr std::array<JobStatus, 7> k_job_statuses = {
     JobStatus::queued, JobStatus::running,   JobStatus::paused,      JobStatus::succeeded,
@@ -43,9 +45,11 @@ using JobCounts = std::map<JobStatus, std::size_t>;
 [[nodiscard]] std::string format_iso8601(TimePoint time); // whole seconds, rounded down
 [[nodiscard]] std::optional<std::int64_t> parse_iso8601(std::string_view text);
 
-// What a client asks in one POST /v1/scans: the targets and what they share.
+// What a client asks in one POST /v1/scans: the targets and what they share, or one VM of several disks.
 struct ScanSubmission {
     std::vector<std::string> targets;
+    std::string vm_name;           // with vm_disks: the job's target is "vm:NAME"
+    std::vector<JobDisk> vm_disks; // non-empty: one job of these disks instead of targets
     Priority priority = Priority::on_demand;
     std::string snapshot;
     std::string format; // of every target; empty: detected (libvirt:DOMAIN disks: the XML's)
@@ -54,9 +58,10 @@ struct ScanSubmission {
     std::optional<std::chrono::seconds> max_age;
 };
 
-// A POST /v1/scans body -> one ScanRequest per target. Errc::invalid_argument, naming the key: not a JSON
-// object, an unknown key, a wrong type, no targets, more than k_max_targets, an empty target or one with a
-// NUL byte, an unknown priority, a format coldscan does not open, a negative max_age_seconds.
+// A POST /v1/scans body -> one ScanRequest per target, or one for its "vm" ({"name", "disks": [{"path",
+// "format"}]}: target "vm:NAME"). Errc::invalid_argument, naming the key: not a JSON object, an unknown key,
+// a wrong type, no targets and no vm, both, more than k_max_targets or k_max_vm_disks, an empty target or
+// one with a NUL byte, an unknown priority, a format coldscan does not open, a negative max_age_seconds.
 [[nodiscard]] Expected<std::vector<ScanRequest>> parse_scan_body(std::string_view body);
 // The body parse_scan_body reads (what `coldscan submit` and `coldscan gate` send).
 [[nodiscard]] std::string scan_body(const ScanSubmission& submission);

@@ -2,7 +2,9 @@
 // Unix socket. Bodies are JSON (`Content-Type: application/json`); every error is {"error": "message"}.
 //
 //   POST   /v1/scans               {"targets": [...], "priority", "snapshot", "format", "host",
-//                                  "max_age_seconds", "requested_by"} -> 202 {"jobs": [JOB...]}
+//                                  "max_age_seconds", "requested_by"} -> 202 {"jobs": [JOB...]}; or, for
+//                                  one VM of several disks, "vm": {"name", "disks": [{"path", "format"}]}
+//                                  instead of targets -> one job "vm:NAME"
 //   GET    /v1/scans[?status=S]    -> {"jobs": [JOB...]}
 //   GET    /v1/scans/ID            -> JOB
 //   DELETE /v1/scans/ID            -> JOB, cancelled (409 when it had already finished)

@@ -59,6 +59,13 @@ enum class JobStatus {
 // succeeded, failed, cancelled, dead_letter: nothing more happens to the job unless it is submitted again.
 [[nodiscard]] bool is_finished(JobStatus status);
 
+// One disk of a VM job, in the order the VM sees its disks.
+struct JobDisk {
+    std::string path;   // absolute, inside a datastore root
+    std::string format; // empty: the safety gate detects it
+    bool operator==(const JobDisk&) const = default;
+};
+
 struct JobRequest {
     std::string target;   // what the user named: an image path, an NBD URI, a VM
     std::string snapshot; // empty: the target as it is
@@ -68,6 +75,9 @@ struct JobRequest {
     // optional: the image's format (--format, the API's "format", libvirt's <driver type=...>); empty: the
     // safety gate detects it. Not hashed here: the caller's target identity says how the image is read.
     std::string format;
+    // A VM named by its disks (the gate's --domain-xml, the API's "vm"): target is "vm:NAME" and these are
+    // what is scanned, as one target. Empty for an image path and for libvirt:DOMAIN (libvirt says).
+    std::vector<JobDisk> disks;
 };
 
 struct JobRecord {

@@ -25,6 +25,12 @@ struct DomainDisk {
 // floppies and luns are left out). Hostile input is expected: no network, no entity loading, and a DOCTYPE is
 // refused. Errors: invalid_argument (not well-formed, a DOCTYPE, no <domain> root, over 16 MiB).
 [[nodiscard]] Expected<std::vector<DomainDisk>> disks_from_domain_xml(std::string_view xml);
+struct DomainDescription {
+    std::string name; // <name>; "" when absent
+    std::vector<DomainDisk> disks;
+};
+// disks_from_domain_xml, and the domain's name.
+[[nodiscard]] Expected<DomainDescription> describe_domain_xml(std::string_view xml);
 // The domain's disks through a read-only connection (uri "" is libvirt's default), from its current XML.
 // Errors: io (cannot connect, or libvirt fails), not_found (no such domain).
 [[nodiscard]] Expected<std::vector<DomainDisk>> domain_disks(const std::string& uri,

@@ -33,8 +33,8 @@
 namespace coldscan::scheduler {
 
 struct ScanRequest {
-    // An image path inside a datastore root, or "libvirt:DOMAIN" (its disks, one job each; needs
-    // [libvirt] uri in the config).
+    // An image path inside a datastore root, "libvirt:DOMAIN" (all its disks as one VM job; needs
+    // [libvirt] uri in the config), or "vm:NAME" with `disks`.
     std::string target;
     Priority priority = Priority::on_demand;
     std::string snapshot;     // a qcow2 internal snapshot
@@ -46,6 +46,8 @@ struct ScanRequest {
     // The image's format; empty: the safety gate detects it. For libvirt:DOMAIN, each disk's <driver type>
     // when the XML gives one (a different format here is an error).
     std::string format;
+    // A VM of these disks, scanned as one target named `target` ("vm:NAME"); format is then per disk.
+    std::vector<JobDisk> disks;
 };
 
 // A running job's progress, from its ScanRun.
