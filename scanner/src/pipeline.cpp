@@ -24,6 +24,7 @@
 #include "tsan_annotations.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <mutex>
 #include <oneapi/tbb/enumerable_thread_specific.h>
@@ -65,11 +66,31 @@ std::vector<std::string> signature_names(const Outcome& outcome) {
 } // namespace
 
 struct Pipeline::Workers {
-    explicit Workers(unsigned threads) : arena(static_cast<int>(threads)) {}
-    tbb::task_arena arena;
+    explicit Workers(unsigned threads)
+        : arenas{tbb::task_arena(static_cast<int>(threads)), tbb::task_arena(static_cast<int>(threads))} {}
+    // Two scans may run at once (the next source's starts while the last files of the one before drain):
+    // each in its own arena, so neither can run inside the other's wait and block it.
+    std::array<tbb::task_arena, 2> arenas;
+    std::mutex arenas_mutex;
+    std::array<bool, 2> arena_busy{};
     tbb::enumerable_thread_specific<std::optional<Expected<FileScanner>>> scanners;
     std::atomic<std::int64_t> longest_engine_wait_ns{0};
 };
+
+std::size_t Pipeline::take_arena() {
+    std::lock_guard lock(m_workers->arenas_mutex);
+    const std::size_t free = m_workers->arena_busy[0] ? 1 : 0;
+    if (m_workers->arena_busy[free]) {
+        throw std::logic_error("Pipeline::scan: more than two scans at once");
+    }
+    m_workers->arena_busy[free] = true;
+    return free;
+}
+
+void Pipeline::give_back_arena(std::size_t arena) {
+    std::lock_guard lock(m_workers->arenas_mutex);
+    m_workers->arena_busy[arena] = false;
+}
 
 double Pipeline::signature_wait_seconds() const noexcept {
     return static_cast<double>(m_workers->longest_engine_wait_ns.load()) / 1e9;
@@ -81,10 +102,12 @@ struct Pipeline::Known {
         Outcome outcome;
     };
     std::mutex mutex;
-    std::unordered_map<std::string, Verdict> by_path;
+    // By source (its device) and path: two sources may be in the pipeline at once.
+    std::unordered_map<std::string, std::unordered_map<std::string, Verdict>> by_source;
 
-    std::optional<Verdict> take(const std::string& path) {
+    std::optional<Verdict> take(const std::string& device, const std::string& path) {
         std::lock_guard lock(mutex);
+        auto& by_path = by_source[device];
         auto found = by_path.find(path);
         if (found == by_path.end()) {
             return std::nullopt;
@@ -152,7 +175,7 @@ std::optional<Sha256Digest> Pipeline::known_content(const SourceLocation& where,
 disk::WantBytes Pipeline::want_bytes(const SourceLocation& where) {
     {
         std::lock_guard lock(m_known->mutex);
-        m_known->by_path.clear();
+        m_known->by_source.erase(where.device);
     }
     if (m_cache.identity_use() == IdentityUse::ignore) {
         return {};
@@ -171,14 +194,23 @@ disk::WantBytes Pipeline::want_bytes(const SourceLocation& where) {
             m_cache.note(ScanCache::Event::reused_by_blocks, entry.size);
         }
         std::lock_guard lock(m_known->mutex);
-        m_known->by_path.insert_or_assign(entry.path, Known::Verdict{*digest, std::move(*outcome)});
+        m_known->by_source[where.device].insert_or_assign(entry.path,
+                                                          Known::Verdict{*digest, std::move(*outcome)});
         return false;
     };
 }
 
 SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& where,
-                                reports::Report& report) {
+                                reports::Report& report, const std::function<void()>& on_listed) {
     SourceScanResult result;
+    bool listed = false; // on_listed called (by the serial input stage, or at the end)
+    const auto end_of_input = [&](tbb::flow_control& control) -> Item* {
+        control.stop();
+        if (!std::exchange(listed, true) && on_listed) {
+            on_listed();
+        }
+        return nullptr;
+    };
     const bool sequential = source.read_order() == disk::ReadOrder::sequential;
     std::unordered_map<std::string, LinkedResult> linked_results;
     std::vector<disk::FileEntry> links;
@@ -198,19 +230,16 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
 
     auto input = [&](tbb::flow_control& control) -> Item* {
         if (m_stop.load() || result.source_error) {
-            control.stop();
-            return nullptr;
+            return end_of_input(control);
         }
         try {
             auto next = source.next();
             if (!next) {
                 result.source_error = next.error();
-                control.stop();
-                return nullptr;
+                return end_of_input(control);
             }
             if (!next->has_value()) {
-                control.stop();
-                return nullptr;
+                return end_of_input(control);
             }
             auto item = std::make_unique<Item>();
             item->entry = std::move(**next);
@@ -225,8 +254,7 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
             return item.release();
         } catch (const std::exception& e) {
             result.source_error = Error{Errc::internal, std::string("file source failed: ") + e.what()};
-            control.stop();
-            return nullptr;
+            return end_of_input(control);
         }
     };
 
@@ -266,7 +294,7 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
         }
         try {
             if (entry.bytes_withheld) {
-                if (auto known = m_known->take(entry.path)) {
+                if (auto known = m_known->take(where.device, entry.path)) {
                     item->digest = known->digest;
                     decide(*item, std::move(known->outcome), ScanCache::Event::verdict_hit);
                 } else {
@@ -368,6 +396,7 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
 
     auto record_item = [&](Item* raw) {
         std::unique_ptr<Item> item(raw);
+        const std::lock_guard report_lock(m_report_mutex); // another source's scan may record too
         try {
             const auto& entry = item->entry;
             if (entry.hardlink_of) {
@@ -439,7 +468,8 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
     detail::tsan_release(&order.start);
 
     const auto tokens = static_cast<std::size_t>(std::max(1U, m_settings.threads) * 4);
-    m_workers->arena.execute([&] {
+    const std::size_t arena = take_arena();
+    m_workers->arenas[arena].execute([&] {
         tbb::parallel_pipeline(
             tokens,
             tbb::make_filter<void, Item*>(tbb::filter_mode::serial_in_order,
@@ -466,7 +496,12 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
                 }));
     });
     detail::tsan_acquire(&order.end);
+    give_back_arena(arena);
+    if (!std::exchange(listed, true) && on_listed) {
+        on_listed();
+    }
 
+    const std::lock_guard report_lock(m_report_mutex);
     for (const auto& link : links) {
         reports::InventoryRecord line{where.target, where.device, link.path,
                                       link.size,    std::nullopt, OutcomeKind::clean,

@@ -5,6 +5,7 @@
 #include "coldscan/disk/directory_source.hpp"
 #include "coldscan/disk/ovf_package.hpp"
 #include "coldscan/scanner/image_state.hpp"
+#include "filesystem_relay.hpp"
 
 #include <algorithm>
 #include <array>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <sys/stat.h>
@@ -643,29 +645,79 @@ void ScanRun::report_unfound(const DirectPass& pass, const std::vector<disk::Fil
     }
 }
 
-void ScanRun::scan_filesystem(const disk::FilesystemInfo& fs, std::string reader, const OpenSource* open,
-                              bool unread_is_failure, const std::string& identity,
-                              reports::TargetReport& target, reports::Report& report, Pipeline& pipeline) {
-    reports::FilesystemReport fs_report = filesystem_report(fs, std::move(reader));
+ScanRun::FilesystemScan ScanRun::open_filesystem(const disk::FilesystemInfo& fs, std::string reader,
+                                                 const OpenSource* open, bool unread_is_failure,
+                                                 const std::string& identity,
+                                                 const reports::TargetReport& target, Pipeline& pipeline) {
+    FilesystemScan scan;
+    scan.report = filesystem_report(fs, std::move(reader));
     if (open == nullptr) {
         // Encrypted volumes hold files we could not scan: that is an issue, not a deliberate skip.
         const bool failed = unread_is_failure || disk::encrypted_reason(fs.type).has_value();
-        fs_report.status = failed ? reports::FilesystemStatus::failed : reports::FilesystemStatus::skipped;
-        fs_report.reason = fs.not_scannable_reason;
-    } else if (m_stop.load()) {
-        fs_report.status = reports::FilesystemStatus::failed; // the run's interruption is reported once
-        fs_report.reason = "scan interrupted";
-        target.filesystems.push_back(std::move(fs_report));
-        return;
-    } else if (auto scanned = open_and_scan(*open, fs, identity, target, report, pipeline, fs_report);
-               !scanned) {
-        fs_report.status = reports::FilesystemStatus::failed;
-        fs_report.reason = scanned.error().message;
+        scan.report.status = failed ? reports::FilesystemStatus::failed : reports::FilesystemStatus::skipped;
+        scan.report.reason = fs.not_scannable_reason;
+        scan.issue = failed;
+        return scan;
     }
-    if (fs_report.status == reports::FilesystemStatus::failed) {
-        record_issue(target.kind, report, filesystem_issue(target, fs_report));
+    if (m_stop.load()) {
+        scan.report.status = reports::FilesystemStatus::failed; // the run's interruption is reported once
+        scan.report.reason = "scan interrupted";
+        return scan;
     }
-    target.filesystems.push_back(std::move(fs_report));
+    enter_phase("scanning " + printable(target.path) + ":" + printable(fs.device));
+    scan.where = SourceLocation{target.kind, target.path, fs.device, identity,
+                                fs.uuid + "|" + fs.device + "|" + fs.type};
+    const auto start = Clock::now();
+    auto source = (*open)(pipeline.want_bytes(scan.where));
+    scan.report.open_seconds = seconds_since(start);
+    if (!source) {
+        scan.report.status = reports::FilesystemStatus::failed;
+        scan.report.reason = source.error().message;
+        scan.issue = true;
+        return scan;
+    }
+    scan.source = std::move(*source);
+    return scan;
+}
+
+void ScanRun::read_filesystem(FilesystemScan& scan, reports::Report& report, Pipeline& pipeline,
+                              const std::function<void()>& listed) noexcept {
+    const auto start = Clock::now();
+    try {
+        const auto result = pipeline.scan(*scan.source, scan.where, report, listed);
+        scan.counts = result.counts;
+        scan.report.files = result.counts.files;
+        scan.report.bytes = result.counts.bytes;
+        if (result.source_error) {
+            scan.report.status = reports::FilesystemStatus::failed;
+            scan.report.reason = result.source_error->message;
+            scan.issue = true;
+        }
+    } catch (const std::exception& e) {
+        scan.report.status = reports::FilesystemStatus::failed;
+        scan.report.reason = std::string("internal error: ") + e.what();
+        scan.issue = true;
+    }
+    scan.report.scan_seconds = seconds_since(start);
+    scan.source.reset();
+}
+
+void ScanRun::end_filesystem(FilesystemScan& scan, reports::TargetReport& target, reports::Report& report) {
+    target.counts += scan.counts;
+    if (scan.issue) {
+        record_issue(target.kind, report, filesystem_issue(target, scan.report));
+    }
+    target.filesystems.push_back(std::move(scan.report));
+}
+
+void ScanRun::scan_filesystem(const disk::FilesystemInfo& fs, std::string reader, const OpenSource* open,
+                              bool unread_is_failure, const std::string& identity,
+                              reports::TargetReport& target, reports::Report& report, Pipeline& pipeline) {
+    auto scan = open_filesystem(fs, std::move(reader), open, unread_is_failure, identity, target, pipeline);
+    if (scan.source) {
+        read_filesystem(scan, report, pipeline, {});
+    }
+    end_filesystem(scan, target, report);
 }
 
 Expected<bool> ScanRun::scan_direct(disk::DirectImage& image, const std::string& identity,
@@ -686,24 +738,36 @@ Expected<bool> ScanRun::scan_direct(disk::DirectImage& image, const std::string&
     }
     target.inspect_seconds = seconds_since(start);
     bool needs_appliance = false;
-    for (const auto& fs : *filesystems) {
-        if (fs.for_appliance && m_options.backend == Backend::automatic && appliance_available) {
-            needs_appliance = true; // the appliance pass reports it (and what it holds: LVM volumes)
-            pass.left.push_back(fs.info);
-            continue;
+    std::deque<FilesystemScan> scans; // in the filesystems' order; read by the relay, overlapped
+    {
+        FilesystemRelay relay; // (destroyed first: its reads end before the scans they fill)
+        for (const auto& fs : *filesystems) {
+            if (fs.for_appliance && m_options.backend == Backend::automatic && appliance_available) {
+                needs_appliance = true; // the appliance pass reports it (and what it holds: LVM volumes)
+                pass.left.push_back(fs.info);
+                continue;
+            }
+            disk::FilesystemInfo info = fs.info;
+            if (fs.for_appliance) { // its files were not scanned: a failure, and where they can be read
+                info.not_scannable_reason += appliance_available
+                                                 ? " (--backend auto reads it through the appliance)"
+                                                 : " (the appliance does not read NBD exports)";
+            }
+            pass.reported.push_back(fs.info.device);
+            const OpenSource open = [&](disk::WantBytes want) {
+                return image.open_filesystem(fs, m_options.source, std::move(want), disk_layers);
+            };
+            auto& scan = scans.emplace_back(open_filesystem(info, "direct", fs.readable ? &open : nullptr,
+                                                            fs.for_appliance, identity, target, pipeline));
+            if (scan.source) {
+                relay.start([this, &scan, &report, &pipeline](const std::function<void()>& listed) {
+                    read_filesystem(scan, report, pipeline, listed);
+                });
+            }
         }
-        disk::FilesystemInfo info = fs.info;
-        if (fs.for_appliance) { // its files were not scanned: a failure, and where they can be read
-            info.not_scannable_reason += appliance_available
-                                             ? " (--backend auto reads it through the appliance)"
-                                             : " (the appliance does not read NBD exports)";
-        }
-        pass.reported.push_back(fs.info.device);
-        const OpenSource open = [&](disk::WantBytes want) {
-            return image.open_filesystem(fs, m_options.source, std::move(want), disk_layers);
-        };
-        scan_filesystem(info, "direct", fs.readable ? &open : nullptr, fs.for_appliance, identity, target,
-                        report, pipeline);
+    }
+    for (auto& scan : scans) {
+        end_filesystem(scan, target, report);
     }
     return needs_appliance;
 }
@@ -726,31 +790,6 @@ std::vector<std::string> ScanRun::layer_identities(const disk::ImageInfo& info) 
         identities[0] = "image";
     }
     return identities;
-}
-
-Expected<void> ScanRun::open_and_scan(const OpenSource& open, const disk::FilesystemInfo& fs,
-                                      const std::string& image_identity, reports::TargetReport& target,
-                                      reports::Report& report, Pipeline& pipeline,
-                                      reports::FilesystemReport& fs_report) {
-    enter_phase("scanning " + printable(target.path) + ":" + printable(fs.device));
-    const SourceLocation where{target.kind, target.path, fs.device, image_identity,
-                               fs.uuid + "|" + fs.device + "|" + fs.type};
-    auto start = Clock::now();
-    auto source = open(pipeline.want_bytes(where));
-    fs_report.open_seconds = seconds_since(start);
-    if (!source) {
-        return std::unexpected(source.error());
-    }
-    start = Clock::now();
-    const auto result = pipeline.scan(**source, where, report);
-    fs_report.scan_seconds = seconds_since(start);
-    fs_report.files = result.counts.files;
-    fs_report.bytes = result.counts.bytes;
-    target.counts += result.counts;
-    if (result.source_error) {
-        return std::unexpected(*result.source_error);
-    }
-    return {};
 }
 
 } // namespace coldscan::scanner

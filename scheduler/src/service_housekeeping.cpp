@@ -128,8 +128,8 @@ void ScanService::Impl::probe_hosts() {
 
 std::vector<ScanRequest> ScanService::Impl::discovered_requests() const {
     const auto nightly = [](std::string target, std::string format) {
-        return ScanRequest{std::move(target), Priority::nightly, "", "", "nightly discovery", std::nullopt,
-                           std::move(format),   {}};
+        return ScanRequest{std::move(target), Priority::nightly, "", "", "nightly discovery",
+                           std::nullopt,      std::move(format), {}};
     };
     std::vector<ScanRequest> requests;
     // (path, format): a format from images_format, else "" (detected).
@@ -190,9 +190,10 @@ void ScanService::Impl::discover_images() {
         }
         queued += (*stored)[0].job.record.status == JobStatus::queued ? 1 : 0;
     }
-    spdlog::info("nightly discovery: {} image(s) and VM(s) found, {} queued (the rest are unchanged since their "
-                 "last scan with this signature set)",
-                 requests.size(), queued);
+    spdlog::info(
+        "nightly discovery: {} image(s) and VM(s) found, {} queued (the rest are unchanged since their "
+        "last scan with this signature set)",
+        requests.size(), queued);
 }
 
 } // namespace coldscan::scheduler

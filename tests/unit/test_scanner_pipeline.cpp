@@ -1,3 +1,4 @@
+#include "../../scanner/src/filesystem_relay.hpp"
 #include "coldscan/common/sha256.hpp"
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/common/text.hpp"
@@ -331,4 +332,67 @@ TEST_CASE("Pipeline::scan scans identical content once per run") {
     CHECK(run.report.detections.size() == 64);
     CHECK(cache.report().engine_scans == 1);
     CHECK(cache.report().files_not_scanned == 63);
+}
+
+TEST_CASE("Pipeline::scan of two sources at once, through FilesystemRelay") {
+    Fixture fixture;
+    // Two filesystems of one image: the first ends with a large file, the second holds EICAR.
+    const auto make = [](const std::string& prefix, int files, const std::string& last) {
+        std::vector<disk::FileEntry> entries;
+        std::map<std::string, std::string> data;
+        for (int i = 0; i < files; ++i) {
+            const std::string path = prefix + std::to_string(i);
+            data[path] = path + std::string(static_cast<std::size_t>(i) * 10, 'y');
+            entries.push_back(entry(path, data[path].size()));
+        }
+        data[prefix + "last"] = last;
+        entries.push_back(entry(prefix + "last", last.size()));
+        return std::make_pair(entries, data);
+    };
+    const auto [boot_entries, boot_data] = make("/boot/f", 20, std::string(3U << 20, 'z'));
+    const auto [root_entries, root_data] = make("/root/f", 300, k_eicar);
+    const auto order = GENERATE(disk::ReadOrder::sequential, disk::ReadOrder::random);
+    const unsigned threads = GENERATE(1U, 2U);
+    CAPTURE(static_cast<int>(order), threads);
+    FakeSource boot(boot_entries, boot_data, order);
+    FakeSource root(root_entries, root_data, order);
+    RecordingEvents events;
+    Progress progress;
+    std::atomic<bool> stop{false};
+    ScanCache cache(open_memory_store(), "ctx", IdentityUse::ignore, "");
+    Pipeline pipeline(*fixture.signatures, PipelineSettings{threads, 1 << 20, 1 << 20, false}, cache, events,
+                      progress, stop);
+    reports::Report report;
+    SourceScanResult boot_result;
+    SourceScanResult root_result;
+    std::atomic<int> listed{0};
+    std::vector<int> listed_before_start; // how many sources had been listed when each read started
+    {
+        FilesystemRelay relay;
+        for (auto* scan : {&boot_result, &root_result}) {
+            listed_before_start.push_back(listed.load());
+            const bool first = scan == &boot_result;
+            relay.start([&, scan, first](const std::function<void()>& on_listed) {
+                *scan = pipeline.scan(first ? boot : root,
+                                      SourceLocation{reports::TargetKind::image, "img",
+                                                     first ? "/dev/sda1" : "/dev/sda2", "", ""},
+                                      report, [&] {
+                                          ++listed;
+                                          on_listed();
+                                      });
+            });
+        }
+    }
+    CHECK(listed_before_start == std::vector<int>{0, 1}); // the second started once the first was listed
+    CHECK(listed == 2);
+    CHECK(boot_result.counts.files == 21);
+    CHECK(boot_result.counts.clean == 21);
+    CHECK(root_result.counts.files == 301);
+    CHECK(root_result.counts.clean == 300);
+    CHECK(root_result.counts.infected == 1);
+    CHECK(events.files.size() == 322);
+    REQUIRE(report.detections.size() == 1);
+    CHECK(report.detections[0].device == "/dev/sda2");
+    CHECK(report.detections[0].path == "/root/flast");
+    CHECK(progress.files_done == 322);
 }

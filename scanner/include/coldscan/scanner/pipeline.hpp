@@ -9,7 +9,9 @@
 #include "coldscan/signatures/signature_set.hpp"
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -37,7 +39,9 @@ struct PipelineSettings {
     bool keep_hardlink_results = false;        // for inventory lines of hard links
 };
 
-// Thread rule: one Pipeline per run, used by one thread; internally it runs `threads` workers (oneTBB).
+// Thread rule: one Pipeline per run, owned by one thread. At most two scan() calls may run at once, from two
+// threads, on different sources (devices): the next filesystem's files enter while the last ones of the one
+// before drain. Each runs `threads` workers (oneTBB) in its own arena; both share the bytes in flight.
 class Pipeline {
 public:
     Pipeline(const signatures::SignatureSet& signatures, PipelineSettings settings, ScanCache& cache,
@@ -50,7 +54,10 @@ public:
     // its verdict (remembered for the scan() of that source that must follow).
     [[nodiscard]] disk::WantBytes want_bytes(const SourceLocation& where);
     // Scans every file of source; detections and issues are appended to report and told to events.
-    SourceScanResult scan(disk::FileSource& source, const SourceLocation& where, reports::Report& report);
+    // on_listed (optional) is called once, from the scan's input stage, when the source has handed over its
+    // last file (or failed, or the run stops): from then on another source's scan may start.
+    SourceScanResult scan(disk::FileSource& source, const SourceLocation& where, reports::Report& report,
+                          const std::function<void()>& on_listed = {});
     [[nodiscard]] std::uint64_t peak_bytes_in_flight() const { return m_budget.peak(); }
     // The longest any worker waited for the signature set's engines (a background load) so far.
     [[nodiscard]] double signature_wait_seconds() const noexcept;
@@ -64,6 +71,9 @@ private:
     [[nodiscard]] std::optional<Sha256Digest> known_content(const SourceLocation& where,
                                                             const disk::FileEntry& entry, bool& blocks_known);
     [[nodiscard]] std::string_view variant_of(const disk::FileEntry& entry) const;
+    // One of the two arenas, for one scan() (Errc-free: a third concurrent scan is a logic error).
+    [[nodiscard]] std::size_t take_arena();
+    void give_back_arena(std::size_t arena);
 
     const signatures::SignatureSet& m_signatures;
     PipelineSettings m_settings;
@@ -75,6 +85,7 @@ private:
     ByteBudget m_budget;
     std::unique_ptr<Workers> m_workers;
     std::unique_ptr<Known> m_known;
+    std::mutex m_report_mutex; // the report and the events, written by the record stages of two scans
 };
 
 } // namespace coldscan::scanner

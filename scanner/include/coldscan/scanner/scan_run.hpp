@@ -14,6 +14,7 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -129,12 +130,25 @@ private:
     void scan_directory(reports::TargetReport& target, reports::Report& report, Pipeline& pipeline);
     // Names the current step on the progress line and in the log (-v).
     void enter_phase(const std::string& phase);
-    // Scans one filesystem of an image into fs_report's counts; an error when it could not be opened or its
-    // stream broke (the files it had listed were reported).
-    [[nodiscard]] Expected<void> open_and_scan(const OpenSource& open, const disk::FilesystemInfo& fs,
-                                               const std::string& image_identity,
-                                               reports::TargetReport& target, reports::Report& report,
-                                               Pipeline& pipeline, reports::FilesystemReport& fs_report);
+    // One filesystem on its way into the report: opened on the owner thread, read (maybe on a relay thread,
+    // overlapped with the next one), then moved into the target in the filesystems' order.
+    struct FilesystemScan {
+        reports::FilesystemReport report;
+        reports::Counts counts;
+        bool issue = false; // a failure that is also an issue (not an interrupted run's: reported once)
+        SourceLocation where;
+        std::unique_ptr<disk::FileSource> source; // set while its files are to be read
+    };
+    // The report of a filesystem not read (no open, or the run stopped), or its opened source.
+    [[nodiscard]] FilesystemScan open_filesystem(const disk::FilesystemInfo& fs, std::string reader,
+                                                 const OpenSource* open, bool unread_is_failure,
+                                                 const std::string& identity,
+                                                 const reports::TargetReport& target, Pipeline& pipeline);
+    // Reads the opened source's files through the pipeline; any thread (at most two at once).
+    void read_filesystem(FilesystemScan& scan, reports::Report& report, Pipeline& pipeline,
+                         const std::function<void()>& listed) noexcept;
+    // Into the target: its counts, its report, an issue for a failure. Owner thread, in order.
+    void end_filesystem(FilesystemScan& scan, reports::TargetReport& target, reports::Report& report);
     // Tells the caller and adds it to errors[].
     void record_issue(reports::TargetKind kind, reports::Report& report, reports::IssueRecord issue);
     void fail_target(reports::TargetReport& target, reports::Report& report, const std::string& reason);
