@@ -9,6 +9,7 @@ packages=(
   libnbd-dev nbdkit libtsk-dev  # the direct path: qemu-nbd exports read with libnbd, parsed by The Sleuth Kit
   linux-image-amd64  # the appliance kernel: supermin needs one in /boot
   libclamav-dev clamav clamav-testfiles
+  zlib1g-dev  # the signature catalogue unpacks ClamAV's .cvd/.cld containers
   libyara-dev yara
   libtbb-dev librocksdb-dev libcli11-dev catch2
   libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev

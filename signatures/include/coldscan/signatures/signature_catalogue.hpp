@@ -1,0 +1,71 @@
+// What a ClamAV database holds, line by line, without loading it into an engine (docs/signature-updates.md):
+// the engine part, whose change forces a full rescan (bytecode, file types, dynamic configuration, trust
+// rules, and anything not known to be a detection line), and the detection lines by kind. `.cvd`, `.cld` and
+// `.cud` containers are unpacked in memory (gzip-compressed or plain tar after their 512-byte header), so a
+// database rewritten as another container, or updated by a `.cdiff` to the same content, has the same
+// catalogue.
+// Thread rule: free functions; a catalogue is a value.
+#pragma once
+
+#include "coldscan/common/error.hpp"
+#include "coldscan/common/sha256.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace coldscan::signatures {
+
+// The kinds of detection lines, by the file they come from.
+enum class LineKind : std::uint8_t {
+    hash,         // .hdb .hsb .hdu .hsu: whole-file MD5/SHA-1/SHA-256 and size
+    section_hash, // .mdb .msb .mdu .msu .imp: PE section and import-table hashes
+    body,         // .ndb .ndu .db .sdb: body (extended) signatures
+    logical,      // .ldb .ldu: logical signatures
+    icon,         // .idb
+    phishing,     // .pdb .gdb .wdb
+    container,    // .cdb: container metadata
+    yara,         // .yar .yara loaded by libclamav
+    allow_list,   // .fp .sfp .ign .ign2
+};
+
+[[nodiscard]] std::string_view to_string(LineKind kind);
+
+struct CatalogueLine {
+    Sha256Digest digest; // of the line, without its line end
+    LineKind kind = LineKind::hash;
+    auto operator<=>(const CatalogueLine&) const = default;
+};
+
+struct SignatureCatalogue {
+    // sha256 (hex) over engine_files, sorted
+    std::string engine_part;
+    // "NAME SHA256" of every engine-part file (its name as in the folder, or inside a container)
+    std::vector<std::string> engine_files;
+    std::vector<CatalogueLine> lines; // sorted, unique
+};
+
+// The catalogue of these database files (ClamavDatabaseInfo::files). Errors: io (a file cannot be read),
+// invalid_argument (a container that is not one: no ClamAV-VDB header, a broken gzip stream or tar, more
+// than k_max_unpacked bytes unpacked).
+[[nodiscard]] Expected<SignatureCatalogue> read_catalogue(const std::vector<std::filesystem::path>& files);
+// One database file's bytes under its name (what read_catalogue does per file; for tests and fuzzing).
+[[nodiscard]] Expected<void> add_database(std::string_view name, std::span<const std::byte> bytes,
+                                          SignatureCatalogue& catalogue);
+// Sorts the lines, drops repeats and computes engine_part from what add_database gathered.
+void finish_catalogue(SignatureCatalogue& catalogue);
+
+// Lines of `to` not in `from` (added) and of `from` not in `to` (removed), each sorted.
+struct CatalogueDelta {
+    std::vector<CatalogueLine> added;
+    std::vector<CatalogueLine> removed;
+};
+[[nodiscard]] CatalogueDelta difference(const SignatureCatalogue& from, const SignatureCatalogue& to);
+
+// The most bytes one container may unpack to (today's daily.cld is ~300 MB).
+inline constexpr std::uint64_t k_max_unpacked = 2ULL << 30;
+
+} // namespace coldscan::signatures
