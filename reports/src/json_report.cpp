@@ -146,6 +146,8 @@ json issue_json(const IssueRecord& e) {
 json signatures_json(const SignatureReport& s) {
     json j;
     j["fingerprint"] = s.fingerprint;
+    j["engine_part"] = s.engine_part;
+    j["detection_set"] = s.detection_set;
     if (s.clamav) {
         j["clamav"] = json{{"path", utf8_or_escaped(s.clamav->path)},
                            {"files", s.clamav->files},

@@ -139,6 +139,8 @@ std::unique_ptr<ScanCache> open_scan_cache(const ScanOptions& options, std::stri
 reports::SignatureReport describe(const signatures::SignatureSet& signatures) {
     reports::SignatureReport out;
     out.fingerprint = signatures.fingerprint();
+    out.engine_part = signatures.engine_part();
+    out.detection_set = signatures.detection_set();
     if (const auto& databases = signatures.clamav_databases()) {
         const auto& info = *databases;
         reports::ClamavSignatures c;

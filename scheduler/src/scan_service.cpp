@@ -265,22 +265,21 @@ Expected<ScanService::Impl::Resolved> ScanService::Impl::resolve_vm(const ScanRe
         }
         each.push_back(std::move(*one));
     }
-    // One job for the whole VM (a volume group may span its disks), placed where its first disk lies. A VM
-    // of one disk is that disk's job: its scan is the same, so a gate of a one-disk domain reuses the
-    // verdict of the image's nightly scan.
+    // A VM of one disk is that disk's job (the same scan: a gate of a one-disk domain and the image's nightly
+    // scan share their verdict). Else one job for the whole VM (a volume group may span its disks), placed
+    // where its first disk lies.
+    if (each.size() == 1) {
+        return std::move(each.front());
+    }
     Resolved vm = each.front();
     vm.request.target = request.target;
     vm.request.format = request.format;
     vm.estimated_bytes = 0;
-    if (each.size() > 1) {
-        // As for one image, a given format is in the identity only where it changes the reading (raw): so a
-        // gate with the domain's <driver type>s finds the job of a submission that let them be detected.
-        vm.identity = "vm|";
-        for (const auto& disk : each) {
-            vm.identity += disk.identity + "|" + disk.request.target + ";";
-        }
-    }
+    // As for one image, a given format is in the identity only where it changes the reading (raw): so a gate
+    // with the domain's <driver type>s finds the job of a submission that let them be detected.
+    vm.identity = "vm|";
     for (const auto& disk : each) {
+        vm.identity += disk.identity + "|" + disk.request.target + ";";
         vm.estimated_bytes += disk.estimated_bytes;
         if (!request.disks.empty()) { // a vm: job scans what was checked here, by its canonical path
             vm.request.disks.push_back(JobDisk{disk.request.target, disk.request.format});

@@ -70,7 +70,7 @@ Classified classify(std::string_view name) {
     return {Part::engine, LineKind::hash}; // .cbc .ftm .cfg .crb .cat .pwdb .ioc ... and anything unknown
 }
 
-void add_lines(LineKind kind, std::string_view text, SignatureCatalogue& catalogue) {
+void add_lines(LineKind kind, std::string_view text, CatalogueSink& sink) {
     Sha256 hasher;
     while (!text.empty()) {
         const auto end = text.find('\n');
@@ -84,7 +84,7 @@ void add_lines(LineKind kind, std::string_view text, SignatureCatalogue& catalog
             continue;
         }
         hasher.update(line);
-        catalogue.lines.push_back(CatalogueLine{hasher.finish(), kind});
+        sink.on_line(CatalogueLine{hasher.finish(), kind});
     }
 }
 
@@ -145,9 +145,13 @@ std::optional<std::uint64_t> octal(std::span<const std::byte> field) {
 }
 
 // Every regular member of the tar, by its name without folders.
-Expected<void> add_tar(std::span<const std::byte> tar, std::string_view name, SignatureCatalogue& catalogue) {
+Expected<void> add_tar(std::span<const std::byte> tar, std::string_view name, CatalogueSink& sink) {
+    // sigtool and freshclam end a container's tar with its last member: no end-of-archive blocks needed.
     std::size_t at = 0;
-    while (at + k_tar_block <= tar.size()) {
+    while (at < tar.size()) {
+        if (tar.size() - at < k_tar_block) {
+            return make_error(Errc::invalid_argument, std::string(name) + ": a broken tar member header");
+        }
         const auto header = tar.subspan(at, k_tar_block);
         if (std::ranges::all_of(header, [](std::byte b) { return b == std::byte{0}; })) {
             return {}; // the end-of-archive block
@@ -166,17 +170,17 @@ Expected<void> add_tar(std::span<const std::byte> tar, std::string_view name, Si
                 return make_error(Errc::invalid_argument,
                                   std::string(name) + ": a container inside a container");
             }
-            if (auto added = add_database(member, content, catalogue); !added) {
+            if (auto added = add_database(member, content, sink); !added) {
                 return added;
             }
         }
-        at += k_tar_block + (static_cast<std::size_t>(*size) + k_tar_block - 1) / k_tar_block * k_tar_block;
+        at += std::min(tar.size() - at, k_tar_block + (static_cast<std::size_t>(*size) + k_tar_block - 1) /
+                                                          k_tar_block * k_tar_block);
     }
-    return make_error(Errc::invalid_argument, std::string(name) + ": a tar without its end");
+    return {};
 }
 
-Expected<void> add_container(std::string_view name, std::span<const std::byte> bytes,
-                             SignatureCatalogue& catalogue) {
+Expected<void> add_container(std::string_view name, std::span<const std::byte> bytes, CatalogueSink& sink) {
     if (bytes.size() < k_header_size || !as_text(bytes.subspan(0, 11)).starts_with("ClamAV-VDB:")) {
         return make_error(Errc::invalid_argument, std::string(name) + ": no ClamAV-VDB header");
     }
@@ -186,9 +190,9 @@ Expected<void> add_container(std::string_view name, std::span<const std::byte> b
         if (!tar) {
             return std::unexpected(tar.error());
         }
-        return add_tar(*tar, name, catalogue);
+        return add_tar(*tar, name, sink);
     }
-    return add_tar(payload, name, catalogue);
+    return add_tar(payload, name, sink);
 }
 
 Expected<std::vector<std::byte>> read_file(const std::filesystem::path& path) {
@@ -205,6 +209,32 @@ Expected<std::vector<std::byte>> read_file(const std::filesystem::path& path) {
     }
     return bytes;
 }
+
+// Keeps every line (read_catalogue).
+class CollectingSink final : public CatalogueSink {
+public:
+    explicit CollectingSink(SignatureCatalogue& catalogue) : m_catalogue(catalogue) {}
+    void on_line(const CatalogueLine& line) override {
+        m_catalogue.lines.push_back(line);
+        m_catalogue.sum.add(line);
+    }
+    void on_engine_file(std::string entry) override { m_catalogue.engine_files.push_back(std::move(entry)); }
+
+private:
+    SignatureCatalogue& m_catalogue;
+};
+
+// Keeps the sums only (digest_catalogue).
+struct SummingSink final : CatalogueSink {
+    void on_line(const CatalogueLine& line) override {
+        sum.add(line);
+        ++lines;
+    }
+    void on_engine_file(std::string entry) override { engine_files.push_back(std::move(entry)); }
+    LineSum sum;
+    std::uint64_t lines = 0;
+    std::vector<std::string> engine_files;
+};
 
 } // namespace
 
@@ -232,12 +262,11 @@ std::string_view to_string(LineKind kind) {
     return "unknown";
 }
 
-Expected<void> add_database(std::string_view name, std::span<const std::byte> bytes,
-                            SignatureCatalogue& catalogue) {
+Expected<void> add_database(std::string_view name, std::span<const std::byte> bytes, CatalogueSink& sink) {
     const Classified what = classify(name);
     switch (what.part) {
     case Part::container:
-        return add_container(name, bytes, catalogue);
+        return add_container(name, bytes, sink);
     case Part::ignored:
         return {};
     case Part::lines:
@@ -245,19 +274,51 @@ Expected<void> add_database(std::string_view name, std::span<const std::byte> by
             // A YARA source is one unit: its rules are not lines.
             Sha256 hasher;
             hasher.update(bytes);
-            catalogue.lines.push_back(CatalogueLine{hasher.finish(), LineKind::yara});
+            sink.on_line(CatalogueLine{hasher.finish(), LineKind::yara});
         } else {
-            add_lines(what.kind, as_text(bytes), catalogue);
+            add_lines(what.kind, as_text(bytes), sink);
         }
         return {};
     case Part::engine: {
         Sha256 hasher;
         hasher.update(bytes);
-        catalogue.engine_files.push_back(std::string(name) + " " + to_hex(hasher.finish()));
+        sink.on_engine_file(std::string(name) + " " + to_hex(hasher.finish()));
         return {};
     }
     }
     return {};
+}
+
+Expected<void> add_database(std::string_view name, std::span<const std::byte> bytes,
+                            SignatureCatalogue& catalogue) {
+    CollectingSink sink(catalogue);
+    return add_database(name, bytes, sink);
+}
+
+void LineSum::add(const CatalogueLine& line) {
+    // The line's digest under its kind, as four little-endian words, added with carries.
+    Sha256 hasher;
+    const auto kind = static_cast<std::byte>(line.kind);
+    hasher.update(std::span<const std::byte>(&kind, 1));
+    hasher.update(line.digest);
+    const auto digest = hasher.finish();
+    unsigned carry = 0;
+    for (std::size_t i = 0; i < words.size(); ++i) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, digest.data() + i * 8, 8);
+        const std::uint64_t with_word = words[i] + word;
+        const unsigned carry_a = with_word < word ? 1U : 0U;
+        const std::uint64_t total = with_word + carry;
+        const unsigned carry_b = total < with_word ? 1U : 0U;
+        words[i] = total;
+        carry = carry_a + carry_b;
+    }
+}
+
+std::string LineSum::hex() const {
+    std::array<std::byte, 32> bytes{};
+    std::memcpy(bytes.data(), words.data(), bytes.size());
+    return to_hex(bytes);
 }
 
 void finish_catalogue(SignatureCatalogue& catalogue) {
@@ -272,21 +333,46 @@ void finish_catalogue(SignatureCatalogue& catalogue) {
         hasher.update("\n");
     }
     catalogue.engine_part = to_hex(hasher.finish());
+    catalogue.detection_set = catalogue.sum.hex();
 }
 
-Expected<SignatureCatalogue> read_catalogue(const std::vector<std::filesystem::path>& files) {
-    SignatureCatalogue catalogue;
+namespace {
+
+Expected<void> add_files(const std::vector<std::filesystem::path>& files, CatalogueSink& sink) {
     for (const auto& file : files) {
         auto bytes = read_file(file);
         if (!bytes) {
             return std::unexpected(bytes.error());
         }
-        if (auto added = add_database(file.filename().string(), *bytes, catalogue); !added) {
-            return std::unexpected(added.error());
+        if (auto added = add_database(file.filename().string(), *bytes, sink); !added) {
+            return added;
         }
+    }
+    return {};
+}
+
+} // namespace
+
+Expected<SignatureCatalogue> read_catalogue(const std::vector<std::filesystem::path>& files) {
+    SignatureCatalogue catalogue;
+    CollectingSink sink(catalogue);
+    if (auto added = add_files(files, sink); !added) {
+        return std::unexpected(added.error());
     }
     finish_catalogue(catalogue);
     return catalogue;
+}
+
+Expected<CatalogueDigest> digest_catalogue(const std::vector<std::filesystem::path>& files) {
+    SummingSink sink;
+    if (auto added = add_files(files, sink); !added) {
+        return std::unexpected(added.error());
+    }
+    // The engine part exactly as finish_catalogue computes it.
+    SignatureCatalogue engine;
+    engine.engine_files = std::move(sink.engine_files);
+    finish_catalogue(engine);
+    return CatalogueDigest{engine.engine_part, sink.sum.hex(), sink.lines};
 }
 
 CatalogueDelta difference(const SignatureCatalogue& from, const SignatureCatalogue& to) {

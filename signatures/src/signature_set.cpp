@@ -1,6 +1,7 @@
 #include "coldscan/signatures/signature_set.hpp"
 
 #include "coldscan/common/sha256.hpp"
+#include "coldscan/signatures/signature_catalogue.hpp"
 #include "file_fingerprint.hpp"
 
 namespace coldscan::signatures {
@@ -12,8 +13,9 @@ namespace {
 // and archive members over it (libclamav cut them short without a word) are limit hits. v4: encrypted
 // archive members and documents are limit hits, no longer clean. v5: an archive member over MaxFileSize is a
 // limit hit only when libclamav extracted it up to the limit (zip headers inside .pyc and .so files declare
-// gigabytes and extract nothing: those files are clean again).
-constexpr std::string_view k_fingerprint_schema = "coldscan-signature-set-v5";
+// gigabytes and extract nothing: those files are clean again). v6: the set in two parts (engine part and
+// detection lines, signature_catalogue.hpp), the same lines in another container being the same set.
+constexpr std::string_view k_fingerprint_schema = "coldscan-signature-set-v6";
 
 // Every limit, because a verdict depends on them as much as on the signatures.
 std::string limits_text(const ScanLimits& limits) {
@@ -25,19 +27,21 @@ std::string limits_text(const ScanLimits& limits) {
            " yara_timeout_s=" + std::to_string(limits.yara_timeout.count());
 }
 
-std::string fingerprint_of(const std::optional<ClamavDatabaseInfo>& clamav, const YaraRules* yara,
-                           const ScanLimits& limits) {
-    Sha256 hasher;
-    hasher.update(k_fingerprint_schema);
-    hasher.update("\nclamav ");
-    hasher.update(clamav ? clamav->engine_version + " " + clamav->fingerprint : "none");
-    hasher.update("\nyara ");
-    hasher.update(yara != nullptr ? yara->info().engine_version + " " + yara->info().fingerprint : "none");
-    hasher.update("\nlimits ");
-    hasher.update(limits_text(limits));
-    hasher.update("\n");
-    const auto digest = hasher.finish();
-    return to_hex(digest);
+// Each YARA rule file is one unit of the detection set; what the rules include, and compiled rules, are
+// engine part (a change there may change any rule).
+Expected<CatalogueDigest> yara_digest_of(const YaraRulesInfo& info) {
+    auto digest = digest_catalogue(info.files);
+    if (!digest) {
+        return std::unexpected(digest.error());
+    }
+    if (!info.included_files.empty()) {
+        auto included = detail::fingerprint_files(info.included_files);
+        if (!included) {
+            return std::unexpected(included.error());
+        }
+        digest->engine_part = sha256_hex(digest->engine_part + " included " + *included);
+    }
+    return digest;
 }
 
 // libclamav reads plain-text databases (.hdb, .ndb, ...) with getc(), which glibc locks once a process has a
@@ -124,8 +128,43 @@ Expected<SignatureSet> SignatureSet::load(const SignatureOptions& options, LoadM
         return std::unexpected(no_signatures(options));
     }
 
-    set.m_fingerprint = fingerprint_of(set.m_clamav_databases, set.yara(), set.m_limits);
+    if (auto parts = set.catalogue_parts(); !parts) {
+        return std::unexpected(parts.error());
+    }
     return set;
+}
+
+Expected<void> SignatureSet::catalogue_parts() {
+    CatalogueDigest clamav{"none", "none", 0};
+    if (m_clamav_databases) {
+        auto read = digest_catalogue(m_clamav_databases->files);
+        if (!read) {
+            return make_error(read.error().code, "the ClamAV databases: " + read.error().message);
+        }
+        clamav = std::move(*read);
+    }
+    CatalogueDigest yara{"none", "none", 0};
+    if (m_yara) {
+        auto read = yara_digest_of(m_yara->info());
+        if (!read) {
+            return make_error(read.error().code, "the YARA rules: " + read.error().message);
+        }
+        yara = std::move(*read);
+    }
+    Sha256 hasher;
+    hasher.update(k_fingerprint_schema);
+    hasher.update("\nclamav ");
+    hasher.update(m_clamav_databases ? m_clamav_databases->engine_version + " " + clamav.engine_part
+                                     : "none");
+    hasher.update("\nyara ");
+    hasher.update(m_yara ? m_yara->info().engine_version + " " + yara.engine_part : "none");
+    hasher.update("\nlimits ");
+    hasher.update(limits_text(m_limits));
+    m_engine_part = to_hex(hasher.finish());
+    m_detection_set = sha256_hex("coldscan detection set v1\nclamav " + clamav.detection_set + "\nyara " +
+                                 yara.detection_set);
+    m_fingerprint = sha256_hex("coldscan signature set v6\n" + m_engine_part + "\n" + m_detection_set);
+    return {};
 }
 
 // The engines load in the sandbox's host process; this one only describes the databases, for the
@@ -153,7 +192,9 @@ Expected<SignatureSet> SignatureSet::load_sandboxed(SignatureSet set, const Sign
     set.m_sandbox = std::move(*sandbox);
     set.m_has_rules = has_rules;
     set.m_background = mode == LoadMode::background;
-    set.m_fingerprint = fingerprint_of(set.m_clamav_databases, set.yara(), set.m_limits);
+    if (auto parts = set.catalogue_parts(); !parts) {
+        return std::unexpected(parts.error());
+    }
     if (!set.m_background) {
         if (auto ready = set.ready(); !ready) {
             return std::unexpected(ready.error());

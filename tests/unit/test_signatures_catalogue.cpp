@@ -107,6 +107,12 @@ TEST_CASE("read_catalogue: a .cvd, a .cld and plain files of the same content ar
     CHECK(cld->lines == plain->lines);
     CHECK(cvd->engine_part == plain->engine_part);
     CHECK(cld->engine_part == plain->engine_part);
+    CHECK(cvd->detection_set == plain->detection_set);
+    const auto digest = digest_catalogue({dbs.dir.path() / "daily.cld"});
+    REQUIRE(digest);
+    CHECK(digest->detection_set == plain->detection_set);
+    CHECK(digest->engine_part == plain->engine_part);
+    CHECK(digest->lines == 6);
 }
 
 TEST_CASE("difference: lines added and removed, by kind", "[signatures]") {
@@ -161,7 +167,7 @@ TEST_CASE("read_catalogue refuses what is not a container", "[signatures]") {
     member.replace(124, 11, "77777777777"); // far more bytes than follow
     member[156] = '0';
     CHECK(refused("daily.cld", header + member) == "daily.cld: a broken tar member header");
-    CHECK(refused("daily.cld", header + std::string(100, 'x')) == "daily.cld: a tar without its end");
+    CHECK(refused("daily.cld", header + std::string(100, 'x')) == "daily.cld: a broken tar member header");
     const auto missing = read_catalogue({"/nonexistent/daily.cvd"});
     REQUIRE_FALSE(missing);
     CHECK(missing.error().code == Errc::io);

@@ -1,11 +1,22 @@
 #include "coldscan/signatures/signature_set.hpp"
 #include "test_signatures_support.hpp"
 
+#include <cstdlib>
+
 using namespace coldscan;
 using namespace coldscan::signatures;
 using namespace coldscan::signatures::test;
 
 namespace {
+
+// The test databases and one YARA rule file at `rules`.
+SignatureOptions with_marker_rule(const TestDatabases& db, const std::filesystem::path& rules) {
+    write_file(rules, "rule marker { strings: $m = \"coldscan-marker\" condition: $m }\n");
+    SignatureOptions options;
+    options.clamav_db = db.folder;
+    options.yara_rules = {rules};
+    return options;
+}
 
 SignatureSet load_ok(const SignatureOptions& options) {
     auto set = SignatureSet::load(options);
@@ -106,10 +117,7 @@ TEST_CASE("SignatureSet::load") {
 TEST_CASE("SignatureSet::fingerprint") {
     const auto db = TestDatabases::create();
     const auto rules = db.dir.path() / "rules" / "marker.yar";
-    write_file(rules, "rule marker { strings: $m = \"coldscan-marker\" condition: $m }\n");
-    SignatureOptions options;
-    options.clamav_db = db.folder;
-    options.yara_rules = {rules};
+    SignatureOptions options = with_marker_rule(db, rules);
     const std::string before = load_ok(options).fingerprint();
 
     SECTION("stable for the same signatures and limits") {
@@ -135,6 +143,62 @@ TEST_CASE("SignatureSet::fingerprint") {
         const auto set = load_ok(options);
         CHECK(set.fingerprint() != set.clamav()->info().fingerprint);
         CHECK(set.fingerprint() != set.yara()->info().fingerprint);
+    }
+}
+
+TEST_CASE("SignatureSet: engine part and detection set") {
+    const auto db = TestDatabases::create();
+    const auto rules = db.dir.path() / "rules" / "marker.yar";
+    SignatureOptions options = with_marker_rule(db, rules);
+    const auto before = load_ok(options);
+    CHECK(before.engine_part().size() == 64);
+    CHECK(before.detection_set().size() == 64);
+
+    SECTION("stable for the same signatures and limits") {
+        const auto again = load_ok(options);
+        CHECK(again.engine_part() == before.engine_part());
+        CHECK(again.detection_set() == before.detection_set());
+    }
+    SECTION("a detection line added changes the detection set only") {
+        write_file(db.folder / "extra.hdb", "44d88612fea8a8f36de82e1278abb02f:68:Coldscan.Test.Hash\n");
+        const auto after = load_ok(options);
+        CHECK(after.engine_part() == before.engine_part());
+        CHECK(after.detection_set() != before.detection_set());
+        CHECK(after.fingerprint() != before.fingerprint());
+    }
+    SECTION("the same databases as one .cud container (sigtool --build --unsigned): the same set") {
+        // sigtool builds from the working folder: the databases named after the container, a COPYING file.
+        const auto work = db.dir.path() / "sigtool";
+        const auto packed = db.dir.path() / "packed";
+        std::filesystem::create_directories(work);
+        std::filesystem::create_directories(packed);
+        for (const auto& entry : std::filesystem::directory_iterator(db.folder)) {
+            std::filesystem::copy_file(entry.path(), work / ("all" + entry.path().extension().string()));
+        }
+        write_file(work / "COPYING", "coldscan unit tests\n");
+        REQUIRE(std::system(
+                    ("cd '" + work.string() +
+                     "' && printf 'coldscan-tests\\n' | sigtool --build=all.cud --unsigned >/dev/null 2>&1")
+                        .c_str()) == 0);
+        std::filesystem::rename(work / "all.cud", packed / "all.cud");
+        options.clamav_db = packed;
+        const auto container = load_ok(options);
+        CHECK(container.detection_set() == before.detection_set());
+        CHECK(container.engine_part() == before.engine_part());
+        CHECK(container.fingerprint() == before.fingerprint());
+    }
+    SECTION("a YARA rule file changed changes the detection set only") {
+        write_file(rules, "rule marker { strings: $m = \"coldscan-other\" condition: $m }\n");
+        const auto after = load_ok(options);
+        CHECK(after.engine_part() == before.engine_part());
+        CHECK(after.detection_set() != before.detection_set());
+    }
+    SECTION("dynamic configuration or a limit changes the engine part") {
+        write_file(db.folder / "local.cfg", "DOCUMENT:0x0:0:0\n");
+        CHECK(load_ok(options).engine_part() != before.engine_part());
+        std::filesystem::remove(db.folder / "local.cfg");
+        options.limits.max_file_size += 1;
+        CHECK(load_ok(options).engine_part() != before.engine_part());
     }
 }
 

@@ -134,6 +134,8 @@ struct YaraSignatures {
 
 struct SignatureReport {
     std::string fingerprint;
+    std::string engine_part;   // what forces a full rescan when it changes (docs/signature-updates.md)
+    std::string detection_set; // which detection lines the set holds
     std::optional<ClamavSignatures> clamav;
     std::optional<YaraSignatures> yara;
 };

@@ -10,6 +10,7 @@
 #include "coldscan/common/error.hpp"
 #include "coldscan/common/sha256.hpp"
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <span>
@@ -40,22 +41,54 @@ struct CatalogueLine {
     auto operator<=>(const CatalogueLine&) const = default;
 };
 
+// The sum, mod 2^256, of line digests (each under its kind): order does not matter.
+struct LineSum {
+    std::array<std::uint64_t, 4> words{};
+    void add(const CatalogueLine& line);
+    [[nodiscard]] std::string hex() const;
+};
+
 struct SignatureCatalogue {
     // sha256 (hex) over engine_files, sorted
     std::string engine_part;
+    std::string detection_set; // CatalogueDigest::detection_set of the same files
+    LineSum sum;               // of every line read, repeats included (detection_set's)
     // "NAME SHA256" of every engine-part file (its name as in the folder, or inside a container)
     std::vector<std::string> engine_files;
     std::vector<CatalogueLine> lines; // sorted, unique
+};
+
+// Where a database's lines and engine-part files go as they are read.
+class CatalogueSink {
+public:
+    virtual ~CatalogueSink() = default;
+    virtual void on_line(const CatalogueLine& line) = 0;
+    // "NAME SHA256" of an engine-part file
+    virtual void on_engine_file(std::string entry) = 0;
+};
+
+// The digests of a set's two parts, summed up as the files are read: nothing is kept per line. The
+// detection digest is a multiset hash (LineSum over every line), so the order of files, members and lines
+// does not matter: a .cld that freshclam rebuilt from a .cvd and its .cdiff files has the digest of the
+// .cvd it equals.
+struct CatalogueDigest {
+    std::string engine_part;   // hex, as SignatureCatalogue::engine_part
+    std::string detection_set; // hex
+    std::uint64_t lines = 0;
 };
 
 // The catalogue of these database files (ClamavDatabaseInfo::files). Errors: io (a file cannot be read),
 // invalid_argument (a container that is not one: no ClamAV-VDB header, a broken gzip stream or tar, more
 // than k_max_unpacked bytes unpacked).
 [[nodiscard]] Expected<SignatureCatalogue> read_catalogue(const std::vector<std::filesystem::path>& files);
-// One database file's bytes under its name (what read_catalogue does per file; for tests and fuzzing).
+// The same files into their digests only. Errors: as read_catalogue.
+[[nodiscard]] Expected<CatalogueDigest> digest_catalogue(const std::vector<std::filesystem::path>& files);
+// One database file's bytes under its name, into the sink (what both do per file; for tests and fuzzing).
+[[nodiscard]] Expected<void> add_database(std::string_view name, std::span<const std::byte> bytes,
+                                          CatalogueSink& sink);
 [[nodiscard]] Expected<void> add_database(std::string_view name, std::span<const std::byte> bytes,
                                           SignatureCatalogue& catalogue);
-// Sorts the lines, drops repeats and computes engine_part from what add_database gathered.
+// Sorts the lines, drops repeats and computes engine_part and detection_set from what add_database gathered.
 void finish_catalogue(SignatureCatalogue& catalogue);
 
 // Lines of `to` not in `from` (added) and of `from` not in `to` (removed), each sorted.

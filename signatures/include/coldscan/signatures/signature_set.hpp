@@ -59,9 +59,15 @@ public:
     // Whether the ClamAV engine is compiling on its own thread (else it was ready when load() returned).
     [[nodiscard]] bool loads_in_background() const noexcept { return m_background; }
     [[nodiscard]] const ScanLimits& limits() const noexcept { return m_limits; }
-    // sha256 over both engines' fingerprints and versions: names "the signature set" in reports and caches.
-    // Known at once in both modes.
+    // sha256 over the two parts below: names "the signature set" in reports and caches. The same lines in
+    // another container (daily.cvd rewritten as daily.cld) are the same set. Known at once in both modes.
     [[nodiscard]] const std::string& fingerprint() const noexcept { return m_fingerprint; }
+    // The set in two parts (docs/signature-updates.md), known at once in both modes. engine_part: what
+    // forces a full rescan when it changes (engine versions, limits, bytecode, file types, configuration,
+    // trust rules, YARA includes and compiled rules). detection_set: which detection lines the set holds
+    // (ClamAV's line by line, each YARA rule file whole; signature_catalogue.hpp reads the lines).
+    [[nodiscard]] const std::string& engine_part() const noexcept { return m_engine_part; }
+    [[nodiscard]] const std::string& detection_set() const noexcept { return m_detection_set; }
 
 private:
     SignatureSet() = default;
@@ -76,6 +82,11 @@ private:
     std::optional<YaraRules> m_yara;
     ScanLimits m_limits;
     std::string m_fingerprint;
+    std::string m_engine_part;
+    std::string m_detection_set;
+    // Reads the databases and rules into the two parts and the fingerprint (after m_clamav_databases,
+    // m_yara and m_limits are set).
+    [[nodiscard]] Expected<void> catalogue_parts();
 };
 
 } // namespace coldscan::signatures
