@@ -400,3 +400,27 @@ put("ovf_descriptor", "ovftool.ovf", ovf(REFS, DISKS, ITEM % "ovf:/disk/vmdisk2"
 put("ovf_descriptor", "virtualbox.ovf", ovf(REFS, DISKS, ITEM % "/disk/vmdisk1"))
 put("ovf_descriptor", "compressed.ovf", ovf(REFS.replace('ovf:size="4096"', 'ovf:compression="gzip"'), DISKS, ""))
 put("ovf_descriptor", "doctype.ovf", '<?xml version="1.0"?><!DOCTYPE Envelope [<!ENTITY x "y">]><Envelope>&x;</Envelope>')
+
+# -- signature_catalogue: ClamAV containers as sigtool writes them (.cvd gzip-compressed, .cld plain; the tar
+# ends with its last member), a plain database, and near misses.
+def clamav_container(members, gzip):
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    body = out.getvalue()
+    if gzip:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+        body = compressor.compress(body) + compressor.flush()
+    header = b"ClamAV-VDB:06 Dec 2026 10-00 +0000:27000:4:90:x:x:seeds:1796551200"
+    return header.ljust(512, b" ") + body
+CLAMAV_MEMBERS = [("COPYING", b"licence\n"), ("daily.info", b"ClamAV-VDB:x\ndaily.hdb:40:x\n"),
+                  ("daily.hdb", b"44d88612fea8a8f36de82e1278abb02f:68:Eicar\n# comment\r\n\n"),
+                  ("daily.ndb", b"Body:0:*:414243\n"), ("daily.ldb", b"Logical;Engine:51-255,Target:0;0;41\n"),
+                  ("daily.ign2", b"Body\n"), ("daily.cfg", b"DOCUMENT:0x0:0:0\n"), ("daily.yar", b"rule a { condition: true }\n")]
+put("signature_catalogue", "daily.cvd", clamav_container(CLAMAV_MEMBERS, True))
+put("signature_catalogue", "daily.cld", clamav_container(CLAMAV_MEMBERS, False))
+put("signature_catalogue", "main.hdb", "44d88612fea8a8f36de82e1278abb02f:68:Eicar\n")
+put("signature_catalogue", "nested.cld", clamav_container([("inner.cvd", clamav_container(CLAMAV_MEMBERS[:3], True))], False))
