@@ -5,6 +5,10 @@
 #   ext4-lvm       --backend direct on debian12-server-lvm-ext4.qcow2 (/boot ext4 + LVM, root LV ext4: Ubuntu)
 #   xfs-lvm        --backend direct on debian12-server-lvm-xfs.qcow2 (/boot ext4 + LVM, root LV XFS: RHEL)
 #   xfs-appliance  --backend guestfs on the XFS disk (the appliance; TCG here)
+#   xfs-lvm-test-sigs, xfs-appliance-test-sigs
+#                  the same two with the test signatures (make-signatures.sh: a handful of ClamAV and YARA
+#                  signatures), the issue's reference conditions: how much faster the direct path reads when the
+#                  engines are not the bound (with the load set, both paths wait for the engines on two cores)
 #   cold           --backend direct on the XFS disk (the template), an empty --cache
 #   clone          --backend direct on a linked clone of it (a qcow2 overlay, ~1% of the data rewritten inside
 #                  the guest's XFS by one guestfish session), right after cold on the same cache: the files
@@ -41,10 +45,12 @@ bench_dir=${COLDSCAN_BENCH_DIR:-build/bench}
 mkdir -p "$bench_dir"
 bench_dir=$(cd "$bench_dir" && pwd)
 sigs=$bench_dir/sigs/clamav
+test_sigs=$bench_dir/test-sigs
 cores=$(nproc)
 
 echo "== Inputs"
 "$here/make-load-signatures.sh" "$bench_dir/sigs"
+"$root/tests/fixtures/make-signatures.sh" "$test_sigs"
 # The ext4 disk and the tree (make-real-os.sh), then the two LVM disks; all idempotent.
 "$root/tests/fixtures/make-real-os-lvm.sh" "$bench_dir/real-os" xfs ext4
 real=$(cd "$bench_dir/real-os" && pwd -P) # the real folder: the clone's backing file and --allow-root name it
@@ -156,13 +162,22 @@ scan() { # ARM ARGS...
     timed "$arm" "$run/coldscan" scan --clamav-db "$sigs" --threads "$cores" --no-progress --no-summary \
         --quiet-issues --report "$run/$arm.json" --inventory "$run/$arm.jsonl" "$@"
 }
+scan_test_sigs() { # ARM ARGS...: with the test signatures (ClamAV and YARA)
+    local arm=$1
+    shift
+    timed "$arm" "$run/coldscan" scan --clamav-db "$test_sigs/clamav" --yara-rules "$test_sigs/yara" \
+        --threads "$cores" --no-progress --no-summary --quiet-issues --report "$run/$arm.json" \
+        --inventory "$run/$arm.jsonl" "$@"
+}
 for ((r = 1; r <= repeats; r++)); do
     echo "=== repeat $r of $repeats"
     scan "ext4-gpt.$r" --backend direct --no-cache "$ext4_gpt"
     scan "ext4-lvm.$r" --backend direct --no-cache "$ext4_lvm"
     scan "xfs-lvm.$r" --backend direct --no-cache "$template"
+    scan_test_sigs "xfs-lvm-test-sigs.$r" --backend direct --no-cache "$template"
     if ((r <= guestfs_repeats)); then
         scan "xfs-appliance.$r" --backend guestfs --no-cache "$template"
+        scan_test_sigs "xfs-appliance-test-sigs.$r" --backend guestfs --no-cache "$template"
     fi
     rm -rf "$run/cache.$r" "$run/cache-4k.$r"
     scan "cold.$r" --backend direct --cache "$run/cache.$r" "$template"

@@ -153,22 +153,14 @@ std::vector<ScanRequest> ScanService::Impl::discovered_requests() const {
         requests.push_back(nightly(std::move(image), std::move(format)));
     }
     if (config.libvirt_uri) {
-        // A domain of several disks is one job of them all (a volume group may span them).
+        // A domain is one job of all its disks (a volume group may span them); of one disk, that image's job.
         auto domains = list_domains(*config.libvirt_uri);
         if (!domains) {
             spdlog::warn("nightly discovery: libvirt: {}", domains.error().message);
             return requests;
         }
         for (const auto& domain : *domains) {
-            auto disks = domain_disks(*config.libvirt_uri, domain);
-            if (!disks) {
-                spdlog::warn("nightly discovery: domain {}: {}", domain, disks.error().message);
-            } else if (disks->size() == 1 && disks->front().kind == "file") {
-                // The image itself: the job a nightly scan of its datastore and a gate of its path share.
-                requests.push_back(nightly(disks->front().source, disks->front().format));
-            } else {
-                requests.push_back(nightly("libvirt:" + domain, ""));
-            }
+            requests.push_back(nightly("libvirt:" + domain, ""));
         }
     }
     return requests;

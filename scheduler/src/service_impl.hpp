@@ -126,7 +126,7 @@ struct ScanService::Impl {
     void housekeeping_loop();
     void probe_hosts();
     // What nightly discovery would scan: the datastores' images (images = [...]) and each libvirt domain
-    // (its disk; a domain of several disks as one VM, "libvirt:DOMAIN").
+    // ("libvirt:DOMAIN": one job of all its disks, resolve_vm).
     [[nodiscard]] std::vector<ScanRequest> discovered_requests() const;
     void discover_images();
     [[nodiscard]] std::string signature_folder_stamp() const;
