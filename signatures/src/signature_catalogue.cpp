@@ -83,6 +83,8 @@ void add_lines(LineKind kind, std::string_view text, CatalogueSink& sink) {
         if (line.empty() || line.front() == '#') {
             continue;
         }
+        const auto kind_byte = static_cast<std::byte>(kind);
+        hasher.update(std::span<const std::byte>(&kind_byte, 1));
         hasher.update(line);
         sink.on_line(CatalogueLine{hasher.finish(), kind});
     }
@@ -273,6 +275,8 @@ Expected<void> add_database(std::string_view name, std::span<const std::byte> by
         if (what.kind == LineKind::yara) {
             // A YARA source is one unit: its rules are not lines.
             Sha256 hasher;
+            const auto kind_byte = static_cast<std::byte>(LineKind::yara);
+            hasher.update(std::span<const std::byte>(&kind_byte, 1));
             hasher.update(bytes);
             sink.on_line(CatalogueLine{hasher.finish(), LineKind::yara});
         } else {
@@ -296,16 +300,11 @@ Expected<void> add_database(std::string_view name, std::span<const std::byte> by
 }
 
 void LineSum::add(const CatalogueLine& line) {
-    // The line's digest under its kind, as four little-endian words, added with carries.
-    Sha256 hasher;
-    const auto kind = static_cast<std::byte>(line.kind);
-    hasher.update(std::span<const std::byte>(&kind, 1));
-    hasher.update(line.digest);
-    const auto digest = hasher.finish();
+    // The line's digest (which covers its kind) as four little-endian words, added with carries.
     unsigned carry = 0;
     for (std::size_t i = 0; i < words.size(); ++i) {
         std::uint64_t word = 0;
-        std::memcpy(&word, digest.data() + i * 8, 8);
+        std::memcpy(&word, line.digest.data() + i * 8, 8);
         const std::uint64_t with_word = words[i] + word;
         const unsigned carry_a = with_word < word ? 1U : 0U;
         const std::uint64_t total = with_word + carry;

@@ -45,6 +45,8 @@ std::vector<std::byte> bytes_of(const std::string& text) {
 
 CatalogueLine line(const std::string& text, LineKind kind) {
     Sha256 hasher;
+    const auto kind_byte = static_cast<std::byte>(kind);
+    hasher.update(std::span<const std::byte>(&kind_byte, 1));
     hasher.update(text);
     return CatalogueLine{hasher.finish(), kind};
 }

@@ -36,12 +36,12 @@ enum class LineKind : std::uint8_t {
 [[nodiscard]] std::string_view to_string(LineKind kind);
 
 struct CatalogueLine {
-    Sha256Digest digest; // of the line, without its line end
+    Sha256Digest digest; // of the kind (one byte) and the line, without its line end
     LineKind kind = LineKind::hash;
     auto operator<=>(const CatalogueLine&) const = default;
 };
 
-// The sum, mod 2^256, of line digests (each under its kind): order does not matter.
+// The sum, mod 2^256, of line digests (each covers its kind): order does not matter.
 struct LineSum {
     std::array<std::uint64_t, 4> words{};
     void add(const CatalogueLine& line);
