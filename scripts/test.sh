@@ -25,7 +25,7 @@ if [[ ${COLDSCAN_SANITIZER_PASS:-1} != 0 ]]; then
     # The real-OS tests (label real-os: a 1.3 GiB server scanned five ways) run in the release pass only: the
     # code they reach is the code the smaller fixtures reach, and under ASan they would cost ~15 minutes.
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        ctest --test-dir build-asan --output-on-failure -j2 -LE real-os "$@"
+        LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" ctest --test-dir build-asan --output-on-failure -j2 -LE real-os "$@"
 fi
 
 if [[ ${COLDSCAN_TSAN_PASS:-1} != 0 ]]; then

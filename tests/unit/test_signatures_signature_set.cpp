@@ -146,7 +146,7 @@ TEST_CASE("SignatureSet::fingerprint") {
     }
 }
 
-TEST_CASE("SignatureSet: engine part and detection set") {
+TEST_CASE("SignatureSet: engine part and detection set", "[clamav-container]") {
     const auto db = TestDatabases::create();
     const auto rules = db.dir.path() / "rules" / "marker.yar";
     SignatureOptions options = with_marker_rule(db, rules);
