@@ -1,5 +1,6 @@
 #include "coldscan/reports/json_report.hpp"
 
+#include "coldscan/common/replace_file.hpp"
 #include "coldscan/common/text.hpp"
 
 #include <cerrno>
@@ -231,24 +232,8 @@ std::string to_json(const Report& report) {
 }
 
 Expected<void> write_json_file(const Report& report, const std::filesystem::path& path) {
-    const std::string text = to_json(report);
-    std::filesystem::path temp = path;
-    temp += ".tmp-" + std::to_string(::getpid());
-    {
-        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-        out.write(text.data(), static_cast<std::streamsize>(text.size()));
-        out.flush();
-        if (!out) {
-            std::error_code ignored;
-            std::filesystem::remove(temp, ignored);
-            return make_error(Errc::io, "cannot write the report to " + path.string());
-        }
-    }
-    std::error_code ec;
-    std::filesystem::rename(temp, path, ec);
-    if (ec) {
-        std::filesystem::remove(temp, ec);
-        return make_error(Errc::io, "cannot write the report to " + path.string() + ": " + ec.message());
+    if (auto written = replace_file(path, to_json(report)); !written) {
+        return make_error(Errc::io, "cannot write the report: " + written.error().message);
     }
     return {};
 }

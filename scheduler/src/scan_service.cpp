@@ -31,6 +31,7 @@ signatures::SignatureOptions signature_options(const ServiceConfig& config) {
     options.limits = config.limits;
     options.isolation =
         config.sandbox ? signatures::EngineIsolation::sandboxed : signatures::EngineIsolation::in_process;
+    options.memo_dir = config.state_dir / "store" / signatures::k_memo_folder;
     return options;
 }
 

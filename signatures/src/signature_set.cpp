@@ -3,6 +3,7 @@
 #include "coldscan/common/sha256.hpp"
 #include "coldscan/signatures/signature_catalogue.hpp"
 #include "file_fingerprint.hpp"
+#include "parts_memo.hpp"
 
 namespace coldscan::signatures {
 namespace {
@@ -60,6 +61,23 @@ bool slow_on_a_thread(const std::vector<std::filesystem::path>& files) {
         }
     }
     return plain_text > k_plain_text_budget;
+}
+
+Expected<CatalogueDigest> clamav_digest(const ClamavDatabaseInfo& databases,
+                                        const std::optional<std::filesystem::path>& memo_dir) {
+    if (memo_dir) {
+        if (auto known = detail::recall_catalogue_digest(*memo_dir, databases.fingerprint)) {
+            return *known;
+        }
+    }
+    auto read = digest_catalogue(databases.files);
+    if (!read) {
+        return make_error(read.error().code, "the ClamAV databases: " + read.error().message);
+    }
+    if (memo_dir) {
+        detail::remember_catalogue_digest(*memo_dir, databases.fingerprint, *read);
+    }
+    return read;
 }
 
 Error no_signatures(const SignatureOptions& options) {
@@ -128,18 +146,18 @@ Expected<SignatureSet> SignatureSet::load(const SignatureOptions& options, LoadM
         return std::unexpected(no_signatures(options));
     }
 
-    if (auto parts = set.catalogue_parts(); !parts) {
+    if (auto parts = set.catalogue_parts(options.memo_dir); !parts) {
         return std::unexpected(parts.error());
     }
     return set;
 }
 
-Expected<void> SignatureSet::catalogue_parts() {
+Expected<void> SignatureSet::catalogue_parts(const std::optional<std::filesystem::path>& memo_dir) {
     CatalogueDigest clamav{"none", "none", 0};
     if (m_clamav_databases) {
-        auto read = digest_catalogue(m_clamav_databases->files);
+        auto read = clamav_digest(*m_clamav_databases, memo_dir);
         if (!read) {
-            return make_error(read.error().code, "the ClamAV databases: " + read.error().message);
+            return std::unexpected(read.error());
         }
         clamav = std::move(*read);
     }
@@ -192,7 +210,7 @@ Expected<SignatureSet> SignatureSet::load_sandboxed(SignatureSet set, const Sign
     set.m_sandbox = std::move(*sandbox);
     set.m_has_rules = has_rules;
     set.m_background = mode == LoadMode::background;
-    if (auto parts = set.catalogue_parts(); !parts) {
+    if (auto parts = set.catalogue_parts(options.memo_dir); !parts) {
         return std::unexpected(parts.error());
     }
     if (!set.m_background) {

@@ -202,6 +202,44 @@ TEST_CASE("SignatureSet: engine part and detection set", "[clamav-container]") {
     }
 }
 
+TEST_CASE("SignatureSet: digests of databases read before are remembered") {
+    const auto db = TestDatabases::create();
+    SignatureOptions options;
+    options.clamav_db = db.folder;
+    const auto unremembered = load_ok(options);
+    options.memo_dir = db.dir.path() / "cache" / k_memo_folder;
+    const auto first = load_ok(options);
+    CHECK(first.fingerprint() == unremembered.fingerprint());
+    std::vector<std::filesystem::path> memos;
+    for (const auto& entry : std::filesystem::directory_iterator(*options.memo_dir)) {
+        memos.push_back(entry.path());
+    }
+    REQUIRE(memos.size() == 1);
+
+    SECTION("the second load takes the remembered digest instead of reading the lines") {
+        // A forged memo for these very files shows which one the load used.
+        const std::string forged(64, 'a');
+        write_file(memos[0], forged + "\n" + forged + "\n7\n");
+        const auto second = load_ok(options);
+        CHECK(second.fingerprint() != first.fingerprint());
+        options.memo_dir.reset();
+        CHECK(load_ok(options).fingerprint() == first.fingerprint());
+    }
+    SECTION("a changed database is a new key: its lines are read") {
+        write_file(db.folder / "extra.hdb", "44d88612fea8a8f36de82e1278abb02f:68:Coldscan.Test.Hash\n");
+        const auto changed = load_ok(options);
+        CHECK(changed.detection_set() != first.detection_set());
+        options.memo_dir.reset();
+        CHECK(load_ok(options).fingerprint() == changed.fingerprint());
+    }
+    SECTION("a damaged memo is ignored") {
+        write_file(memos[0], "not a digest\n");
+        CHECK(load_ok(options).fingerprint() == first.fingerprint());
+        write_file(memos[0], std::string(64, 'a') + "\n" + std::string(63, 'a') + "\n7\n");
+        CHECK(load_ok(options).fingerprint() == first.fingerprint());
+    }
+}
+
 TEST_CASE("SignatureSet::load in the background") {
     const auto db = TestDatabases::create();
     SignatureOptions options;

@@ -283,6 +283,17 @@ int run_scan(const ScanCommandOptions& o, std::atomic<bool>& stop) {
         sig_options.yara_rules.emplace_back(rules);
     }
 
+    if (!o.no_cache) {
+        scan_options.cache_dir =
+            o.cache_dir.empty() ? default_cache_dir() : std::filesystem::path(o.cache_dir);
+        if (!scan_options.cache_dir) {
+            spdlog::info("no verdict cache: HOME and XDG_CACHE_HOME are unset (use --cache DIR)");
+        }
+    }
+    if (scan_options.cache_dir) {
+        sig_options.memo_dir = *scan_options.cache_dir / signatures::k_memo_folder;
+    }
+
     // The ClamAV engine compiles while the images are opened and the verdict cache is asked: a re-scan that
     // finds little to scan does not wait the whole load first.
     const auto load_start = std::chrono::steady_clock::now();
@@ -328,13 +339,6 @@ int run_scan(const ScanCommandOptions& o, std::atomic<bool>& stop) {
     scan_options.source.spill_dir = o.spill_dir;
     scan_options.source.stall_timeout = std::chrono::seconds(o.stall_timeout);
     scan_options.inventory = inventory.has_value();
-    if (!o.no_cache) {
-        scan_options.cache_dir =
-            o.cache_dir.empty() ? default_cache_dir() : std::filesystem::path(o.cache_dir);
-        if (!scan_options.cache_dir) {
-            spdlog::info("no verdict cache: HOME and XDG_CACHE_HOME are unset (use --cache DIR)");
-        }
-    }
     scan_options.identity = o.verify_content ? scanner::IdentityUse::ignore : scanner::IdentityUse::trust;
 
     ConsoleEvents events(!o.quiet_issues, std::move(inventory));

@@ -20,6 +20,10 @@
 
 namespace coldscan::signatures {
 
+// Raised whenever what a catalogue digest means changes (line digests, engine-part entries, kinds), so that
+// digests remembered by an older coldscan (parts_memo.hpp) are not taken for new ones.
+inline constexpr std::string_view k_catalogue_version = "coldscan-catalogue-v2";
+
 // The kinds of detection lines, by the file they come from.
 enum class LineKind : std::uint8_t {
     hash,         // .hdb .hsb .hdu .hsu: whole-file MD5/SHA-1/SHA-256 and size

@@ -18,6 +18,8 @@
 namespace coldscan::signatures {
 
 inline constexpr const char* k_default_clamav_db = "/var/lib/clamav";
+// SignatureOptions::memo_dir's name inside a verdict cache's folder.
+inline constexpr const char* k_memo_folder = "signature-sets";
 
 // in_process: the engines run on the pipeline's threads (tests, benchmarks of the engines alone).
 // sandboxed: in confined worker processes (engine_sandbox.hpp): what scans of untrusted images use.
@@ -28,6 +30,9 @@ struct SignatureOptions {
     std::vector<std::filesystem::path> yara_rules;
     ScanLimits limits;
     EngineIsolation isolation = EngineIsolation::in_process;
+    // Where the digests of ClamAV databases read before are remembered (a folder in the verdict cache), so
+    // loading a set seen before skips unpacking and digesting its lines. Unset: always read them.
+    std::optional<std::filesystem::path> memo_dir;
 };
 
 // now: both engines are ready when load() returns. background: the ClamAV engine (the slow part: ~1 s per
@@ -86,7 +91,7 @@ private:
     std::string m_detection_set;
     // Reads the databases and rules into the two parts and the fingerprint (after m_clamav_databases,
     // m_yara and m_limits are set).
-    [[nodiscard]] Expected<void> catalogue_parts();
+    [[nodiscard]] Expected<void> catalogue_parts(const std::optional<std::filesystem::path>& memo_dir);
 };
 
 } // namespace coldscan::signatures
