@@ -224,7 +224,11 @@ std::string to_json(const Report& report) {
                       {"block_hits", cache.block_hits},
                       {"block_misses", cache.block_misses},
                       {"files_reused_by_blocks", cache.files_reused_by_blocks},
-                      {"bytes_reused_by_blocks", cache.bytes_reused_by_blocks}};
+                      {"bytes_reused_by_blocks", cache.bytes_reused_by_blocks},
+                      {"detection_set", cache.detection_set},
+                      {"lineage", cache.lineage},
+                      {"verdicts_carried", cache.verdicts_carried},
+                      {"verdicts_outdated", cache.verdicts_outdated}};
     j["timings"] = json{{"total_seconds", report.total_seconds},
                         {"signature_load_seconds", report.signature_load_seconds},
                         {"signature_wait_seconds", report.signature_wait_seconds}};

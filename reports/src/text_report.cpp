@@ -181,6 +181,10 @@ std::string summary(const Report& report) {
             text += ", " + std::to_string(cache.files_reused_by_blocks) + " reused from unchanged blocks (" +
                     format_bytes(cache.bytes_reused_by_blocks) + ")";
         }
+        if (cache.verdicts_carried + cache.verdicts_outdated > 0) {
+            text += "; after the signature update " + std::to_string(cache.verdicts_carried) +
+                    " verdicts stood, " + std::to_string(cache.verdicts_outdated) + " were scanned again";
+        }
         line("Cache:", text);
     }
     std::array<char, 64> time{};

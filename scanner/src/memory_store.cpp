@@ -69,6 +69,8 @@ std::string_view to_string(KeySpace space) {
         return "meta";
     case KeySpace::jobs:
         return "jobs";
+    case KeySpace::signature_sets:
+        return "signature_sets";
     }
     return "meta";
 }

@@ -205,6 +205,38 @@ ScanCache::ScanCache(std::unique_ptr<KvStore> store, std::string context, Identi
 
 ScanCache::~ScanCache() = default;
 
+void ScanCache::follow_sets(const signatures::SignatureSet& signatures) {
+    m_detection_set = signatures.detection_set();
+    if (!persistent() || !usable()) {
+        m_cache.follow_sets(m_detection_set, nullptr);
+        return;
+    }
+    m_lineage = std::make_unique<SetLineage>(*m_store);
+    auto recorded = [&]() -> Expected<void> {
+        auto known = m_lineage->knows(m_detection_set);
+        if (!known) {
+            return std::unexpected(known.error());
+        }
+        if (*known) {
+            return m_lineage->touch(m_detection_set, system_seconds());
+        }
+        auto lines = signatures.detection_lines();
+        if (!lines) {
+            return std::unexpected(lines.error());
+        }
+        return m_lineage->record(m_detection_set, *lines, system_seconds());
+    }();
+    if (!recorded) {
+        spdlog::warn(
+            "cache: the lines of this signature set were not recorded ({}); verdicts made with other "
+            "sets are scanned again",
+            recorded.error().message);
+        m_lineage.reset();
+    }
+    m_lineage_recorded = recorded.has_value();
+    m_cache.follow_sets(m_detection_set, m_lineage.get());
+}
+
 void ScanCache::begin_target(std::function<bool()> unchanged) {
     m_staging->begin(std::move(unchanged));
 }
@@ -372,6 +404,10 @@ reports::CacheReport ScanCache::report() const {
     out.block_misses = count(Event::block_miss);
     out.files_reused_by_blocks = count(Event::reused_by_blocks);
     out.bytes_reused_by_blocks = m_bytes_reused_by_blocks.load();
+    out.detection_set = m_detection_set;
+    out.lineage = m_lineage_recorded;
+    out.verdicts_carried = m_cache.counters().verdicts_carried.load();
+    out.verdicts_outdated = m_cache.counters().verdicts_outdated.load();
     return out;
 }
 

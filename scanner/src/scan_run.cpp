@@ -197,9 +197,11 @@ reports::Report ScanRun::run(const std::vector<ScanTarget>& targets) {
 
     PipelineSettings settings{m_options.threads, m_options.bytes_in_flight, m_options.source.max_in_memory,
                               m_options.inventory};
-    // Everything a verdict depends on besides the bytes: the fingerprint covers the signature files, the
-    // engine versions and the scan limits; the engines' options are fixed by this version of coldscan.
-    auto cache = open_scan_cache(m_options, "coldscan verdicts v1; " + m_signatures.fingerprint());
+    // Everything a verdict depends on besides the bytes and the detection lines: the engine part covers the
+    // engine versions, the scan limits and every file that changes how bytes are parsed; the engines'
+    // options are fixed by this version of coldscan. The detection lines are followed per verdict.
+    auto cache = open_scan_cache(m_options, "coldscan verdicts v2; " + m_signatures.engine_part());
+    cache->follow_sets(m_signatures);
     Pipeline pipeline(m_signatures, settings, *cache, m_events, m_progress, m_stop);
     m_cache = cache.get();
     m_progress.target_count = static_cast<std::uint32_t>(targets.size());

@@ -19,7 +19,7 @@ using nlohmann::json;
 
 constexpr char k_identity_kind = 'I';
 constexpr char k_verdict_kind = 'V';
-constexpr int k_verdict_record_version = 1;
+constexpr int k_verdict_record_version = 2; // v2: the detection set it was made with
 constexpr std::int64_t k_refresh_after_seconds = 86400;
 
 struct IdentityKey {
@@ -129,21 +129,20 @@ Detection detection_from_json(const json& j) {
 
 // Verdict records hold names from guest-influenced engines' output (YARA meta of our rules, ClamAV names):
 // the JSON is dumped with invalid UTF-8 replaced rather than throwing.
-std::string encode_verdict(const Outcome& outcome, std::int64_t used) {
+std::string encode_verdict(const Outcome& outcome, std::string_view detection_set, std::int64_t used) {
     json detections = json::array();
     for (const auto& detection : outcome.detections) {
         detections.push_back(detection_to_json(detection));
     }
-    const json record{{"v", k_verdict_record_version},
-                      {"outcome", to_string(outcome.kind)},
-                      {"reason", outcome.reason},
-                      {"detections", std::move(detections)},
-                      {"used", used}};
+    const json record{{"v", k_verdict_record_version}, {"outcome", to_string(outcome.kind)},
+                      {"reason", outcome.reason},      {"detections", std::move(detections)},
+                      {"set", detection_set},          {"used", used}};
     return record.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 struct VerdictRecord {
     Outcome outcome;
+    std::string detection_set;
     std::int64_t used = 0;
 };
 
@@ -173,6 +172,7 @@ std::optional<VerdictRecord> decode_verdict(std::string_view value) {
         if (!VerdictCache::is_cacheable(outcome)) {
             return std::nullopt;
         }
+        out.detection_set = record.at("set").get<std::string>();
         out.used = record.at("used").get<std::int64_t>();
         return out;
     } catch (const std::exception&) {
@@ -276,6 +276,24 @@ Expected<void> VerdictCache::remember_content(const FileIdentity& identity, cons
     return m_store.put(KeySpace::file_identity, bytes_of(key), bytes_of(record));
 }
 
+void VerdictCache::follow_sets(std::string detection_set, SetLineage* lineage) {
+    m_detection_set = std::move(detection_set);
+    m_lineage = lineage;
+}
+
+// A verdict made with another detection set stands when the lineage shows the change cannot alter it.
+bool VerdictCache::stands_under_current_set(const Outcome& outcome, std::string_view made_with) {
+    if (m_lineage == nullptr || made_with.empty()) {
+        return false;
+    }
+    auto delta = m_lineage->change(made_with, m_detection_set);
+    if (!delta) {
+        spdlog::debug("cache: the signature lineage failed: {}", delta.error().message);
+        return false;
+    }
+    return *delta && stands_without_work(outcome, **delta);
+}
+
 Expected<std::optional<Outcome>> VerdictCache::find_verdict(const Sha256Digest& content,
                                                             std::string_view variant) {
     const VerdictKey key{k_cache_schema_version, k_verdict_kind, content, context_for(variant)};
@@ -293,10 +311,20 @@ Expected<std::optional<Outcome>> VerdictCache::find_verdict(const Sha256Digest& 
         m_counters.verdict_misses.fetch_add(1);
         return std::optional<Outcome>{};
     }
-    m_counters.verdict_hits.fetch_add(1);
     const std::int64_t now = m_clock();
+    if (record->detection_set != m_detection_set) {
+        if (!stands_under_current_set(record->outcome, record->detection_set)) {
+            m_counters.verdicts_outdated.fetch_add(1);
+            m_counters.verdict_misses.fetch_add(1);
+            return std::optional<Outcome>{};
+        }
+        m_counters.verdicts_carried.fetch_add(1);
+        record->used = 0; // rewritten below under the current set, so the next lookup needs no lineage
+    }
+    m_counters.verdict_hits.fetch_add(1);
     if (now - record->used > k_refresh_after_seconds) {
-        (void)m_store.put(KeySpace::content_verdict, bytes_of(key), encode_verdict(record->outcome, now));
+        (void)m_store.put(KeySpace::content_verdict, bytes_of(key),
+                          encode_verdict(record->outcome, m_detection_set, now)); // best effort
     }
     return std::optional<Outcome>(std::move(record->outcome));
 }
@@ -307,8 +335,8 @@ Expected<bool> VerdictCache::remember_verdict(const Sha256Digest& content, const
         return false;
     }
     const VerdictKey key{k_cache_schema_version, k_verdict_kind, content, context_for(variant)};
-    if (auto stored =
-            m_store.put(KeySpace::content_verdict, bytes_of(key), encode_verdict(outcome, m_clock()));
+    if (auto stored = m_store.put(KeySpace::content_verdict, bytes_of(key),
+                                  encode_verdict(outcome, m_detection_set, m_clock()));
         !stored) {
         return std::unexpected(stored.error());
     }

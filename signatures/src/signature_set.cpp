@@ -5,6 +5,8 @@
 #include "file_fingerprint.hpp"
 #include "parts_memo.hpp"
 
+#include <algorithm>
+
 namespace coldscan::signatures {
 namespace {
 
@@ -183,6 +185,28 @@ Expected<void> SignatureSet::catalogue_parts(const std::optional<std::filesystem
                                  yara.detection_set);
     m_fingerprint = sha256_hex("coldscan signature set v6\n" + m_engine_part + "\n" + m_detection_set);
     return {};
+}
+
+Expected<std::vector<CatalogueLine>> SignatureSet::detection_lines() const {
+    std::vector<CatalogueLine> lines;
+    if (m_clamav_databases) {
+        auto clamav = read_catalogue(m_clamav_databases->files);
+        if (!clamav) {
+            return make_error(clamav.error().code, "the ClamAV databases: " + clamav.error().message);
+        }
+        lines = std::move(clamav->lines);
+    }
+    if (m_yara) {
+        auto yara = read_catalogue(m_yara->info().files);
+        if (!yara) {
+            return make_error(yara.error().code, "the YARA rules: " + yara.error().message);
+        }
+        lines.insert(lines.end(), yara->lines.begin(), yara->lines.end());
+    }
+    std::ranges::sort(lines);
+    const auto repeats = std::ranges::unique(lines);
+    lines.erase(repeats.begin(), repeats.end());
+    return lines;
 }
 
 // The engines load in the sandbox's host process; this one only describes the databases, for the

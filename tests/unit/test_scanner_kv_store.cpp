@@ -177,7 +177,8 @@ TEST_CASE("to_string(KeySpace)") {
     CHECK(to_string(KeySpace::content_verdict) == "content_verdict");
     CHECK(to_string(KeySpace::meta) == "meta");
     CHECK(to_string(KeySpace::jobs) == "jobs");
-    CHECK(k_key_spaces.size() == 4);
+    CHECK(to_string(KeySpace::signature_sets) == "signature_sets");
+    CHECK(k_key_spaces.size() == 5);
     for (std::size_t i = 0; i < k_key_spaces.size(); ++i) {
         CHECK(static_cast<std::size_t>(k_key_spaces[i]) == i); // enum order: the column families' order
     }
@@ -243,7 +244,8 @@ TEST_CASE("open_rocksdb_store") {
         REQUIRE_FALSE(store);
         CHECK(store.error().code == Errc::io);
     }
-    SECTION("a store made before the jobs key space existed opens, keeps its records, and gains it") {
+    SECTION("a store made before the jobs and signature_sets key spaces existed opens, keeps its records, "
+            "and gains them") {
         make_raw_store(folder, {"file_identity", "content_verdict", "meta"}, "content_verdict", "digest",
                        "CLEAN");
         {
@@ -253,8 +255,9 @@ TEST_CASE("open_rocksdb_store") {
             REQUIRE((*store)->put(KeySpace::jobs, "job", "queued"));
             REQUIRE((*store)->sync());
         }
-        CHECK(raw_column_families(folder) ==
-              std::vector<std::string>{"content_verdict", "default", "file_identity", "jobs", "meta"});
+        CHECK(raw_column_families(folder) == std::vector<std::string>{"content_verdict", "default",
+                                                                      "file_identity", "jobs", "meta",
+                                                                      "signature_sets"});
         auto reopened = open_rocksdb_store(folder);
         REQUIRE(reopened);
         CHECK(value_of(**reopened, KeySpace::jobs, "job") == "queued");

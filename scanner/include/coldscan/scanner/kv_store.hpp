@@ -22,10 +22,11 @@ enum class KeySpace : std::uint8_t {
     content_verdict, // level 2: content digest + signature set -> verdict
     meta,            // store schema version and bookkeeping
     jobs,            // the scan service's persistent job queue (scheduler::JobQueue)
+    signature_sets,  // the lines of each detection set verdicts were made with (set_lineage.hpp)
 };
 // Every key space, in enum order (RocksDB's column families are opened in this order). A new space goes last.
 inline constexpr std::array k_key_spaces{KeySpace::file_identity, KeySpace::content_verdict, KeySpace::meta,
-                                         KeySpace::jobs};
+                                         KeySpace::jobs, KeySpace::signature_sets};
 
 [[nodiscard]] std::string_view to_string(KeySpace space);
 

@@ -10,7 +10,9 @@
 #include "coldscan/common/verdict.hpp"
 #include "coldscan/reports/report.hpp"
 #include "coldscan/scanner/kv_store.hpp"
+#include "coldscan/scanner/set_lineage.hpp"
 #include "coldscan/scanner/verdict_cache.hpp"
+#include "coldscan/signatures/signature_set.hpp"
 
 #include <array>
 #include <atomic>
@@ -51,6 +53,12 @@ public:
     void begin_target(std::function<bool()> unchanged = {});
     void commit_target();
     void discard_target();
+
+    // Verdicts from now on are made with this set; a verdict made with an older one stands when the change
+    // cannot alter it. A persistent store records the set's lines the first time it sees the set (read
+    // again from its databases, ~1.5 s per million signatures); without them, or when that fails (a
+    // warning), verdicts of other sets are misses. Call before the first lookup.
+    void follow_sets(const signatures::SignatureSet& signatures);
 
     [[nodiscard]] IdentityUse identity_use() const noexcept { return m_identity; }
     [[nodiscard]] bool persistent() const noexcept { return !m_location.empty(); }
@@ -103,6 +111,9 @@ private:
     [[nodiscard]] bool usable() const noexcept { return !m_failed.load(); }
 
     std::unique_ptr<KvStore> m_store;
+    std::unique_ptr<SetLineage> m_lineage; // over m_store: lineage records are not a target's
+    std::string m_detection_set;
+    bool m_lineage_recorded = false;
     std::unique_ptr<StagingStore> m_staging; // over m_store; m_cache writes through it
     VerdictCache m_cache;
     IdentityUse m_identity;

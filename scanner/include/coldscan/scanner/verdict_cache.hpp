@@ -2,8 +2,10 @@
 //
 // Level 1 maps a file's identity in an image (image identity, filesystem UUID, path, inode, generation,
 // size, mtime, ctime) to the SHA-256 of its content: a hit skips reading the file. Level 2 maps content
-// (SHA-256) plus the verdict context (signature-set fingerprint, which covers engine versions and limits,
-// and the scan options) to a verdict: a hit skips the engines. Only complete verdicts are stored (CLEAN, or
+// (SHA-256) plus the verdict context (the signature set's engine part, which covers engine versions and
+// limits, and the scan options) to a verdict and the detection set it was made with: a hit skips the
+// engines, and a verdict made with an older detection set stands when the lineage shows the change cannot
+// alter it (set_lineage.hpp). Only complete verdicts are stored (CLEAN, or
 // INFECTED with nothing cut short); limits, timeouts, errors and partial reads never are. A record that does
 // not decode is a miss, counted, never a verdict. Every record carries the time it was last used, for
 // `coldscan cache gc`.
@@ -14,6 +16,7 @@
 #include "coldscan/common/sha256.hpp"
 #include "coldscan/common/verdict.hpp"
 #include "coldscan/scanner/kv_store.hpp"
+#include "coldscan/scanner/set_lineage.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -45,6 +48,8 @@ struct CacheCounters {
     std::atomic<std::uint64_t> verdict_misses{0};
     std::atomic<std::uint64_t> verdicts_written{0};
     std::atomic<std::uint64_t> undecodable_records{0};
+    std::atomic<std::uint64_t> verdicts_carried{0};  // made with an older set, standing under this one
+    std::atomic<std::uint64_t> verdicts_outdated{0}; // made with another set, to be scanned again
 };
 
 // Seconds since the epoch; injectable so tests can age records.
@@ -53,9 +58,13 @@ using CacheClock = std::function<std::int64_t()>;
 
 class VerdictCache {
 public:
-    // context: everything a verdict depends on besides the bytes (signature-set fingerprint, which covers
-    // engine versions and limits, plus the scan options). Verdicts under another context are never used.
+    // context: everything a verdict depends on besides the bytes and the detection lines (the signature set's
+    // engine part, which covers engine versions and limits, plus the scan options). Verdicts under another
+    // context are never used.
     VerdictCache(KvStore& store, std::string context, CacheClock clock = system_seconds);
+    // The detection set verdicts are made with from now on, and the lineage that tells whether a verdict
+    // made with another set still stands (nullptr: none does). Call before the first lookup.
+    void follow_sets(std::string detection_set, SetLineage* lineage);
 
     // The content digest remembered for this identity. Error: io or corrupt (the store failed).
     [[nodiscard]] Expected<std::optional<Sha256Digest>> find_content(const FileIdentity& identity);
@@ -73,11 +82,14 @@ public:
 
 private:
     [[nodiscard]] Sha256Digest context_for(std::string_view variant) const;
+    [[nodiscard]] bool stands_under_current_set(const Outcome& outcome, std::string_view made_with);
 
     KvStore& m_store;
     Sha256Digest m_context;
     CacheClock m_clock;
     CacheCounters m_counters;
+    std::string m_detection_set;
+    SetLineage* m_lineage = nullptr;
 };
 
 // What `coldscan cache stats` prints: records per key space, their bytes, and when they were last used.

@@ -7,6 +7,7 @@
 #include "coldscan/signatures/clamav_engine.hpp"
 #include "coldscan/signatures/engine_sandbox.hpp"
 #include "coldscan/signatures/scan_limits.hpp"
+#include "coldscan/signatures/signature_catalogue.hpp"
 #include "coldscan/signatures/yara_rules.hpp"
 
 #include <filesystem>
@@ -73,6 +74,10 @@ public:
     // (ClamAV's line by line, each YARA rule file whole; signature_catalogue.hpp reads the lines).
     [[nodiscard]] const std::string& engine_part() const noexcept { return m_engine_part; }
     [[nodiscard]] const std::string& detection_set() const noexcept { return m_detection_set; }
+    // The detection set's lines, sorted and unique (ClamAV's, and each YARA rule file as one line): what the
+    // verdict cache's lineage records for a set it has not seen. Reads every database again (~1.5 s per
+    // million signatures). Errors: as load's, when a file changed or vanished since.
+    [[nodiscard]] Expected<std::vector<CatalogueLine>> detection_lines() const;
 
 private:
     SignatureSet() = default;

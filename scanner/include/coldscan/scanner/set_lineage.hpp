@@ -1,0 +1,65 @@
+// The lines of every detection set the cache holds verdicts for, so that a verdict made with an older set is
+// checked against exactly what changed since (docs/signature-updates.md) instead of being thrown away.
+//
+// Stored in KeySpace::signature_sets. A set's lines are split into k_buckets buckets by the first bits of
+// their digest; each bucket is stored once, under its own SHA-256, and a set is a manifest of its buckets'
+// digests. Consecutive sets share every bucket an update did not touch: a daily update of ~1,000 lines to a
+// set of a million stores ~1,000 buckets of ~70 lines, not the million again. The k_kept_sets sets used
+// last are kept; older manifests and the buckets only they named are erased.
+// Thread rule: shared; every member is thread-safe (the store is; the memo of differences is under a mutex).
+#pragma once
+
+#include "coldscan/common/error.hpp"
+#include "coldscan/common/verdict.hpp"
+#include "coldscan/scanner/kv_store.hpp"
+#include "coldscan/signatures/signature_catalogue.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace coldscan::scanner {
+
+class SetLineage {
+public:
+    static constexpr std::size_t k_buckets = 1U << 14;
+    static constexpr std::size_t k_kept_sets = 30;
+
+    explicit SetLineage(KvStore& store);
+
+    // Whether the set's lines are stored. Error: the store failed.
+    [[nodiscard]] Expected<bool> knows(std::string_view detection_set) const;
+    // Stores the set's lines (sorted, unique: SignatureSet::detection_lines) as used at `now`, then forgets
+    // the sets beyond the k_kept_sets used last. Error: the store failed.
+    [[nodiscard]] Expected<void> record(std::string_view detection_set,
+                                        std::span<const signatures::CatalogueLine> lines, std::int64_t now);
+    // Marks a known set as used at `now` (kept among the last sets). Error: the store failed.
+    [[nodiscard]] Expected<void> touch(std::string_view detection_set, std::int64_t now);
+    // What changed from one set to another; nullopt when either is not stored (never recorded, forgotten,
+    // or a record that does not decode). Each pair is computed once and remembered.
+    [[nodiscard]] Expected<std::shared_ptr<const signatures::CatalogueDelta>> change(std::string_view from,
+                                                                                     std::string_view to);
+
+private:
+    [[nodiscard]] Expected<void> forget_old_sets();
+
+    KvStore& m_store;
+    std::mutex m_mutex; // m_changes; held while a change is computed, so each pair is computed once
+    std::map<std::pair<std::string, std::string>, std::shared_ptr<const signatures::CatalogueDelta>,
+             std::less<>>
+        m_changes;
+};
+
+// Whether a verdict made with a set still stands under a set that differs from it by `delta`, with no work:
+// CLEAN (and LIMIT_EXCEEDED, clean where it was read) when nothing was added but allow-list lines and no
+// allow-list or phishing line (.wdb allows URLs) was removed; INFECTED never (all matches are reported, so
+// any change may change its detections).
+[[nodiscard]] bool stands_without_work(const Outcome& outcome, const signatures::CatalogueDelta& delta);
+
+} // namespace coldscan::scanner

@@ -1,0 +1,184 @@
+#include "coldscan/common/temp_dir.hpp"
+#include "coldscan/scanner/set_lineage.hpp"
+#include "coldscan/scanner/verdict_cache.hpp"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+
+using namespace coldscan;
+using namespace coldscan::scanner;
+using signatures::CatalogueLine;
+using signatures::LineKind;
+
+namespace {
+
+CatalogueLine line(std::string_view text, LineKind kind) {
+    Sha256 hasher;
+    const auto kind_byte = static_cast<std::byte>(kind);
+    hasher.update(std::span<const std::byte>(&kind_byte, 1));
+    hasher.update(text);
+    return CatalogueLine{hasher.finish(), kind};
+}
+
+// n hash lines "sig-0" ... plus extra, sorted and unique as SignatureSet::detection_lines gives them.
+std::vector<CatalogueLine> set_of(std::size_t n, std::vector<CatalogueLine> extra = {}) {
+    std::vector<CatalogueLine> lines = std::move(extra);
+    for (std::size_t i = 0; i < n; ++i) {
+        lines.push_back(line("sig-" + std::to_string(i), LineKind::hash));
+    }
+    std::ranges::sort(lines);
+    const auto repeats = std::ranges::unique(lines);
+    lines.erase(repeats.begin(), repeats.end());
+    return lines;
+}
+
+std::size_t records_in(const KvStore& store) {
+    std::size_t count = 0;
+    REQUIRE(store.for_each(KeySpace::signature_sets, [&](std::string_view, std::string_view) {
+        ++count;
+        return true;
+    }));
+    return count;
+}
+
+std::string set_name(int i) {
+    return std::string(63, 'a') + std::to_string(i % 10);
+}
+
+Outcome clean() {
+    return Outcome{OutcomeKind::clean, "", {}};
+}
+
+} // namespace
+
+TEST_CASE("SetLineage::change") {
+    const bool rocksdb = GENERATE(false, true);
+    CAPTURE(rocksdb);
+    const TempDir dir = TempDir::create("coldscan-test").value();
+    auto store = rocksdb ? open_rocksdb_store(dir.path() / "cache").value() : open_memory_store();
+    SetLineage lineage(*store);
+    const auto yesterday = set_of(20'000);
+    const auto added_hash = line("44d88612fea8a8f36de82e1278abb02f:68:New.Hash", LineKind::hash);
+    const auto added_ign2 = line("Old.Fp.Sig", LineKind::allow_list);
+    auto today = set_of(20'000, {added_hash, added_ign2});
+    today.erase(std::ranges::find(today, line("sig-7", LineKind::hash)));
+    REQUIRE(lineage.record("yesterday", yesterday, 1000));
+    const auto stored_once = records_in(*store);
+    REQUIRE(lineage.record("today", today, 2000));
+
+    SECTION("exactly the lines added and removed, by kind") {
+        const auto delta = lineage.change("yesterday", "today").value();
+        REQUIRE(delta);
+        CHECK(delta->added ==
+              std::vector<CatalogueLine>{std::min(added_hash, added_ign2), std::max(added_hash, added_ign2)});
+        REQUIRE(delta->removed.size() == 1);
+        CHECK(delta->removed[0] == line("sig-7", LineKind::hash));
+        const auto back = lineage.change("today", "yesterday").value();
+        REQUIRE(back);
+        CHECK(back->added == delta->removed);
+        CHECK(back->removed == delta->added);
+    }
+    SECTION("a set shares the buckets an update did not touch") {
+        // One manifest and at most three new buckets for three lines changed.
+        CHECK(records_in(*store) - stored_once <= 4);
+        CHECK(lineage.knows("today").value());
+        CHECK_FALSE(lineage.knows("tomorrow").value());
+    }
+    SECTION("an unknown set has no change") {
+        CHECK(lineage.change("never-seen", "today").value() == nullptr);
+    }
+    SECTION("a damaged bucket makes the set unknown, never a wrong change") {
+        std::vector<std::string> buckets;
+        REQUIRE(store->for_each(KeySpace::signature_sets, [&](std::string_view key, std::string_view) {
+            if (key.starts_with("B")) {
+                buckets.emplace_back(key);
+            }
+            return true;
+        }));
+        for (const auto& key : buckets) {
+            REQUIRE(store->put(KeySpace::signature_sets, key, std::string(33, 'x')));
+        }
+        CHECK(lineage.change("yesterday", "today").value() == nullptr);
+    }
+    SECTION("only the sets used last are kept, with the buckets they name") {
+        for (int i = 0; i < static_cast<int>(SetLineage::k_kept_sets) + 5; ++i) {
+            REQUIRE(lineage.record(set_name(i) + std::to_string(i),
+                                   set_of(50, {line(set_name(i), LineKind::body)}), 3000 + i));
+        }
+        CHECK_FALSE(lineage.knows("yesterday").value());
+        CHECK_FALSE(lineage.knows("today").value());
+        CHECK(lineage.knows(set_name(34) + "34").value());
+        // 30 manifests; their 50 shared hash lines and 30 body lines fall in at most 80 buckets.
+        CHECK(records_in(*store) <= SetLineage::k_kept_sets + 80);
+    }
+}
+
+TEST_CASE("stands_without_work") {
+    const auto hash = line("hash", LineKind::hash);
+    const auto body = line("body", LineKind::body);
+    const auto allow = line("allow", LineKind::allow_list);
+    const auto phishing_allow = line("X:example.com", LineKind::phishing);
+    using Delta = signatures::CatalogueDelta;
+    const Outcome infected{OutcomeKind::infected, "", {Detection{Engine::clamav, "Sig", "", {}, {}}}};
+    const Outcome limit{OutcomeKind::limit_exceeded, "archive member over MaxFileSize", {}};
+
+    CHECK(stands_without_work(clean(), Delta{{}, {hash, body}}));
+    CHECK(stands_without_work(clean(), Delta{{allow}, {}}));
+    CHECK(stands_without_work(limit, Delta{{allow}, {hash}}));
+    CHECK_FALSE(stands_without_work(clean(), Delta{{hash}, {}}));
+    CHECK_FALSE(stands_without_work(clean(), Delta{{body}, {}}));
+    CHECK_FALSE(stands_without_work(clean(), Delta{{}, {allow}}));
+    CHECK_FALSE(stands_without_work(clean(), Delta{{}, {phishing_allow}}));
+    CHECK_FALSE(stands_without_work(infected, Delta{{}, {hash}}));
+    CHECK_FALSE(stands_without_work(infected, Delta{{allow}, {}}));
+}
+
+TEST_CASE("VerdictCache across detection sets") {
+    auto store = open_memory_store();
+    SetLineage lineage(*store);
+    const auto old_lines = set_of(100);
+    REQUIRE(lineage.record("old", old_lines, 1000));
+    const auto content = Sha256Digest{std::byte{1}};
+    {
+        VerdictCache made(*store, "engine part");
+        made.follow_sets("old", &lineage);
+        REQUIRE(made.remember_verdict(content, clean()).value());
+    }
+
+    SECTION("a change that cannot alter it: the verdict stands, and is carried to the new set") {
+        REQUIRE(lineage.record("new", set_of(90), 2000)); // ten lines removed
+        VerdictCache cache(*store, "engine part");
+        cache.follow_sets("new", &lineage);
+        const auto found = cache.find_verdict(content).value();
+        REQUIRE(found);
+        CHECK(found->kind == OutcomeKind::clean);
+        CHECK(cache.counters().verdicts_carried == 1);
+        // Rewritten under the new set: no lineage needed the next time.
+        VerdictCache without_lineage(*store, "engine part");
+        without_lineage.follow_sets("new", nullptr);
+        CHECK(without_lineage.find_verdict(content).value().has_value());
+    }
+    SECTION("a hash line added: scanned again") {
+        REQUIRE(lineage.record("new", set_of(100, {line("new hash", LineKind::hash)}), 2000));
+        VerdictCache cache(*store, "engine part");
+        cache.follow_sets("new", &lineage);
+        CHECK_FALSE(cache.find_verdict(content).value().has_value());
+        CHECK(cache.counters().verdicts_outdated == 1);
+        CHECK(cache.counters().verdict_misses == 1);
+    }
+    SECTION("no lineage, or a set it does not know: scanned again") {
+        VerdictCache cache(*store, "engine part");
+        cache.follow_sets("unknown", &lineage);
+        CHECK_FALSE(cache.find_verdict(content).value().has_value());
+        VerdictCache blind(*store, "engine part");
+        blind.follow_sets("new", nullptr);
+        CHECK_FALSE(blind.find_verdict(content).value().has_value());
+    }
+    SECTION("another engine part never sees it") {
+        REQUIRE(lineage.record("new", set_of(90), 2000));
+        VerdictCache cache(*store, "another engine part");
+        cache.follow_sets("new", &lineage);
+        CHECK_FALSE(cache.find_verdict(content).value().has_value());
+        CHECK(cache.counters().verdicts_carried == 0);
+    }
+}
