@@ -78,6 +78,9 @@ Outcome combine_results(std::span<const EngineResult> results) {
     for (const auto& result : results) {
         outcome.detections.insert(outcome.detections.end(), result.detections.begin(),
                                   result.detections.end());
+        if (result.layers.complete) {
+            outcome.layers = result.layers; // ClamAV's: YARA records none
+        }
         outcome.transient =
             outcome.transient || result.timed_out || result.status == EngineResult::Status::error;
         if (result.status == EngineResult::Status::error) {

@@ -211,7 +211,10 @@ void ScanCache::follow_sets(const signatures::SignatureSet& signatures) {
         m_cache.follow_sets(m_detection_set, nullptr);
         return;
     }
-    m_lineage = std::make_unique<SetLineage>(*m_store);
+    m_lineage = std::make_unique<SetLineage>(
+        *m_store, [&signatures](std::span<const signatures::CatalogueLine> wanted) {
+            return signatures.line_texts(wanted);
+        });
     auto recorded = [&]() -> Expected<void> {
         auto known = m_lineage->knows(m_detection_set);
         if (!known) {

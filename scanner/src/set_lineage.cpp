@@ -26,6 +26,8 @@ constexpr std::size_t k_manifest_header = 17;
 constexpr std::size_t k_manifest_entry = 34;
 constexpr std::size_t k_line_bytes = 33;
 constexpr std::int64_t k_touch_after_seconds = 86400;
+// libclamav's name for a PE layer: what section-hash and import-hash lines (.mdb .msb .imp) match inside.
+constexpr std::string_view k_pe_type = "CL_TYPE_MSEXE";
 
 struct Manifest {
     std::int64_t used = 0;
@@ -173,13 +175,38 @@ Expected<std::optional<CatalogueDelta>> difference_of(const KvStore& store, cons
     return std::optional<CatalogueDelta>(std::move(delta));
 }
 
-bool is_detection(LineKind kind) {
-    return kind != LineKind::allow_list;
-}
-
 } // namespace
 
-SetLineage::SetLineage(KvStore& store) : m_store(store) {}
+SetLineage::SetLineage(KvStore& store, LineTextReader texts) : m_store(store), m_texts(std::move(texts)) {}
+
+SetChange SetLineage::with_hash_sizes(CatalogueDelta delta) const {
+    SetChange change;
+    std::vector<CatalogueLine> hashes;
+    std::ranges::copy_if(delta.added, std::back_inserter(hashes),
+                         [](const CatalogueLine& line) { return line.kind == LineKind::hash; });
+    change.delta = std::move(delta);
+    if (hashes.empty()) {
+        return change;
+    }
+    auto texts = m_texts ? m_texts(hashes) : make_error(Errc::not_found, "no reader of line texts");
+    if (!texts || texts->size() != hashes.size()) {
+        change.hash_of_any_size = true;
+        return change;
+    }
+    for (std::size_t i = 0; i < hashes.size(); ++i) {
+        const auto& text = (*texts)[i];
+        const auto size = signatures::hash_line_size(text.text);
+        if (text.line != hashes[i] || !size) {
+            change.hash_of_any_size = true;
+            return change;
+        }
+        change.added_hash_sizes.push_back(*size);
+    }
+    std::ranges::sort(change.added_hash_sizes);
+    const auto repeats = std::ranges::unique(change.added_hash_sizes);
+    change.added_hash_sizes.erase(repeats.begin(), repeats.end());
+    return change;
+}
 
 Expected<bool> SetLineage::knows(std::string_view detection_set) const {
     auto manifest = load_manifest(m_store, detection_set);
@@ -244,8 +271,7 @@ Expected<void> SetLineage::touch(std::string_view detection_set, std::int64_t no
     return m_store.put(KeySpace::signature_sets, manifest_key(detection_set), encode_manifest(**manifest));
 }
 
-Expected<std::shared_ptr<const CatalogueDelta>> SetLineage::change(std::string_view from,
-                                                                   std::string_view to) {
+Expected<std::shared_ptr<const SetChange>> SetLineage::change(std::string_view from, std::string_view to) {
     std::lock_guard lock(m_mutex);
     const auto memo_key = std::make_pair(std::string(from), std::string(to));
     if (const auto found = m_changes.find(memo_key); found != m_changes.end()) {
@@ -256,14 +282,14 @@ Expected<std::shared_ptr<const CatalogueDelta>> SetLineage::change(std::string_v
     if (!old_manifest || !new_manifest) {
         return std::unexpected(!old_manifest ? old_manifest.error() : new_manifest.error());
     }
-    std::shared_ptr<const CatalogueDelta> result;
+    std::shared_ptr<const SetChange> result;
     if (*old_manifest && *new_manifest) {
         auto delta = difference_of(m_store, **old_manifest, **new_manifest);
         if (!delta) {
             return std::unexpected(delta.error());
         }
         if (*delta) {
-            result = std::make_shared<const CatalogueDelta>(std::move(**delta));
+            result = std::make_shared<const SetChange>(with_hash_sizes(std::move(**delta)));
         }
     }
     m_changes.emplace(memo_key, result);
@@ -317,16 +343,38 @@ Expected<void> SetLineage::forget_old_sets() {
     return {};
 }
 
-bool stands_without_work(const Outcome& outcome, const CatalogueDelta& delta) {
+bool stands_without_work(const Outcome& outcome, const SetChange& change) {
     if (outcome.kind != OutcomeKind::clean && outcome.kind != OutcomeKind::limit_exceeded) {
         return false;
     }
-    const bool detections_added =
-        std::ranges::any_of(delta.added, [](const CatalogueLine& line) { return is_detection(line.kind); });
-    const bool allowing_removed = std::ranges::any_of(delta.removed, [](const CatalogueLine& line) {
+    const bool allowing_removed = std::ranges::any_of(change.delta.removed, [](const CatalogueLine& line) {
         return line.kind == LineKind::allow_list || line.kind == LineKind::phishing;
     });
-    return !detections_added && !allowing_removed;
+    if (allowing_removed) {
+        return false;
+    }
+    const ScannedLayers& layers = outcome.layers;
+    const bool size_added = [&] {
+        if (change.hash_of_any_size) {
+            return true;
+        }
+        return std::ranges::any_of(layers.sizes, [&](std::uint64_t size) {
+            return std::ranges::binary_search(change.added_hash_sizes, size);
+        });
+    }();
+    const bool has_pe = std::ranges::binary_search(layers.types, std::string_view(k_pe_type));
+    return std::ranges::all_of(change.delta.added, [&](const CatalogueLine& line) {
+        switch (line.kind) {
+        case LineKind::allow_list:
+            return true;
+        case LineKind::hash:
+            return layers.complete && !size_added;
+        case LineKind::section_hash:
+            return layers.complete && !has_pe;
+        default:
+            return false;
+        }
+    });
 }
 
 } // namespace coldscan::scanner

@@ -6,6 +6,7 @@
 
 #include "coldscan/common/log.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -134,9 +135,13 @@ std::string encode_verdict(const Outcome& outcome, std::string_view detection_se
     for (const auto& detection : outcome.detections) {
         detections.push_back(detection_to_json(detection));
     }
-    const json record{{"v", k_verdict_record_version}, {"outcome", to_string(outcome.kind)},
-                      {"reason", outcome.reason},      {"detections", std::move(detections)},
-                      {"set", detection_set},          {"used", used}};
+    json record{{"v", k_verdict_record_version}, {"outcome", to_string(outcome.kind)},
+                {"reason", outcome.reason},      {"detections", std::move(detections)},
+                {"set", detection_set},          {"used", used}};
+    if (outcome.layers.complete) {
+        record["layer_sizes"] = outcome.layers.sizes;
+        record["layer_types"] = outcome.layers.types;
+    }
     return record.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -173,6 +178,12 @@ std::optional<VerdictRecord> decode_verdict(std::string_view value) {
             return std::nullopt;
         }
         out.detection_set = record.at("set").get<std::string>();
+        if (record.contains("layer_sizes")) {
+            ScannedLayers& layers = outcome.layers;
+            layers.sizes = record.at("layer_sizes").get<std::vector<std::uint64_t>>();
+            layers.types = record.at("layer_types").get<std::vector<std::string>>();
+            layers.complete = std::ranges::is_sorted(layers.sizes) && std::ranges::is_sorted(layers.types);
+        }
         out.used = record.at("used").get<std::int64_t>();
         return out;
     } catch (const std::exception&) {
@@ -281,17 +292,25 @@ void VerdictCache::follow_sets(std::string detection_set, SetLineage* lineage) {
     m_lineage = lineage;
 }
 
+// The pipeline may look a content up more than once (planning, after reading); each is counted once.
+void VerdictCache::count_once(const Sha256Digest& content, std::atomic<std::uint64_t>& counter) {
+    std::lock_guard lock(m_counted_mutex);
+    if (m_counted.insert(content).second) {
+        counter.fetch_add(1);
+    }
+}
+
 // A verdict made with another detection set stands when the lineage shows the change cannot alter it.
 bool VerdictCache::stands_under_current_set(const Outcome& outcome, std::string_view made_with) {
     if (m_lineage == nullptr || made_with.empty()) {
         return false;
     }
-    auto delta = m_lineage->change(made_with, m_detection_set);
-    if (!delta) {
-        spdlog::debug("cache: the signature lineage failed: {}", delta.error().message);
+    auto change = m_lineage->change(made_with, m_detection_set);
+    if (!change) {
+        spdlog::debug("cache: the signature lineage failed: {}", change.error().message);
         return false;
     }
-    return *delta && stands_without_work(outcome, **delta);
+    return *change && stands_without_work(outcome, **change);
 }
 
 Expected<std::optional<Outcome>> VerdictCache::find_verdict(const Sha256Digest& content,
@@ -313,12 +332,12 @@ Expected<std::optional<Outcome>> VerdictCache::find_verdict(const Sha256Digest& 
     }
     const std::int64_t now = m_clock();
     if (record->detection_set != m_detection_set) {
-        if (!stands_under_current_set(record->outcome, record->detection_set)) {
-            m_counters.verdicts_outdated.fetch_add(1);
+        const bool stands = stands_under_current_set(record->outcome, record->detection_set);
+        count_once(content, stands ? m_counters.verdicts_carried : m_counters.verdicts_outdated);
+        if (!stands) {
             m_counters.verdict_misses.fetch_add(1);
             return std::optional<Outcome>{};
         }
-        m_counters.verdicts_carried.fetch_add(1);
         record->used = 0; // rewritten below under the current set, so the next lookup needs no lineage
     }
     m_counters.verdict_hits.fetch_add(1);

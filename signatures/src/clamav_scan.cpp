@@ -31,6 +31,7 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -65,7 +66,21 @@ struct ClamavScanState {
     // alert was raised.
     std::vector<std::pair<std::string, std::string>> layers;
     std::map<std::string, std::string, std::less<>> limit_details; // alert -> which object hit it
+    // Every layer scanned, for re-checks after signature updates (common/verdict.hpp).
+    std::set<std::uint64_t> layer_sizes;
+    std::set<std::string, std::less<>> layer_types;
 };
+
+ScannedLayers scanned_layers(const ClamavScanState& state) {
+    ScannedLayers out;
+    out.complete = !state.callback_failed && !state.layer_sizes.empty() &&
+                   state.layer_sizes.size() <= ScannedLayers::k_max_sizes;
+    if (out.complete) {
+        out.sizes.assign(state.layer_sizes.begin(), state.layer_sizes.end());
+        out.types.assign(state.layer_types.begin(), state.layer_types.end());
+    }
+    return out;
+}
 
 // Where libclamav is now, for a limit alert's reason: the file itself, or the member at the innermost layer.
 std::string current_object(const ClamavScanState& state) {
@@ -210,6 +225,7 @@ EngineResult make_result(cl_error_t rc, const char* virname, ClamavScanState& st
     auto result =
         detail::finish_result(std::move(detections), std::move(error_reason), std::move(limit_reason));
     result.timed_out = timed_out;
+    result.layers = scanned_layers(state);
     return result;
 }
 
@@ -294,6 +310,10 @@ cl_error_t on_clamav_layer(int /*fd*/, const char* type, const char** /*ancestor
     try {
         state->layers.resize(std::min<std::size_t>(recursion_level, state->layers.size()));
         state->layers.emplace_back(type != nullptr ? type : "?", file_name != nullptr ? file_name : "");
+        if (state->layer_sizes.size() <= ScannedLayers::k_max_sizes) {
+            state->layer_sizes.insert(file_size);
+            state->layer_types.emplace(type != nullptr ? type : "?");
+        }
     } catch (...) {
         state->callback_failed = true;
     }

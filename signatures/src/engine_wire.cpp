@@ -68,7 +68,11 @@ json result_to_json(const EngineResult& result) {
     return {{"status", k_statuses[static_cast<int>(result.status)]},
             {"detections", std::move(detections)},
             {"reason", result.reason},
-            {"timed_out", result.timed_out}};
+            {"timed_out", result.timed_out},
+            {"layers",
+             {{"complete", result.layers.complete},
+              {"sizes", result.layers.sizes},
+              {"types", result.layers.types}}}};
 }
 
 EngineResult result_from_json(const json& in) {
@@ -92,6 +96,10 @@ EngineResult result_from_json(const json& in) {
     }
     result.reason = in.at("reason").get<std::string>();
     result.timed_out = in.at("timed_out").get<bool>();
+    const auto& layers = in.at("layers");
+    result.layers.complete = layers.at("complete").get<bool>();
+    result.layers.sizes = layers.at("sizes").get<std::vector<std::uint64_t>>();
+    result.layers.types = layers.at("types").get<std::vector<std::string>>();
     return result;
 }
 

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstring>
 #include <fcntl.h>
+#include <map>
 #include <optional>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -86,7 +88,7 @@ void add_lines(LineKind kind, std::string_view text, CatalogueSink& sink) {
         const auto kind_byte = static_cast<std::byte>(kind);
         hasher.update(std::span<const std::byte>(&kind_byte, 1));
         hasher.update(line);
-        sink.on_line(CatalogueLine{hasher.finish(), kind});
+        sink.on_line_text(CatalogueLine{hasher.finish(), kind}, line);
     }
 }
 
@@ -372,6 +374,61 @@ Expected<CatalogueDigest> digest_catalogue(const std::vector<std::filesystem::pa
     engine.engine_files = std::move(sink.engine_files);
     finish_catalogue(engine);
     return CatalogueDigest{engine.engine_part, sink.sum.hex(), sink.lines};
+}
+
+namespace {
+
+// Keeps the text of the wanted lines only.
+class LineTextSink final : public CatalogueSink {
+public:
+    explicit LineTextSink(std::span<const CatalogueLine> wanted) : m_wanted(wanted) {}
+    void on_line(const CatalogueLine& /*line*/) override {}
+    void on_line_text(const CatalogueLine& line, std::string_view text) override {
+        if (std::ranges::binary_search(m_wanted, line) && !m_found.contains(line)) {
+            m_found.emplace(line, std::string(text));
+        }
+    }
+    void on_engine_file(std::string /*entry*/) override {}
+    std::vector<LineText> take() {
+        std::vector<LineText> out;
+        for (const auto& line : m_wanted) {
+            if (auto found = m_found.find(line); found != m_found.end()) {
+                out.push_back(LineText{line, std::move(found->second)});
+            }
+        }
+        return out;
+    }
+
+private:
+    std::span<const CatalogueLine> m_wanted;
+    std::map<CatalogueLine, std::string> m_found;
+};
+
+} // namespace
+
+Expected<std::vector<LineText>> find_line_texts(const std::vector<std::filesystem::path>& files,
+                                                std::span<const CatalogueLine> wanted) {
+    LineTextSink sink(wanted);
+    if (auto added = add_files(files, sink); !added) {
+        return std::unexpected(added.error());
+    }
+    return sink.take();
+}
+
+std::optional<std::uint64_t> hash_line_size(std::string_view text) {
+    const auto first = text.find(':');
+    if (first == std::string_view::npos) {
+        return std::nullopt;
+    }
+    const auto second = text.find(':', first + 1);
+    const std::string_view size = text.substr(
+        first + 1, second == std::string_view::npos ? std::string_view::npos : second - first - 1);
+    std::uint64_t value = 0;
+    const auto parsed = std::from_chars(size.data(), size.data() + size.size(), value);
+    if (parsed.ec != std::errc{} || parsed.ptr != size.data() + size.size() || size.empty()) {
+        return std::nullopt;
+    }
+    return value;
 }
 
 CatalogueDelta difference(const SignatureCatalogue& from, const SignatureCatalogue& to) {

@@ -209,6 +209,17 @@ Expected<std::vector<CatalogueLine>> SignatureSet::detection_lines() const {
     return lines;
 }
 
+Expected<std::vector<LineText>> SignatureSet::line_texts(std::span<const CatalogueLine> wanted) const {
+    if (!m_clamav_databases || wanted.empty()) {
+        return std::vector<LineText>{};
+    }
+    auto texts = find_line_texts(m_clamav_databases->files, wanted);
+    if (!texts) {
+        return make_error(texts.error().code, "the ClamAV databases: " + texts.error().message);
+    }
+    return texts;
+}
+
 // The engines load in the sandbox's host process; this one only describes the databases, for the
 // fingerprint. The YARA rules were compiled here too (cheap, and their info names the included files).
 Expected<SignatureSet> SignatureSet::load_sandboxed(SignatureSet set, const SignatureOptions& options,

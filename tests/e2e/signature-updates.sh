@@ -11,8 +11,9 @@
 #   yara      a YARA rule file added
 # After each, the oracle: every file's outcome and detections equal a --no-cache scan with the same set.
 # The cost: after a removal or an allow-list line, every verdict but the INFECTED ones stands with no work
-# (counted as carried; only the files called INFECTED before are scanned again); an added detection line
-# re-scans what it may change.
+# (counted as carried; only the files called INFECTED before are scanned again); after an added hash line,
+# only contents in which libclamav scanned a layer of the size it names are scanned again; an added YARA rule
+# re-scans everything.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -52,7 +53,7 @@ def files(name):
     out = {}
     for line in open(name + ".jsonl"):
         entry = json.loads(line)
-        detections = sorted(d["signature"] for d in entry.get("detections", []))
+        detections = sorted(entry.get("signatures", []))
         out[(entry["device"], entry["path"])] = (entry["outcome"], detections)
     return out
 exit_of = lambda name: int(open(name + ".exit").read())
@@ -65,13 +66,19 @@ check(not wrong, f"{len(wrong)} files differ from the oracle: {wrong[:5]}")
 report = json.load(open(step + ".json"))
 cache = report["cache"]
 check(cache["lineage"] is True, "the set's lines were not recorded")
-infected_before = sum(1 for outcome, _ in before.values() if outcome == "INFECTED")
-if expect == "carried":
-    check(cache["verdicts_outdated"] == infected_before,
-          f"{cache['verdicts_outdated']} verdicts outdated, want the {infected_before} INFECTED ones")
-    check(cache["verdicts_carried"] >= 0.9 * len(cached),
-          f"only {cache['verdicts_carried']} of {len(cached)} verdicts carried")
-    check(cache["engine_scans"] <= infected_before, f"{cache['engine_scans']} files scanned")
+infected_before = len({json.loads(l)["sha256"] for l in open(previous + ".jsonl")
+                       if json.loads(l)["outcome"] == "INFECTED"})  # contents
+contents = len({json.loads(l)["sha256"] for l in open(previous + ".jsonl")} - {None})
+if expect in ("carried", "few"):
+    # carried: only the INFECTED contents are scanned again; few: also those with a layer of the size an
+    # added hash line names (a handful on a real server).
+    if expect == "carried":
+        check(cache["verdicts_outdated"] == infected_before,
+              f"{cache['verdicts_outdated']} verdicts outdated, want the {infected_before} INFECTED contents")
+    limit = infected_before if expect == "carried" else 0.01 * len(cached)
+    check(cache["engine_scans"] <= limit, f"{cache['engine_scans']} files scanned, want at most {limit}")
+    check(cache["verdicts_carried"] >= 0.9 * contents,
+          f"only {cache['verdicts_carried']} of {contents} contents' verdicts carried")
 else:
     check(cache["verdicts_carried"] == 0, f"{cache['verdicts_carried']} verdicts carried over an added line")
     check(cache["engine_scans"] > 0.5 * len(cached), f"only {cache['engine_scans']} files scanned again")
@@ -105,7 +112,7 @@ update fp ign2 carried
 
 version=$tree/etc/debian_version
 echo "$(md5sum <"$version" | cut -d' ' -f1):$(stat -c %s "$version"):Coldscan.Test.New.Hash" >clamav/daily-update.hdb
-update hash fp rescanned
+update hash fp few
 grep -q Coldscan.Test.New.Hash hash.jsonl || { echo "FAIL: the added hash signature found nothing" >&2; exit 1; }
 
 cat >yara/added.yar <<'YAR'

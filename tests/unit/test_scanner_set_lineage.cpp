@@ -9,6 +9,7 @@ using namespace coldscan;
 using namespace coldscan::scanner;
 using signatures::CatalogueLine;
 using signatures::LineKind;
+using signatures::LineText;
 
 namespace {
 
@@ -56,9 +57,14 @@ TEST_CASE("SetLineage::change") {
     CAPTURE(rocksdb);
     const TempDir dir = TempDir::create("coldscan-test").value();
     auto store = rocksdb ? open_rocksdb_store(dir.path() / "cache").value() : open_memory_store();
-    SetLineage lineage(*store);
+    const std::string hash_text = "44d88612fea8a8f36de82e1278abb02f:68:New.Hash";
+    const auto added_hash = line(hash_text, LineKind::hash);
+    std::vector<CatalogueLine> asked;
+    SetLineage lineage(*store, [&](std::span<const CatalogueLine> wanted) -> Expected<std::vector<LineText>> {
+        asked.assign(wanted.begin(), wanted.end());
+        return std::vector<LineText>{LineText{added_hash, hash_text}};
+    });
     const auto yesterday = set_of(20'000);
-    const auto added_hash = line("44d88612fea8a8f36de82e1278abb02f:68:New.Hash", LineKind::hash);
     const auto added_ign2 = line("Old.Fp.Sig", LineKind::allow_list);
     auto today = set_of(20'000, {added_hash, added_ign2});
     today.erase(std::ranges::find(today, line("sig-7", LineKind::hash)));
@@ -66,17 +72,23 @@ TEST_CASE("SetLineage::change") {
     const auto stored_once = records_in(*store);
     REQUIRE(lineage.record("today", today, 2000));
 
-    SECTION("exactly the lines added and removed, by kind") {
-        const auto delta = lineage.change("yesterday", "today").value();
-        REQUIRE(delta);
-        CHECK(delta->added ==
+    SECTION("exactly the lines added and removed, by kind, and the sizes the added hashes name") {
+        const auto change = lineage.change("yesterday", "today").value();
+        REQUIRE(change);
+        const auto& delta = change->delta;
+        CHECK(delta.added ==
               std::vector<CatalogueLine>{std::min(added_hash, added_ign2), std::max(added_hash, added_ign2)});
-        REQUIRE(delta->removed.size() == 1);
-        CHECK(delta->removed[0] == line("sig-7", LineKind::hash));
+        REQUIRE(delta.removed.size() == 1);
+        CHECK(delta.removed[0] == line("sig-7", LineKind::hash));
+        CHECK(asked == std::vector<CatalogueLine>{added_hash}); // only the added hash lines' texts are read
+        CHECK(change->added_hash_sizes == std::vector<std::uint64_t>{68});
+        CHECK_FALSE(change->hash_of_any_size);
         const auto back = lineage.change("today", "yesterday").value();
         REQUIRE(back);
-        CHECK(back->added == delta->removed);
-        CHECK(back->removed == delta->added);
+        CHECK(back->delta.added == delta.removed);
+        CHECK(back->delta.removed == delta.added);
+        // sig-7 came back: its text is not the reader's, so it may match any size.
+        CHECK(back->hash_of_any_size);
     }
     SECTION("a set shares the buckets an update did not touch") {
         // One manifest and at most three new buckets for three lines changed.
@@ -115,34 +127,84 @@ TEST_CASE("SetLineage::change") {
 
 TEST_CASE("stands_without_work") {
     const auto hash = line("hash", LineKind::hash);
+    const auto section = line("section", LineKind::section_hash);
     const auto body = line("body", LineKind::body);
     const auto allow = line("allow", LineKind::allow_list);
     const auto phishing_allow = line("X:example.com", LineKind::phishing);
-    using Delta = signatures::CatalogueDelta;
+    auto change = [](std::vector<CatalogueLine> added, std::vector<CatalogueLine> removed,
+                     std::vector<std::uint64_t> hash_sizes = {}) {
+        return SetChange{{std::move(added), std::move(removed)}, std::move(hash_sizes), false};
+    };
+    Outcome scanned = clean();
+    scanned.layers = ScannedLayers{{68, 4096}, {"CL_TYPE_TEXT_ASCII", "CL_TYPE_ZIP"}, true};
     const Outcome infected{OutcomeKind::infected, "", {Detection{Engine::clamav, "Sig", "", {}, {}}}};
     const Outcome limit{OutcomeKind::limit_exceeded, "archive member over MaxFileSize", {}};
 
-    CHECK(stands_without_work(clean(), Delta{{}, {hash, body}}));
-    CHECK(stands_without_work(clean(), Delta{{allow}, {}}));
-    CHECK(stands_without_work(limit, Delta{{allow}, {hash}}));
-    CHECK_FALSE(stands_without_work(clean(), Delta{{hash}, {}}));
-    CHECK_FALSE(stands_without_work(clean(), Delta{{body}, {}}));
-    CHECK_FALSE(stands_without_work(clean(), Delta{{}, {allow}}));
-    CHECK_FALSE(stands_without_work(clean(), Delta{{}, {phishing_allow}}));
-    CHECK_FALSE(stands_without_work(infected, Delta{{}, {hash}}));
-    CHECK_FALSE(stands_without_work(infected, Delta{{allow}, {}}));
+    SECTION("removed detection lines and added allow-list lines") {
+        CHECK(stands_without_work(clean(), change({}, {hash, body})));
+        CHECK(stands_without_work(clean(), change({allow}, {})));
+        CHECK(stands_without_work(limit, change({allow}, {hash})));
+        CHECK_FALSE(stands_without_work(clean(), change({}, {allow})));
+        CHECK_FALSE(stands_without_work(clean(), change({}, {phishing_allow})));
+        CHECK_FALSE(stands_without_work(infected, change({}, {hash})));
+        CHECK_FALSE(stands_without_work(infected, change({allow}, {})));
+    }
+    SECTION("added hash lines: by the sizes of the layers scanned") {
+        CHECK(stands_without_work(scanned, change({hash}, {}, {67, 69, 5000})));
+        CHECK_FALSE(stands_without_work(scanned, change({hash}, {}, {67, 4096})));
+        auto any_size = change({hash}, {}, {});
+        any_size.hash_of_any_size = true;
+        CHECK_FALSE(stands_without_work(scanned, any_size));
+        CHECK_FALSE(stands_without_work(clean(), change({hash}, {}, {67}))); // no layers recorded
+    }
+    SECTION("added section hashes: only where a PE was scanned") {
+        CHECK(stands_without_work(scanned, change({section}, {})));
+        Outcome pe = scanned;
+        pe.layers.types = {"CL_TYPE_MSEXE"};
+        CHECK_FALSE(stands_without_work(pe, change({section}, {})));
+    }
+    SECTION("added pattern lines: scanned again") {
+        CHECK_FALSE(stands_without_work(scanned, change({body}, {})));
+        CHECK_FALSE(stands_without_work(scanned, change({allow, body}, {})));
+    }
 }
 
 TEST_CASE("VerdictCache across detection sets") {
     auto store = open_memory_store();
-    SetLineage lineage(*store);
+    std::string hash_text;
+    SetLineage lineage(*store, [&](std::span<const CatalogueLine> wanted) -> Expected<std::vector<LineText>> {
+        return std::vector<LineText>{LineText{wanted[0], hash_text}};
+    });
     const auto old_lines = set_of(100);
     REQUIRE(lineage.record("old", old_lines, 1000));
     const auto content = Sha256Digest{std::byte{1}};
+    const auto scanned = Sha256Digest{std::byte{2}};
     {
         VerdictCache made(*store, "engine part");
         made.follow_sets("old", &lineage);
         REQUIRE(made.remember_verdict(content, clean()).value());
+        Outcome with_layers = clean();
+        with_layers.layers = ScannedLayers{{68, 4096}, {"CL_TYPE_ZIP"}, true};
+        REQUIRE(made.remember_verdict(scanned, with_layers).value());
+    }
+    SECTION("a hash line added: the layers the verdict recorded say whether it can match") {
+        hash_text = "44d88612fea8a8f36de82e1278abb02f:99:New.Hash";
+        REQUIRE(lineage.record("new", set_of(100, {line(hash_text, LineKind::hash)}), 2000));
+        VerdictCache cache(*store, "engine part");
+        cache.follow_sets("new", &lineage);
+        const auto found = cache.find_verdict(scanned).value();
+        REQUIRE(found);
+        CHECK(found->layers == ScannedLayers{{68, 4096}, {"CL_TYPE_ZIP"}, true}); // kept in the record
+        CHECK_FALSE(cache.find_verdict(content).value());                         // recorded no layers
+        CHECK(cache.counters().verdicts_carried == 1);
+        CHECK(cache.counters().verdicts_outdated == 1);
+    }
+    SECTION("a hash line of a size a layer has: scanned again") {
+        hash_text = "44d88612fea8a8f36de82e1278abb02f:4096:New.Hash";
+        REQUIRE(lineage.record("new", set_of(100, {line(hash_text, LineKind::hash)}), 2000));
+        VerdictCache cache(*store, "engine part");
+        cache.follow_sets("new", &lineage);
+        CHECK_FALSE(cache.find_verdict(scanned).value());
     }
 
     SECTION("a change that cannot alter it: the verdict stands, and is carried to the new set") {
@@ -158,7 +220,7 @@ TEST_CASE("VerdictCache across detection sets") {
         without_lineage.follow_sets("new", nullptr);
         CHECK(without_lineage.find_verdict(content).value().has_value());
     }
-    SECTION("a hash line added: scanned again") {
+    SECTION("a hash line whose size cannot be read: scanned again") {
         REQUIRE(lineage.record("new", set_of(100, {line("new hash", LineKind::hash)}), 2000));
         VerdictCache cache(*store, "engine part");
         cache.follow_sets("new", &lineage);

@@ -2,6 +2,7 @@
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/signatures/signature_catalogue.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -150,6 +151,29 @@ TEST_CASE("difference: lines added and removed, by kind", "[signatures]") {
         REQUIRE(yara.lines.size() == 1);
         CHECK(yara.lines[0].kind == LineKind::yara);
     }
+}
+
+TEST_CASE("find_line_texts and hash_line_size", "[signatures]") {
+    const Databases db;
+    const auto files = std::vector<std::filesystem::path>{db.plain / "daily.hdb", db.plain / "daily.ndb"};
+    const auto eicar = line("44d88612fea8a8f36de82e1278abb02f:68:Eicar.Hash", LineKind::hash);
+    const auto body = line("Body.Two:0:*:444546", LineKind::body);
+    const auto absent = line("not:in:any", LineKind::hash);
+    std::vector<CatalogueLine> wanted{eicar, body, absent};
+    std::ranges::sort(wanted);
+    const auto texts = find_line_texts(files, wanted).value();
+    REQUIRE(texts.size() == 2);
+    for (const auto& text : texts) {
+        CHECK(text.text == (text.line == eicar ? "44d88612fea8a8f36de82e1278abb02f:68:Eicar.Hash"
+                                               : "Body.Two:0:*:444546"));
+    }
+    CHECK(texts[0].line < texts[1].line); // in the order of wanted
+
+    CHECK(hash_line_size("44d88612fea8a8f36de82e1278abb02f:68:Eicar.Hash") == 68);
+    CHECK(hash_line_size("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855:0:Empty:73") == 0);
+    CHECK_FALSE(hash_line_size("44d88612fea8a8f36de82e1278abb02f:*:Any.Size:73").has_value());
+    CHECK_FALSE(hash_line_size("44d88612fea8a8f36de82e1278abb02f").has_value());
+    CHECK_FALSE(hash_line_size("44d88612fea8a8f36de82e1278abb02f:-1:Neg").has_value());
 }
 
 TEST_CASE("read_catalogue refuses what is not a container", "[signatures]") {

@@ -192,6 +192,19 @@ TEST_CASE("ClamavEngine::scan") {
         CHECK(names ==
               std::vector<std::string>{"Coldscan.Test.ClamExe.UNOFFICIAL", "Coldscan.Test.Eicar.UNOFFICIAL"});
     }
+    SECTION("every layer scanned is recorded: the zip and the member inside it, with their sizes and types") {
+        const auto bytes = nested_zip(1);
+        const auto member = read_file(k_testfiles / "clam.exe");
+        const auto result = engine.scan(Content::from_memory(bytes), "/nested.zip");
+        REQUIRE(result.layers.complete);
+        CHECK(std::ranges::binary_search(result.layers.sizes, static_cast<std::uint64_t>(bytes.size())));
+        CHECK(std::ranges::binary_search(result.layers.sizes, static_cast<std::uint64_t>(member.size())));
+        CHECK(std::ranges::binary_search(result.layers.types, std::string("CL_TYPE_ZIP")));
+        CHECK(std::ranges::binary_search(result.layers.types, std::string("CL_TYPE_MSEXE")));
+        const auto text = engine.scan(memory_content("just some harmless text\n"), "/etc/motd");
+        CHECK(text.layers.sizes == std::vector<std::uint64_t>{24});
+        CHECK_FALSE(std::ranges::binary_search(text.layers.types, std::string("CL_TYPE_MSEXE")));
+    }
     SECTION("behind a descriptor only the content's bytes are scanned") {
         const auto file = db.dir.path() / "prefix-then-eicar.bin";
         write_file(file, "clean prefix " + k_eicar);

@@ -57,7 +57,8 @@ public:
     // Verdicts from now on are made with this set; a verdict made with an older one stands when the change
     // cannot alter it. A persistent store records the set's lines the first time it sees the set (read
     // again from its databases, ~1.5 s per million signatures); without them, or when that fails (a
-    // warning), verdicts of other sets are misses. Call before the first lookup.
+    // warning), verdicts of other sets are misses. Call before the first lookup; signatures must outlive
+    // this cache (the lineage reads the text of added lines from its databases).
     void follow_sets(const signatures::SignatureSet& signatures);
 
     [[nodiscard]] IdentityUse identity_use() const noexcept { return m_identity; }

@@ -15,6 +15,7 @@
 #include "coldscan/signatures/signature_catalogue.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,15 +24,28 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace coldscan::scanner {
+
+// What changed between two detection sets, and what the added hash lines can match.
+struct SetChange {
+    signatures::CatalogueDelta delta;
+    std::vector<std::uint64_t> added_hash_sizes; // sorted, unique: the sizes the added hash lines name
+    bool hash_of_any_size = false; // an added hash line matches any size, or its text was not found
+};
+
+// The text of lines of the current set (SignatureSet::line_texts), for the sizes added hash lines name.
+using LineTextReader = std::function<Expected<std::vector<signatures::LineText>>(
+    std::span<const signatures::CatalogueLine> wanted)>;
 
 class SetLineage {
 public:
     static constexpr std::size_t k_buckets = 1U << 14;
     static constexpr std::size_t k_kept_sets = 30;
 
-    explicit SetLineage(KvStore& store);
+    // texts: reads lines of the set verdicts are now made with (none: an added hash line matches anything).
+    explicit SetLineage(KvStore& store, LineTextReader texts = {});
 
     // Whether the set's lines are stored. Error: the store failed.
     [[nodiscard]] Expected<bool> knows(std::string_view detection_set) const;
@@ -41,25 +55,26 @@ public:
                                         std::span<const signatures::CatalogueLine> lines, std::int64_t now);
     // Marks a known set as used at `now` (kept among the last sets). Error: the store failed.
     [[nodiscard]] Expected<void> touch(std::string_view detection_set, std::int64_t now);
-    // What changed from one set to another; nullopt when either is not stored (never recorded, forgotten,
-    // or a record that does not decode). Each pair is computed once and remembered.
-    [[nodiscard]] Expected<std::shared_ptr<const signatures::CatalogueDelta>> change(std::string_view from,
-                                                                                     std::string_view to);
+    // What changed from one set to another (`to`: the one texts reads); nullptr when either is not stored
+    // (never recorded, forgotten, or a record that does not decode). Each pair is computed once.
+    [[nodiscard]] Expected<std::shared_ptr<const SetChange>> change(std::string_view from,
+                                                                    std::string_view to);
 
 private:
     [[nodiscard]] Expected<void> forget_old_sets();
+    [[nodiscard]] SetChange with_hash_sizes(signatures::CatalogueDelta delta) const;
 
     KvStore& m_store;
+    LineTextReader m_texts;
     std::mutex m_mutex; // m_changes; held while a change is computed, so each pair is computed once
-    std::map<std::pair<std::string, std::string>, std::shared_ptr<const signatures::CatalogueDelta>,
-             std::less<>>
-        m_changes;
+    std::map<std::pair<std::string, std::string>, std::shared_ptr<const SetChange>, std::less<>> m_changes;
 };
 
-// Whether a verdict made with a set still stands under a set that differs from it by `delta`, with no work:
-// CLEAN (and LIMIT_EXCEEDED, clean where it was read) when nothing was added but allow-list lines and no
-// allow-list or phishing line (.wdb allows URLs) was removed; INFECTED never (all matches are reported, so
-// any change may change its detections).
-[[nodiscard]] bool stands_without_work(const Outcome& outcome, const signatures::CatalogueDelta& delta);
+// Whether a verdict made with a set still stands, with no work, under a set that differs from it by
+// `change`. Never for INFECTED (all matches are reported: any change may change its detections), nor when an
+// allow-list or phishing line (.wdb allows URLs) was removed. CLEAN (and LIMIT_EXCEEDED, clean where it was
+// read) stands when every added line is an allow-list line, a hash line of a size none of the layers
+// libclamav scanned has, or a PE section or import hash while no layer was a PE.
+[[nodiscard]] bool stands_without_work(const Outcome& outcome, const SetChange& change);
 
 } // namespace coldscan::scanner

@@ -22,7 +22,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -48,8 +50,10 @@ struct CacheCounters {
     std::atomic<std::uint64_t> verdict_misses{0};
     std::atomic<std::uint64_t> verdicts_written{0};
     std::atomic<std::uint64_t> undecodable_records{0};
-    std::atomic<std::uint64_t> verdicts_carried{0};  // made with an older set, standing under this one
-    std::atomic<std::uint64_t> verdicts_outdated{0}; // made with another set, to be scanned again
+    // Contents (each once) whose verdict was made with another detection set: standing under this one, or
+    // to be scanned again.
+    std::atomic<std::uint64_t> verdicts_carried{0};
+    std::atomic<std::uint64_t> verdicts_outdated{0};
 };
 
 // Seconds since the epoch; injectable so tests can age records.
@@ -83,6 +87,7 @@ public:
 private:
     [[nodiscard]] Sha256Digest context_for(std::string_view variant) const;
     [[nodiscard]] bool stands_under_current_set(const Outcome& outcome, std::string_view made_with);
+    void count_once(const Sha256Digest& content, std::atomic<std::uint64_t>& counter);
 
     KvStore& m_store;
     Sha256Digest m_context;
@@ -90,6 +95,8 @@ private:
     CacheCounters m_counters;
     std::string m_detection_set;
     SetLineage* m_lineage = nullptr;
+    std::mutex m_counted_mutex;
+    std::set<Sha256Digest> m_counted; // contents counted in verdicts_carried or verdicts_outdated
 };
 
 // What `coldscan cache stats` prints: records per key space, their bytes, and when they were last used.

@@ -19,6 +19,7 @@ struct EngineResult {
     std::vector<Detection> detections; // may be non-empty with limit_exceeded/error too: detections win
     std::string reason;
     bool timed_out = false; // a time limit stopped it (a limit a less busy machine may not hit)
+    ScannedLayers layers{}; // ClamAV: every layer it scanned (YARA: none)
 };
 
 } // namespace coldscan::signatures

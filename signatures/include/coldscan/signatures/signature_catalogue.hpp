@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -67,6 +68,8 @@ class CatalogueSink {
 public:
     virtual ~CatalogueSink() = default;
     virtual void on_line(const CatalogueLine& line) = 0;
+    // The same line with its text (ClamAV's lines; a YARA rule file comes through on_line only).
+    virtual void on_line_text(const CatalogueLine& line, std::string_view /*text*/) { on_line(line); }
     // "NAME SHA256" of an engine-part file
     virtual void on_engine_file(std::string entry) = 0;
 };
@@ -94,6 +97,18 @@ struct CatalogueDigest {
                                           SignatureCatalogue& catalogue);
 // Sorts the lines, drops repeats and computes engine_part and detection_set from what add_database gathered.
 void finish_catalogue(SignatureCatalogue& catalogue);
+
+// The text of each wanted line (sorted) found in these files, in the order of `wanted`; a line not found is
+// missing from the result. Errors: as read_catalogue.
+struct LineText {
+    CatalogueLine line;
+    std::string text;
+};
+[[nodiscard]] Expected<std::vector<LineText>> find_line_texts(const std::vector<std::filesystem::path>& files,
+                                                              std::span<const CatalogueLine> wanted);
+// What a hash line (.hdb .hsb .hdu .hsu: HASH:SIZE:NAME...) matches: the size of the object, nullopt for
+// any size ("*") or a line that does not parse.
+[[nodiscard]] std::optional<std::uint64_t> hash_line_size(std::string_view text);
 
 // Lines of `to` not in `from` (added) and of `from` not in `to` (removed), each sorted.
 struct CatalogueDelta {

@@ -78,6 +78,9 @@ public:
     // verdict cache's lineage records for a set it has not seen. Reads every database again (~1.5 s per
     // million signatures). Errors: as load's, when a file changed or vanished since.
     [[nodiscard]] Expected<std::vector<CatalogueLine>> detection_lines() const;
+    // The text of these ClamAV lines (sorted) in the set's databases, in their order; lines not found are
+    // left out. Reads every database again. Errors: as load's.
+    [[nodiscard]] Expected<std::vector<LineText>> line_texts(std::span<const CatalogueLine> wanted) const;
 
 private:
     SignatureSet() = default;
