@@ -2,10 +2,10 @@
 # test.sh [CTEST ARGS...]: build.sh, then every test (unit + end-to-end) with CTest on 2 jobs, then the same
 # suite again on an ASan+UBSan build (build-asan/). The end-to-end tests build small real disk images first
 # (tests/fixtures) and launch libguestfs appliances; CTest lets at most one appliance run at a time. Extra
-# arguments go to ctest, e.g. `-L unit` or `-R e2e.check.ntfs` (the ASan pass skips the label real-os). Then
-# two more stages, whatever the arguments: the pipeline, cache and scheduler unit tests under
-# ThreadSanitizer (build-tsan/, the unit test executable only), and every libFuzzer target for
-# COLDSCAN_FUZZ_SECONDS (default 30) each (scripts/fuzz.sh, clang-16, build-fuzz/).
+# arguments go to ctest, e.g. `-L unit` or `-R e2e.check.ntfs` (the ASan pass skips the labels real-os and
+# release-only). Then two more stages, whatever the arguments: the pipeline, cache and scheduler unit tests
+# under ThreadSanitizer (build-tsan/, the unit test executable only), and every libFuzzer target for
+# COLDSCAN_FUZZ_SECONDS (default 30) each, one per core at a time (scripts/fuzz.sh, clang-16, build-fuzz/).
 # COLDSCAN_SANITIZER_PASS=0 skips the ASan+UBSan pass, COLDSCAN_TSAN_PASS=0 the ThreadSanitizer stage,
 # COLDSCAN_FUZZ_PASS=0 the fuzz stage.
 set -euo pipefail
@@ -22,10 +22,13 @@ if [[ ${COLDSCAN_SANITIZER_PASS:-1} != 0 ]]; then
     echo "== The same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
     COLDSCAN_BUILD_DIR=build-asan CMAKE_BUILD_TYPE=Debug COLDSCAN_CMAKE_ARGS=-DCOLDSCAN_SANITIZE=ON \
         ./scripts/build.sh
-    # The real-OS tests (label real-os: a 1.3 GiB server scanned five ways) run in the release pass only: the
-    # code they reach is the code the smaller fixtures reach, and under ASan they would cost ~15 minutes.
+    # The real-OS tests (label real-os: a 1.3 GiB server scanned five ways) and e2e.lvm-layouts (label
+    # release-only: ten images each read by the direct path and by the appliance, ~8 minutes, most of it the
+    # appliance's TCG) run in the release pass only: the code they reach is the code the smaller fixtures
+    # (e2e.vm-gate, e2e.scan.direct-lvm) and the fuzzers reach, and under ASan they would cost ~25 minutes.
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" ctest --test-dir build-asan --output-on-failure -j2 -LE real-os "$@"
+        LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
+        ctest --test-dir build-asan --output-on-failure -j2 -LE "real-os|release-only" "$@"
 fi
 
 if [[ ${COLDSCAN_TSAN_PASS:-1} != 0 ]]; then
