@@ -61,6 +61,9 @@ for attempt in 1 2 3; do
     id=$(submit_one "$work/slow/killed-$attempt.qcow2")
     wait_for "$id" 'j["status"] == "succeeded" or (j["progress"] or {}).get("files_done", 0) >= 20' 180
     before=$(job_field "$id" '(j["progress"] or {}).get("files_done", 0)')
+    # Verdicts reach the store at checkpoints, at most every 250 ms (ScanCache::begin_target): once one has
+    # passed, every file done at `before` is durable, which is what the resumed scan is checked against.
+    sleep 0.6
     kill -9 "$serve_pid"
     wait "$serve_pid" 2>/dev/null || true
     recovered_before=$(grep -c "1 job(s) recovered from the queue" serve.log || true)
