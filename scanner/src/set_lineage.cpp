@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <tuple>
 #include <vector>
 
 namespace coldscan::scanner {
@@ -297,13 +298,19 @@ Expected<std::shared_ptr<const SetChange>> SetLineage::change(std::string_view f
 }
 
 Expected<void> SetLineage::forget_old_sets() {
-    std::vector<std::pair<std::int64_t, std::string>> sets; // (last use, key)
+    struct Seen {
+        std::int64_t used = 0;
+        std::string key;
+        std::optional<Manifest> manifest; // nullopt: does not decode, erased
+    };
+    std::vector<Seen> sets;
     std::vector<std::string> buckets;
     auto visited =
         m_store.for_each(KeySpace::signature_sets, [&](std::string_view key, std::string_view value) {
             if (key.starts_with("M")) {
-                const auto manifest = decode_manifest(value);
-                sets.emplace_back(manifest ? manifest->used : 0, std::string(key));
+                auto manifest = decode_manifest(value);
+                const std::int64_t used = manifest ? manifest->used : 0;
+                sets.push_back(Seen{used, std::string(key), std::move(manifest)});
             } else {
                 buckets.emplace_back(key);
             }
@@ -315,21 +322,16 @@ Expected<void> SetLineage::forget_old_sets() {
     if (sets.size() <= k_kept_sets) {
         return {};
     }
-    std::ranges::sort(sets, std::greater<>());
+    std::ranges::sort(sets, std::greater<>(), [](const Seen& seen) { return std::tie(seen.used, seen.key); });
     std::set<std::string> named;
     for (std::size_t i = 0; i < sets.size(); ++i) {
-        auto value = m_store.get(KeySpace::signature_sets, sets[i].second);
-        if (!value) {
-            return std::unexpected(value.error());
-        }
-        const auto manifest = *value ? decode_manifest(**value) : std::nullopt;
-        if (i >= k_kept_sets || !manifest) {
-            if (auto erased = m_store.erase(KeySpace::signature_sets, sets[i].second); !erased) {
+        if (i >= k_kept_sets || !sets[i].manifest) {
+            if (auto erased = m_store.erase(KeySpace::signature_sets, sets[i].key); !erased) {
                 return erased;
             }
             continue;
         }
-        for (const auto& [index, digest] : manifest->buckets) {
+        for (const auto& [index, digest] : sets[i].manifest->buckets) {
             named.insert(bucket_key(digest));
         }
     }

@@ -384,8 +384,8 @@ public:
     explicit LineTextSink(std::span<const CatalogueLine> wanted) : m_wanted(wanted) {}
     void on_line(const CatalogueLine& /*line*/) override {}
     void on_line_text(const CatalogueLine& line, std::string_view text) override {
-        if (std::ranges::binary_search(m_wanted, line) && !m_found.contains(line)) {
-            m_found.emplace(line, std::string(text));
+        if (std::ranges::binary_search(m_wanted, line)) {
+            m_found.try_emplace(line, text); // the first of repeated lines
         }
     }
     void on_engine_file(std::string /*entry*/) override {}
