@@ -63,37 +63,20 @@ fi
 
 rm -f "$out/.params" "$out/clamav/bench-load."*
 start=$(date +%s.%N)
-python3 - "$out/plain" "$md5_sigs" "$sha256_sigs" "$body_sigs" "$seed" <<'EOF'
-import hashlib
+python3 - "$out/plain" "$md5_sigs" "$sha256_sigs" "$body_sigs" "$seed" "$here" <<'EOF'
 import math
 import os
 import sys
+
+sys.path.insert(0, sys.argv[6])
+import shake_stream  # noqa: E402
 
 out_dir, md5_count, sha256_count, body_count, seed = (
     sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].encode())
 
 
-class Stream:
-    """Deterministic byte stream: SHAKE-256(seed, domain, block number), 1 MiB per block."""
-
-    def __init__(self, domain):
-        self.prefix = seed + b"\0" + domain.encode() + b"\0"
-        self.block = 0
-        self.buffer = b""
-        self.position = 0
-
-    def take(self, n):
-        if self.position + n > len(self.buffer):
-            self.buffer = self.buffer[self.position:] + hashlib.shake_256(
-                self.prefix + str(self.block).encode()).digest(1 << 20)
-            self.block += 1
-            self.position = 0
-        chunk = self.buffer[self.position:self.position + n]
-        self.position += n
-        return chunk
-
-    def uniform(self):
-        return int.from_bytes(self.take(8), "little") / 2.0**64
+def Stream(domain):
+    return shake_stream.Stream(seed, domain)
 
 
 def sample_size(stream):

@@ -228,6 +228,7 @@ std::string to_json(const Report& report) {
                       {"detection_set", cache.detection_set},
                       {"lineage", cache.lineage},
                       {"verdicts_carried", cache.verdicts_carried},
+                      {"verdicts_rechecked", cache.verdicts_rechecked},
                       {"verdicts_outdated", cache.verdicts_outdated}};
     j["timings"] = json{{"total_seconds", report.total_seconds},
                         {"signature_load_seconds", report.signature_load_seconds},

@@ -181,9 +181,11 @@ std::string summary(const Report& report) {
             text += ", " + std::to_string(cache.files_reused_by_blocks) + " reused from unchanged blocks (" +
                     format_bytes(cache.bytes_reused_by_blocks) + ")";
         }
-        if (cache.verdicts_carried + cache.verdicts_outdated > 0) {
+        if (cache.verdicts_carried + cache.verdicts_rechecked + cache.verdicts_outdated > 0) {
             text += "; after the signature update " + std::to_string(cache.verdicts_carried) +
-                    " verdicts stood, " + std::to_string(cache.verdicts_outdated) + " were scanned again";
+                    " verdicts stood, " + std::to_string(cache.verdicts_rechecked) +
+                    " stood once checked for the added signatures, " +
+                    std::to_string(cache.verdicts_outdated) + " were scanned again";
         }
         line("Cache:", text);
     }

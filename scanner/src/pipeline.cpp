@@ -20,6 +20,7 @@
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/sha256.hpp"
 #include "coldscan/common/text.hpp"
+#include "coldscan/scanner/added_line_engines.hpp"
 #include "coldscan/scanner/file_scanner.hpp"
 #include "tsan_annotations.hpp"
 
@@ -42,6 +43,8 @@ struct Item {
     std::optional<Content> content;
     std::optional<Error> read_error;
     std::optional<Sha256Digest> digest;
+    bool digest_known = false; // from level 1: the bytes are read (the verdict is missing) but not hashed
+    std::optional<PendingVerdict> pending; // a verdict of an older set: the added lines' scan may confirm it
     Outcome outcome;
     bool decided = false; // outcome known (from the cache) before the scan stage
     std::uint64_t charge = 0;
@@ -66,8 +69,14 @@ std::vector<std::string> signature_names(const Outcome& outcome) {
 } // namespace
 
 struct Pipeline::Workers {
-    explicit Workers(unsigned threads)
-        : arenas{tbb::task_arena(static_cast<int>(threads)), tbb::task_arena(static_cast<int>(threads))} {}
+    Workers(unsigned threads, const signatures::SignatureSet& signatures)
+        : arenas{tbb::task_arena(static_cast<int>(threads)), tbb::task_arena(static_cast<int>(threads))},
+          added(signatures) {}
+    // Whether a verdict of an older set stands: the engines of the lines added since find nothing in the
+    // bytes, and neither hits a limit nor fails.
+    [[nodiscard]] bool stands_after_added_lines(const PendingVerdict& pending, const Content& content,
+                                                std::string_view path);
+
     // Two scans may run at once (the next source's starts while the last files of the one before drain):
     // each in its own arena, so neither can run inside the other's wait and block it.
     std::array<tbb::task_arena, 2> arenas;
@@ -75,7 +84,35 @@ struct Pipeline::Workers {
     std::array<bool, 2> arena_busy{};
     tbb::enumerable_thread_specific<std::optional<Expected<FileScanner>>> scanners;
     std::atomic<std::int64_t> longest_engine_wait_ns{0};
+    AddedLineEngines added; // before the scanners of its engines, which go first
+    tbb::enumerable_thread_specific<std::map<const signatures::SignatureSet*, Expected<FileScanner>>>
+        added_scanners;
 };
+
+bool Pipeline::Workers::stands_after_added_lines(const PendingVerdict& pending, const Content& content,
+                                                 std::string_view path) {
+    const auto sets = added.for_set(pending.made_with, *pending.change);
+    if (!sets) {
+        return false;
+    }
+    const std::array<const signatures::SignatureSet*, 2> engines{
+        pending.recheck.clamav && sets->clamav ? &*sets->clamav : nullptr,
+        pending.recheck.yara && sets->yara ? &*sets->yara : nullptr};
+    auto& scanners_here = added_scanners.local();
+    for (const auto* set : engines) {
+        if (set == nullptr) {
+            continue;
+        }
+        auto found = scanners_here.find(set);
+        if (found == scanners_here.end()) {
+            found = scanners_here.emplace(set, FileScanner::create(*set)).first;
+        }
+        if (!found->second || found->second->scan(content, path).kind != OutcomeKind::clean) {
+            return false;
+        }
+    }
+    return true;
+}
 
 std::size_t Pipeline::take_arena() {
     std::lock_guard lock(m_workers->arenas_mutex);
@@ -123,7 +160,7 @@ Pipeline::Pipeline(const signatures::SignatureSet& signatures, PipelineSettings 
     : m_signatures(signatures), m_settings(settings), m_cache(cache),
       m_path_variant(signatures.yara() != nullptr && signatures.yara()->info().reads_file_path),
       m_events(events), m_progress(progress), m_stop(stop), m_budget(settings.bytes_in_flight),
-      m_workers(std::make_unique<Workers>(std::max(1U, settings.threads))),
+      m_workers(std::make_unique<Workers>(std::max(1U, settings.threads), signatures)),
       m_known(std::make_unique<Known>()) {}
 
 Pipeline::~Pipeline() = default;
@@ -278,12 +315,37 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
         if (!digest) {
             return;
         }
+        item.digest = *digest;
         if (auto outcome = m_cache.find_verdict(*digest, variant_of(item.entry))) {
-            item.digest = *digest;
             if (blocks_known) {
                 m_cache.note(ScanCache::Event::reused_by_blocks, item.entry.size);
             }
             decide(item, std::move(*outcome), ScanCache::Event::verdict_hit);
+        } else {
+            item.digest_known = true; // level 1 is trusted: reading the bytes again need not hash them
+        }
+    };
+
+    // The bytes are read: level 1 learns their digest, level 2 is asked for its verdict.
+    auto hash_and_look_up = [&](Item& item) {
+        const auto& entry = item.entry;
+        auto digest = sha256_of(*item.content);
+        if (!digest) {
+            item.read_error = digest.error();
+            return;
+        }
+        item.digest = *digest;
+        if (entry.stamp) {
+            m_cache.remember_content(identity_of(where, entry), *digest);
+        }
+        if (entry.block_key) {
+            m_cache.remember_content(block_identity(entry), *digest);
+        }
+        if (auto outcome = m_cache.find_verdict(*digest, variant_of(entry))) {
+            decide(item, std::move(*outcome), ScanCache::Event::verdict_hit);
+        } else {
+            m_cache.note(ScanCache::Event::verdict_miss);
+            item.pending = m_cache.find_pending(*digest, variant_of(entry));
         }
     };
 
@@ -318,22 +380,11 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
             if (!item->content) {
                 return item;
             }
-            auto digest = sha256_of(*item->content);
-            if (!digest) {
-                item->read_error = digest.error();
-                return item;
-            }
-            item->digest = *digest;
-            if (entry.stamp) {
-                m_cache.remember_content(identity_of(where, entry), *digest);
-            }
-            if (entry.block_key) {
-                m_cache.remember_content(block_identity(entry), *digest);
-            }
-            if (auto outcome = m_cache.find_verdict(*digest, variant_of(entry))) {
-                decide(*item, std::move(*outcome), ScanCache::Event::verdict_hit);
+            if (!item->digest_known) {
+                hash_and_look_up(*item);
             } else {
                 m_cache.note(ScanCache::Event::verdict_miss);
+                item->pending = m_cache.find_pending(*item->digest, variant_of(entry));
             }
         } catch (const std::exception& e) {
             item->read_error = Error{Errc::internal, e.what()};
@@ -342,6 +393,14 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
     };
 
     auto run_engines = [&](Item& item) {
+        if (item.pending) { // before the whole set's engine, which may still be loading
+            const bool stood =
+                m_workers->stands_after_added_lines(*item.pending, *item.content, item.entry.path);
+            m_cache.count_recheck(*item.digest, stood);
+            if (stood) {
+                return item.pending->outcome;
+            }
+        }
         auto& slot = m_workers->scanners.local();
         if (!slot) {
             const auto start = std::chrono::steady_clock::now();

@@ -306,6 +306,22 @@ std::optional<Outcome> ScanCache::find_verdict(const Sha256Digest& content, std:
     return *found;
 }
 
+std::optional<PendingVerdict> ScanCache::find_pending(const Sha256Digest& content, std::string_view variant) {
+    if (!usable()) {
+        return std::nullopt;
+    }
+    auto found = m_cache.find_pending(content, variant);
+    if (!found) {
+        fail(found.error());
+        return std::nullopt;
+    }
+    return std::move(*found);
+}
+
+void ScanCache::count_recheck(const Sha256Digest& content, bool stood) {
+    m_cache.count_recheck(content, stood);
+}
+
 Outcome ScanCache::scan_once(const Sha256Digest& content, std::string_view variant,
                              const std::function<Outcome()>& scan, Served& served) {
     served = Served::engines;
@@ -410,6 +426,7 @@ reports::CacheReport ScanCache::report() const {
     out.detection_set = m_detection_set;
     out.lineage = m_lineage_recorded;
     out.verdicts_carried = m_cache.counters().verdicts_carried.load();
+    out.verdicts_rechecked = m_cache.counters().verdicts_rechecked.load();
     out.verdicts_outdated = m_cache.counters().verdicts_outdated.load();
     return out;
 }

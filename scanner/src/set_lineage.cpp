@@ -180,32 +180,44 @@ Expected<std::optional<CatalogueDelta>> difference_of(const KvStore& store, cons
 
 SetLineage::SetLineage(KvStore& store, LineTextReader texts) : m_store(store), m_texts(std::move(texts)) {}
 
-SetChange SetLineage::with_hash_sizes(CatalogueDelta delta) const {
+// What the added lines' texts tell: the sizes hash lines name, the targets pattern lines name. A text not
+// found makes the change match anything.
+SetChange SetLineage::with_line_facts(CatalogueDelta delta) const {
     SetChange change;
-    std::vector<CatalogueLine> hashes;
-    std::ranges::copy_if(delta.added, std::back_inserter(hashes),
-                         [](const CatalogueLine& line) { return line.kind == LineKind::hash; });
+    std::vector<CatalogueLine> wanted;
+    std::ranges::copy_if(delta.added, std::back_inserter(wanted), [](const CatalogueLine& line) {
+        return line.kind == LineKind::hash || line.kind == LineKind::body || line.kind == LineKind::logical;
+    });
     change.delta = std::move(delta);
-    if (hashes.empty()) {
+    if (wanted.empty()) {
         return change;
     }
-    auto texts = m_texts ? m_texts(hashes) : make_error(Errc::not_found, "no reader of line texts");
-    if (!texts || texts->size() != hashes.size()) {
+    auto texts = m_texts ? m_texts(wanted) : make_error(Errc::not_found, "no reader of line texts");
+    if (!texts || texts->size() != wanted.size()) {
         change.hash_of_any_size = true;
+        change.pattern_of_any_target = true;
         return change;
     }
-    for (std::size_t i = 0; i < hashes.size(); ++i) {
+    for (std::size_t i = 0; i < wanted.size(); ++i) {
         const auto& text = (*texts)[i];
-        const auto size = signatures::hash_line_size(text.text);
-        if (text.line != hashes[i] || !size) {
+        if (text.line != wanted[i]) { // not this set's text
             change.hash_of_any_size = true;
-            return change;
+            change.pattern_of_any_target = true;
+        } else if (text.line.kind == LineKind::hash) {
+            const auto size = signatures::hash_line_size(text.text);
+            change.hash_of_any_size = change.hash_of_any_size || !size;
+            change.added_hash_sizes.push_back(size.value_or(0));
+        } else {
+            const auto target = signatures::pattern_line_target(text.line.kind, text.text);
+            change.pattern_of_any_target = change.pattern_of_any_target || !target;
+            change.added_targets.push_back(target.value_or(0));
         }
-        change.added_hash_sizes.push_back(*size);
     }
+    std::ranges::sort(change.added_targets);
+    change.added_targets.erase(std::ranges::unique(change.added_targets).begin(), change.added_targets.end());
     std::ranges::sort(change.added_hash_sizes);
-    const auto repeats = std::ranges::unique(change.added_hash_sizes);
-    change.added_hash_sizes.erase(repeats.begin(), repeats.end());
+    change.added_hash_sizes.erase(std::ranges::unique(change.added_hash_sizes).begin(),
+                                  change.added_hash_sizes.end());
     return change;
 }
 
@@ -290,7 +302,7 @@ Expected<std::shared_ptr<const SetChange>> SetLineage::change(std::string_view f
             return std::unexpected(delta.error());
         }
         if (*delta) {
-            result = std::make_shared<const SetChange>(with_hash_sizes(std::move(**delta)));
+            result = std::make_shared<const SetChange>(with_line_facts(std::move(**delta)));
         }
     }
     m_changes.emplace(memo_key, result);
@@ -345,38 +357,82 @@ Expected<void> SetLineage::forget_old_sets() {
     return {};
 }
 
-bool stands_without_work(const Outcome& outcome, const SetChange& change) {
+namespace {
+
+// What the added lines of each kind ask of a CLEAN verdict with these layers.
+struct AddedLineNeeds {
+    bool full = false;
+    bool clamav = false;
+    bool yara = false;
+};
+
+AddedLineNeeds needs_of(const ScannedLayers& layers, const SetChange& change) {
+    const bool size_added = change.hash_of_any_size || !layers.complete ||
+                            signatures::derives_unseen_buffers(layers.types) ||
+                            std::ranges::any_of(layers.sizes, [&](std::uint64_t size) {
+                                return std::ranges::binary_search(change.added_hash_sizes, size);
+                            });
+    const bool has_pe =
+        !layers.complete || std::ranges::binary_search(layers.types, std::string_view(k_pe_type));
+    const bool target_met = change.pattern_of_any_target || !layers.complete ||
+                            std::ranges::any_of(change.added_targets, [&](int target) {
+                                return signatures::target_may_match(target, layers.types);
+                            });
+    AddedLineNeeds needs;
+    for (const CatalogueLine& line : change.delta.added) {
+        switch (line.kind) {
+        case LineKind::allow_list:
+            break;
+        case LineKind::hash:
+            needs.clamav = needs.clamav || size_added;
+            break;
+        case LineKind::section_hash:
+            needs.clamav = needs.clamav || has_pe;
+            break;
+        case LineKind::body:
+        case LineKind::logical:
+            needs.clamav = needs.clamav || target_met;
+            break;
+        case LineKind::container:
+            needs.clamav = true;
+            break;
+        case LineKind::yara: // a rule file, or a YARA source in the ClamAV folder
+            needs.clamav = true;
+            needs.yara = true;
+            break;
+        case LineKind::icon:
+        case LineKind::phishing:
+            needs.full = true;
+            break;
+        }
+    }
+    return needs;
+}
+
+} // namespace
+
+Recheck plan_recheck(const Outcome& outcome, const SetChange& change) {
     if (outcome.kind != OutcomeKind::clean && outcome.kind != OutcomeKind::limit_exceeded) {
-        return false;
+        return {};
     }
     const bool allowing_removed = std::ranges::any_of(change.delta.removed, [](const CatalogueLine& line) {
         return line.kind == LineKind::allow_list || line.kind == LineKind::phishing;
     });
-    if (allowing_removed) {
-        return false;
+    const AddedLineNeeds needs = needs_of(outcome.layers, change);
+    if (allowing_removed || needs.full) {
+        return {};
     }
-    const ScannedLayers& layers = outcome.layers;
-    const bool size_added = [&] {
-        if (change.hash_of_any_size) {
-            return true;
-        }
-        return std::ranges::any_of(layers.sizes, [&](std::uint64_t size) {
-            return std::ranges::binary_search(change.added_hash_sizes, size);
-        });
-    }();
-    const bool has_pe = std::ranges::binary_search(layers.types, std::string_view(k_pe_type));
-    return std::ranges::all_of(change.delta.added, [&](const CatalogueLine& line) {
-        switch (line.kind) {
-        case LineKind::allow_list:
-            return true;
-        case LineKind::hash:
-            return layers.complete && !size_added;
-        case LineKind::section_hash:
-            return layers.complete && !has_pe;
-        default:
-            return false;
-        }
-    });
+    if (!needs.clamav && !needs.yara) {
+        return Recheck{Recheck::Kind::none, false, false};
+    }
+    if (outcome.kind != OutcomeKind::clean) {
+        return {};
+    }
+    return Recheck{Recheck::Kind::added_lines, needs.clamav, needs.yara};
+}
+
+bool stands_without_work(const Outcome& outcome, const SetChange& change) {
+    return plan_recheck(outcome, change).kind == Recheck::Kind::none;
 }
 
 } // namespace coldscan::scanner

@@ -300,52 +300,95 @@ void VerdictCache::count_once(const Sha256Digest& content, std::atomic<std::uint
     }
 }
 
-// A verdict made with another detection set stands when the lineage shows the change cannot alter it.
-bool VerdictCache::stands_under_current_set(const Outcome& outcome, std::string_view made_with) {
+std::pair<Recheck, std::shared_ptr<const SetChange>> VerdictCache::recheck_of(const Outcome& outcome,
+                                                                              std::string_view made_with) {
     if (m_lineage == nullptr || made_with.empty()) {
-        return false;
+        return {};
     }
     auto change = m_lineage->change(made_with, m_detection_set);
     if (!change) {
         spdlog::debug("cache: the signature lineage failed: {}", change.error().message);
-        return false;
+        return {};
     }
-    return *change && stands_without_work(outcome, **change);
+    if (!*change) {
+        return {};
+    }
+    return {plan_recheck(outcome, **change), std::move(*change)};
 }
 
-Expected<std::optional<Outcome>> VerdictCache::find_verdict(const Sha256Digest& content,
-                                                            std::string_view variant) {
-    const VerdictKey key{k_cache_schema_version, k_verdict_kind, content, context_for(variant)};
-    auto value = m_store.get(KeySpace::content_verdict, bytes_of(key));
+namespace {
+
+// The stored record for a verdict key; nullopt for none, or one that does not decode (counted).
+Expected<std::optional<VerdictRecord>> read_record(KvStore& store, std::string_view key,
+                                                   CacheCounters& counters) {
+    auto value = store.get(KeySpace::content_verdict, key);
     if (!value) {
         return std::unexpected(value.error());
     }
     if (!*value) {
-        m_counters.verdict_misses.fetch_add(1);
-        return std::optional<Outcome>{};
+        return std::optional<VerdictRecord>{};
     }
     auto record = decode_verdict(**value);
     if (!record) {
-        m_counters.undecodable_records.fetch_add(1);
+        counters.undecodable_records.fetch_add(1);
+    }
+    return record;
+}
+
+} // namespace
+
+Expected<std::optional<Outcome>> VerdictCache::find_verdict(const Sha256Digest& content,
+                                                            std::string_view variant) {
+    const VerdictKey key{k_cache_schema_version, k_verdict_kind, content, context_for(variant)};
+    auto record = read_record(m_store, bytes_of(key), m_counters);
+    if (!record) {
+        return std::unexpected(record.error());
+    }
+    if (!*record) {
         m_counters.verdict_misses.fetch_add(1);
         return std::optional<Outcome>{};
     }
     const std::int64_t now = m_clock();
-    if (record->detection_set != m_detection_set) {
-        const bool stands = stands_under_current_set(record->outcome, record->detection_set);
-        count_once(content, stands ? m_counters.verdicts_carried : m_counters.verdicts_outdated);
-        if (!stands) {
+    if ((*record)->detection_set != m_detection_set) {
+        const Recheck::Kind kind = recheck_of((*record)->outcome, (*record)->detection_set).first.kind;
+        if (kind != Recheck::Kind::added_lines) { // those are counted once re-checked
+            count_once(content, kind == Recheck::Kind::none ? m_counters.verdicts_carried
+                                                            : m_counters.verdicts_outdated);
+        }
+        if (kind != Recheck::Kind::none) {
             m_counters.verdict_misses.fetch_add(1);
             return std::optional<Outcome>{};
         }
-        record->used = 0; // rewritten below under the current set, so the next lookup needs no lineage
+        (*record)->used = 0; // rewritten below under the current set, so the next lookup needs no lineage
     }
     m_counters.verdict_hits.fetch_add(1);
-    if (now - record->used > k_refresh_after_seconds) {
+    if (now - (*record)->used > k_refresh_after_seconds) {
         (void)m_store.put(KeySpace::content_verdict, bytes_of(key),
-                          encode_verdict(record->outcome, m_detection_set, now)); // best effort
+                          encode_verdict((*record)->outcome, m_detection_set, now)); // best effort
     }
-    return std::optional<Outcome>(std::move(record->outcome));
+    return std::optional<Outcome>(std::move((*record)->outcome));
+}
+
+Expected<std::optional<PendingVerdict>> VerdictCache::find_pending(const Sha256Digest& content,
+                                                                   std::string_view variant) {
+    const VerdictKey key{k_cache_schema_version, k_verdict_kind, content, context_for(variant)};
+    auto record = read_record(m_store, bytes_of(key), m_counters);
+    if (!record) {
+        return std::unexpected(record.error());
+    }
+    if (!*record || (*record)->detection_set == m_detection_set) {
+        return std::optional<PendingVerdict>{};
+    }
+    auto [recheck, change] = recheck_of((*record)->outcome, (*record)->detection_set);
+    if (recheck.kind != Recheck::Kind::added_lines) {
+        return std::optional<PendingVerdict>{};
+    }
+    return PendingVerdict{std::move((*record)->outcome), std::move((*record)->detection_set),
+                          std::move(change), recheck};
+}
+
+void VerdictCache::count_recheck(const Sha256Digest& content, bool stood) {
+    count_once(content, stood ? m_counters.verdicts_rechecked : m_counters.verdicts_outdated);
 }
 
 Expected<bool> VerdictCache::remember_verdict(const Sha256Digest& content, const Outcome& outcome,

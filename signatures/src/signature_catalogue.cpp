@@ -1,218 +1,24 @@
 #include "coldscan/signatures/signature_catalogue.hpp"
 
-#include "coldscan/common/read_fully.hpp"
-#include "coldscan/common/unique_fd.hpp"
+#include "database_members.hpp"
 
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
-#include <fcntl.h>
 #include <map>
 #include <optional>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <span>
 #include <utility>
-#include <zlib.h>
+#include <vector>
 
 namespace coldscan::signatures {
 namespace {
 
-constexpr std::size_t k_header_size = 512; // a container's "ClamAV-VDB:..." header, padded
-constexpr std::size_t k_tar_block = 512;
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    std::ranges::transform(out, out.begin(),
-                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
-std::string_view extension_of(std::string_view name) {
-    const auto dot = name.rfind('.');
-    return dot == std::string_view::npos ? std::string_view{} : name.substr(dot);
-}
-
-// What a database file (or a container member) is, by its extension.
-enum class Part { lines, engine, container, ignored };
-
-struct Classified {
-    Part part = Part::engine;
-    LineKind kind = LineKind::hash;
-};
-
-Classified classify(std::string_view name) {
-    static constexpr std::array<std::pair<std::string_view, LineKind>, 24> k_lines = {{
-        {".hdb", LineKind::hash},         {".hsb", LineKind::hash},         {".hdu", LineKind::hash},
-        {".hsu", LineKind::hash},         {".mdb", LineKind::section_hash}, {".msb", LineKind::section_hash},
-        {".mdu", LineKind::section_hash}, {".msu", LineKind::section_hash}, {".imp", LineKind::section_hash},
-        {".ndb", LineKind::body},         {".ndu", LineKind::body},         {".db", LineKind::body},
-        {".sdb", LineKind::body},         {".ldb", LineKind::logical},      {".ldu", LineKind::logical},
-        {".idb", LineKind::icon},         {".pdb", LineKind::phishing},     {".gdb", LineKind::phishing},
-        {".wdb", LineKind::phishing},     {".cdb", LineKind::container},    {".yar", LineKind::yara},
-        {".yara", LineKind::yara},        {".fp", LineKind::allow_list},    {".sfp", LineKind::allow_list},
-    }};
-    const std::string lowered = lower(name);
-    const std::string_view extension = extension_of(lowered);
-    if (extension == ".ign" || extension == ".ign2") {
-        return {Part::lines, LineKind::allow_list};
-    }
-    for (const auto& [suffix, kind] : k_lines) {
-        if (extension == suffix) {
-            return {Part::lines, kind};
-        }
-    }
-    if (extension == ".cvd" || extension == ".cld" || extension == ".cud") {
-        return {Part::container, LineKind::hash};
-    }
-    // A container's own description and licence: not what the engine loads.
-    if (extension == ".info" || lowered == "copying") {
-        return {Part::ignored, LineKind::hash};
-    }
-    return {Part::engine, LineKind::hash}; // .cbc .ftm .cfg .crb .cat .pwdb .ioc ... and anything unknown
-}
-
-void add_lines(LineKind kind, std::string_view text, CatalogueSink& sink) {
-    Sha256 hasher;
-    while (!text.empty()) {
-        const auto end = text.find('\n');
-        std::string_view line = text.substr(0, end);
-        text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
-        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
-            line.remove_suffix(1);
-        }
-        // libclamav's loaders skip empty lines and comments; YARA source is kept whole below.
-        if (line.empty() || line.front() == '#') {
-            continue;
-        }
-        const auto kind_byte = static_cast<std::byte>(kind);
-        hasher.update(std::span<const std::byte>(&kind_byte, 1));
-        hasher.update(line);
-        sink.on_line_text(CatalogueLine{hasher.finish(), kind}, line);
-    }
-}
-
-std::string_view as_text(std::span<const std::byte> bytes) {
-    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
-// The gzip stream's content, at most k_max_unpacked bytes.
-Expected<std::vector<std::byte>> gunzip(std::span<const std::byte> packed, std::string_view name) {
-    z_stream stream{};
-    if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) {
-        return make_error(Errc::internal, std::string(name) + ": cannot start zlib");
-    }
-    std::vector<std::byte> out;
-    stream.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(packed.data()));
-    stream.avail_in = static_cast<uInt>(std::min<std::size_t>(packed.size(), UINT32_MAX));
-    int rc = Z_OK;
-    while (rc == Z_OK) {
-        if (out.size() >= k_max_unpacked) {
-            inflateEnd(&stream);
-            return make_error(Errc::invalid_argument, std::string(name) + ": unpacks to more than " +
-                                                          std::to_string(k_max_unpacked >> 30) + " GiB");
-        }
-        const std::size_t before = out.size();
-        out.resize(before + (1U << 20));
-        stream.next_out = reinterpret_cast<Bytef*>(out.data() + before);
-        stream.avail_out = 1U << 20;
-        rc = inflate(&stream, Z_NO_FLUSH);
-        out.resize(before + (1U << 20) - stream.avail_out);
-    }
-    inflateEnd(&stream);
-    if (rc != Z_STREAM_END) {
-        return make_error(Errc::invalid_argument, std::string(name) + ": a broken gzip stream");
-    }
-    return out;
-}
-
-std::optional<std::uint64_t> octal(std::span<const std::byte> field) {
-    std::uint64_t value = 0;
-    bool digits = false;
-    for (const std::byte b : field) {
-        const auto c = static_cast<char>(b);
-        if (c >= '0' && c <= '7') {
-            if (value > (UINT64_MAX >> 3)) {
-                return std::nullopt;
-            }
-            value = value * 8 + static_cast<std::uint64_t>(c - '0');
-            digits = true;
-        } else if (c == ' ' || c == '\0') {
-            if (digits) {
-                break;
-            }
-        } else {
-            return std::nullopt;
-        }
-    }
-    return value;
-}
-
-// Every regular member of the tar, by its name without folders.
-Expected<void> add_tar(std::span<const std::byte> tar, std::string_view name, CatalogueSink& sink) {
-    // sigtool and freshclam end a container's tar with its last member: no end-of-archive blocks needed.
-    std::size_t at = 0;
-    while (at < tar.size()) {
-        if (tar.size() - at < k_tar_block) {
-            return make_error(Errc::invalid_argument, std::string(name) + ": a broken tar member header");
-        }
-        const auto header = tar.subspan(at, k_tar_block);
-        if (std::ranges::all_of(header, [](std::byte b) { return b == std::byte{0}; })) {
-            return {}; // the end-of-archive block
-        }
-        const auto size = octal(header.subspan(124, 12));
-        if (!size || *size > tar.size() - at - k_tar_block) {
-            return make_error(Errc::invalid_argument, std::string(name) + ": a broken tar member header");
-        }
-        const auto type = static_cast<char>(header[156]);
-        std::string member(
-            as_text(header.subspan(0, 100)).substr(0, as_text(header.subspan(0, 100)).find('\0')));
-        member = member.substr(member.rfind('/') == std::string::npos ? 0 : member.rfind('/') + 1);
-        const auto content = tar.subspan(at + k_tar_block, static_cast<std::size_t>(*size));
-        if ((type == '0' || type == '\0') && !member.empty()) {
-            if (classify(member).part == Part::container) {
-                return make_error(Errc::invalid_argument,
-                                  std::string(name) + ": a container inside a container");
-            }
-            if (auto added = add_database(member, content, sink); !added) {
-                return added;
-            }
-        }
-        at += std::min(tar.size() - at, k_tar_block + (static_cast<std::size_t>(*size) + k_tar_block - 1) /
-                                                          k_tar_block * k_tar_block);
-    }
-    return {};
-}
-
-Expected<void> add_container(std::string_view name, std::span<const std::byte> bytes, CatalogueSink& sink) {
-    if (bytes.size() < k_header_size || !as_text(bytes.subspan(0, 11)).starts_with("ClamAV-VDB:")) {
-        return make_error(Errc::invalid_argument, std::string(name) + ": no ClamAV-VDB header");
-    }
-    const auto payload = bytes.subspan(k_header_size);
-    if (payload.size() >= 2 && payload[0] == std::byte{0x1f} && payload[1] == std::byte{0x8b}) {
-        auto tar = gunzip(payload, name);
-        if (!tar) {
-            return std::unexpected(tar.error());
-        }
-        return add_tar(*tar, name, sink);
-    }
-    return add_tar(payload, name, sink);
-}
-
-Expected<std::vector<std::byte>> read_file(const std::filesystem::path& path) {
-    const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    struct stat st {};
-    if (!fd || ::fstat(fd.get(), &st) != 0) {
-        return make_error(Errc::io, errno_message("cannot read " + path.string()));
-    }
-    std::vector<std::byte> bytes(static_cast<std::size_t>(st.st_size));
-    int error = 0;
-    if (read_fully(fd.get(), 0, bytes, error) != bytes.size()) {
-        return make_error(Errc::io, error != 0 ? errno_message("cannot read " + path.string(), error)
-                                               : path.string() + ": shorter than it was a moment ago");
-    }
-    return bytes;
-}
+using detail::Classified;
+using detail::classify;
+using detail::Part;
+using detail::read_file;
 
 // Keeps every line (read_catalogue).
 class CollectingSink final : public CatalogueSink {
@@ -266,23 +72,27 @@ std::string_view to_string(LineKind kind) {
     return "unknown";
 }
 
-Expected<void> add_database(std::string_view name, std::span<const std::byte> bytes, CatalogueSink& sink) {
+namespace {
+
+Expected<void> add_entry(std::string_view name, std::span<const std::byte> bytes, detail::Origin origin,
+                         CatalogueSink& sink) {
     const Classified what = classify(name);
     switch (what.part) {
     case Part::container:
-        return add_container(name, bytes, sink);
+        return detail::visit_container(
+            name, bytes, [&](std::string_view member, std::span<const std::byte> content) {
+                return add_entry(member, content, detail::origin_of_members(name), sink);
+            });
     case Part::ignored:
         return {};
     case Part::lines:
-        if (what.kind == LineKind::yara) {
-            // A YARA source is one unit: its rules are not lines.
-            Sha256 hasher;
-            const auto kind_byte = static_cast<std::byte>(LineKind::yara);
-            hasher.update(std::span<const std::byte>(&kind_byte, 1));
-            hasher.update(bytes);
-            sink.on_line(CatalogueLine{hasher.finish(), LineKind::yara});
+        if (what.kind == LineKind::yara) { // a YARA source is one unit: its rules are not lines
+            sink.on_line(CatalogueLine{detail::line_digest(LineKind::yara, origin, detail::as_text(bytes)),
+                                       LineKind::yara});
         } else {
-            add_lines(what.kind, as_text(bytes), sink);
+            detail::for_each_line(
+                what.kind, origin, detail::as_text(bytes),
+                [&](const CatalogueLine& line, std::string_view text) { sink.on_line_text(line, text); });
         }
         return {};
     case Part::engine: {
@@ -293,6 +103,12 @@ Expected<void> add_database(std::string_view name, std::span<const std::byte> by
     }
     }
     return {};
+}
+
+} // namespace
+
+Expected<void> add_database(std::string_view name, std::span<const std::byte> bytes, CatalogueSink& sink) {
+    return add_entry(name, bytes, detail::Origin::plain_file, sink);
 }
 
 Expected<void> add_database(std::string_view name, std::span<const std::byte> bytes,
@@ -429,6 +245,89 @@ std::optional<std::uint64_t> hash_line_size(std::string_view text) {
         return std::nullopt;
     }
     return value;
+}
+
+namespace {
+
+std::optional<int> small_number(std::string_view text) {
+    int value = 0;
+    const auto parsed = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (parsed.ec != std::errc{} || parsed.ptr != text.data() + text.size() || text.empty() || value < 0) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+// "Engine:51-255,Target:1,FileSize:..." -> 1
+std::optional<int> target_in_description(std::string_view block) {
+    while (!block.empty()) {
+        const auto comma = block.find(',');
+        const std::string_view entry = block.substr(0, comma);
+        block = comma == std::string_view::npos ? std::string_view{} : block.substr(comma + 1);
+        if (entry.starts_with("Target:")) {
+            return small_number(entry.substr(7));
+        }
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+std::optional<int> pattern_line_target(LineKind kind, std::string_view text) {
+    if (kind == LineKind::logical) {
+        const auto first = text.find(';');
+        if (first == std::string_view::npos) {
+            return std::nullopt;
+        }
+        const auto second = text.find(';', first + 1);
+        return target_in_description(text.substr(
+            first + 1, second == std::string_view::npos ? std::string_view::npos : second - first - 1));
+    }
+    if (kind != LineKind::body) {
+        return std::nullopt;
+    }
+    const auto first = text.find(':');
+    const auto equals = text.find('=');
+    if (first == std::string_view::npos || (equals != std::string_view::npos && equals < first)) {
+        return std::nullopt; // .db: NAME=HEX
+    }
+    const auto second = text.find(':', first + 1);
+    if (second == std::string_view::npos) {
+        return std::nullopt;
+    }
+    return small_number(text.substr(first + 1, second - first - 1));
+}
+
+bool target_may_match(int target, std::span<const std::string> layer_types) {
+    // libclamav's cli_mtargets (matcher.h): the layer types each target's matcher runs on.
+    static const std::map<int, std::vector<std::string_view>> k_exclusive = {
+        {1, {"CL_TYPE_MSEXE"}},
+        {2, {"CL_TYPE_MSOLE2"}},
+        {5, {"CL_TYPE_GRAPHICS", "CL_TYPE_GIF", "CL_TYPE_PNG", "CL_TYPE_JPEG", "CL_TYPE_TIFF"}},
+        {6, {"CL_TYPE_ELF"}},
+        {9, {"CL_TYPE_MACHO", "CL_TYPE_MACHO_UNIBIN"}},
+        {10, {"CL_TYPE_PDF"}},
+        {11, {"CL_TYPE_SWF"}},
+        {12, {"CL_TYPE_JAVA"}},
+    };
+    const auto found = k_exclusive.find(target);
+    if (found == k_exclusive.end()) {
+        return true;
+    }
+    return std::ranges::any_of(found->second, [&](std::string_view type) {
+        return std::ranges::binary_search(layer_types, type, std::less<>{});
+    });
+}
+
+bool derives_unseen_buffers(std::span<const std::string> layer_types) {
+    // libclamav's callers of cli_scan_desc (a pushed map, hash-checked, no inspection callback).
+    static constexpr std::array<std::string_view, 9> k_deriving = {
+        "CL_TYPE_HTML",         "CL_TYPE_HTML_UTF16",   "CL_TYPE_MSEXE",
+        "CL_TYPE_MSOLE2",       "CL_TYPE_PDF",          "CL_TYPE_TEXT_ASCII",
+        "CL_TYPE_TEXT_UTF16BE", "CL_TYPE_TEXT_UTF16LE", "CL_TYPE_TEXT_UTF8"};
+    return std::ranges::any_of(k_deriving, [&](std::string_view type) {
+        return std::ranges::binary_search(layer_types, type, std::less<>{});
+    });
 }
 
 CatalogueDelta difference(const SignatureCatalogue& from, const SignatureCatalogue& to) {

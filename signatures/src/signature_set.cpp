@@ -95,6 +95,7 @@ Error no_signatures(const SignatureOptions& options) {
 Expected<SignatureSet> SignatureSet::load(const SignatureOptions& options, LoadMode mode) {
     SignatureSet set;
     set.m_limits = options.limits;
+    set.m_options = options;
 
     std::error_code ec;
     if (options.clamav_db && !std::filesystem::exists(*options.clamav_db, ec)) {
@@ -120,7 +121,7 @@ Expected<SignatureSet> SignatureSet::load(const SignatureOptions& options, LoadM
     if (options.isolation == EngineIsolation::sandboxed) {
         return load_sandboxed(std::move(set), options, mode, has_rules);
     }
-    if (options.clamav_db || holds_clamav_databases(default_db)) {
+    if (options.use_clamav && (options.clamav_db || holds_clamav_databases(default_db))) {
         auto databases = ClamavEngine::describe(options.clamav_db.value_or(default_db));
         if (!databases) {
             return std::unexpected(databases.error());
@@ -226,7 +227,7 @@ Expected<SignatureSet> SignatureSet::load_sandboxed(SignatureSet set, const Sign
                                                     LoadMode mode, bool has_rules) {
     const std::filesystem::path default_db = k_default_clamav_db;
     SandboxOptions sandbox_options;
-    if (options.clamav_db || holds_clamav_databases(default_db)) {
+    if (options.use_clamav && (options.clamav_db || holds_clamav_databases(default_db))) {
         auto databases = ClamavEngine::describe(options.clamav_db.value_or(default_db));
         if (!databases) {
             return std::unexpected(databases.error());

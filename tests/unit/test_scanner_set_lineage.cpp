@@ -133,10 +133,13 @@ TEST_CASE("stands_without_work") {
     const auto phishing_allow = line("X:example.com", LineKind::phishing);
     auto change = [](std::vector<CatalogueLine> added, std::vector<CatalogueLine> removed,
                      std::vector<std::uint64_t> hash_sizes = {}) {
-        return SetChange{{std::move(added), std::move(removed)}, std::move(hash_sizes), false};
+        SetChange out;
+        out.delta = {std::move(added), std::move(removed)};
+        out.added_hash_sizes = std::move(hash_sizes);
+        return out;
     };
     Outcome scanned = clean();
-    scanned.layers = ScannedLayers{{68, 4096}, {"CL_TYPE_TEXT_ASCII", "CL_TYPE_ZIP"}, true};
+    scanned.layers = ScannedLayers{{68, 4096}, {"CL_TYPE_GZ", "CL_TYPE_ZIP"}, true};
     const Outcome infected{OutcomeKind::infected, "", {Detection{Engine::clamav, "Sig", "", {}, {}}}};
     const Outcome limit{OutcomeKind::limit_exceeded, "archive member over MaxFileSize", {}};
 
@@ -156,6 +159,10 @@ TEST_CASE("stands_without_work") {
         any_size.hash_of_any_size = true;
         CHECK_FALSE(stands_without_work(scanned, any_size));
         CHECK_FALSE(stands_without_work(clean(), change({hash}, {}, {67}))); // no layers recorded
+        // libclamav also hashes what it derives from text (normalised HTML, scripts): not recorded as layers.
+        Outcome text = scanned;
+        text.layers.types = {"CL_TYPE_GZ", "CL_TYPE_TEXT_ASCII"};
+        CHECK_FALSE(stands_without_work(text, change({hash}, {}, {67, 69, 5000})));
     }
     SECTION("added section hashes: only where a PE was scanned") {
         CHECK(stands_without_work(scanned, change({section}, {})));
@@ -163,9 +170,55 @@ TEST_CASE("stands_without_work") {
         pe.layers.types = {"CL_TYPE_MSEXE"};
         CHECK_FALSE(stands_without_work(pe, change({section}, {})));
     }
-    SECTION("added pattern lines: scanned again") {
-        CHECK_FALSE(stands_without_work(scanned, change({body}, {})));
-        CHECK_FALSE(stands_without_work(scanned, change({allow, body}, {})));
+    SECTION("added pattern lines: by the target types of the layers scanned") {
+        auto targeting = [&](std::vector<int> targets) {
+            auto out = change({allow, body}, {});
+            out.added_targets = std::move(targets);
+            return out;
+        };
+        CHECK(stands_without_work(scanned, targeting({1, 6, 10})));   // PE, ELF, PDF: none was scanned
+        CHECK_FALSE(stands_without_work(scanned, targeting({1, 0}))); // generic: any layer
+        CHECK_FALSE(stands_without_work(scanned, targeting({7})));    // ASCII also runs on normalised text
+        auto unknown = targeting({1});
+        unknown.pattern_of_any_target = true;
+        CHECK_FALSE(stands_without_work(scanned, unknown));
+        CHECK_FALSE(stands_without_work(clean(), targeting({1}))); // no layers recorded
+    }
+}
+
+TEST_CASE("plan_recheck") {
+    using Kind = Recheck::Kind;
+    const auto body = line("body", LineKind::body);
+    const auto rules = line("rule file", LineKind::yara);
+    const auto icon = line("icon", LineKind::icon);
+    const auto allow = line("allow", LineKind::allow_list);
+    Outcome scanned = clean();
+    scanned.layers = ScannedLayers{{68}, {"CL_TYPE_ELF"}, true};
+    SetChange change;
+    change.delta.added = {body};
+    change.added_targets = {6};
+
+    SECTION("a CLEAN verdict is checked against the added lines alone") {
+        const Recheck plan = plan_recheck(scanned, change);
+        CHECK(plan.kind == Kind::added_lines);
+        CHECK(plan.clamav);
+        CHECK_FALSE(plan.yara);
+        change.delta.added = {rules};
+        const Recheck yara = plan_recheck(scanned, change);
+        CHECK(yara.kind == Kind::added_lines);
+        CHECK(yara.yara);
+    }
+    SECTION("what the added lines alone cannot confirm is scanned in full") {
+        const Outcome limit{
+            OutcomeKind::limit_exceeded, "archive member over MaxFileSize", {}, false, scanned.layers};
+        CHECK(plan_recheck(limit, change).kind == Kind::full);
+        const Outcome infected{OutcomeKind::infected, "", {Detection{Engine::clamav, "Sig", "", {}, {}}}};
+        CHECK(plan_recheck(infected, change).kind == Kind::full);
+        change.delta.added = {body, icon};
+        CHECK(plan_recheck(scanned, change).kind == Kind::full);
+        change.delta.added = {body};
+        change.delta.removed = {allow};
+        CHECK(plan_recheck(scanned, change).kind == Kind::full);
     }
 }
 
@@ -195,9 +248,19 @@ TEST_CASE("VerdictCache across detection sets") {
         const auto found = cache.find_verdict(scanned).value();
         REQUIRE(found);
         CHECK(found->layers == ScannedLayers{{68, 4096}, {"CL_TYPE_ZIP"}, true}); // kept in the record
-        CHECK_FALSE(cache.find_verdict(content).value());                         // recorded no layers
+        CHECK_FALSE(cache.find_verdict(content).value()); // recorded no layers: the added line may match
+        const auto pending = cache.find_pending(content).value();
+        REQUIRE(pending);
+        CHECK(pending->made_with == "old");
+        CHECK(pending->recheck.kind == Recheck::Kind::added_lines);
+        CHECK(pending->recheck.clamav);
+        CHECK(pending->change->delta.added.size() == 1);
+        CHECK_FALSE(cache.find_pending(scanned).value()); // it stands: nothing pending
         CHECK(cache.counters().verdicts_carried == 1);
-        CHECK(cache.counters().verdicts_outdated == 1);
+        CHECK(cache.counters().verdicts_outdated == 0); // counted once the added lines were scanned for
+        cache.count_recheck(content, true);
+        cache.count_recheck(content, true);
+        CHECK(cache.counters().verdicts_rechecked == 1);
     }
     SECTION("a hash line of a size a layer has: scanned again") {
         hash_text = "44d88612fea8a8f36de82e1278abb02f:4096:New.Hash";
@@ -205,6 +268,7 @@ TEST_CASE("VerdictCache across detection sets") {
         VerdictCache cache(*store, "engine part");
         cache.follow_sets("new", &lineage);
         CHECK_FALSE(cache.find_verdict(scanned).value());
+        CHECK(cache.find_pending(scanned).value().has_value());
     }
 
     SECTION("a change that cannot alter it: the verdict stands, and is carried to the new set") {
@@ -225,8 +289,11 @@ TEST_CASE("VerdictCache across detection sets") {
         VerdictCache cache(*store, "engine part");
         cache.follow_sets("new", &lineage);
         CHECK_FALSE(cache.find_verdict(content).value().has_value());
-        CHECK(cache.counters().verdicts_outdated == 1);
         CHECK(cache.counters().verdict_misses == 1);
+        REQUIRE(cache.find_pending(content).value().has_value());
+        cache.count_recheck(content, false); // the added line matched: scanned in full
+        CHECK(cache.counters().verdicts_outdated == 1);
+        CHECK(cache.counters().verdicts_rechecked == 0);
     }
     SECTION("no lineage, or a set it does not know: scanned again") {
         VerdictCache cache(*store, "engine part");

@@ -1,6 +1,7 @@
 #include "coldscan/common/sha256.hpp"
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/signatures/signature_catalogue.hpp"
+#include "coldscan/signatures/subset_databases.hpp"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -93,7 +94,7 @@ TEST_CASE("read_catalogue: plain files", "[signatures]") {
     CHECK(catalogue->engine_part.size() == 64);
 }
 
-TEST_CASE("read_catalogue: a .cvd, a .cld and plain files of the same content are one catalogue",
+TEST_CASE("read_catalogue: a .cvd and a .cld of the same content are one catalogue; plain files are not",
           "[signatures]") {
     Databases dbs;
     std::vector<std::filesystem::path> plain_files;
@@ -106,16 +107,20 @@ TEST_CASE("read_catalogue: a .cvd, a .cld and plain files of the same content ar
     REQUIRE(plain);
     REQUIRE(cvd);
     REQUIRE(cld);
-    CHECK(cvd->lines == plain->lines);
-    CHECK(cld->lines == plain->lines);
-    CHECK(cvd->engine_part == plain->engine_part);
-    CHECK(cld->engine_part == plain->engine_part);
-    CHECK(cvd->detection_set == plain->detection_set);
+    CHECK(cld->lines == cvd->lines);
+    CHECK(cld->engine_part == cvd->engine_part);
+    CHECK(cld->detection_set == cvd->detection_set);
     const auto digest = digest_catalogue({dbs.dir.path() / "daily.cld"});
     REQUIRE(digest);
-    CHECK(digest->detection_set == plain->detection_set);
-    CHECK(digest->engine_part == plain->engine_part);
+    CHECK(digest->detection_set == cvd->detection_set);
+    CHECK(digest->engine_part == cvd->engine_part);
     CHECK(digest->lines == 6);
+    // The same text from a plain file is another line: libclamav names its detections NAME.UNOFFICIAL.
+    CHECK(plain->lines.size() == cvd->lines.size());
+    CHECK(plain->engine_part == cvd->engine_part);
+    CHECK(plain->detection_set != cvd->detection_set);
+    CHECK(std::ranges::find(plain->lines, line("Body.One:0:*:414243", LineKind::body)) != plain->lines.end());
+    CHECK(std::ranges::find(cvd->lines, line("Body.One:0:*:414243", LineKind::body)) == cvd->lines.end());
 }
 
 TEST_CASE("difference: lines added and removed, by kind", "[signatures]") {
@@ -197,4 +202,95 @@ TEST_CASE("read_catalogue refuses what is not a container", "[signatures]") {
     const auto missing = read_catalogue({"/nonexistent/daily.cvd"});
     REQUIRE_FALSE(missing);
     CHECK(missing.error().code == Errc::io);
+}
+
+TEST_CASE("pattern_line_target and target_may_match", "[signatures]") {
+    CHECK(pattern_line_target(LineKind::body, "Win.Trojan.X:1:EP+0:4142") == 1);
+    CHECK(pattern_line_target(LineKind::body, "Any.Body:0:*:414243") == 0);
+    CHECK_FALSE(pattern_line_target(LineKind::body, "Old.Format=414243").has_value()); // .db: any layer
+    CHECK_FALSE(pattern_line_target(LineKind::body, "Broken:x:*:41").has_value());
+    CHECK(pattern_line_target(LineKind::logical, "Unix.X;Engine:81-255,Target:6;0&1;4142;4344") == 6);
+    CHECK_FALSE(pattern_line_target(LineKind::logical, "No.Target;Engine:81-255;0;4142").has_value());
+    CHECK_FALSE(pattern_line_target(LineKind::hash, "44d88612fea8a8f36de82e1278abb02f:68:H").has_value());
+
+    const std::vector<std::string> elf_in_zip{"CL_TYPE_ELF", "CL_TYPE_ZIP"};
+    CHECK(target_may_match(6, elf_in_zip));
+    CHECK_FALSE(target_may_match(1, elf_in_zip));  // PE
+    CHECK_FALSE(target_may_match(10, elf_in_zip)); // PDF
+    CHECK(target_may_match(0, elf_in_zip));        // generic
+    CHECK(target_may_match(3, elf_in_zip));        // HTML: normalised text inside other layers too
+    CHECK(target_may_match(7, elf_in_zip));        // ASCII: likewise
+}
+
+TEST_CASE("write_subset_databases: the wanted lines and what keeps typing and allow-listing",
+          "[signatures]") {
+    Databases dbs;
+    write(dbs.plain / "daily.ftm", "0:0:cafebabe:Java class:CL_TYPE_ANY:CL_TYPE_JAVA\n");
+    write(dbs.plain / "daily.fp", "d41d8cd98f00b204e9800998ecf8427e:0:Empty.Allowed\n");
+    const auto out = dbs.dir.path() / "subset";
+    std::filesystem::create_directories(out);
+    const std::vector<CatalogueLine> wanted = [] {
+        std::vector<CatalogueLine> lines{
+            line("Body.Two:0:*:444546", LineKind::body),
+            line("44d88612fea8a8f36de82e1278abb02f:68:Eicar.Hash", LineKind::hash)};
+        std::ranges::sort(lines);
+        return lines;
+    }();
+
+    SECTION("from plain files") {
+        std::vector<std::filesystem::path> files;
+        for (const auto& entry : std::filesystem::directory_iterator(dbs.plain)) {
+            files.push_back(entry.path());
+        }
+        std::ranges::sort(files);
+        const auto written = write_subset_databases(files, wanted, out);
+        REQUIRE(written);
+        CHECK(written->lines == 2);
+        CHECK(read_text(out / "daily.ndb") == "Body.Two:0:*:444546\n");
+        CHECK(read_text(out / "daily.hdb") == "44d88612fea8a8f36de82e1278abb02f:68:Eicar.Hash\n");
+        CHECK_FALSE(std::filesystem::exists(out / "daily.ldb")); // nothing wanted in it
+        CHECK_FALSE(std::filesystem::exists(out / "daily.info"));
+        // Engine part and allow lists whole.
+        CHECK(read_text(out / "daily.ftm") == read_text(dbs.plain / "daily.ftm"));
+        CHECK(read_text(out / "daily.cfg") == read_text(dbs.plain / "daily.cfg"));
+        CHECK(read_text(out / "daily.ign2") == read_text(dbs.plain / "daily.ign2"));
+        CHECK(read_text(out / "daily.fp") == read_text(dbs.plain / "daily.fp"));
+    }
+    SECTION("from a container: its members as plain files") {
+        const auto cvd = container(dbs.plain, dbs.dir.path() / "daily.cvd", true);
+        CHECK(write_subset_databases({cvd}, wanted, out).value().lines == 0); // plain-file lines: not these
+        const auto catalogue = read_catalogue({cvd}).value();
+        std::vector<CatalogueLine> from_container;
+        const auto texts = find_line_texts({cvd}, catalogue.lines).value();
+        for (const auto& [found, text] : texts) {
+            if (text == "Body.Two:0:*:444546" || text.starts_with("44d88612")) {
+                from_container.push_back(found);
+            }
+        }
+        REQUIRE(from_container.size() == 2);
+        std::filesystem::remove_all(out);
+        std::filesystem::create_directories(out);
+        const auto written = write_subset_databases({cvd}, from_container, out);
+        REQUIRE(written);
+        CHECK(written->lines == 2);
+        CHECK(read_text(out / "daily.ndb") == "Body.Two:0:*:444546\n");
+        CHECK(read_text(out / "daily.ftm") == read_text(dbs.plain / "daily.ftm"));
+        CHECK_FALSE(std::filesystem::exists(out / "daily.cvd"));
+    }
+    SECTION("a container of engine files only is copied whole; bytecode next to detection lines is refused") {
+        const auto bytecode_dir = dbs.dir.path() / "bytecode";
+        std::filesystem::create_directories(bytecode_dir);
+        write(bytecode_dir / "bytecode.cbc", "ClamBCaa`|``````|`agafp`clamcoincidencejb:4096\n");
+        const auto bytecode = container(bytecode_dir, dbs.dir.path() / "bytecode.cvd", true);
+        REQUIRE(write_subset_databases({bytecode}, wanted, out));
+        CHECK(read_text(out / "bytecode.cvd") == read_text(bytecode));
+
+        write(dbs.plain / "mixed.cbc", "ClamBCaa`|``````|`agafp`clamcoincidencejb:4096\n");
+        const auto mixed = container(dbs.plain, dbs.dir.path() / "mixed.cvd", true);
+        const auto elsewhere = dbs.dir.path() / "mixed";
+        std::filesystem::create_directories(elsewhere);
+        const auto refused = write_subset_databases({mixed}, wanted, elsewhere);
+        REQUIRE_FALSE(refused);
+        CHECK(refused.error().code == Errc::unsupported);
+    }
 }

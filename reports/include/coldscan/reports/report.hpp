@@ -177,10 +177,12 @@ struct CacheReport {
     std::uint64_t files_reused_by_blocks = 0; // not read: block hit and a cached verdict
     std::uint64_t bytes_reused_by_blocks = 0;
     // Signature updates (docs/signature-updates.md): verdicts made with an older detection set that stand
-    // under this one with no work, and those the change since made void (their files were scanned again).
+    // under this one with no work, those that stood once the bytes were scanned for the added lines alone,
+    // and those the change since made void (their files were scanned again in full).
     std::string detection_set; // the one this run's verdicts are made with
     bool lineage = false;      // its lines are recorded, so later sets can be checked against it
     std::uint64_t verdicts_carried = 0;
+    std::uint64_t verdicts_rechecked = 0;
     std::uint64_t verdicts_outdated = 0;
 };
 

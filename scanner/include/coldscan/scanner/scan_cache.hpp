@@ -67,6 +67,11 @@ public:
     [[nodiscard]] std::optional<Sha256Digest> find_content(const FileIdentity& identity);
     void remember_content(const FileIdentity& identity, const Sha256Digest& content);
     [[nodiscard]] std::optional<Outcome> find_verdict(const Sha256Digest& content, std::string_view variant);
+    // After find_verdict missed: a verdict of an older set that a scan for the added lines alone can confirm.
+    [[nodiscard]] std::optional<PendingVerdict> find_pending(const Sha256Digest& content,
+                                                             std::string_view variant);
+    // Counts a pending verdict's content once: stood after the added lines' scan, or scanned in full.
+    void count_recheck(const Sha256Digest& content, bool stood);
 
     enum class Served {
         engines,      // scan ran

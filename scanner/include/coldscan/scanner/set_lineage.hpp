@@ -32,7 +32,9 @@ namespace coldscan::scanner {
 struct SetChange {
     signatures::CatalogueDelta delta;
     std::vector<std::uint64_t> added_hash_sizes; // sorted, unique: the sizes the added hash lines name
-    bool hash_of_any_size = false; // an added hash line matches any size, or its text was not found
+    bool hash_of_any_size = false;      // an added hash line matches any size, or its text was not found
+    std::vector<int> added_targets;     // sorted, unique: the target types added body and logical lines name
+    bool pattern_of_any_target = false; // an added pattern line names none, or its text was not found
 };
 
 // The text of lines of the current set (SignatureSet::line_texts), for the sizes added hash lines name.
@@ -62,7 +64,7 @@ public:
 
 private:
     [[nodiscard]] Expected<void> forget_old_sets();
-    [[nodiscard]] SetChange with_hash_sizes(signatures::CatalogueDelta delta) const;
+    [[nodiscard]] SetChange with_line_facts(signatures::CatalogueDelta delta) const;
 
     KvStore& m_store;
     LineTextReader m_texts;
@@ -70,11 +72,27 @@ private:
     std::map<std::pair<std::string, std::string>, std::shared_ptr<const SetChange>, std::less<>> m_changes;
 };
 
-// Whether a verdict made with a set still stands, with no work, under a set that differs from it by
-// `change`. Never for INFECTED (all matches are reported: any change may change its detections), nor when an
-// allow-list or phishing line (.wdb allows URLs) was removed. CLEAN (and LIMIT_EXCEEDED, clean where it was
-// read) stands when every added line is an allow-list line, a hash line of a size none of the layers
-// libclamav scanned has, or a PE section or import hash while no layer was a PE.
+// How a verdict made with another detection set is brought up to date (docs/signature-updates.md).
+struct Recheck {
+    enum class Kind {
+        none,        // it stands with no work
+        added_lines, // it stands when the lines added since find nothing in the bytes
+        full,        // the bytes are scanned again with the whole set
+    };
+    Kind kind = Kind::full;
+    bool clamav = false; // added_lines: ClamAV's added lines may match one of its layers
+    bool yara = false;   // added_lines: YARA rule files were added
+};
+
+// Never less than a full scan for INFECTED (all matches are reported: any change may change its
+// detections), nor when an allow-list or phishing line (.wdb allows URLs) was removed, nor for added icon
+// lines (logical signatures of the old set name icon groups) or phishing lines. A CLEAN verdict (or
+// LIMIT_EXCEEDED, clean where it was read) stands when every added line is an allow-list line, a hash line of
+// a size none of the layers libclamav scanned has (and no layer libclamav derives unseen buffers from, as it
+// does from text and HTML), a PE section or import hash while no layer was a PE, or
+// a body or logical line whose target type no layer had. Otherwise a CLEAN verdict is checked against the
+// added lines alone (LIMIT_EXCEEDED is scanned in full: where the limits cut, only the whole set can say).
+[[nodiscard]] Recheck plan_recheck(const Outcome& outcome, const SetChange& change);
 [[nodiscard]] bool stands_without_work(const Outcome& outcome, const SetChange& change);
 
 } // namespace coldscan::scanner

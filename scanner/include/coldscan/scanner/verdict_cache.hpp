@@ -22,11 +22,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace coldscan::scanner {
 
@@ -53,7 +55,16 @@ struct CacheCounters {
     // Contents (each once) whose verdict was made with another detection set: standing under this one, or
     // to be scanned again.
     std::atomic<std::uint64_t> verdicts_carried{0};
+    std::atomic<std::uint64_t> verdicts_rechecked{0}; // standing after a scan with the added lines alone
     std::atomic<std::uint64_t> verdicts_outdated{0};
+};
+
+// A verdict made with another detection set that stands if the lines added since find nothing in the bytes.
+struct PendingVerdict {
+    Outcome outcome;
+    std::string made_with; // the detection set
+    std::shared_ptr<const SetChange> change;
+    Recheck recheck; // kind added_lines
 };
 
 // Seconds since the epoch; injectable so tests can age records.
@@ -77,6 +88,12 @@ public:
     // else the verdict depends on for this file (the guest path, when YARA rules read it), "" for nothing.
     [[nodiscard]] Expected<std::optional<Outcome>> find_verdict(const Sha256Digest& content,
                                                                 std::string_view variant = {});
+    // After find_verdict missed: the verdict that a scan with the added lines alone can confirm, if there is
+    // one. Error: as find_verdict.
+    [[nodiscard]] Expected<std::optional<PendingVerdict>> find_pending(const Sha256Digest& content,
+                                                                       std::string_view variant = {});
+    // Counts a pending verdict's content once, as re-checked (stood) or outdated (scanned in full).
+    void count_recheck(const Sha256Digest& content, bool stood);
     // Stores a complete verdict; returns false (and stores nothing) for any outcome that is not one.
     [[nodiscard]] Expected<bool> remember_verdict(const Sha256Digest& content, const Outcome& outcome,
                                                   std::string_view variant = {});
@@ -86,7 +103,9 @@ public:
 
 private:
     [[nodiscard]] Sha256Digest context_for(std::string_view variant) const;
-    [[nodiscard]] bool stands_under_current_set(const Outcome& outcome, std::string_view made_with);
+    // How a verdict made with another set is brought up to date (a full scan when the lineage cannot say).
+    [[nodiscard]] std::pair<Recheck, std::shared_ptr<const SetChange>> recheck_of(const Outcome& outcome,
+                                                                                  std::string_view made_with);
     void count_once(const Sha256Digest& content, std::atomic<std::uint64_t>& counter);
 
     KvStore& m_store;

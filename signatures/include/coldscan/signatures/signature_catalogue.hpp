@@ -23,7 +23,7 @@ namespace coldscan::signatures {
 
 // Raised whenever what a catalogue digest means changes (line digests, engine-part entries, kinds), so that
 // digests remembered by an older coldscan (parts_memo.hpp) are not taken for new ones.
-inline constexpr std::string_view k_catalogue_version = "coldscan-catalogue-v2";
+inline constexpr std::string_view k_catalogue_version = "coldscan-catalogue-v3";
 
 // The kinds of detection lines, by the file they come from.
 enum class LineKind : std::uint8_t {
@@ -41,7 +41,10 @@ enum class LineKind : std::uint8_t {
 [[nodiscard]] std::string_view to_string(LineKind kind);
 
 struct CatalogueLine {
-    Sha256Digest digest; // of the kind (one byte) and the line, without its line end
+    // Of the kind (one byte, with a bit for a line read from a signed container, another for an unsigned
+    // one: libclamav names detections by where their line was read, "NAME.UNOFFICIAL" for a plain file, so
+    // the same text there is another line) and the line, without its line end.
+    Sha256Digest digest;
     LineKind kind = LineKind::hash;
     auto operator<=>(const CatalogueLine&) const = default;
 };
@@ -109,6 +112,19 @@ struct LineText {
 // What a hash line (.hdb .hsb .hdu .hsu: HASH:SIZE:NAME...) matches: the size of the object, nullopt for
 // any size ("*") or a line that does not parse.
 [[nodiscard]] std::optional<std::uint64_t> hash_line_size(std::string_view text);
+// The target type a body line (.ndb: NAME:TARGET:OFFSET:HEX) or logical line (.ldb:
+// NAME;...,Target:N,...;...) names; nullopt for a line that names none (.db: NAME=HEX) or does not parse: it
+// may match in any layer.
+[[nodiscard]] std::optional<int> pattern_line_target(LineKind kind, std::string_view text);
+// Whether a line of this target type can match inside a file whose scanned layers had these libclamav types
+// (sorted, as the file-inspection callback names them). Only the targets whose matcher libclamav runs on
+// layers of their own types alone can say no: PE, OLE2, graphics, ELF, Mach-O, PDF, Flash, Java. Any other
+// (generic, HTML and ASCII text, which also run on normalised text inside other layers, mail, ...) says yes.
+[[nodiscard]] bool target_may_match(int target, std::span<const std::string> layer_types);
+// Whether libclamav, scanning layers of these types (sorted), also matches buffers it derives from them that
+// the file-inspection callback never sees (normalised HTML and the scripts in it, NSIS and VBA extractions,
+// scripts bytecode normalises in PDF): hash lines may match there, whatever the recorded layers' sizes.
+[[nodiscard]] bool derives_unseen_buffers(std::span<const std::string> layer_types);
 
 // Lines of `to` not in `from` (added) and of `from` not in `to` (removed), each sorted.
 struct CatalogueDelta {

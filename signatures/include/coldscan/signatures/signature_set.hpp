@@ -28,6 +28,7 @@ enum class EngineIsolation { in_process, sandboxed };
 
 struct SignatureOptions {
     std::optional<std::filesystem::path> clamav_db; // unset: k_default_clamav_db when it holds databases
+    bool use_clamav = true; // false: no ClamAV engine at all (a set of YARA rules alone)
     std::vector<std::filesystem::path> yara_rules;
     ScanLimits limits;
     EngineIsolation isolation = EngineIsolation::in_process;
@@ -65,6 +66,8 @@ public:
     // Whether the ClamAV engine is compiling on its own thread (else it was ready when load() returned).
     [[nodiscard]] bool loads_in_background() const noexcept { return m_background; }
     [[nodiscard]] const ScanLimits& limits() const noexcept { return m_limits; }
+    // What the set was loaded with (memo_dir aside, the same options load the same set again).
+    [[nodiscard]] const SignatureOptions& options() const noexcept { return m_options; }
     // sha256 over the two parts below: names "the signature set" in reports and caches. The same lines in
     // another container (daily.cvd rewritten as daily.cld) are the same set. Known at once in both modes.
     [[nodiscard]] const std::string& fingerprint() const noexcept { return m_fingerprint; }
@@ -94,6 +97,7 @@ private:
     bool m_has_rules = false;
     std::optional<YaraRules> m_yara;
     ScanLimits m_limits;
+    SignatureOptions m_options;
     std::string m_fingerprint;
     std::string m_engine_part;
     std::string m_detection_set;
