@@ -195,6 +195,7 @@ SetChange SetLineage::with_line_facts(CatalogueDelta delta) const {
     auto texts = m_texts ? m_texts(wanted) : make_error(Errc::not_found, "no reader of line texts");
     if (!texts || texts->size() != wanted.size()) {
         change.hash_of_any_size = true;
+        change.hash_texts_unknown = true;
         change.pattern_of_any_target = true;
         return change;
     }
@@ -202,11 +203,15 @@ SetChange SetLineage::with_line_facts(CatalogueDelta delta) const {
         const auto& text = (*texts)[i];
         if (text.line != wanted[i]) { // not this set's text
             change.hash_of_any_size = true;
+            change.hash_texts_unknown = true;
             change.pattern_of_any_target = true;
         } else if (text.line.kind == LineKind::hash) {
             const auto size = signatures::hash_line_size(text.text);
             change.hash_of_any_size = change.hash_of_any_size || !size;
             change.added_hash_sizes.push_back(size.value_or(0));
+            auto digest = signatures::hash_line_digest(text.text);
+            change.hash_texts_unknown = change.hash_texts_unknown || !digest;
+            change.added_hashes.push_back(AddedHash{size, digest.value_or(std::vector<std::byte>{})});
         } else {
             const auto target = signatures::pattern_line_target(text.line.kind, text.text);
             change.pattern_of_any_target = change.pattern_of_any_target || !target;
@@ -366,12 +371,40 @@ struct AddedLineNeeds {
     bool yara = false;
 };
 
+// Whether an added hash line matches a layer exactly as libclamav compares them: size and digest.
+bool matches(const AddedHash& hash, const LayerDigest& layer) {
+    if (hash.size && *hash.size != layer.size) {
+        return false;
+    }
+    auto same = [&](std::span<const std::byte> digest) { return std::ranges::equal(digest, hash.digest); };
+    return same(layer.md5) || same(layer.sha1) || same(layer.sha256);
+}
+
+// What the added hash lines ask of a verdict: nothing, a check by their engine, or (a recorded layer is
+// now detected) a full scan. Digests answer with no read, unless libclamav derives unseen buffers in a layer.
+struct HashNeeds {
+    bool recheck = false;
+    bool detected = false;
+};
+
+HashNeeds hash_needs(const ScannedLayers& layers, const SetChange& change) {
+    const bool derived = !layers.complete || signatures::derives_unseen_buffers(layers.types);
+    if (layers.digests_complete && !change.hash_texts_unknown && !derived) {
+        return HashNeeds{false, std::ranges::any_of(change.added_hashes, [&](const AddedHash& hash) {
+                             return std::ranges::any_of(layers.digests, [&](const LayerDigest& layer) {
+                                 return matches(hash, layer);
+                             });
+                         })};
+    }
+    const bool size_added =
+        change.hash_of_any_size || derived || std::ranges::any_of(layers.sizes, [&](std::uint64_t size) {
+            return std::ranges::binary_search(change.added_hash_sizes, size);
+        });
+    return HashNeeds{size_added, false};
+}
+
 AddedLineNeeds needs_of(const ScannedLayers& layers, const SetChange& change) {
-    const bool size_added = change.hash_of_any_size || !layers.complete ||
-                            signatures::derives_unseen_buffers(layers.types) ||
-                            std::ranges::any_of(layers.sizes, [&](std::uint64_t size) {
-                                return std::ranges::binary_search(change.added_hash_sizes, size);
-                            });
+    const HashNeeds hashes = hash_needs(layers, change);
     const bool has_pe =
         !layers.complete || std::ranges::binary_search(layers.types, std::string_view(k_pe_type));
     const bool target_met = change.pattern_of_any_target || !layers.complete ||
@@ -384,7 +417,8 @@ AddedLineNeeds needs_of(const ScannedLayers& layers, const SetChange& change) {
         case LineKind::allow_list:
             break;
         case LineKind::hash:
-            needs.clamav = needs.clamav || size_added;
+            needs.clamav = needs.clamav || hashes.recheck;
+            needs.full = needs.full || hashes.detected;
             break;
         case LineKind::section_hash:
             needs.clamav = needs.clamav || has_pe;

@@ -142,7 +142,27 @@ std::string encode_verdict(const Outcome& outcome, std::string_view detection_se
         record["layer_sizes"] = outcome.layers.sizes;
         record["layer_types"] = outcome.layers.types;
     }
+    if (outcome.layers.digests_complete) {
+        json digests = json::array();
+        for (const auto& digest : outcome.layers.digests) {
+            digests.push_back(to_text(digest));
+        }
+        record["layer_digests"] = std::move(digests);
+    }
     return record.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// Sorted layer digests, or none when one does not parse or they are out of order (not recorded, then).
+std::vector<LayerDigest> layer_digests_of(const json& texts) {
+    std::vector<LayerDigest> out;
+    for (const auto& text : texts) {
+        const auto digest = layer_digest_from_text(text.get<std::string>());
+        if (!digest) {
+            return {};
+        }
+        out.push_back(*digest);
+    }
+    return std::ranges::is_sorted(out) ? out : std::vector<LayerDigest>{};
 }
 
 struct VerdictRecord {
@@ -183,6 +203,10 @@ std::optional<VerdictRecord> decode_verdict(std::string_view value) {
             layers.sizes = record.at("layer_sizes").get<std::vector<std::uint64_t>>();
             layers.types = record.at("layer_types").get<std::vector<std::string>>();
             layers.complete = std::ranges::is_sorted(layers.sizes) && std::ranges::is_sorted(layers.types);
+        }
+        if (outcome.layers.complete && record.contains("layer_digests")) {
+            outcome.layers.digests = layer_digests_of(record.at("layer_digests"));
+            outcome.layers.digests_complete = !outcome.layers.digests.empty();
         }
         out.used = record.at("used").get<std::int64_t>();
         return out;

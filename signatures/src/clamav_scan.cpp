@@ -69,6 +69,8 @@ struct ClamavScanState {
     // Every layer scanned, for re-checks after signature updates (common/verdict.hpp).
     std::set<std::uint64_t> layer_sizes;
     std::set<std::string, std::less<>> layer_types;
+    std::set<LayerDigest> layer_digests;
+    bool digest_missing = false; // a layer's bytes were not there to digest
 };
 
 ScannedLayers scanned_layers(const ClamavScanState& state) {
@@ -78,6 +80,11 @@ ScannedLayers scanned_layers(const ClamavScanState& state) {
     if (out.complete) {
         out.sizes.assign(state.layer_sizes.begin(), state.layer_sizes.end());
         out.types.assign(state.layer_types.begin(), state.layer_types.end());
+        out.digests_complete =
+            !state.digest_missing && state.layer_digests.size() <= ScannedLayers::k_max_sizes;
+    }
+    if (out.digests_complete) {
+        out.digests.assign(state.layer_digests.begin(), state.layer_digests.end());
     }
     return out;
 }
@@ -301,8 +308,8 @@ cl_error_t on_clamav_archive_member(const char* /*container_type*/, unsigned lon
 
 cl_error_t on_clamav_layer(int /*fd*/, const char* type, const char** /*ancestors*/,
                            size_t /*parent_file_size*/, const char* file_name, size_t file_size,
-                           const char* /*file_buffer*/, uint32_t recursion_level,
-                           uint32_t /*layer_attributes*/, void* context) noexcept {
+                           const char* file_buffer, uint32_t recursion_level, uint32_t /*layer_attributes*/,
+                           void* context) noexcept {
     auto* state = static_cast<ClamavScanState*>(context);
     if (state == nullptr) {
         return CL_CLEAN;
@@ -313,6 +320,13 @@ cl_error_t on_clamav_layer(int /*fd*/, const char* type, const char** /*ancestor
         if (state->layer_sizes.size() <= ScannedLayers::k_max_sizes) {
             state->layer_sizes.insert(file_size);
             state->layer_types.emplace(type != nullptr ? type : "?");
+            // libclamav maps the whole layer for this callback; a hash signature matches exactly these bytes.
+            if (file_buffer != nullptr || file_size == 0) {
+                state->layer_digests.insert(digest_layer(
+                    std::span<const std::byte>(reinterpret_cast<const std::byte*>(file_buffer), file_size)));
+            } else {
+                state->digest_missing = true;
+            }
         }
     } catch (...) {
         state->callback_failed = true;

@@ -52,6 +52,15 @@ std::vector<std::filesystem::path> paths_from_json(const json& in) {
 
 constexpr std::string_view k_statuses[] = {"clean", "detected", "limit_exceeded", "error"};
 
+std::vector<std::string> digests_text(const std::vector<LayerDigest>& digests) {
+    std::vector<std::string> out;
+    out.reserve(digests.size());
+    for (const auto& digest : digests) {
+        out.push_back(to_text(digest));
+    }
+    return out;
+}
+
 json result_to_json(const EngineResult& result) {
     json detections = json::array();
     for (const auto& d : result.detections) {
@@ -72,7 +81,9 @@ json result_to_json(const EngineResult& result) {
             {"layers",
              {{"complete", result.layers.complete},
               {"sizes", result.layers.sizes},
-              {"types", result.layers.types}}}};
+              {"types", result.layers.types},
+              {"digests_complete", result.layers.digests_complete},
+              {"digests", digests_text(result.layers.digests)}}}};
 }
 
 EngineResult result_from_json(const json& in) {
@@ -100,6 +111,14 @@ EngineResult result_from_json(const json& in) {
     result.layers.complete = layers.at("complete").get<bool>();
     result.layers.sizes = layers.at("sizes").get<std::vector<std::uint64_t>>();
     result.layers.types = layers.at("types").get<std::vector<std::string>>();
+    result.layers.digests_complete = layers.at("digests_complete").get<bool>();
+    for (const auto& text : layers.at("digests")) {
+        const auto digest = layer_digest_from_text(text.get<std::string>());
+        if (!digest) {
+            throw json::type_error::create(302, "a layer digest that does not parse", nullptr);
+        }
+        result.layers.digests.push_back(*digest);
+    }
     return result;
 }
 

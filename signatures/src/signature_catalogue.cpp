@@ -247,6 +247,23 @@ std::optional<std::uint64_t> hash_line_size(std::string_view text) {
     return value;
 }
 
+std::optional<std::vector<std::byte>> hash_line_digest(std::string_view text) {
+    const std::string_view hex = text.substr(0, text.find(':'));
+    if (hex.size() != 32 && hex.size() != 40 && hex.size() != 64) {
+        return std::nullopt;
+    }
+    std::vector<std::byte> out;
+    for (std::size_t i = 0; i < hex.size(); i += 2) {
+        unsigned value = 0;
+        const auto parsed = std::from_chars(hex.data() + i, hex.data() + i + 2, value, 16);
+        if (parsed.ec != std::errc{} || parsed.ptr != hex.data() + i + 2) {
+            return std::nullopt;
+        }
+        out.push_back(static_cast<std::byte>(value));
+    }
+    return out;
+}
+
 namespace {
 
 std::optional<int> small_number(std::string_view text) {

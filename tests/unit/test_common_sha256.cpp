@@ -1,5 +1,6 @@
 #include "coldscan/common/sha256.hpp"
 #include "coldscan/common/temp_dir.hpp"
+#include "coldscan/common/verdict.hpp"
 
 #include <catch2/catch.hpp>
 #include <cstring>
@@ -49,4 +50,21 @@ TEST_CASE("sha256_of") {
         REQUIRE_FALSE(digest);
         CHECK(digest.error().code == Errc::io);
     }
+}
+
+TEST_CASE("digest_layer and its text") {
+    const std::string text = "abc";
+    const auto layer = digest_layer(std::as_bytes(std::span(text.data(), text.size())));
+    CHECK(layer.size == 3);
+    CHECK(to_hex(layer.md5) == "900150983cd24fb0d6963f7d28e17f72");
+    CHECK(to_hex(layer.sha1) == "a9993e364706816aba3e25717850c26c9cd0d89d");
+    CHECK(to_hex(layer.sha256) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const std::string written = to_text(layer);
+    CHECK(written == "3:900150983cd24fb0d6963f7d28e17f72:a9993e364706816aba3e25717850c26c9cd0d89d:"
+                     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(layer_digest_from_text(written) == layer);
+    CHECK_FALSE(layer_digest_from_text("3:900150983cd24fb0d6963f7d28e17f72"));
+    CHECK_FALSE(layer_digest_from_text("x:" + written.substr(2)));
+    CHECK_FALSE(layer_digest_from_text(written + ":more"));
+    CHECK_FALSE(layer_digest_from_text("3:" + std::string(32, 'G') + written.substr(34)));
 }

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 
 using namespace coldscan;
 using namespace coldscan::scanner;
@@ -250,10 +251,8 @@ disk::FileEntry stamped(std::string path, std::size_t size, std::uint64_t inode,
     return e;
 }
 
-} // namespace
-
-TEST_CASE("Pipeline::scan with the verdict cache") {
-    Fixture fixture;
+// Thirty clean files ("benign N", /fileN) and EICAR (/eicar.com), each with its identity.
+std::pair<std::vector<disk::FileEntry>, std::map<std::string, std::string>> benign_and_eicar() {
     std::vector<disk::FileEntry> entries;
     std::map<std::string, std::string> data;
     for (int i = 0; i < 30; ++i) {
@@ -263,6 +262,14 @@ TEST_CASE("Pipeline::scan with the verdict cache") {
     }
     data["/eicar.com"] = k_eicar;
     entries.push_back(stamped("/eicar.com", k_eicar.size(), 99, 5));
+    return {std::move(entries), std::move(data)};
+}
+
+} // namespace
+
+TEST_CASE("Pipeline::scan with the verdict cache") {
+    Fixture fixture;
+    auto [entries, data] = benign_and_eicar();
     ScanCache cache(open_memory_store(), "ctx", IdentityUse::trust, "test-store");
 
     const auto first = scan_with(fixture, cache, entries, data);
@@ -395,4 +402,59 @@ TEST_CASE("Pipeline::scan of two sources at once, through FilesystemRelay") {
     CHECK(report.detections[0].device == "/dev/sda2");
     CHECK(report.detections[0].path == "/root/flast");
     CHECK(progress.files_done == 322);
+}
+
+TEST_CASE("Pipeline::scan after a signature update checks older verdicts against the added lines") {
+    Fixture fixture;
+    auto [entries, data] = benign_and_eicar();
+    const auto store_dir = fixture.dir.path() / "cache";
+    auto scan_under_current_set = [&] {
+        ScanCache cache(open_rocksdb_store(store_dir).value(), "ctx", IdentityUse::trust, store_dir.string());
+        cache.follow_sets(*fixture.signatures);
+        auto run = scan_with(fixture, cache, entries, data);
+        return std::pair{std::move(run), cache.report()};
+    };
+    const auto [cold, cold_cache] = scan_under_current_set();
+    REQUIRE(cold_cache.lineage);
+    REQUIRE(cold_cache.engine_scans == 31);
+    auto update = [&](const std::string& file, const std::string& text, bool yara = false) {
+        std::ofstream(fixture.dir.path() / (yara ? "" : "db") / file) << text;
+        signatures::SignatureOptions options;
+        options.clamav_db = fixture.dir.path() / "db";
+        options.yara_rules = {fixture.dir.path() / "rules.yar"};
+        if (yara) {
+            options.yara_rules.push_back(fixture.dir.path() / file);
+        }
+        fixture.signatures.emplace(signatures::SignatureSet::load(options).value());
+    };
+    auto paths_detected = [](const CachedRun& run) {
+        std::set<std::string> paths;
+        for (const auto& detection : run.report.detections) {
+            paths.insert(detection.path);
+        }
+        return paths;
+    };
+
+    SECTION("a body line for any file type: every clean content is read and checked by it alone") {
+        update("added.ndb", "Coldscan.Test.Benign7:0:*:" + hex_encode("benign 7") + "\n");
+        const auto [run, report] = scan_under_current_set();
+        CHECK(run.reads == 31);
+        CHECK(report.verdicts_rechecked == 29);
+        CHECK(report.engine_scans == 2); // the new detection and the INFECTED one, with the whole set
+        CHECK(paths_detected(run) == std::set<std::string>{"/eicar.com", "/file7"});
+    }
+    SECTION("a body line for PE files: no layer was a PE, no clean file is read") {
+        update("added.ndb", "Coldscan.Test.Pe:1:*:" + hex_encode("benign 7") + "\n");
+        const auto [run, report] = scan_under_current_set();
+        CHECK(run.reads == 1); // the INFECTED file, scanned in full
+        CHECK(report.verdicts_carried == 30);
+        CHECK(report.verdicts_rechecked == 0);
+        CHECK(paths_detected(run) == std::set<std::string>{"/eicar.com"});
+    }
+    SECTION("a YARA rule file: every clean content checked by it alone") {
+        update("added.yar", "rule Benign3 { strings: $b = \"benign 3\" condition: $b }\n", true);
+        const auto [run, report] = scan_under_current_set();
+        CHECK(report.verdicts_rechecked == 29); // all clean contents but the one the rule now matches
+        CHECK(paths_detected(run) == std::set<std::string>{"/eicar.com", "/file3"});
+    }
 }

@@ -222,6 +222,44 @@ TEST_CASE("plan_recheck") {
     }
 }
 
+TEST_CASE("plan_recheck: added hash lines against recorded layer digests") {
+    using Kind = Recheck::Kind;
+    const std::string data = "a gzip member's bytes";
+    const LayerDigest layer = digest_layer(std::as_bytes(std::span(data.data(), data.size())));
+    Outcome scanned = clean();
+    scanned.layers = ScannedLayers{{layer.size}, {"CL_TYPE_GZ"}, true, {layer}, true};
+    auto adding = [](std::vector<AddedHash> hashes) {
+        SetChange change;
+        change.delta.added = {line("hash", LineKind::hash)};
+        for (const auto& hash : hashes) {
+            change.added_hash_sizes.push_back(hash.size.value_or(0));
+        }
+        change.added_hashes = std::move(hashes);
+        return change;
+    };
+    const std::vector<std::byte> md5(layer.md5.begin(), layer.md5.end());
+    const std::vector<std::byte> sha256(layer.sha256.begin(), layer.sha256.end());
+    std::vector<std::byte> other = md5;
+    other[0] ^= std::byte{1};
+
+    // The same size, another digest: answered with no read (sizes alone would re-check it).
+    CHECK(plan_recheck(scanned, adding({AddedHash{layer.size, other}})).kind == Kind::none);
+    // Its digest: the content is now detected, scanned in full for every match.
+    CHECK(plan_recheck(scanned, adding({AddedHash{layer.size, md5}})).kind == Kind::full);
+    CHECK(plan_recheck(scanned, adding({AddedHash{std::nullopt, sha256}})).kind == Kind::full);
+    CHECK(plan_recheck(scanned, adding({AddedHash{layer.size + 1, md5}})).kind == Kind::none);
+    // Text layers: libclamav hashes what it derives from them unseen, so their engine checks the bytes.
+    Outcome text = scanned;
+    text.layers.types = {"CL_TYPE_TEXT_ASCII"};
+    CHECK(plan_recheck(text, adding({AddedHash{layer.size, other}})).kind == Kind::added_lines);
+    // No digests recorded: sizes decide.
+    Outcome sizes_only = scanned;
+    sizes_only.layers.digests.clear();
+    sizes_only.layers.digests_complete = false;
+    CHECK(plan_recheck(sizes_only, adding({AddedHash{layer.size, other}})).kind == Kind::added_lines);
+    CHECK(plan_recheck(sizes_only, adding({AddedHash{layer.size + 1, other}})).kind == Kind::none);
+}
+
 TEST_CASE("VerdictCache across detection sets") {
     auto store = open_memory_store();
     std::string hash_text;
@@ -237,7 +275,10 @@ TEST_CASE("VerdictCache across detection sets") {
         made.follow_sets("old", &lineage);
         REQUIRE(made.remember_verdict(content, clean()).value());
         Outcome with_layers = clean();
-        with_layers.layers = ScannedLayers{{68, 4096}, {"CL_TYPE_ZIP"}, true};
+        LayerDigest zip_layer;
+        zip_layer.size = 4096;
+        zip_layer.md5[0] = std::byte{7};
+        with_layers.layers = ScannedLayers{{68, 4096}, {"CL_TYPE_ZIP"}, true, {zip_layer}, true};
         REQUIRE(made.remember_verdict(scanned, with_layers).value());
     }
     SECTION("a hash line added: the layers the verdict recorded say whether it can match") {
@@ -247,7 +288,11 @@ TEST_CASE("VerdictCache across detection sets") {
         cache.follow_sets("new", &lineage);
         const auto found = cache.find_verdict(scanned).value();
         REQUIRE(found);
-        CHECK(found->layers == ScannedLayers{{68, 4096}, {"CL_TYPE_ZIP"}, true}); // kept in the record
+        CHECK(found->layers.sizes == std::vector<std::uint64_t>{68, 4096}); // kept in the record
+        CHECK(found->layers.types == std::vector<std::string>{"CL_TYPE_ZIP"});
+        REQUIRE(found->layers.digests.size() == 1);
+        CHECK(found->layers.digests[0].md5[0] == std::byte{7});
+        CHECK(found->layers.digests_complete);
         CHECK_FALSE(cache.find_verdict(content).value()); // recorded no layers: the added line may match
         const auto pending = cache.find_pending(content).value();
         REQUIRE(pending);
@@ -262,13 +307,21 @@ TEST_CASE("VerdictCache across detection sets") {
         cache.count_recheck(content, true);
         CHECK(cache.counters().verdicts_rechecked == 1);
     }
-    SECTION("a hash line of a size a layer has: scanned again") {
+    SECTION("a hash line of a size a layer has: its digest decides, with no read") {
         hash_text = "44d88612fea8a8f36de82e1278abb02f:4096:New.Hash";
         REQUIRE(lineage.record("new", set_of(100, {line(hash_text, LineKind::hash)}), 2000));
         VerdictCache cache(*store, "engine part");
         cache.follow_sets("new", &lineage);
+        CHECK(cache.find_verdict(scanned).value().has_value()); // another digest: it stands
+    }
+    SECTION("a hash line of a recorded layer's digest: scanned in full") {
+        hash_text = "07000000000000000000000000000000:4096:New.Hash";
+        REQUIRE(lineage.record("new", set_of(100, {line(hash_text, LineKind::hash)}), 2000));
+        VerdictCache cache(*store, "engine part");
+        cache.follow_sets("new", &lineage);
         CHECK_FALSE(cache.find_verdict(scanned).value());
-        CHECK(cache.find_pending(scanned).value().has_value());
+        CHECK_FALSE(cache.find_pending(scanned).value().has_value());
+        CHECK(cache.counters().verdicts_outdated == 1);
     }
 
     SECTION("a change that cannot alter it: the verdict stands, and is carried to the new set") {

@@ -201,8 +201,16 @@ TEST_CASE("ClamavEngine::scan") {
         CHECK(std::ranges::binary_search(result.layers.sizes, static_cast<std::uint64_t>(member.size())));
         CHECK(std::ranges::binary_search(result.layers.types, std::string("CL_TYPE_ZIP")));
         CHECK(std::ranges::binary_search(result.layers.types, std::string("CL_TYPE_MSEXE")));
+        // Each layer's digests, as hash signatures match them: the zip and the executable inside.
+        REQUIRE(result.layers.digests_complete);
+        CHECK(std::ranges::binary_search(result.layers.digests, digest_layer(bytes)));
+        CHECK(std::ranges::binary_search(result.layers.digests, digest_layer(member)));
         const auto text = engine.scan(memory_content("just some harmless text\n"), "/etc/motd");
         CHECK(text.layers.sizes == std::vector<std::uint64_t>{24});
+        REQUIRE(text.layers.digests.size() == 1);
+        const std::string harmless = "just some harmless text\n";
+        CHECK(text.layers.digests[0] ==
+              digest_layer(std::as_bytes(std::span(harmless.data(), harmless.size()))));
         CHECK_FALSE(std::ranges::binary_search(text.layers.types, std::string("CL_TYPE_MSEXE")));
     }
     SECTION("behind a descriptor only the content's bytes are scanned") {

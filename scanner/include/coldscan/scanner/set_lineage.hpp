@@ -14,6 +14,7 @@
 #include "coldscan/scanner/kv_store.hpp"
 #include "coldscan/signatures/signature_catalogue.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -28,13 +29,21 @@
 
 namespace coldscan::scanner {
 
+// A hash line added: what it matches.
+struct AddedHash {
+    std::optional<std::uint64_t> size; // nullopt: any size
+    std::vector<std::byte> digest;     // MD5, SHA-1 or SHA-256, by its length
+};
+
 // What changed between two detection sets, and what the added hash lines can match.
 struct SetChange {
     signatures::CatalogueDelta delta;
     std::vector<std::uint64_t> added_hash_sizes; // sorted, unique: the sizes the added hash lines name
-    bool hash_of_any_size = false;      // an added hash line matches any size, or its text was not found
-    std::vector<int> added_targets;     // sorted, unique: the target types added body and logical lines name
-    bool pattern_of_any_target = false; // an added pattern line names none, or its text was not found
+    bool hash_of_any_size = false;       // an added hash line matches any size, or its text was not found
+    std::vector<AddedHash> added_hashes; // every added hash line, unless hash_texts_unknown
+    bool hash_texts_unknown = false;     // an added hash line's text was not found or does not parse
+    std::vector<int> added_targets;      // sorted, unique: the target types added body and logical lines name
+    bool pattern_of_any_target = false;  // an added pattern line names none, or its text was not found
 };
 
 // The text of lines of the current set (SignatureSet::line_texts), for the sizes added hash lines name.

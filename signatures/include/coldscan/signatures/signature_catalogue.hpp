@@ -112,6 +112,8 @@ struct LineText {
 // What a hash line (.hdb .hsb .hdu .hsu: HASH:SIZE:NAME...) matches: the size of the object, nullopt for
 // any size ("*") or a line that does not parse.
 [[nodiscard]] std::optional<std::uint64_t> hash_line_size(std::string_view text);
+// The digest a hash line names (MD5, SHA-1 or SHA-256 by its length), nullopt for a line that does not parse.
+[[nodiscard]] std::optional<std::vector<std::byte>> hash_line_digest(std::string_view text);
 // The target type a body line (.ndb: NAME:TARGET:OFFSET:HEX) or logical line (.ldb:
 // NAME;...,Target:N,...;...) names; nullopt for a line that names none (.db: NAME=HEX) or does not parse: it
 // may match in any layer.
