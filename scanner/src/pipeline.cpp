@@ -43,7 +43,8 @@ struct Item {
     std::optional<Content> content;
     std::optional<Error> read_error;
     std::optional<Sha256Digest> digest;
-    bool digest_known = false; // from level 1: the bytes are read (the verdict is missing) but not hashed
+    std::optional<Sha256Digest>
+        known_digest;                      // level 1's, when its verdict is missing: read, not hashed again
     std::optional<PendingVerdict> pending; // a verdict of an older set: the added lines' scan may confirm it
     Outcome outcome;
     bool decided = false; // outcome known (from the cache) before the scan stage
@@ -315,14 +316,14 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
         if (!digest) {
             return;
         }
-        item.digest = *digest;
         if (auto outcome = m_cache.find_verdict(*digest, variant_of(item.entry))) {
+            item.digest = *digest;
             if (blocks_known) {
                 m_cache.note(ScanCache::Event::reused_by_blocks, item.entry.size);
             }
             decide(item, std::move(*outcome), ScanCache::Event::verdict_hit);
         } else {
-            item.digest_known = true; // level 1 is trusted: reading the bytes again need not hash them
+            item.known_digest = *digest; // level 1 is trusted: reading the bytes again need not hash them
         }
     };
 
@@ -380,9 +381,10 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
             if (!item->content) {
                 return item;
             }
-            if (!item->digest_known) {
+            if (!item->known_digest) {
                 hash_and_look_up(*item);
             } else {
+                item->digest = item->known_digest;
                 m_cache.note(ScanCache::Event::verdict_miss);
                 item->pending = m_cache.find_pending(*item->digest, variant_of(entry));
             }
