@@ -362,6 +362,31 @@ Expected<void> SetLineage::forget_old_sets() {
     return {};
 }
 
+Expected<LineageStats> lineage_stats(const KvStore& store) {
+    LineageStats stats;
+    auto visited =
+        store.for_each(KeySpace::signature_sets, [&](std::string_view key, std::string_view value) {
+            stats.bytes += key.size() + value.size();
+            if (!key.starts_with("M")) {
+                ++stats.buckets;
+                return true;
+            }
+            const auto manifest = decode_manifest(value);
+            if (!manifest) {
+                ++stats.undecodable;
+                return true;
+            }
+            ++stats.sets;
+            stats.oldest_use = std::min(stats.oldest_use.value_or(manifest->used), manifest->used);
+            stats.newest_use = std::max(stats.newest_use.value_or(manifest->used), manifest->used);
+            return true;
+        });
+    if (!visited) {
+        return std::unexpected(visited.error());
+    }
+    return stats;
+}
+
 namespace {
 
 // What the added lines of each kind ask of a CLEAN verdict with these layers.

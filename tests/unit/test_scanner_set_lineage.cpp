@@ -90,6 +90,16 @@ TEST_CASE("SetLineage::change") {
         // sig-7 came back: its text is not the reader's, so it may match any size.
         CHECK(back->hash_of_any_size);
     }
+    SECTION("lineage_stats: what `coldscan cache stats` prints") {
+        const auto stats = lineage_stats(*store).value();
+        CHECK(stats.sets == 2);
+        CHECK(stats.buckets + stats.sets == records_in(*store));
+        CHECK(stats.buckets > 0);
+        CHECK(stats.undecodable == 0);
+        CHECK(stats.oldest_use == 1000);
+        CHECK(stats.newest_use == 2000);
+        CHECK(stats.bytes > 20'000 * 33); // every line's digest and kind, at least
+    }
     SECTION("a set shares the buckets an update did not touch") {
         // One manifest and at most three new buckets for three lines changed.
         CHECK(records_in(*store) - stored_once <= 4);

@@ -3,6 +3,7 @@
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/text.hpp"
 #include "coldscan/scanner/kv_store.hpp"
+#include "coldscan/scanner/set_lineage.hpp"
 #include "coldscan/scanner/verdict_cache.hpp"
 
 #include <cstdio>
@@ -107,6 +108,18 @@ int run_cache(const CacheCommandOptions& o, const CLI::App& /*app*/) {
                     format_bytes(folder_bytes(dir)).c_str());
         print_space("Level 1 (identities):", stats->identities);
         print_space("Level 2 (verdicts):", stats->verdicts);
+        auto lineage = scanner::lineage_stats(**store);
+        if (!lineage) {
+            spdlog::error("{}", lineage.error().message);
+            return 2;
+        }
+        std::printf("%-22s %10llu sets (%llu line buckets), %s, last used %s .. %s%s\n",
+                    "Signature sets:", static_cast<unsigned long long>(lineage->sets),
+                    static_cast<unsigned long long>(lineage->buckets), format_bytes(lineage->bytes).c_str(),
+                    when(lineage->oldest_use).c_str(), when(lineage->newest_use).c_str(),
+                    lineage->undecodable != 0
+                        ? (", " + std::to_string(lineage->undecodable) + " undecodable").c_str()
+                        : "");
         return 0;
     }
     if (o.gc->parsed()) {

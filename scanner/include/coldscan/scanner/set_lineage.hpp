@@ -81,6 +81,17 @@ private:
     std::map<std::pair<std::string, std::string>, std::shared_ptr<const SetChange>, std::less<>> m_changes;
 };
 
+// What `coldscan cache stats` prints of the lineage.
+struct LineageStats {
+    std::uint64_t sets = 0;    // detection sets whose lines are kept
+    std::uint64_t buckets = 0; // line buckets they share
+    std::uint64_t bytes = 0;   // keys + values
+    std::uint64_t undecodable = 0;
+    std::optional<std::int64_t> oldest_use; // seconds since the epoch, of the sets
+    std::optional<std::int64_t> newest_use;
+};
+[[nodiscard]] Expected<LineageStats> lineage_stats(const KvStore& store);
+
 // How a verdict made with another detection set is brought up to date (docs/signature-updates.md).
 struct Recheck {
     enum class Kind {
