@@ -195,4 +195,10 @@ check repacked container same container.oracle
 
 echo 'ClamBCaa`|``````|`agafp`clamcoincidencejb:4096' >clamav/local.cbc
 update bytecode repacked full
-echo "ok: every update as a scan without the cache"
+
+# The cache keeps the lines of every detection set seen: cold, removed, ign2, fp, hash, body, logical, yara
+# and container (repacked and bytecode have the container's lines).
+"$coldscan" cache --cache cache stats >stats.out
+sets=$(sed -n 's/^Signature sets: *\([0-9]*\) sets.*/\1/p' stats.out)
+[[ $sets == 9 ]] || { echo "FAIL: cache stats shows '${sets}' signature sets, want 9: $(cat stats.out)" >&2; exit 1; }
+echo "ok: every update as a scan without the cache; cache stats: $sets signature sets"
