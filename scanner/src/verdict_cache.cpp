@@ -342,9 +342,10 @@ std::pair<Recheck, std::shared_ptr<const SetChange>> VerdictCache::recheck_of(co
 
 namespace {
 
-// The stored record for a verdict key; nullopt for none, or one that does not decode (counted).
+// The stored record for a verdict key; nullopt for none, or one that does not decode (counted, when counters
+// are given: find_pending reads again what find_verdict read and counted).
 Expected<std::optional<VerdictRecord>> read_record(KvStore& store, std::string_view key,
-                                                   CacheCounters& counters) {
+                                                   CacheCounters* counters) {
     auto value = store.get(KeySpace::content_verdict, key);
     if (!value) {
         return std::unexpected(value.error());
@@ -353,8 +354,8 @@ Expected<std::optional<VerdictRecord>> read_record(KvStore& store, std::string_v
         return std::optional<VerdictRecord>{};
     }
     auto record = decode_verdict(**value);
-    if (!record) {
-        counters.undecodable_records.fetch_add(1);
+    if (!record && counters != nullptr) {
+        counters->undecodable_records.fetch_add(1);
     }
     return record;
 }
@@ -364,7 +365,7 @@ Expected<std::optional<VerdictRecord>> read_record(KvStore& store, std::string_v
 Expected<std::optional<Outcome>> VerdictCache::find_verdict(const Sha256Digest& content,
                                                             std::string_view variant) {
     const VerdictKey key{k_cache_schema_version, k_verdict_kind, content, context_for(variant)};
-    auto record = read_record(m_store, bytes_of(key), m_counters);
+    auto record = read_record(m_store, bytes_of(key), &m_counters);
     if (!record) {
         return std::unexpected(record.error());
     }
@@ -396,7 +397,7 @@ Expected<std::optional<Outcome>> VerdictCache::find_verdict(const Sha256Digest& 
 Expected<std::optional<PendingVerdict>> VerdictCache::find_pending(const Sha256Digest& content,
                                                                    std::string_view variant) {
     const VerdictKey key{k_cache_schema_version, k_verdict_kind, content, context_for(variant)};
-    auto record = read_record(m_store, bytes_of(key), m_counters);
+    auto record = read_record(m_store, bytes_of(key), nullptr);
     if (!record) {
         return std::unexpected(record.error());
     }
