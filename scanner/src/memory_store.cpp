@@ -71,6 +71,8 @@ std::string_view to_string(KeySpace space) {
         return "jobs";
     case KeySpace::signature_sets:
         return "signature_sets";
+    case KeySpace::content_places:
+        return "content_places";
     }
     return "meta";
 }

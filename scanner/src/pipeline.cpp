@@ -174,6 +174,12 @@ FileIdentity Pipeline::identity_of(const SourceLocation& where, const disk::File
                         stamp.mtime_ns,       stamp.ctime_ns};
 }
 
+void Pipeline::note_place(const SourceLocation& where, const disk::FileEntry& entry,
+                          const Sha256Digest& content) {
+    m_cache.remember_place(PlaceKey{where.image_identity, where.filesystem_identity, entry.path},
+                           ContentPlace{where.target, where.device, entry.path, 0}, content);
+}
+
 std::string_view Pipeline::variant_of(const disk::FileEntry& entry) const {
     return m_path_variant ? std::string_view(entry.path) : std::string_view{};
 }
@@ -198,6 +204,7 @@ std::optional<Sha256Digest> Pipeline::known_content(const SourceLocation& where,
         if (auto digest = m_cache.find_content(block_identity(entry))) {
             m_cache.note(ScanCache::Event::block_hit);
             blocks_known = true;
+            note_place(where, entry, *digest);
             return digest;
         }
         m_cache.note(ScanCache::Event::block_miss);
@@ -207,6 +214,9 @@ std::optional<Sha256Digest> Pipeline::known_content(const SourceLocation& where,
     }
     auto digest = m_cache.find_content(identity_of(where, entry));
     m_cache.note(digest ? ScanCache::Event::identity_hit : ScanCache::Event::identity_miss);
+    if (digest) {
+        note_place(where, entry, *digest);
+    }
     return digest;
 }
 
@@ -336,6 +346,7 @@ SourceScanResult Pipeline::scan(disk::FileSource& source, const SourceLocation& 
             return;
         }
         item.digest = *digest;
+        note_place(where, entry, *digest);
         if (entry.stamp) {
             m_cache.remember_content(identity_of(where, entry), *digest);
         }

@@ -215,20 +215,7 @@ void ScanCache::follow_sets(const signatures::SignatureSet& signatures) {
         *m_store, [&signatures](std::span<const signatures::CatalogueLine> wanted) {
             return signatures.line_texts(wanted);
         });
-    auto recorded = [&]() -> Expected<void> {
-        auto known = m_lineage->knows(m_detection_set);
-        if (!known) {
-            return std::unexpected(known.error());
-        }
-        if (*known) {
-            return m_lineage->touch(m_detection_set, system_seconds());
-        }
-        auto lines = signatures.detection_lines();
-        if (!lines) {
-            return std::unexpected(lines.error());
-        }
-        return m_lineage->record(m_detection_set, *lines, system_seconds());
-    }();
+    auto recorded = m_lineage->follow(signatures, system_seconds());
     if (!recorded) {
         spdlog::warn(
             "cache: the lines of this signature set were not recorded ({}); verdicts made with other "
@@ -290,6 +277,16 @@ void ScanCache::remember_content(const FileIdentity& identity, const Sha256Diges
         return; // level 1 is only worth keeping across runs
     }
     if (auto stored = m_cache.remember_content(identity, content); !stored) {
+        fail(stored.error());
+    }
+}
+
+void ScanCache::remember_place(const PlaceKey& key, ContentPlace place, const Sha256Digest& content) {
+    if (!usable() || !persistent()) {
+        return; // a retro-hunt reads a persistent store
+    }
+    place.seen = system_seconds();
+    if (auto stored = scanner::remember_place(*m_staging, key, place, content); !stored) {
         fail(stored.error());
     }
 }

@@ -8,6 +8,7 @@
 #include "coldscan/scanner/set_lineage.hpp"
 
 #include "coldscan/common/sha256.hpp"
+#include "coldscan/signatures/signature_set.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -211,7 +212,10 @@ SetChange SetLineage::with_line_facts(CatalogueDelta delta) const {
             change.added_hash_sizes.push_back(size.value_or(0));
             auto digest = signatures::hash_line_digest(text.text);
             change.hash_texts_unknown = change.hash_texts_unknown || !digest;
-            change.added_hashes.push_back(AddedHash{size, digest.value_or(std::vector<std::byte>{})});
+            const auto name = signatures::hash_line_name(text.text);
+            change.added_hashes.push_back(
+                AddedHash{size, digest.value_or(std::vector<std::byte>{}),
+                          name ? signatures::detection_name(*name, text.official) : std::string()});
         } else {
             const auto target = signatures::pattern_line_target(text.line.kind, text.text);
             change.pattern_of_any_target = change.pattern_of_any_target || !target;
@@ -224,6 +228,29 @@ SetChange SetLineage::with_line_facts(CatalogueDelta delta) const {
     change.added_hash_sizes.erase(std::ranges::unique(change.added_hash_sizes).begin(),
                                   change.added_hash_sizes.end());
     return change;
+}
+
+bool hash_matches(const AddedHash& hash, const LayerDigest& layer) {
+    if (hash.size && *hash.size != layer.size) {
+        return false;
+    }
+    auto same = [&](std::span<const std::byte> digest) { return std::ranges::equal(digest, hash.digest); };
+    return same(layer.md5) || same(layer.sha1) || same(layer.sha256);
+}
+
+Expected<void> SetLineage::follow(const signatures::SignatureSet& signatures, std::int64_t now) {
+    auto known = knows(signatures.detection_set());
+    if (!known) {
+        return std::unexpected(known.error());
+    }
+    if (*known) {
+        return touch(signatures.detection_set(), now);
+    }
+    auto lines = signatures.detection_lines();
+    if (!lines) {
+        return std::unexpected(lines.error());
+    }
+    return record(signatures.detection_set(), *lines, now);
 }
 
 Expected<bool> SetLineage::knows(std::string_view detection_set) const {
@@ -396,15 +423,6 @@ struct AddedLineNeeds {
     bool yara = false;
 };
 
-// Whether an added hash line matches a layer exactly as libclamav compares them: size and digest.
-bool matches(const AddedHash& hash, const LayerDigest& layer) {
-    if (hash.size && *hash.size != layer.size) {
-        return false;
-    }
-    auto same = [&](std::span<const std::byte> digest) { return std::ranges::equal(digest, hash.digest); };
-    return same(layer.md5) || same(layer.sha1) || same(layer.sha256);
-}
-
 // What the added hash lines ask of a verdict: nothing, a check by their engine, or (a recorded layer is
 // now detected) a full scan. Digests answer with no read, unless libclamav derives unseen buffers in a layer.
 struct HashNeeds {
@@ -417,7 +435,7 @@ HashNeeds hash_needs(const ScannedLayers& layers, const SetChange& change) {
     if (layers.digests_complete && !change.hash_texts_unknown && !derived) {
         return HashNeeds{false, std::ranges::any_of(change.added_hashes, [&](const AddedHash& hash) {
                              return std::ranges::any_of(layers.digests, [&](const LayerDigest& layer) {
-                                 return matches(hash, layer);
+                                 return hash_matches(hash, layer);
                              });
                          })};
     }

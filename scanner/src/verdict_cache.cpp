@@ -5,6 +5,7 @@
 #include "coldscan/scanner/verdict_cache.hpp"
 
 #include "coldscan/common/log.hpp"
+#include "coldscan/scanner/content_places.hpp"
 
 #include <algorithm>
 #include <array>
@@ -227,6 +228,9 @@ std::optional<std::int64_t> last_use(KeySpace space, std::string_view key, std::
         const auto record = decode_identity(value);
         return record ? std::optional(static_cast<std::int64_t>(from_le(record->used_le))) : std::nullopt;
     }
+    if (space == KeySpace::content_places) {
+        return place_last_use(key, value);
+    }
     if (key.size() != sizeof(VerdictKey) || key[1] != k_verdict_kind) {
         return std::nullopt;
     }
@@ -234,7 +238,19 @@ std::optional<std::int64_t> last_use(KeySpace space, std::string_view key, std::
     return record ? std::optional(record->used) : std::nullopt;
 }
 
-constexpr std::array k_record_spaces{KeySpace::file_identity, KeySpace::content_verdict};
+constexpr std::array k_record_spaces{KeySpace::file_identity, KeySpace::content_verdict,
+                                     KeySpace::content_places};
+
+KeySpaceStats& stats_of(CacheStats& stats, KeySpace space) {
+    switch (space) {
+    case KeySpace::file_identity:
+        return stats.identities;
+    case KeySpace::content_places:
+        return stats.places;
+    default:
+        return stats.verdicts;
+    }
+}
 
 } // namespace
 
@@ -431,10 +447,28 @@ Expected<bool> VerdictCache::remember_verdict(const Sha256Digest& content, const
     return true;
 }
 
+Expected<void> for_each_stored_verdict(const KvStore& store,
+                                       const std::function<bool(const StoredVerdict&)>& visit) {
+    return store.for_each(KeySpace::content_verdict, [&](std::string_view key, std::string_view value) {
+        if (key.size() != sizeof(VerdictKey) || static_cast<std::uint8_t>(key[0]) != k_cache_schema_version ||
+            key[1] != k_verdict_kind) {
+            return true;
+        }
+        auto record = decode_verdict(value);
+        if (!record) {
+            return true;
+        }
+        VerdictKey parsed;
+        std::memcpy(&parsed, key.data(), sizeof parsed);
+        return visit(
+            StoredVerdict{parsed.content, std::move(record->outcome), std::move(record->detection_set)});
+    });
+}
+
 Expected<CacheStats> cache_stats(const KvStore& store) {
     CacheStats stats;
     for (const KeySpace space : k_record_spaces) {
-        KeySpaceStats& out = space == KeySpace::file_identity ? stats.identities : stats.verdicts;
+        KeySpaceStats& out = stats_of(stats, space);
         auto visited = store.for_each(space, [&](std::string_view key, std::string_view value) {
             ++out.records;
             out.bytes += key.size() + value.size();

@@ -53,7 +53,7 @@ namespace {
 
 constexpr const char* k_json = "application/json";
 
-enum class Endpoint { scans, job, report, hosts, plan, reload, health, metrics };
+enum class Endpoint { scans, job, report, hosts, plan, reload, retro_hunt, health, metrics };
 
 struct Route {
     Endpoint endpoint;
@@ -63,10 +63,15 @@ struct Route {
 // The endpoint a path names; nullopt: none (404).
 std::optional<Route> match_route(std::string_view path) {
     static constexpr std::pair<std::string_view, Endpoint> k_fixed[] = {
-        {"/v1/scans", Endpoint::scans},     {"/v1/hosts", Endpoint::hosts},
-        {"/v1/plan", Endpoint::plan},       {"/v1/signatures/reload", Endpoint::reload},
-        {"/v1/healthz", Endpoint::health},  {"/healthz", Endpoint::health},
-        {"/v1/metrics", Endpoint::metrics}, {"/metrics", Endpoint::metrics},
+        {"/v1/scans", Endpoint::scans},
+        {"/v1/hosts", Endpoint::hosts},
+        {"/v1/plan", Endpoint::plan},
+        {"/v1/signatures/reload", Endpoint::reload},
+        {"/v1/retro-hunt", Endpoint::retro_hunt},
+        {"/v1/healthz", Endpoint::health},
+        {"/healthz", Endpoint::health},
+        {"/v1/metrics", Endpoint::metrics},
+        {"/metrics", Endpoint::metrics},
     };
     for (const auto& [fixed, endpoint] : k_fixed) {
         if (path == fixed) {
@@ -100,6 +105,7 @@ std::string_view allowed_methods(Endpoint endpoint) {
     case Endpoint::job:
         return "GET, DELETE";
     case Endpoint::reload:
+    case Endpoint::retro_hunt:
         return "POST";
     default:
         return "GET";
@@ -495,6 +501,15 @@ void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res)
             return;
         }
         res.set_content(api::reload_body(*fingerprint), k_json);
+        return;
+    }
+    case Endpoint::retro_hunt: {
+        auto hunt = backend->retro_hunt();
+        if (!hunt) {
+            fail(hunt.error(), api::http_status(hunt.error().code));
+            return;
+        }
+        res.set_content(std::move(*hunt), k_json);
         return;
     }
     case Endpoint::health: {

@@ -25,6 +25,7 @@ public:
     ServiceHealth health() const override { return m_service.health(); }
     std::map<JobStatus, std::size_t> job_counts() const override { return m_service.job_counts(); }
     Expected<std::string> reload_signatures() override { return m_service.reload_signatures(); }
+    Expected<std::string> retro_hunt() override { return m_service.retro_hunt(); }
 
 private:
     ScanService& m_service;

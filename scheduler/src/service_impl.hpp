@@ -104,11 +104,21 @@ struct ScanService::Impl {
     void finish_job(const std::string& id, const std::shared_ptr<Worker>& worker,
                     const reports::Report& report);
     void record_alerts(const JobRecord& record, const reports::Report& report);
+    // Appends one alert line to STATE/alerts.jsonl (fsync'd) and remembers its id. Requires m_alert_mutex.
+    bool append_alert_locked(const std::string& alert_id, const std::string& alert_json);
     void load_alert_ids();
     void reap_workers_locked();
     void wake();
 
+    // Loads the signatures again, then hunts the cache for what the new set added (retro_hunt).
     [[nodiscard]] Expected<std::string> reload_signatures();
+    [[nodiscard]] Expected<std::string> load_new_signatures();
+
+    // --- service_retro_hunt.cpp
+    // The retro-hunt over the service's cache with the current set: alerts once per (image, content,
+    // signature), a "retro_hunt" section in the latest report of each affected image. Returns the JSON
+    // answer of POST /v1/retro-hunt. Error: the store failed, the set's lines could not be read.
+    [[nodiscard]] Expected<std::string> retro_hunt();
     void set_pressure(std::string_view host, Expected<double> reading);
 
     // Whether a job-queue write went through; a failed one is logged and counted (/metrics

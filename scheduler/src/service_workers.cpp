@@ -369,21 +369,26 @@ void ScanService::Impl::record_alerts(const JobRecord& record, const reports::Re
                      {"signature_set", report.signatures.fingerprint},
                      {"at", reports::utc_now_iso8601()},
                      {"detections", std::move(detections)}};
-    const std::string line = alert.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    append_alert_locked(alert_id, alert.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+bool ScanService::Impl::append_alert_locked(const std::string& alert_id, const std::string& alert_json) {
+    const std::string line = alert_json + "\n";
     const auto path = state_dir / "alerts.jsonl";
     const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
         spdlog::error("alerts: {}", errno_message("cannot open " + path.string()));
-        return;
+        return false;
     }
     const bool ok =
         ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
     ::close(fd);
     if (!ok) {
         spdlog::error("alerts: {}", errno_message("cannot write " + path.string()));
-        return;
+        return false;
     }
     m_alert_ids.insert(alert_id);
+    return true;
 }
 
 void ScanService::Impl::load_alert_ids() {

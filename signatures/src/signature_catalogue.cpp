@@ -90,9 +90,11 @@ Expected<void> add_entry(std::string_view name, std::span<const std::byte> bytes
             sink.on_line(CatalogueLine{detail::line_digest(LineKind::yara, origin, detail::as_text(bytes)),
                                        LineKind::yara});
         } else {
-            detail::for_each_line(
-                what.kind, origin, detail::as_text(bytes),
-                [&](const CatalogueLine& line, std::string_view text) { sink.on_line_text(line, text); });
+            detail::for_each_line(what.kind, origin, detail::as_text(bytes),
+                                  [&](const CatalogueLine& line, std::string_view text) {
+                                      sink.on_line_text(line, text,
+                                                        origin == detail::Origin::signed_container);
+                                  });
         }
         return {};
     case Part::engine: {
@@ -199,9 +201,9 @@ class LineTextSink final : public CatalogueSink {
 public:
     explicit LineTextSink(std::span<const CatalogueLine> wanted) : m_wanted(wanted) {}
     void on_line(const CatalogueLine& /*line*/) override {}
-    void on_line_text(const CatalogueLine& line, std::string_view text) override {
+    void on_line_text(const CatalogueLine& line, std::string_view text, bool official) override {
         if (std::ranges::binary_search(m_wanted, line)) {
-            m_found.try_emplace(line, text); // the first of repeated lines
+            m_found.try_emplace(line, std::string(text), official); // the first of repeated lines
         }
     }
     void on_engine_file(std::string /*entry*/) override {}
@@ -209,7 +211,7 @@ public:
         std::vector<LineText> out;
         for (const auto& line : m_wanted) {
             if (auto found = m_found.find(line); found != m_found.end()) {
-                out.push_back(LineText{line, std::move(found->second)});
+                out.push_back(LineText{line, std::move(found->second.first), found->second.second});
             }
         }
         return out;
@@ -217,7 +219,7 @@ public:
 
 private:
     std::span<const CatalogueLine> m_wanted;
-    std::map<CatalogueLine, std::string> m_found;
+    std::map<CatalogueLine, std::pair<std::string, bool>> m_found; // text, official
 };
 
 } // namespace
@@ -245,6 +247,20 @@ std::optional<std::uint64_t> hash_line_size(std::string_view text) {
         return std::nullopt;
     }
     return value;
+}
+
+std::string detection_name(std::string_view name, bool official) {
+    return official ? std::string(name) : std::string(name) + ".UNOFFICIAL";
+}
+
+std::optional<std::string_view> hash_line_name(std::string_view text) {
+    const auto first = text.find(':');
+    const auto second = first == std::string_view::npos ? first : text.find(':', first + 1);
+    if (second == std::string_view::npos) {
+        return std::nullopt;
+    }
+    const std::string_view name = text.substr(second + 1, text.find(':', second + 1) - second - 1);
+    return name.empty() ? std::nullopt : std::optional(name);
 }
 
 std::optional<std::vector<std::byte>> hash_line_digest(std::string_view text) {

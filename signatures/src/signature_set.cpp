@@ -118,7 +118,7 @@ Expected<SignatureSet> SignatureSet::load(const SignatureOptions& options, LoadM
     const bool has_rules = set.m_yara && set.m_yara->info().rule_count > 0;
 
     const std::filesystem::path default_db = k_default_clamav_db;
-    if (options.isolation == EngineIsolation::sandboxed) {
+    if (options.isolation == EngineIsolation::sandboxed && mode != LoadMode::catalogue) {
         return load_sandboxed(std::move(set), options, mode, has_rules);
     }
     if (options.use_clamav && (options.clamav_db || holds_clamav_databases(default_db))) {
@@ -140,7 +140,7 @@ Expected<SignatureSet> SignatureSet::load(const SignatureOptions& options, LoadM
         set.m_clamav =
             std::async(set.m_background ? std::launch::async : std::launch::deferred, std::move(compile))
                 .share();
-        if (!set.m_background) {
+        if (!set.m_background && mode != LoadMode::catalogue) {
             if (auto ready = set.ready(); !ready) {
                 return std::unexpected(ready.error());
             }

@@ -11,6 +11,8 @@
 #   5. the gate: a fresh clean verdict allows at once (no new job), the infected image denies, a libvirt
 #      domain (test:/// driver) by name, and the shipped libvirt qemu hook as libvirt calls it;
 #   5b. the engine host killed between scans: the next scan starts a new one, with the same verdicts;
+#   5c. a retro-hunt: a hash line added for a file of the clean image is found by the reload's hunt without a
+#       scan: one alert, a "retro_hunt" section in the job's report, the job's verdict no longer clean;
 #   6. a non-loopback bind: refused without a token; with one, 401 without it and 200 with it.
 set -euo pipefail
 
@@ -244,6 +246,50 @@ detections = sorted((d["path"], d["signature"]) for d in report["detections"])
 assert detections == [("/eicar.com", "Coldscan.Test.Eicar.UNOFFICIAL")], detections
 assert report["counts"]["errors"] == 0 and report["counts"]["clean"] == 1, report["counts"]
 PY
+
+note "5c. retro-hunt: a hash line added for a file the service called clean; named without a scan"
+[[ "$(job_field "$clean_id" 'j["verdict"]["exit_status"]')" == 0 ]] || fail "clean.qcow2's job is not clean"
+"$coldscan" scan --no-cache --no-progress --no-summary --quiet-issues --clamav-db "$work/sigs/clamav" \
+    --yara-rules "$work/sigs/yara" --inventory clean-inventory.jsonl "$work/fast/clean.qcow2" >/dev/null 2>&1 ||
+    fail "the direct scan of clean.qcow2 failed"
+read -r retro_sha retro_size retro_device retro_path < <(python3 - <<'PY'
+import json
+files = [json.loads(l) for l in open("clean-inventory.jsonl")]
+f = max((f for f in files if f.get("sha256") and f["size"] > 0), key=lambda f: (f["size"], f["path"]))
+print(f["sha256"], f["size"], f["device"], f["path"])
+PY
+)
+files_scanned() { curl -fsS "$server/metrics" | sed -n 's/^coldscan_files_scanned_total \([0-9]*\)$/\1/p'; }
+scanned_before=$(files_scanned)
+echo "$retro_sha:$retro_size:Coldscan.Test.Retro" >"$work/sigs/clamav/retro.hsb"
+reloaded=$(api POST /v1/signatures/reload '{}') # the reload runs the hunt (the folder watch may be first)
+[[ "$(tail -1 <<<"$reloaded")" == 200 ]] || fail "reload with the hash line: $reloaded"
+hunt=$(api POST /v1/retro-hunt '{}')
+[[ "$(tail -1 <<<"$hunt")" == 200 ]] || fail "POST /v1/retro-hunt: $hunt"
+head -n -1 <<<"$hunt" >hunt.json
+curl -fsS "$server/v1/scans/$clean_id/report" >retro-report.json
+python3 - "$retro_sha" "$retro_device" "$retro_path" "$work/fast/clean.qcow2" <<'PY'
+import json, sys
+sha, device, path, image = sys.argv[1:5]
+hunt = json.load(open("hunt.json"))
+hits = [h for h in hunt["hits"] if h["sha256"] == sha]
+assert len(hits) == 1, hunt["hits"]
+assert hits[0]["signatures"] == ["Coldscan.Test.Retro.UNOFFICIAL"], hits
+assert any(p["target"] == image and p["device"] == device and p["path"] == path for p in hits[0]["places"]), hits
+assert hunt["alerts_raised"] == 0, "the reload's hunt alerted already: " + str(hunt["alerts_raised"])
+alerts = [json.loads(l) for l in open("state/alerts.jsonl")]
+retro = [a for a in alerts if a.get("kind") == "retro_hunt" and a["target"] == image]
+assert len(retro) == 1, retro  # once, though two hunts ran
+assert [(d["path"], d["signature"], d["sha256"]) for d in retro[0]["detections"]] == [
+    (path, "Coldscan.Test.Retro.UNOFFICIAL", sha)], retro
+report = json.load(open("retro-report.json"))
+found = [(f["path"], f["signature"]) for f in report.get("retro_hunt", [])]
+assert found == [(path, "Coldscan.Test.Retro.UNOFFICIAL")], report.get("retro_hunt")
+print(f"retro-hunt: {path} named in {image} without a scan; {hunt['compared']} contents compared")
+PY
+[[ "$(job_field "$clean_id" 'j["verdict"]["exit_status"]')" == 1 ]] ||
+    fail "clean.qcow2's job still reads clean after the retro-hunt found $retro_path"
+[[ "$(files_scanned)" == "$scanned_before" ]] || fail "the retro-hunt scanned files"
 stop_service
 
 note "6. non-loopback bind"

@@ -18,6 +18,8 @@
 #             .cvd into a .cld: the same set
 #   bytecode  a bytecode file added (engine part: libclamav skips unsigned bytecode, coldscan rescans all)
 # After each, the oracle: every file's outcome and detections equal a --no-cache scan with the same set.
+# Before the hash step's scan, and before the skipped one, `coldscan retro-hunt` must name the content that
+# scan then finds by the added hash line, with the same name, at every place the scan finds it.
 # The cost: after a removal or an allow-list line, every verdict but the INFECTED ones stands with no work
 # (counted as carried; only the files called INFECTED before are scanned again); after an added hash line,
 # only contents in which libclamav scanned a layer of the size it names, or a text or HTML layer, are checked
@@ -118,6 +120,37 @@ update() { # STEP PREVIOUS EXPECT: the cached scan and the oracle after the chan
     scan "$1.oracle" --no-cache
     check "$@"
 }
+hunt() { # NAME CACHE: coldscan retro-hunt over CACHE with the current set, as JSON, before any scan with it
+    set +e
+    "$coldscan" retro-hunt --cache "$2" --clamav-db clamav --yara-rules yara --json >"$1.hunt.json" \
+        2>"$1.hunt.err"
+    echo $? >"$1.hunt.exit"
+    set -e
+}
+hunt_found() { # NAME STEP PATH: the hunt NAME named exactly the content at PATH, where the scan STEP then
+    # found it, with the detection name that scan reported
+    python3 - "$@" "$image" <<'PY'
+import json, sys
+name, step, path, image = sys.argv[1:5]
+exit_status = int(open(name + ".hunt.exit").read())
+if exit_status != 1:
+    sys.exit(f"FAIL: retro-hunt {name} exit {exit_status}, want 1: {open(name + '.hunt.err').read()[-400:]}")
+hunt = json.load(open(name + ".hunt.json"))
+scanned = [json.loads(l) for l in open(step + ".jsonl")]
+entry = next(e for e in scanned if e["path"] == path)
+hits = hunt["hits"]
+if [h["sha256"] for h in hits] != [entry["sha256"]]:
+    sys.exit(f"FAIL: retro-hunt {name} named {[h['sha256'] for h in hits]}, want {path}'s {entry['sha256']}")
+if hits[0]["signatures"] != entry["signatures"]:
+    sys.exit(f"FAIL: retro-hunt {name} says {hits[0]['signatures']}, the scan {entry['signatures']}")
+places = {(p["target"], p["device"], p["path"]) for p in hits[0]["places"]}
+held = {(e["device"], e["path"]) for e in scanned if e["sha256"] == entry["sha256"]}
+if {(d, p) for _, d, p in places} != held or any(t != image for t, _, _ in places):
+    sys.exit(f"FAIL: retro-hunt {name} places {sorted(places)}, the scan found the content at {sorted(held)}")
+print(f"ok retro-hunt {name}: {hits[0]['signatures']} in {sorted(places)}; {hunt['compared']} contents "
+      f"compared, {hunt['unproven']} left to the next scan")
+PY
+}
 found() { # STEP SIGNATURE: the step found what the signature added there names
     grep -q "$2" "$1.jsonl" || { echo "FAIL: $1: $2 found nothing" >&2; exit 1; }
 }
@@ -138,8 +171,10 @@ update fp ign2 carried
 
 version=$tree/etc/debian_version
 echo "$(md5sum <"$version" | cut -d' ' -f1):$(stat -c %s "$version"):Coldscan.Test.New.Hash" >clamav/daily-update.hdb
+hunt hash cache
 update hash fp few
 found hash Coldscan.Test.New.Hash
+hunt_found hash hash /etc/debian_version
 
 hex() { python3 -c 'import sys; print(sys.argv[1].encode().hex())' "$1"; }
 echo "Coldscan.Test.Body.Motd:0:*:$(hex 'programs included with the Debian GNU/Linux system')" >clamav/daily-update.ndb
@@ -158,8 +193,10 @@ YAR
 update yara logical rechecked
 found yara debian_version_file
 
+hunt skipped cache.cold
 scan skipped --cache cache.cold
 check skipped cold rechecked yara.oracle
+hunt_found skipped skipped /etc/debian_version
 
 # The plain files packed as freshclam ships databases: one container (sigtool's unsigned .cud; a signed
 # .cvd/.cld needs Talos's key). Where a line was read decides how libclamav names its detections (".UNOFFICIAL"

@@ -178,7 +178,8 @@ TEST_CASE("to_string(KeySpace)") {
     CHECK(to_string(KeySpace::meta) == "meta");
     CHECK(to_string(KeySpace::jobs) == "jobs");
     CHECK(to_string(KeySpace::signature_sets) == "signature_sets");
-    CHECK(k_key_spaces.size() == 5);
+    CHECK(to_string(KeySpace::content_places) == "content_places");
+    CHECK(k_key_spaces.size() == 6);
     for (std::size_t i = 0; i < k_key_spaces.size(); ++i) {
         CHECK(static_cast<std::size_t>(k_key_spaces[i]) == i); // enum order: the column families' order
     }
@@ -244,8 +245,8 @@ TEST_CASE("open_rocksdb_store") {
         REQUIRE_FALSE(store);
         CHECK(store.error().code == Errc::io);
     }
-    SECTION("a store made before the jobs and signature_sets key spaces existed opens, keeps its records, "
-            "and gains them") {
+    SECTION("a store made before the jobs, signature_sets and content_places key spaces existed opens, keeps "
+            "its records, and gains them") {
         make_raw_store(folder, {"file_identity", "content_verdict", "meta"}, "content_verdict", "digest",
                        "CLEAN");
         {
@@ -255,9 +256,9 @@ TEST_CASE("open_rocksdb_store") {
             REQUIRE((*store)->put(KeySpace::jobs, "job", "queued"));
             REQUIRE((*store)->sync());
         }
-        CHECK(raw_column_families(folder) == std::vector<std::string>{"content_verdict", "default",
-                                                                      "file_identity", "jobs", "meta",
-                                                                      "signature_sets"});
+        CHECK(raw_column_families(folder) == std::vector<std::string>{"content_places", "content_verdict",
+                                                                      "default", "file_identity", "jobs",
+                                                                      "meta", "signature_sets"});
         auto reopened = open_rocksdb_store(folder);
         REQUIRE(reopened);
         CHECK(value_of(**reopened, KeySpace::jobs, "job") == "queued");

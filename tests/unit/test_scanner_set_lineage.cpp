@@ -253,21 +253,21 @@ TEST_CASE("plan_recheck: added hash lines against recorded layer digests") {
     other[0] ^= std::byte{1};
 
     // The same size, another digest: answered with no read (sizes alone would re-check it).
-    CHECK(plan_recheck(scanned, adding({AddedHash{layer.size, other}})).kind == Kind::none);
+    CHECK(plan_recheck(scanned, adding({AddedHash{layer.size, other, "Sig"}})).kind == Kind::none);
     // Its digest: the content is now detected, scanned in full for every match.
-    CHECK(plan_recheck(scanned, adding({AddedHash{layer.size, md5}})).kind == Kind::full);
-    CHECK(plan_recheck(scanned, adding({AddedHash{std::nullopt, sha256}})).kind == Kind::full);
-    CHECK(plan_recheck(scanned, adding({AddedHash{layer.size + 1, md5}})).kind == Kind::none);
+    CHECK(plan_recheck(scanned, adding({AddedHash{layer.size, md5, "Sig"}})).kind == Kind::full);
+    CHECK(plan_recheck(scanned, adding({AddedHash{std::nullopt, sha256, "Sig"}})).kind == Kind::full);
+    CHECK(plan_recheck(scanned, adding({AddedHash{layer.size + 1, md5, "Sig"}})).kind == Kind::none);
     // Text layers: libclamav hashes what it derives from them unseen, so their engine checks the bytes.
     Outcome text = scanned;
     text.layers.types = {"CL_TYPE_TEXT_ASCII"};
-    CHECK(plan_recheck(text, adding({AddedHash{layer.size, other}})).kind == Kind::added_lines);
+    CHECK(plan_recheck(text, adding({AddedHash{layer.size, other, "Sig"}})).kind == Kind::added_lines);
     // No digests recorded: sizes decide.
     Outcome sizes_only = scanned;
     sizes_only.layers.digests.clear();
     sizes_only.layers.digests_complete = false;
-    CHECK(plan_recheck(sizes_only, adding({AddedHash{layer.size, other}})).kind == Kind::added_lines);
-    CHECK(plan_recheck(sizes_only, adding({AddedHash{layer.size + 1, other}})).kind == Kind::none);
+    CHECK(plan_recheck(sizes_only, adding({AddedHash{layer.size, other, "Sig"}})).kind == Kind::added_lines);
+    CHECK(plan_recheck(sizes_only, adding({AddedHash{layer.size + 1, other, "Sig"}})).kind == Kind::none);
 }
 
 TEST_CASE("VerdictCache across detection sets") {

@@ -641,6 +641,12 @@ public:
         }
         return std::string("sigs-2");
     }
+    Expected<std::string> retro_hunt() override {
+        if (reload_error) {
+            return std::unexpected(*reload_error);
+        }
+        return std::string(R"({"hits": [], "alerts_raised": 0})");
+    }
 
     void add(JobView job) {
         std::lock_guard lock(m_mutex);
@@ -862,9 +868,13 @@ TEST_CASE("ApiServer endpoints", "[scheduler]") {
         const auto reload = call(where, "POST", "/v1/signatures/reload");
         CHECK(reload.status == 200);
         CHECK(json::parse(reload.body)["signature_set"] == "sigs-2");
+        const auto hunt = call(where, "POST", "/v1/retro-hunt");
+        CHECK(hunt.status == 200);
+        CHECK(json::parse(hunt.body)["alerts_raised"] == 0);
         service->reload_error = Error{Errc::engine, "main.cvd: malformed database"};
         const auto failed_reload = call(where, "POST", "/v1/signatures/reload");
         CHECK(failed_reload.status == 500);
+        CHECK(call(where, "POST", "/v1/retro-hunt").status == 500);
         CHECK(json::parse(failed_reload.body)["error"] == "main.cvd: malformed database");
         for (const char* path : {"/v1/healthz", "/healthz"}) {
             const json health = json::parse(call(where, "GET", path).body);
@@ -891,6 +901,7 @@ TEST_CASE("ApiServer endpoints", "[scheduler]") {
         CHECK(json::parse(put.body)["error"] == "PUT is not allowed on /v1/scans");
         CHECK(call(where, "POST", "/v1/hosts").status == 405);
         CHECK(call(where, "GET", "/v1/signatures/reload").headers.at("allow") == "POST");
+        CHECK(call(where, "GET", "/v1/retro-hunt").headers.at("allow") == "POST");
         CHECK(call(where, "DELETE", "/v1/scans/j-done/report").status == 405);
     }
     SECTION("browsers are refused") {

@@ -262,7 +262,7 @@ TEST_CASE("write_subset_databases: the wanted lines and what keeps typing and al
         const auto catalogue = read_catalogue({cvd}).value();
         std::vector<CatalogueLine> from_container;
         const auto texts = find_line_texts({cvd}, catalogue.lines).value();
-        for (const auto& [found, text] : texts) {
+        for (const auto& [found, text, official] : texts) {
             if (text == "Body.Two:0:*:444546" || text.starts_with("44d88612")) {
                 from_container.push_back(found);
             }

@@ -108,6 +108,7 @@ int run_cache(const CacheCommandOptions& o, const CLI::App& /*app*/) {
                     format_bytes(folder_bytes(dir)).c_str());
         print_space("Level 1 (identities):", stats->identities);
         print_space("Level 2 (verdicts):", stats->verdicts);
+        print_space("Places (retro-hunt):", stats->places);
         auto lineage = scanner::lineage_stats(**store);
         if (!lineage) {
             spdlog::error("{}", lineage.error().message);

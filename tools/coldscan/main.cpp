@@ -7,6 +7,7 @@
 #include "coldscan/signatures/engine_libraries.hpp"
 #include "coldscan/signatures/engine_sandbox.hpp"
 #include "gate_command.hpp"
+#include "retro_hunt_command.hpp"
 #include "scan_command.hpp"
 #include "serve_command.hpp"
 
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
     app.add_flag("-q,--quiet", quiet, "Only errors");
     auto scan_options = coldscan::cli::add_scan_command(app);
     auto cache_options = coldscan::cli::add_cache_command(app);
+    auto retro_hunt_options = coldscan::cli::add_retro_hunt_command(app);
     auto client_options = coldscan::cli::add_client_commands(app);
     auto gate_options = coldscan::cli::add_gate_command(app);
     auto serve_options = coldscan::cli::add_serve_command(app);
@@ -84,6 +86,9 @@ int main(int argc, char** argv) {
         }
         if (app.got_subcommand("cache")) {
             return coldscan::cli::run_cache(*cache_options, app);
+        }
+        if (app.got_subcommand("retro-hunt")) {
+            return coldscan::cli::run_retro_hunt(*retro_hunt_options);
         }
         if (auto status = coldscan::cli::run_client_command(*client_options, g_stop)) {
             return *status;

@@ -23,10 +23,12 @@ enum class KeySpace : std::uint8_t {
     meta,            // store schema version and bookkeeping
     jobs,            // the scan service's persistent job queue (scheduler::JobQueue)
     signature_sets,  // the lines of each detection set verdicts were made with (set_lineage.hpp)
+    content_places,  // where each content was last seen (content_places.hpp)
 };
 // Every key space, in enum order (RocksDB's column families are opened in this order). A new space goes last.
-inline constexpr std::array k_key_spaces{KeySpace::file_identity, KeySpace::content_verdict, KeySpace::meta,
-                                         KeySpace::jobs, KeySpace::signature_sets};
+inline constexpr std::array k_key_spaces{KeySpace::file_identity,  KeySpace::content_verdict,
+                                         KeySpace::meta,           KeySpace::jobs,
+                                         KeySpace::signature_sets, KeySpace::content_places};
 
 [[nodiscard]] std::string_view to_string(KeySpace space);
 

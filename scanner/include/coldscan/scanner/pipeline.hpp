@@ -66,6 +66,8 @@ private:
     struct Workers;
     struct Known; // verdicts found through want_bytes(), by path
     [[nodiscard]] FileIdentity identity_of(const SourceLocation& where, const disk::FileEntry& entry) const;
+    // Tells the cache where this content was seen (for retro-hunts).
+    void note_place(const SourceLocation& where, const disk::FileEntry& entry, const Sha256Digest& content);
     // The content digest known for the entry: by its disk blocks (block_key) first, then by its identity.
     // blocks_known: the digest came from the blocks. Counts the lookups.
     [[nodiscard]] std::optional<Sha256Digest> known_content(const SourceLocation& where,

@@ -9,6 +9,7 @@
 #include "coldscan/common/sha256.hpp"
 #include "coldscan/common/verdict.hpp"
 #include "coldscan/reports/report.hpp"
+#include "coldscan/scanner/content_places.hpp"
 #include "coldscan/scanner/kv_store.hpp"
 #include "coldscan/scanner/set_lineage.hpp"
 #include "coldscan/scanner/verdict_cache.hpp"
@@ -66,6 +67,8 @@ public:
 
     [[nodiscard]] std::optional<Sha256Digest> find_content(const FileIdentity& identity);
     void remember_content(const FileIdentity& identity, const Sha256Digest& content);
+    // Records where a content was seen (content_places.hpp), staged with the target's level-1 records.
+    void remember_place(const PlaceKey& key, ContentPlace place, const Sha256Digest& content);
     [[nodiscard]] std::optional<Outcome> find_verdict(const Sha256Digest& content, std::string_view variant);
     // After find_verdict missed: a verdict of an older set that a scan for the added lines alone can confirm.
     [[nodiscard]] std::optional<PendingVerdict> find_pending(const Sha256Digest& content,

@@ -27,13 +27,21 @@
 #include <utility>
 #include <vector>
 
+namespace coldscan::signatures {
+class SignatureSet;
+} // namespace coldscan::signatures
+
 namespace coldscan::scanner {
 
 // A hash line added: what it matches.
 struct AddedHash {
     std::optional<std::uint64_t> size; // nullopt: any size
     std::vector<std::byte> digest;     // MD5, SHA-1 or SHA-256, by its length
+    std::string name;                  // the detection a scan reports for it ("" when the line names none)
 };
+
+// Whether a hash line matches a layer exactly as libclamav compares them: size and digest.
+[[nodiscard]] bool hash_matches(const AddedHash& hash, const LayerDigest& layer);
 
 // What changed between two detection sets, and what the added hash lines can match.
 struct SetChange {
@@ -66,6 +74,9 @@ public:
                                         std::span<const signatures::CatalogueLine> lines, std::int64_t now);
     // Marks a known set as used at `now` (kept among the last sets). Error: the store failed.
     [[nodiscard]] Expected<void> touch(std::string_view detection_set, std::int64_t now);
+    // Records the set's lines (read again from its databases) if it is not stored, else touches it.
+    // Error: the store failed, or the databases could not be read again.
+    [[nodiscard]] Expected<void> follow(const signatures::SignatureSet& signatures, std::int64_t now);
     // What changed from one set to another (`to`: the one texts reads); nullptr when either is not stored
     // (never recorded, forgotten, or a record that does not decode). Each pair is computed once.
     [[nodiscard]] Expected<std::shared_ptr<const SetChange>> change(std::string_view from,

@@ -118,6 +118,17 @@ private:
     std::set<Sha256Digest> m_counted; // contents counted in verdicts_carried or verdicts_outdated
 };
 
+// A stored verdict as a retro-hunt reads it.
+struct StoredVerdict {
+    Sha256Digest content;
+    Outcome outcome;       // with the layers libclamav scanned
+    std::string made_with; // the detection set
+};
+// Visits every verdict record that decodes, of every context, until visit returns false. Error: the store
+// failed.
+[[nodiscard]] Expected<void> for_each_stored_verdict(const KvStore& store,
+                                                     const std::function<bool(const StoredVerdict&)>& visit);
+
 // What `coldscan cache stats` prints: records per key space, their bytes, and when they were last used.
 struct KeySpaceStats {
     std::uint64_t records = 0;
@@ -129,6 +140,7 @@ struct KeySpaceStats {
 struct CacheStats {
     KeySpaceStats identities;
     KeySpaceStats verdicts;
+    KeySpaceStats places; // content_places.hpp
 };
 [[nodiscard]] Expected<CacheStats> cache_stats(const KvStore& store);
 

@@ -11,7 +11,8 @@
 //   GET    /v1/scans/ID/report     -> the report's JSON as written
 //   GET    /v1/hosts               -> {"hosts": [...], "datastores": [...]}
 //   GET    /v1/plan                -> {"now", "all_done", "jobs": [...]}
-//   POST   /v1/signatures/reload   -> {"signature_set": FINGERPRINT}
+//   POST   /v1/signatures/reload   -> {"signature_set": FINGERPRINT} (a retro-hunt follows)
+//   POST   /v1/retro-hunt          -> the hunt (scanner/retro_hunt.hpp) + "alerts_raised", "reports_updated"
 //   GET    /v1/healthz, /healthz   -> {"status": "ok"|"draining", "accepting", "signature_set", ...}
 //   GET    /v1/metrics, /metrics   -> Prometheus text exposition 0.0.4
 // (api_json.hpp has the exact shapes.) An unknown path is 404, a known path with another method 405.
@@ -63,6 +64,7 @@ public:
     [[nodiscard]] virtual ServiceHealth health() const = 0;
     [[nodiscard]] virtual std::map<JobStatus, std::size_t> job_counts() const = 0;
     [[nodiscard]] virtual Expected<std::string> reload_signatures() = 0;
+    [[nodiscard]] virtual Expected<std::string> retro_hunt() = 0;
 };
 
 class ApiServer {

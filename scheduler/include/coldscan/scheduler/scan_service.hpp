@@ -153,9 +153,15 @@ public:
     // Jobs per status, from one pass over the queue (every status present, 0 when none).
     [[nodiscard]] std::map<JobStatus, std::size_t> job_counts() const;
 
-    // Loads the configured signatures again and makes them current for jobs that start from now on;
-    // returns the new set's fingerprint. A load that fails keeps the current set. Errors: engine.
+    // Loads the configured signatures again and makes them current for jobs that start from now on, then
+    // runs a retro-hunt; returns the new set's fingerprint. A load that fails keeps the current set.
+    // Errors: engine.
     [[nodiscard]] Expected<std::string> reload_signatures();
+    // Compares every cached verdict with the hash lines the current set added since it was made, without
+    // reading a disk: an alert per newly detected content per image, and a "retro_hunt" section in the
+    // image's latest report (the gate then refuses it). Returns the JSON of POST /v1/retro-hunt. Errors: the
+    // cache failed, the set's databases could not be read again.
+    [[nodiscard]] Expected<std::string> retro_hunt();
     // A host's load reading (0..1) or why it could not be read (the last reading then stands).
     void set_pressure(std::string_view host, Expected<double> reading);
 

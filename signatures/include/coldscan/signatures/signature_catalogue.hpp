@@ -71,8 +71,11 @@ class CatalogueSink {
 public:
     virtual ~CatalogueSink() = default;
     virtual void on_line(const CatalogueLine& line) = 0;
-    // The same line with its text (ClamAV's lines; a YARA rule file comes through on_line only).
-    virtual void on_line_text(const CatalogueLine& line, std::string_view /*text*/) { on_line(line); }
+    // The same line with its text (ClamAV's lines; a YARA rule file comes through on_line only). official:
+    // read from a signed container (.cvd, .cld), whose detections libclamav names as written.
+    virtual void on_line_text(const CatalogueLine& line, std::string_view /*text*/, bool /*official*/) {
+        on_line(line);
+    }
     // "NAME SHA256" of an engine-part file
     virtual void on_engine_file(std::string entry) = 0;
 };
@@ -106,12 +109,18 @@ void finish_catalogue(SignatureCatalogue& catalogue);
 struct LineText {
     CatalogueLine line;
     std::string text;
+    bool official = false; // read from a signed container: see detection_name
 };
 [[nodiscard]] Expected<std::vector<LineText>> find_line_texts(const std::vector<std::filesystem::path>& files,
                                                               std::span<const CatalogueLine> wanted);
 // What a hash line (.hdb .hsb .hdu .hsu: HASH:SIZE:NAME...) matches: the size of the object, nullopt for
 // any size ("*") or a line that does not parse.
 [[nodiscard]] std::optional<std::uint64_t> hash_line_size(std::string_view text);
+// The name libclamav reports for a detection by a line: as written when the line came from a signed
+// container, else with ".UNOFFICIAL" appended (plain files, and .cud containers in libclamav 1.4).
+[[nodiscard]] std::string detection_name(std::string_view name, bool official);
+// The signature name a hash line (HASH:SIZE:NAME...) gives, nullopt for a line that does not parse.
+[[nodiscard]] std::optional<std::string_view> hash_line_name(std::string_view text);
 // The digest a hash line names (MD5, SHA-1 or SHA-256 by its length), nullopt for a line that does not parse.
 [[nodiscard]] std::optional<std::vector<std::byte>> hash_line_digest(std::string_view text);
 // The target type a body line (.ndb: NAME:TARGET:OFFSET:HEX) or logical line (.ldb:

@@ -40,7 +40,9 @@ struct SignatureOptions {
 // now: both engines are ready when load() returns. background: the ClamAV engine (the slow part: ~1 s per
 // million signatures) compiles on its own thread while the caller opens images and asks the verdict cache;
 // everything but the engine itself is known at once.
-enum class LoadMode { now, background };
+// catalogue: what the set holds (its parts and lines), no engine compiled until one is asked for (clamav()
+// compiles it then, on the caller's thread): for a retro-hunt, which reads no file.
+enum class LoadMode { now, background, catalogue };
 
 class SignatureSet {
 public:
