@@ -17,30 +17,10 @@
 # BENCH_REPEATS, BENCH_RESULTS (default bench/RESULTS.md).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-root=$(pwd)
-here=$root/bench
-if [[ -z ${COLDSCAN:-} ]]; then
-    ./scripts/build.sh
-    COLDSCAN=$root/build/tools/coldscan
-fi
-bench_dir=${COLDSCAN_BENCH_DIR:-build/bench}
-mkdir -p "$bench_dir"
-bench_dir=$(cd "$bench_dir" && pwd)
-repeats=${BENCH_REPEATS:-3}
-results=${BENCH_RESULTS:-$here/RESULTS.md}
-
-echo "== Inputs"
-"$here/make-load-signatures.sh" "$bench_dir/sigs"
-real=$bench_dir/real-os
-"$root/tests/fixtures/make-real-os.sh" "$real" >/dev/null
+# shellcheck source=bench/bench-lib.sh
+source bench/bench-lib.sh
+bench_setup sig-update-run
 image=$real/debian12-server.qcow2
-
-run=$bench_dir/sig-update-run
-rm -rf "$run"
-mkdir -p "$run"
-cp "$COLDSCAN" "$run/coldscan"
-COLDSCAN=$run/coldscan
-git -C "$root" describe --always --dirty >"$run/revision" 2>/dev/null || echo unknown >"$run/revision"
 for kind in daily generic hash-only; do
     cp -r "$bench_dir/sigs/yara" "$run/yara-$kind"
     python3 "$here/sig_update_inputs.py" "$kind" "$bench_dir/sigs/clamav" "$bench_dir/sigs/plain" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fuzz.sh [TARGET...]: builds the libFuzzer targets of tests/fuzz with clang-16 into build-fuzz/ and runs
-# each (default: all; one per core at a time) for COLDSCAN_FUZZ_SECONDS (default 30) on a copy of its seed
+# each (default: all; one per core at a time) for COLDSCAN_FUZZ_SECONDS (default 20) on a copy of its seed
 # corpus (tests/fuzz/corpus/<target>/), ASan + UBSan on. Exits non-zero when a target crashes, leaks, times out or
 # breaks an oracle, naming the reproducer; re-run one with build-fuzz/tests/fuzz/fuzz_<target> FILE.
 # Environment: COLDSCAN_FUZZ_SECONDS, COLDSCAN_FUZZ_DIR (working corpora and crashes, default
@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ./scripts/install-deps.sh
 
-seconds=${COLDSCAN_FUZZ_SECONDS:-30}
+seconds=${COLDSCAN_FUZZ_SECONDS:-20}
 build_dir=build-fuzz
 runs=${COLDSCAN_FUZZ_DIR:-$build_dir/runs}
 
