@@ -4,7 +4,8 @@
 # Bad input everywhere gets one clear line naming the problem, exit status 2, no crash (no abort, no
 # sanitizer report, no signal) and loses nothing (a report file from an earlier run is left as it was):
 #   - `coldscan scan` options: unknown options, bad and negative numbers, zero limits, sizes that overflow,
-#     missing targets and files, folders where files are expected;
+#     missing targets and files, folders where files are expected; `coldscan retro-hunt` without a cache or
+#     with a missing database;
 #   - signature files: a corrupt .hdb and .ndb line, a YARA rule with a syntax error, an empty database
 #     folder, a database folder holding an unreadable file, a dangling link or a folder named like a database;
 #   - `coldscan serve --config` (with --check, and once without): TOML syntax errors, unknown keys, wrong
@@ -111,6 +112,10 @@ scan_bad spill-dir-is-file 'spill-dir' "${sigs[@]}" --spill-dir "$work/previous.
 scan_bad allow-root-missing 'allow-root' "${sigs[@]}" --allow-root "$work/nowhere" tree
 scan_bad cache-and-no-cache 'cache' "${sigs[@]}" --cache "$work/c" tree
 expect_bad no-subcommand 'subcommand' --threads 2
+# retro-hunt: a folder that holds no cache, and signatures that do not exist (the cache stays untouched).
+expect_bad retro-hunt-no-cache 'no coldscan cache' retro-hunt --cache "$work/tree" "${sigs[@]}"
+"$coldscan" scan --cache "$work/hunt-cache" --no-progress --no-summary "${sigs[@]}" tree >/dev/null 2>&1 || true
+expect_bad retro-hunt-missing-db 'does not exist' retro-hunt --cache "$work/hunt-cache" --clamav-db "$work/nowhere"
 
 # --- signature files ----------------------------------------------------------------------------------------
 mkdir -p db/hdb db/ndb db/empty db/unreadable db/dangling db/folder yara-bad
