@@ -274,8 +274,15 @@ Expected<std::unique_ptr<KvStore>> open_rocksdb_store(const std::filesystem::pat
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
+    std::error_code ec_lock;
+    const bool had_lock = std::filesystem::exists(folder / "LOCK", ec_lock);
     const auto status = rocksdb::DB::Open(options, folder.string(), families, &handles, &raw);
     if (!status.ok()) {
+        // Open takes its LOCK file before it reads the MANIFEST: a damaged store is left as it was found
+        // (a lock held by another process is an IO error, never removed here).
+        if (!had_lock && status.IsCorruption()) {
+            std::filesystem::remove(folder / "LOCK", ec_lock);
+        }
         return std::unexpected(to_error(status, "cannot open " + folder.string()));
     }
     std::string problem;
