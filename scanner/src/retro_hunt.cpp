@@ -21,7 +21,14 @@ Answer compare(const Outcome& outcome, const SetChange& change, std::set<std::st
         return Answer::no_hash_added;
     }
     const ScannedLayers& layers = outcome.layers;
+    auto known = [&](const std::string& name) { // detected by this name already: not news
+        return std::ranges::any_of(outcome.detections,
+                                   [&](const Detection& d) { return d.signature == name; });
+    };
     for (const AddedHash& hash : change.added_hashes) {
+        if (known(hash.name)) {
+            continue;
+        }
         if (std::ranges::any_of(layers.digests,
                                 [&](const LayerDigest& layer) { return hash_matches(hash, layer); })) {
             names.insert(hash.name);

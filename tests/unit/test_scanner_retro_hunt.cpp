@@ -111,6 +111,19 @@ TEST_CASE("retro_hunt names cached contents an added hash line detects, and wher
         CHECK(hunt.hits.empty());
         CHECK(hunt.current == 1);
     }
+    SECTION(
+        "a content detected by the same name already is not news (the line moved, say into a container)") {
+        VerdictCache cache_of_infected(*store, "context");
+        cache_of_infected.follow_sets("yesterday", &lineage);
+        Outcome infected = clean_with_layer(bad);
+        infected.kind = OutcomeKind::infected;
+        infected.detections = {Detection{Engine::clamav, "Retro.Hash.UNOFFICIAL", "", {}, {}}};
+        REQUIRE(cache_of_infected.remember_verdict(content_of(bad), infected).value());
+        CHECK(retro_hunt(*store, lineage, "today").value().hits.empty());
+        infected.detections = {Detection{Engine::clamav, "Another.Name", "", {}, {}}};
+        REQUIRE(cache_of_infected.remember_verdict(content_of(bad), infected).value());
+        CHECK(retro_hunt(*store, lineage, "today").value().hits.size() == 1);
+    }
     SECTION("a set the lineage does not keep proves nothing: counted, not called clean or detected") {
         VerdictCache unknown(*store, "another context");
         unknown.follow_sets("forgotten", &lineage);
