@@ -2,8 +2,11 @@
 
 #include "coldscan/scanner/verdict_cache.hpp"
 #include "coldscan/signatures/signature_catalogue.hpp"
+#include "coldscan/signatures/signature_set.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -15,7 +18,22 @@ namespace {
 // What one stored verdict's layers say against one change.
 enum class Answer { no_hash_added, missed, hit, unproven };
 
-Answer compare(const Outcome& outcome, const SetChange& change, std::set<std::string>& names) {
+// Whether the allow lists may concern a hit of this name in a content of these layers.
+bool may_be_allowed(std::string_view name, const ScannedLayers& layers, const AllowListFields& allowed) {
+    constexpr std::string_view k_unofficial = ".UNOFFICIAL";
+    const std::string_view base =
+        name.ends_with(k_unofficial) ? name.substr(0, name.size() - k_unofficial.size()) : name;
+    if (allowed.fields.contains(name) || allowed.fields.contains(base)) {
+        return true;
+    }
+    return std::ranges::any_of(layers.digests, [&](const LayerDigest& layer) {
+        return allowed.digests.contains(to_hex(layer.md5)) || allowed.digests.contains(to_hex(layer.sha1)) ||
+               allowed.digests.contains(to_hex(layer.sha256));
+    });
+}
+
+Answer compare(const Outcome& outcome, const SetChange& change, const AllowListFields& allowed,
+               std::set<std::string>& names) {
     const bool hashes_added = change.hash_texts_unknown || !change.added_hashes.empty();
     if (!hashes_added) {
         return Answer::no_hash_added;
@@ -31,6 +49,9 @@ Answer compare(const Outcome& outcome, const SetChange& change, std::set<std::st
         }
         if (std::ranges::any_of(layers.digests,
                                 [&](const LayerDigest& layer) { return hash_matches(hash, layer); })) {
+            if (may_be_allowed(hash.name, layers, allowed)) {
+                return Answer::unproven;
+            }
             names.insert(hash.name);
         }
     }
@@ -47,7 +68,8 @@ Answer compare(const Outcome& outcome, const SetChange& change, std::set<std::st
 // variants); a hit in any of them is a hit.
 class Hunter {
 public:
-    Hunter(SetLineage& lineage, std::string_view detection_set) : m_lineage(lineage), m_set(detection_set) {}
+    Hunter(SetLineage& lineage, std::string_view detection_set, const AllowListFields& allowed)
+        : m_lineage(lineage), m_set(detection_set), m_allowed(allowed) {}
 
     // The lineage is asked between the walks, never inside one (a store may hold a lock while it walks).
     Expected<void> learn_changes(const std::set<std::string>& made_with, RetroHunt& out) {
@@ -78,7 +100,7 @@ public:
             return;
         }
         seen.compared = true;
-        if (compare(verdict.outcome, *change->second, seen.names) == Answer::unproven) {
+        if (compare(verdict.outcome, *change->second, m_allowed, seen.names) == Answer::unproven) {
             seen.unproven = true;
         }
     }
@@ -109,13 +131,51 @@ private:
 
     SetLineage& m_lineage;
     std::string m_set;
+    const AllowListFields& m_allowed;
     std::map<std::string, std::shared_ptr<const SetChange>> m_changes;
     std::map<Sha256Digest, Seen> m_contents;
 };
 
 } // namespace
 
-Expected<RetroHunt> retro_hunt(const KvStore& store, SetLineage& lineage, std::string_view detection_set) {
+Expected<AllowListFields> allow_list_fields(const signatures::SignatureSet& signatures) {
+    auto lines = signatures.detection_lines();
+    if (!lines) {
+        return std::unexpected(lines.error());
+    }
+    std::vector<signatures::CatalogueLine> wanted;
+    std::ranges::copy_if(*lines, std::back_inserter(wanted), [](const signatures::CatalogueLine& line) {
+        return line.kind == signatures::LineKind::allow_list;
+    });
+    auto texts = signatures.line_texts(wanted);
+    if (!texts) {
+        return std::unexpected(texts.error());
+    }
+    AllowListFields out;
+    for (const auto& text : *texts) {
+        std::string_view rest = text.text;
+        while (!rest.empty()) {
+            const auto colon = rest.find(':');
+            const std::string_view field = rest.substr(0, colon);
+            out.fields.emplace(field);
+            const bool hex = (field.size() == 32 || field.size() == 40 || field.size() == 64) &&
+                             std::ranges::all_of(
+                                 field, [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+            if (hex) {
+                std::string lower(field);
+                std::ranges::transform(lower, lower.begin(), [](char c) {
+                    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                });
+                out.digests.insert(std::move(lower));
+            }
+            rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+        }
+    }
+    return out;
+}
+
+Expected<RetroHunt> retro_hunt(const KvStore& store, SetLineage& lineage, std::string_view detection_set,
+                               const AllowListFields& allowed) {
     RetroHunt out;
     out.detection_set = detection_set;
     std::set<std::string> made_with;
@@ -128,7 +188,7 @@ Expected<RetroHunt> retro_hunt(const KvStore& store, SetLineage& lineage, std::s
     if (!listed) {
         return std::unexpected(listed.error());
     }
-    Hunter hunter(lineage, detection_set);
+    Hunter hunter(lineage, detection_set, allowed);
     if (auto learned = hunter.learn_changes(made_with, out); !learned) {
         return std::unexpected(learned.error());
     }

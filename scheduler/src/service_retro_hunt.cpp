@@ -85,7 +85,11 @@ Expected<std::string> ScanService::Impl::retro_hunt() {
     if (auto followed = lineage.follow(*signatures, scanner::system_seconds()); !followed) {
         return std::unexpected(followed.error());
     }
-    auto hunt = scanner::retro_hunt(*store, lineage, signatures->detection_set());
+    auto allowed = scanner::allow_list_fields(*signatures);
+    if (!allowed) {
+        return std::unexpected(allowed.error());
+    }
+    auto hunt = scanner::retro_hunt(*store, lineage, signatures->detection_set(), *allowed);
     if (!hunt) {
         return std::unexpected(hunt.error());
     }

@@ -2,6 +2,8 @@
 #include "coldscan/scanner/content_places.hpp"
 #include "coldscan/scanner/retro_hunt.hpp"
 #include "coldscan/scanner/verdict_cache.hpp"
+#include "coldscan/signatures/signature_set.hpp"
+#include "test_support.hpp"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -103,6 +105,20 @@ TEST_CASE("retro_hunt names cached contents an added hash line detects, and wher
         CHECK(json.at("hits").at(0).at("places").size() == 2);
         CHECK(json.at("unproven") == 1);
     }
+    SECTION("a hit the allow lists may concern (its name ignored, a layer allowed) is unproven, not named") {
+        AllowListFields ignored;
+        ignored.fields = {"Retro.Hash"}; // an .ign2 line names it
+        auto hunt = retro_hunt(*store, lineage, "today", ignored).value();
+        CHECK(hunt.hits.empty());
+        CHECK(hunt.unproven == 2);
+        AllowListFields allowed;
+        allowed.digests = {to_hex(bad_layer.sha256)}; // an .sfp line allows the file
+        hunt = retro_hunt(*store, lineage, "today", allowed).value();
+        CHECK(hunt.hits.empty());
+        CHECK(hunt.unproven == 2);
+        allowed.digests = {to_hex(content_of(good))}; // another file's: no concern
+        CHECK(retro_hunt(*store, lineage, "today", allowed).value().hits.size() == 1);
+    }
     SECTION("verdicts made with the current set are not hunted") {
         VerdictCache current(*store, "context");
         current.follow_sets("today", &lineage);
@@ -153,4 +169,22 @@ TEST_CASE("retro_hunt names cached contents an added hash line detects, and wher
         places = places_of(*store, {content_of(bad)}).value();
         CHECK(places.at(content_of(bad)).back().seen == 95000);
     }
+}
+
+TEST_CASE("allow_list_fields reads the names and digests of a set's allow-list lines") {
+    const TempDir dir = TempDir::create("coldscan-test").value();
+    const auto db = dir.path() / "db";
+    std::filesystem::create_directories(db);
+    const std::string md5(32, 'A');
+    test::write_file(db / "local.hdb", "44d88612fea8a8f36de82e1278abb02f:68:Eicar.Hash\n");
+    test::write_file(db / "local.ign2", "Some.Ignored.Sig\n");
+    test::write_file(db / "local.fp", md5 + ":1234:Some.Allowed.File\n");
+    signatures::SignatureOptions options;
+    options.clamav_db = db;
+    const auto set = signatures::SignatureSet::load(options, signatures::LoadMode::catalogue).value();
+    const auto fields = allow_list_fields(set).value();
+    CHECK(fields.fields.contains("Some.Ignored.Sig"));
+    CHECK(fields.fields.contains("Some.Allowed.File"));
+    CHECK(fields.digests == std::set<std::string, std::less<>>{std::string(32, 'a')});
+    CHECK_FALSE(fields.fields.contains("Eicar.Hash")); // a detection line, not an allow-list line
 }

@@ -108,7 +108,12 @@ int run_retro_hunt(const RetroHuntOptions& o) {
         spdlog::error("the lines of the signature set could not be recorded: {}", followed.error().message);
         return 2;
     }
-    auto hunt = scanner::retro_hunt(**store, lineage, signatures->detection_set());
+    auto allowed = scanner::allow_list_fields(*signatures);
+    if (!allowed) {
+        spdlog::error("{}", allowed.error().message);
+        return 2;
+    }
+    auto hunt = scanner::retro_hunt(**store, lineage, signatures->detection_set(), *allowed);
     if (!hunt) {
         spdlog::error("{}", hunt.error().message);
         return 2;

@@ -12,6 +12,7 @@
 #include "coldscan/scanner/set_lineage.hpp"
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,10 +40,22 @@ struct RetroHunt {
     std::vector<RetroHit> hits;         // by content
 };
 
+// What the current set's allow-list lines (.fp .sfp .ign .ign2) name, read coarsely: every field of every
+// line (signature names), and every field that is a hex digest (allowed files). A hit one of them may concern
+// is not called a detection (libclamav may drop it): it is counted unproven, left to the next scan.
+struct AllowListFields {
+    std::set<std::string, std::less<>> fields;
+    std::set<std::string, std::less<>> digests; // lower-case hex
+};
+// Reads them from the set's databases. Error: a database could not be read again.
+[[nodiscard]] Expected<AllowListFields> allow_list_fields(const signatures::SignatureSet& signatures);
+
 // Hunts the store's verdicts for hash lines that `detection_set` (recorded in the lineage, whose reader
-// reads its texts) added since each verdict was made. Error: the store failed.
+// reads its texts) added since each verdict was made; a hit the allow lists may concern is unproven.
+// Error: the store failed.
 [[nodiscard]] Expected<RetroHunt> retro_hunt(const KvStore& store, SetLineage& lineage,
-                                             std::string_view detection_set);
+                                             std::string_view detection_set,
+                                             const AllowListFields& allowed = {});
 
 // The hunt as a JSON object (docs/report-schema.md, "Retro-hunt"): what `coldscan retro-hunt --json` prints
 // and `POST /v1/retro-hunt` answers. Guest paths that are not UTF-8 have their bad bytes replaced.
