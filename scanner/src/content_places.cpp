@@ -5,6 +5,7 @@
 #include "coldscan/scanner/content_places.hpp"
 
 #include "coldscan/scanner/verdict_cache.hpp"
+#include "record_fields.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -56,12 +57,7 @@ std::optional<std::string> take_text(std::string_view& in) {
     return text;
 }
 
-void add_field(Sha256& hasher, std::string_view text) {
-    std::string length;
-    put_uint(length, text.size(), 8);
-    hasher.update(length);
-    hasher.update(text);
-}
+using detail::add_field;
 
 std::string key_of(const PlaceKey& key, std::string_view target) {
     Sha256 hasher;

@@ -5,8 +5,6 @@
 #include "coldscan/signatures/signature_set.hpp"
 
 #include <algorithm>
-#include <cctype>
-#include <iterator>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -139,15 +137,7 @@ private:
 } // namespace
 
 Expected<AllowListFields> allow_list_fields(const signatures::SignatureSet& signatures) {
-    auto lines = signatures.detection_lines();
-    if (!lines) {
-        return std::unexpected(lines.error());
-    }
-    std::vector<signatures::CatalogueLine> wanted;
-    std::ranges::copy_if(*lines, std::back_inserter(wanted), [](const signatures::CatalogueLine& line) {
-        return line.kind == signatures::LineKind::allow_list;
-    });
-    auto texts = signatures.line_texts(wanted);
+    auto texts = signatures.line_texts_of(signatures::LineKind::allow_list);
     if (!texts) {
         return std::unexpected(texts.error());
     }
@@ -158,15 +148,8 @@ Expected<AllowListFields> allow_list_fields(const signatures::SignatureSet& sign
             const auto colon = rest.find(':');
             const std::string_view field = rest.substr(0, colon);
             out.fields.emplace(field);
-            const bool hex = (field.size() == 32 || field.size() == 40 || field.size() == 64) &&
-                             std::ranges::all_of(
-                                 field, [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
-            if (hex) {
-                std::string lower(field);
-                std::ranges::transform(lower, lower.begin(), [](char c) {
-                    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-                });
-                out.digests.insert(std::move(lower));
+            if (const auto digest = signatures::hash_line_digest(field)) { // a hex MD5, SHA-1 or SHA-256
+                out.digests.insert(to_hex(*digest));
             }
             rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
         }
@@ -215,6 +198,20 @@ Expected<RetroHunt> retro_hunt(const KvStore& store, SetLineage& lineage, std::s
     }
     std::ranges::sort(out.from_sets);
     return out;
+}
+
+Expected<RetroHunt> retro_hunt(KvStore& store, const signatures::SignatureSet& signatures) {
+    SetLineage lineage(store, [&](std::span<const signatures::CatalogueLine> wanted) {
+        return signatures.line_texts(wanted);
+    });
+    if (auto followed = lineage.follow(signatures, system_seconds()); !followed) {
+        return std::unexpected(followed.error());
+    }
+    auto allowed = allow_list_fields(signatures);
+    if (!allowed) {
+        return std::unexpected(allowed.error());
+    }
+    return retro_hunt(store, lineage, signatures.detection_set(), *allowed);
 }
 
 std::string retro_hunt_json(const RetroHunt& hunt) {

@@ -6,6 +6,7 @@
 
 #include "coldscan/common/log.hpp"
 #include "coldscan/scanner/content_places.hpp"
+#include "record_fields.hpp"
 
 #include <algorithm>
 #include <array>
@@ -51,33 +52,9 @@ template <typename T> std::string_view bytes_of(const T& value) {
     return {reinterpret_cast<const char*>(&value), sizeof(T)};
 }
 
-std::array<std::byte, 8> to_le(std::uint64_t value) {
-    std::array<std::byte, 8> out{};
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        out[i] = static_cast<std::byte>((value >> (8 * i)) & 0xff);
-    }
-    return out;
-}
-
-std::uint64_t from_le(const std::array<std::byte, 8>& bytes) {
-    std::uint64_t value = 0;
-    for (std::size_t i = 0; i < bytes.size(); ++i) {
-        value |= std::to_integer<std::uint64_t>(bytes[i]) << (8 * i);
-    }
-    return value;
-}
-
-// Length-prefixed fields, so ("ab", "c") and ("a", "bc") never collide.
-void add_field(Sha256& hasher, std::string_view text) {
-    const auto length = to_le(text.size());
-    hasher.update(std::span<const std::byte>(length));
-    hasher.update(text);
-}
-
-void add_field(Sha256& hasher, std::uint64_t value) {
-    const auto bytes = to_le(value);
-    hasher.update(std::span<const std::byte>(bytes));
-}
+using detail::add_field;
+using detail::from_le;
+using detail::to_le;
 
 Sha256Digest identity_digest(const FileIdentity& id) {
     Sha256 hasher;

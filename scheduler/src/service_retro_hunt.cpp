@@ -5,7 +5,6 @@
 #include "coldscan/common/text.hpp"
 #include "coldscan/reports/report.hpp"
 #include "coldscan/scanner/retro_hunt.hpp"
-#include "coldscan/scanner/verdict_cache.hpp"
 #include "service_impl.hpp"
 
 #include <fstream>
@@ -79,17 +78,7 @@ Expected<std::string> ScanService::Impl::retro_hunt() {
         std::lock_guard lock(m_mutex);
         signatures = m_signatures;
     }
-    scanner::SetLineage lineage(*store, [&](std::span<const signatures::CatalogueLine> wanted) {
-        return signatures->line_texts(wanted);
-    });
-    if (auto followed = lineage.follow(*signatures, scanner::system_seconds()); !followed) {
-        return std::unexpected(followed.error());
-    }
-    auto allowed = scanner::allow_list_fields(*signatures);
-    if (!allowed) {
-        return std::unexpected(allowed.error());
-    }
-    auto hunt = scanner::retro_hunt(*store, lineage, signatures->detection_set(), *allowed);
+    auto hunt = scanner::retro_hunt(*store, *signatures);
     if (!hunt) {
         return std::unexpected(hunt.error());
     }
@@ -102,6 +91,7 @@ Expected<std::string> ScanService::Impl::retro_hunt() {
     }
     std::uint64_t alerts = 0;
     json reports_updated = json::array();
+    std::optional<std::vector<JobRecord>> succeeded; // listed once, when a report is first to be updated
     for (const auto& [target, findings] : by_target) {
         json fresh = json::array(); // findings not alerted before: into the alert and the report
         {
@@ -134,12 +124,15 @@ Expected<std::string> ScanService::Impl::retro_hunt() {
             continue;
         }
         std::lock_guard lock(m_mutex);
-        auto records = queue->list(JobStatus::succeeded);
-        if (!records) {
-            return std::unexpected(records.error());
+        if (!succeeded) {
+            auto records = queue->list(JobStatus::succeeded);
+            if (!records) {
+                return std::unexpected(records.error());
+            }
+            succeeded = std::move(*records);
         }
         const JobRecord* latest = nullptr;
-        for (const auto& record : *records) {
+        for (const auto& record : *succeeded) {
             if (record.report_path && names_target(record, target) &&
                 (latest == nullptr || record.updated_at >= latest->updated_at)) {
                 latest = &record;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <utility>
 #include <vector>
@@ -222,7 +223,35 @@ private:
     std::map<CatalogueLine, std::pair<std::string, bool>> m_found; // text, official
 };
 
+// Every line of one kind with its text.
+class KindTextSink final : public CatalogueSink {
+public:
+    explicit KindTextSink(LineKind kind) : m_kind(kind) {}
+    void on_line(const CatalogueLine& /*line*/) override {}
+    void on_line_text(const CatalogueLine& line, std::string_view text, bool official) override {
+        if (line.kind == m_kind && m_seen.insert(line).second) {
+            m_found.push_back(LineText{line, std::string(text), official});
+        }
+    }
+    void on_engine_file(std::string /*entry*/) override {}
+    std::vector<LineText> take() { return std::move(m_found); }
+
+private:
+    LineKind m_kind;
+    std::set<CatalogueLine> m_seen;
+    std::vector<LineText> m_found;
+};
+
 } // namespace
+
+Expected<std::vector<LineText>> find_texts_of_kind(const std::vector<std::filesystem::path>& files,
+                                                   LineKind kind) {
+    KindTextSink sink(kind);
+    if (auto added = add_files(files, sink); !added) {
+        return std::unexpected(added.error());
+    }
+    return sink.take();
+}
 
 Expected<std::vector<LineText>> find_line_texts(const std::vector<std::filesystem::path>& files,
                                                 std::span<const CatalogueLine> wanted) {

@@ -221,6 +221,17 @@ Expected<std::vector<LineText>> SignatureSet::line_texts(std::span<const Catalog
     return texts;
 }
 
+Expected<std::vector<LineText>> SignatureSet::line_texts_of(LineKind kind) const {
+    if (!m_clamav_databases) {
+        return std::vector<LineText>{};
+    }
+    auto texts = find_texts_of_kind(m_clamav_databases->files, kind);
+    if (!texts) {
+        return make_error(texts.error().code, "the ClamAV databases: " + texts.error().message);
+    }
+    return texts;
+}
+
 // The engines load in the sandbox's host process; this one only describes the databases, for the
 // fingerprint. The YARA rules were compiled here too (cheap, and their info names the included files).
 Expected<SignatureSet> SignatureSet::load_sandboxed(SignatureSet set, const SignatureOptions& options,

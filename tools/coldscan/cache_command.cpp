@@ -30,6 +30,18 @@ std::optional<std::filesystem::path> default_cache_dir() {
     return std::nullopt;
 }
 
+std::string utc_minutes(std::optional<std::int64_t> seconds) {
+    if (!seconds) {
+        return "-";
+    }
+    const auto time = static_cast<std::time_t>(*seconds);
+    std::tm tm{};
+    ::gmtime_r(&time, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &tm);
+    return text;
+}
+
 std::shared_ptr<CacheCommandOptions> add_cache_command(CLI::App& app) {
     auto options = std::make_shared<CacheCommandOptions>();
     auto* cache = app.add_subcommand("cache", "Inspect and maintain the verdict cache");
@@ -44,18 +56,6 @@ std::shared_ptr<CacheCommandOptions> add_cache_command(CLI::App& app) {
 }
 
 namespace {
-
-std::string when(const std::optional<std::int64_t>& seconds) {
-    if (!seconds) {
-        return "-";
-    }
-    const auto time = static_cast<std::time_t>(*seconds);
-    std::tm tm{};
-    ::gmtime_r(&time, &tm);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &tm);
-    return text;
-}
 
 std::uint64_t folder_bytes(const std::filesystem::path& dir) {
     std::uint64_t total = 0;
@@ -72,7 +72,7 @@ std::uint64_t folder_bytes(const std::filesystem::path& dir) {
 void print_space(const char* name, const scanner::KeySpaceStats& s) {
     std::printf("%-22s %10llu records, %s, last used %s .. %s%s\n", name,
                 static_cast<unsigned long long>(s.records), format_bytes(s.bytes).c_str(),
-                when(s.oldest_use).c_str(), when(s.newest_use).c_str(),
+                utc_minutes(s.oldest_use).c_str(), utc_minutes(s.newest_use).c_str(),
                 s.undecodable != 0 ? (", " + std::to_string(s.undecodable) + " undecodable").c_str() : "");
 }
 
@@ -117,7 +117,7 @@ int run_cache(const CacheCommandOptions& o, const CLI::App& /*app*/) {
         std::printf("%-22s %10llu sets (%llu line buckets), %s, last used %s .. %s%s\n",
                     "Signature sets:", static_cast<unsigned long long>(lineage->sets),
                     static_cast<unsigned long long>(lineage->buckets), format_bytes(lineage->bytes).c_str(),
-                    when(lineage->oldest_use).c_str(), when(lineage->newest_use).c_str(),
+                    utc_minutes(lineage->oldest_use).c_str(), utc_minutes(lineage->newest_use).c_str(),
                     lineage->undecodable != 0
                         ? (", " + std::to_string(lineage->undecodable) + " undecodable").c_str()
                         : "");

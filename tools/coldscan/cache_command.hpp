@@ -2,14 +2,19 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <string>
 
 namespace coldscan::cli {
 
 // $XDG_CACHE_HOME/coldscan, else $HOME/.cache/coldscan; none when neither is set.
 [[nodiscard]] std::optional<std::filesystem::path> default_cache_dir();
+
+// Seconds since the epoch as "2026-12-07 10:16 UTC"; "-" for none (cache records' and places' times).
+[[nodiscard]] std::string utc_minutes(std::optional<std::int64_t> seconds);
 
 struct CacheCommandOptions;
 std::shared_ptr<CacheCommandOptions> add_cache_command(CLI::App& app);

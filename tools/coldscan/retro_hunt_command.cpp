@@ -4,11 +4,9 @@
 #include "coldscan/common/log.hpp"
 #include "coldscan/scanner/kv_store.hpp"
 #include "coldscan/scanner/retro_hunt.hpp"
-#include "coldscan/scanner/verdict_cache.hpp"
 #include "coldscan/signatures/signature_set.hpp"
 
 #include <cstdio>
-#include <ctime>
 
 namespace coldscan::cli {
 
@@ -38,15 +36,6 @@ std::shared_ptr<RetroHuntOptions> add_retro_hunt_command(CLI::App& app) {
 
 namespace {
 
-std::string utc(std::int64_t seconds) {
-    const auto time = static_cast<std::time_t>(seconds);
-    std::tm tm{};
-    ::gmtime_r(&time, &tm);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &tm);
-    return text;
-}
-
 void print_text(const scanner::RetroHunt& hunt) {
     std::printf("Signature set:  %.16s, compared with %zu earlier set(s): %llu hash signature(s) added\n",
                 hunt.detection_set.c_str(), hunt.from_sets.size(),
@@ -67,7 +56,7 @@ void print_text(const scanner::RetroHunt& hunt) {
                     hit.places.size());
         for (const auto& place : hit.places) {
             std::printf("  %s  %s  %s  (seen %s)\n", place.target.c_str(), place.device.c_str(),
-                        place.path.c_str(), utc(place.seen).c_str());
+                        place.path.c_str(), utc_minutes(place.seen).c_str());
         }
         places += hit.places.size();
     }
@@ -101,19 +90,7 @@ int run_retro_hunt(const RetroHuntOptions& o) {
         spdlog::error("{}", store.error().message);
         return 2;
     }
-    scanner::SetLineage lineage(**store, [&](std::span<const signatures::CatalogueLine> wanted) {
-        return signatures->line_texts(wanted);
-    });
-    if (auto followed = lineage.follow(*signatures, scanner::system_seconds()); !followed) {
-        spdlog::error("the lines of the signature set could not be recorded: {}", followed.error().message);
-        return 2;
-    }
-    auto allowed = scanner::allow_list_fields(*signatures);
-    if (!allowed) {
-        spdlog::error("{}", allowed.error().message);
-        return 2;
-    }
-    auto hunt = scanner::retro_hunt(**store, lineage, signatures->detection_set(), *allowed);
+    auto hunt = scanner::retro_hunt(**store, *signatures);
     if (!hunt) {
         spdlog::error("{}", hunt.error().message);
         return 2;

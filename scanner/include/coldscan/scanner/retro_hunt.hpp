@@ -57,6 +57,11 @@ struct AllowListFields {
                                              std::string_view detection_set,
                                              const AllowListFields& allowed = {});
 
+// The whole hunt for the set verdicts are made with from now on: records its lines in the lineage (as the
+// next scan would), reads its allow lists, hunts. Errors: the store failed, the databases could not be read
+// again.
+[[nodiscard]] Expected<RetroHunt> retro_hunt(KvStore& store, const signatures::SignatureSet& signatures);
+
 // The hunt as a JSON object (docs/report-schema.md, "Retro-hunt"): what `coldscan retro-hunt --json` prints
 // and `POST /v1/retro-hunt` answers. Guest paths that are not UTF-8 have their bad bytes replaced.
 [[nodiscard]] std::string retro_hunt_json(const RetroHunt& hunt);

@@ -113,6 +113,9 @@ struct LineText {
 };
 [[nodiscard]] Expected<std::vector<LineText>> find_line_texts(const std::vector<std::filesystem::path>& files,
                                                               std::span<const CatalogueLine> wanted);
+// The text of every line of this kind in these files (repeats once), in one read. Errors: as read_catalogue.
+[[nodiscard]] Expected<std::vector<LineText>>
+find_texts_of_kind(const std::vector<std::filesystem::path>& files, LineKind kind);
 // What a hash line (.hdb .hsb .hdu .hsu: HASH:SIZE:NAME...) matches: the size of the object, nullopt for
 // any size ("*") or a line that does not parse.
 [[nodiscard]] std::optional<std::uint64_t> hash_line_size(std::string_view text);

@@ -86,6 +86,8 @@ public:
     // The text of these ClamAV lines (sorted) in the set's databases, in their order; lines not found are
     // left out. Reads every database again. Errors: as load's.
     [[nodiscard]] Expected<std::vector<LineText>> line_texts(std::span<const CatalogueLine> wanted) const;
+    // Every ClamAV line of this kind with its text, in one read of the databases. Errors: as load's.
+    [[nodiscard]] Expected<std::vector<LineText>> line_texts_of(LineKind kind) const;
 
 private:
     SignatureSet() = default;
