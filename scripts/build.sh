@@ -2,7 +2,8 @@
 # build.sh: installs the Debian 12 packages coldscan needs (scripts/install-deps.sh, which uses sudo when
 # not run as root) and builds everything with CMake + Ninja into ./build (RelWithDebInfo).
 # Environment: COLDSCAN_BUILD_DIR (default build), CMAKE_BUILD_TYPE (default RelWithDebInfo),
-# COLDSCAN_CMAKE_ARGS (extra configure arguments, e.g. -DCOLDSCAN_SANITIZE=ON).
+# COLDSCAN_CMAKE_ARGS (extra configure arguments, e.g. -DCOLDSCAN_SANITIZE=ON), COLDSCAN_BUILD_TARGETS (what to
+# build, default everything).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,4 +17,8 @@ else
     cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" \
         ${COLDSCAN_CMAKE_ARGS:-}
 fi
-cmake --build "$build_dir" -j"$(nproc)"
+targets=()
+for target in ${COLDSCAN_BUILD_TARGETS:-}; do
+    targets+=(--target "$target")
+done
+cmake --build "$build_dir" -j"$(nproc)" "${targets[@]}"

@@ -1,41 +1,57 @@
 #!/usr/bin/env bash
-# test.sh [CTEST ARGS...]: build.sh, then every test (unit + end-to-end) with CTest on 2 jobs, then the same
-# suite again on an ASan+UBSan build (build-asan/). The end-to-end tests build small real disk images first
-# (tests/fixtures) and launch libguestfs appliances; CTest lets at most one appliance run at a time. Extra
-# arguments go to ctest, e.g. `-L unit` or `-R e2e.check.ntfs` (the ASan pass skips the labels real-os and
-# release-only). Then two more stages, whatever the arguments: the pipeline, cache and scheduler unit tests
-# under ThreadSanitizer (build-tsan/, their own test executable only), and every libFuzzer target for
-# COLDSCAN_FUZZ_SECONDS (default 20) each, one per core at a time (scripts/fuzz.sh, clang-16, build-fuzz/).
-# COLDSCAN_SANITIZER_PASS=0 skips the ASan+UBSan pass, COLDSCAN_TSAN_PASS=0 the ThreadSanitizer stage,
-# COLDSCAN_FUZZ_PASS=0 the fuzz stage.
+# test.sh [CTEST ARGS...]: build.sh, then every test (unit + end-to-end) with CTest on 2 jobs, then three
+# more stages on other builds of the same sources (docs/testing.md):
+#   asan  the unit tests and the label asan (our own code on hostile, damaged and direct-path input, the cache
+#         and the service API) on an ASan+UBSan build (build-asan/, sharing build/fixtures);
+#   tsan  the tests of the code that runs threads under ThreadSanitizer (build-tsan/, its own executable);
+#   fuzz  every libFuzzer target for COLDSCAN_FUZZ_SECONDS (default 20) each (scripts/fuzz.sh, build-fuzz/).
+# The end-to-end tests build small real disk images first (tests/fixtures) and launch libguestfs appliances;
+# CTest lets at most one appliance run at a time. Extra arguments go to the first ctest, e.g. `-L unit` or
+# `-R e2e.check.ntfs`, and to the asan one. COLDSCAN_SANITIZER_PASS=0, COLDSCAN_TSAN_PASS=0 and
+# COLDSCAN_FUZZ_PASS=0 skip a stage. Each stage's time is printed at the end, also when one fails.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+stage_times=()
+stage_name="" stage_start=0
+stage() { # NAME: ends the running stage's clock and starts NAME's
+    if [[ -n $stage_name ]]; then
+        stage_times+=("$(printf '%-12s %5d s' "$stage_name" $((SECONDS - stage_start)))")
+    fi
+    stage_name=$1 stage_start=$SECONDS
+    [[ -z $1 ]] || echo "== test.sh: $1 ($(date -u +%H:%M:%S) UTC, ${SECONDS} s in)"
+}
+report_times() {
+    local status=$?
+    stage ""
+    echo
+    echo "== test.sh stage times (exit $status, ${SECONDS} s in all):"
+    printf '   %s\n' "${stage_times[@]}"
+}
+trap report_times EXIT
+
+stage "build"
 ./scripts/build.sh
 
 # coldscan must pick TCG by itself when KVM is unusable (nested clouds): never force it for the product.
 unset LIBGUESTFS_BACKEND_SETTINGS
+stage "tests"
 ctest --test-dir "${COLDSCAN_BUILD_DIR:-build}" --output-on-failure -j2 "$@"
 
 if [[ ${COLDSCAN_SANITIZER_PASS:-1} != 0 ]]; then
-    echo
-    echo "== The same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
-    COLDSCAN_BUILD_DIR=build-asan CMAKE_BUILD_TYPE=Debug COLDSCAN_CMAKE_ARGS=-DCOLDSCAN_SANITIZE=ON \
-        ./scripts/build.sh
-    # The real-OS tests (label real-os: a 1.3 GiB server scanned five ways) and e2e.lvm-layouts (label
-    # release-only: ten images each read by the direct path and by the appliance, ~8 minutes, most of it the
-    # appliance's TCG) run in the release pass only: the code they reach is the code the smaller fixtures
-    # (e2e.vm-gate, e2e.scan.direct-lvm) and the fuzzers reach, and under ASan they would cost ~25 minutes.
-    # So do the appliance runs that test libguestfs and qemu more than our code (release-only too, see
-    # tests/e2e/CMakeLists.txt): VMDK/VHDX/VDI and LVM through the appliance, the host-file canary.
+    stage "asan-build"
+    fixtures=$(realpath "${COLDSCAN_BUILD_DIR:-build}")/fixtures
+    COLDSCAN_BUILD_DIR=build-asan CMAKE_BUILD_TYPE=Debug \
+        COLDSCAN_CMAKE_ARGS="-DCOLDSCAN_SANITIZE=ON -DCOLDSCAN_E2E_FIXTURES=$fixtures" \
+        COLDSCAN_BUILD_TARGETS="coldscan coldscan_unit_tests coldscan_e2e_tests" ./scripts/build.sh
+    stage "asan-tests"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
-        ctest --test-dir build-asan --output-on-failure -j2 -LE "real-os|release-only" "$@"
+        ctest --test-dir build-asan --output-on-failure -j2 -L "unit|asan" "$@"
 fi
 
 if [[ ${COLDSCAN_TSAN_PASS:-1} != 0 ]]; then
-    echo
-    echo "== The pipeline, cache and scheduler tests under ThreadSanitizer (build-tsan/)"
+    stage "tsan"
     if [[ ! -f build-tsan/CMakeCache.txt ]]; then
         cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOLDSCAN_TSAN=ON
     fi
@@ -46,7 +62,6 @@ if [[ ${COLDSCAN_TSAN_PASS:-1} != 0 ]]; then
 fi
 
 if [[ ${COLDSCAN_FUZZ_PASS:-1} != 0 ]]; then
-    echo
-    echo "== libFuzzer targets, ${COLDSCAN_FUZZ_SECONDS:-20} s each (scripts/fuzz.sh, build-fuzz/)"
+    stage "fuzz"
     ./scripts/fuzz.sh
 fi
