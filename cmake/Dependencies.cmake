@@ -18,6 +18,7 @@ pkg_check_modules(YARA REQUIRED IMPORTED_TARGET yara)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib) # the service's HTTP API
 pkg_check_modules(LIBVIRT REQUIRED IMPORTED_TARGET libvirt) # the service's libvirt domains (read-only)
 pkg_check_modules(LIBXML2 REQUIRED IMPORTED_TARGET libxml-2.0) # their domain XML
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq) # fleet mode: PostgreSQL
 find_package(ZLIB REQUIRED) # ClamAV's .cvd containers, unpacked for the signature catalogue
 
 if(COLDSCAN_TESTS)

@@ -16,6 +16,7 @@ packages=(
   libtomlplusplus-dev libcpp-httplib-dev  # the scan service: its config file and HTTP API
   libvirt-dev libxml2-dev  # the scan service: libvirt domains and their XML
   libseccomp-dev  # the engine workers' seccomp filter
+  libpq-dev postgresql-15  # fleet mode: libpq; the tests start a throwaway PostgreSQL server (tests/fixtures/postgres-server.sh)
   gdisk fdisk e2fsprogs dosfstools btrfs-progs ntfs-3g lvm2 zip p7zip-full
   curl python3  # the e2e tests talk to the service with curl and check JSON with python
   strace  # tests/e2e/host-file-canary.sh: which files the qemu processes open

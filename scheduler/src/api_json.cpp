@@ -565,6 +565,23 @@ Expected<std::vector<JobView>> parse_jobs_body(std::string_view body) {
     return jobs;
 }
 
+std::string nodes_body(const std::vector<NodeView>& nodes) {
+    ordered_json list = ordered_json::array();
+    for (const auto& node : nodes) {
+        list.push_back(ordered_json{
+            {"name", node.name},
+            {"version", node.version},
+            {"signature_set", node.signature_set},
+            {"started", format_iso8601(std::chrono::time_point_cast<Duration>(node.started))},
+            {"heartbeat", format_iso8601(std::chrono::time_point_cast<Duration>(node.heartbeat))},
+            {"running_jobs", node.running_jobs},
+            {"datastores", node.datastores},
+            {"alive", node.alive},
+        });
+    }
+    return dump(ordered_json{{"nodes", std::move(list)}});
+}
+
 std::string hosts_body(const std::vector<HostView>& hosts, const std::vector<DatastoreView>& datastores) {
     ordered_json host_list = ordered_json::array();
     for (const auto& host : hosts) {

@@ -53,7 +53,7 @@ namespace {
 
 constexpr const char* k_json = "application/json";
 
-enum class Endpoint { scans, job, report, hosts, plan, reload, retro_hunt, health, metrics };
+enum class Endpoint { scans, job, report, hosts, nodes, plan, reload, retro_hunt, health, metrics };
 
 struct Route {
     Endpoint endpoint;
@@ -65,6 +65,7 @@ std::optional<Route> match_route(std::string_view path) {
     static constexpr std::pair<std::string_view, Endpoint> k_fixed[] = {
         {"/v1/scans", Endpoint::scans},
         {"/v1/hosts", Endpoint::hosts},
+        {"/v1/nodes", Endpoint::nodes},
         {"/v1/plan", Endpoint::plan},
         {"/v1/signatures/reload", Endpoint::reload},
         {"/v1/retro-hunt", Endpoint::retro_hunt},
@@ -491,6 +492,15 @@ void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res)
     case Endpoint::hosts:
         res.set_content(api::hosts_body(backend->hosts(), backend->datastores()), k_json);
         return;
+    case Endpoint::nodes: {
+        auto nodes = backend->nodes();
+        if (!nodes) {
+            fail(nodes.error(), api::http_status(nodes.error().code));
+            return;
+        }
+        res.set_content(api::nodes_body(*nodes), k_json);
+        return;
+    }
     case Endpoint::plan:
         res.set_content(api::plan_body(backend->plan()), k_json);
         return;

@@ -20,6 +20,7 @@ public:
     Expected<std::string> report(std::string_view id) const override { return m_service.report(id); }
     std::vector<HostView> hosts() const override { return m_service.hosts(); }
     std::vector<DatastoreView> datastores() const override { return m_service.datastores(); }
+    Expected<std::vector<NodeView>> nodes() const override { return m_service.nodes(); }
     Plan plan() const override { return m_service.plan(); }
     ServiceCounters counters() const override { return m_service.counters(); }
     ServiceHealth health() const override { return m_service.health(); }

@@ -64,8 +64,11 @@ const ServiceConfig& ScanService::config() const noexcept {
     return m_impl->config;
 }
 
-Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config) {
+Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config,
+                                                          std::shared_ptr<NodeDirectory> nodes) {
     auto impl = std::make_unique<Impl>(std::move(config));
+    impl->node_directory = nodes ? std::move(nodes) : std::make_shared<LocalNodeDirectory>();
+    impl->node_name = impl->config.fleet ? impl->config.fleet->node : default_node_name();
     std::error_code ec;
     std::filesystem::create_directories(impl->state_dir / "reports", ec);
     if (ec) {
@@ -135,6 +138,7 @@ Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config) 
     if (!unfinished->empty()) {
         spdlog::info("{} job(s) recovered from the queue", unfinished->size());
     }
+    impl->report_node();
     Impl* raw = impl.get();
     impl->dispatcher = std::thread([raw] { raw->dispatch_loop(); });
     impl->housekeeper = std::thread([raw] { raw->housekeeping_loop(); });
@@ -602,6 +606,10 @@ ServiceHealth ScanService::health() const {
     std::lock_guard lock(m_impl->m_mutex);
     return ServiceHealth{m_impl->accepting.load() && !m_impl->m_draining, m_impl->m_signatures->fingerprint(),
                          m_impl->m_signatures_loaded_at, m_impl->queue->damaged_records()};
+}
+
+Expected<std::vector<NodeView>> ScanService::nodes() const {
+    return m_impl->node_directory->nodes();
 }
 
 Expected<std::string> ScanService::reload_signatures() {

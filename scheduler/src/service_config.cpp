@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 namespace coldscan::scheduler {
 namespace {
@@ -37,8 +38,8 @@ constexpr std::int64_t k_day_seconds = 86'400;
 // By std::chrono::weekday::c_encoding(): 0 is Sunday.
 constexpr std::array<std::string_view, 7> k_day_names = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
-constexpr std::array<std::string_view, 8> k_sections = {"service", "api",  "signatures", "limits",
-                                                        "libvirt", "host", "datastore",  "nightly_window"};
+constexpr std::array<std::string_view, 9> k_sections = {
+    "service", "api", "signatures", "limits", "libvirt", "fleet", "host", "datastore", "nightly_window"};
 constexpr std::array<std::string_view, 4> k_service_keys = {"state_dir", "threads", "max_attempts",
                                                             "shutdown_grace"};
 constexpr std::array<std::string_view, 5> k_api_keys = {"listen", "auth_token", "max_request_bytes",
@@ -48,6 +49,8 @@ constexpr std::array<std::string_view, 7> k_limit_keys = {"max_file_size", "max_
                                                           "max_files",     "max_scan_time", "yara_timeout",
                                                           "policy"};
 constexpr std::array<std::string_view, 1> k_libvirt_keys = {"uri"};
+constexpr std::array<std::string_view, 4> k_fleet_keys = {"database", "password_file", "node",
+                                                          "lease_seconds"};
 constexpr std::array<std::string_view, 5> k_host_keys = {
     "name", "max_concurrent_scans", "max_read_per_second", "pressure_threshold", "load_probe"};
 constexpr std::array<std::string_view, 7> k_datastore_keys = {
@@ -689,6 +692,77 @@ void read_libvirt(Reader& reader, const std::optional<Scope>& section, ServiceCo
     config.libvirt_uri = uri->value;
 }
 
+// A libpq URI: postgresql:// or postgres://, with no password in it (the file must not hold the secret).
+std::optional<std::string> fleet_database(Reader& reader, const Text& uri) {
+    const std::string_view text = uri.value;
+    const bool scheme = text.starts_with("postgresql://") || text.starts_with("postgres://");
+    if (!scheme) {
+        reader.fail(uri.line,
+                    "[fleet] database: not a PostgreSQL URI like postgresql://coldscan@db.example/coldscan");
+        return std::nullopt;
+    }
+    // The secret never appears in a message: only where it was found.
+    const std::string_view rest = text.substr(text.find("://") + 3);
+    const std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+    const auto at = authority.rfind('@');
+    const bool password_in_userinfo =
+        at != std::string_view::npos && authority.substr(0, at).find(':') != std::string_view::npos;
+    if (password_in_userinfo || text.find("password=") != std::string_view::npos) {
+        reader.fail(uri.line,
+                    "[fleet] database: holds a password; put it in password_file, or give it to libpq "
+                    "as PGPASSWORD or in a PGPASSFILE");
+        return std::nullopt;
+    }
+    return std::string(text);
+}
+
+bool valid_node_name(std::string_view name) {
+    return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+               c == '-' || c == '_';
+    });
+}
+
+} // namespace
+
+std::string default_node_name() {
+    std::array<char, 256> name{};
+    if (gethostname(name.data(), name.size() - 1) != 0 || !valid_node_name(name.data())) {
+        return "node";
+    }
+    return name.data();
+}
+
+namespace {
+
+void read_fleet(Reader& reader, const std::optional<Scope>& section, ServiceConfig& config) {
+    if (!section) {
+        return;
+    }
+    reader.check_keys(*section, k_fleet_keys);
+    if (Reader::find(*section, "database") == nullptr) {
+        reader.fail_missing(*section, "database");
+    }
+    FleetConfig fleet;
+    if (const auto uri = reader.string(*section, "database")) {
+        fleet.database = fleet_database(reader, *uri).value_or("");
+    }
+    if (auto path = reader.absolute_path(*section, "password_file")) {
+        fleet.password_file = std::move(*path);
+    }
+    fleet.node = default_node_name();
+    if (const auto node = reader.string(*section, "node")) {
+        if (valid_node_name(node->value)) {
+            fleet.node = node->value;
+        } else {
+            reader.fail(node->line, "[fleet] node: " + in_quotes(node->value) +
+                                        " is not a name of 1 to 64 letters, digits, '.', '-' and '_'");
+        }
+    }
+    assign_if(reader.seconds(*section, "lease_seconds", 5, 3600), fleet.lease);
+    config.fleet = std::move(fleet);
+}
+
 // The name of a [[host]] or [[datastore]]; renames the scope after it when it is good.
 std::optional<Text> read_name(Reader& reader, Scope& scope) {
     if (Reader::find(scope, "name") == nullptr) {
@@ -1084,6 +1158,7 @@ Expected<ServiceConfig> parse_service_config(std::string_view toml_text, std::st
     read_signatures(reader, reader.section(root, "signatures"), config);
     read_limits(reader, reader.section(root, "limits"), config.limits, config.limit_policy);
     read_libvirt(reader, reader.section(root, "libvirt"), config);
+    read_fleet(reader, reader.section(root, "fleet"), config);
     InventoryDraft draft;
     read_hosts(reader, root, draft, config);
     read_datastores(reader, root, draft, config);

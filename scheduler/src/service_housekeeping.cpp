@@ -73,12 +73,16 @@ void ScanService::Impl::housekeeping_loop() {
     std::optional<std::chrono::steady_clock::time_point> last_discovery;
     std::string pending_stamp;
     const bool discovers = !config.image_patterns.empty() || config.libvirt_uri.has_value();
+    // In a fleet, this node's report is its heartbeat: three per lease, so one lost report never makes it
+    // look gone.
+    const auto tick = config.fleet ? std::min<std::chrono::seconds>(k_tick, config.fleet->lease / 3) : k_tick;
     std::unique_lock lock(m_mutex);
     while (!m_quit) {
         const bool window_open = m_scheduler.nightly_allowed(service_now());
         lock.unlock();
 
         probe_hosts();
+        report_node();
 
         // Nightly discovery: when a window opens (or at start-up inside one); without windows, once a day.
         const auto now = std::chrono::steady_clock::now();
@@ -109,8 +113,35 @@ void ScanService::Impl::housekeeping_loop() {
         }
 
         lock.lock();
-        m_wake_cv.wait_for(lock, k_tick, [&] { return m_quit; });
+        m_wake_cv.wait_for(lock, tick, [&] { return m_quit; });
     }
+}
+
+void ScanService::Impl::report_node() {
+    NodeView self;
+    self.name = node_name;
+    self.version = COLDSCAN_VERSION;
+    self.started = started_at;
+    for (const auto& datastore : config.inventory.datastores()) {
+        self.datastores.push_back(datastore.name);
+    }
+    {
+        std::lock_guard lock(m_mutex);
+        self.signature_set = m_signatures ? m_signatures->fingerprint() : "";
+        self.running_jobs = m_workers.size();
+    }
+    if (auto reported = node_directory->report(self); !reported) {
+        if (!m_node_report_failing) {
+            spdlog::error("node {}: cannot report itself to the node directory: {}", node_name,
+                          reported.error().message);
+        }
+        m_node_report_failing = true;
+        return;
+    }
+    if (m_node_report_failing) {
+        spdlog::info("node {}: reports itself to the node directory again", node_name);
+    }
+    m_node_report_failing = false;
 }
 
 void ScanService::Impl::probe_hosts() {

@@ -135,6 +135,8 @@ struct ScanService::Impl {
     // --- service_housekeeping.cpp
     void housekeeping_loop();
     void probe_hosts();
+    // Reports this node to the node directory (a failure is logged once until it works again).
+    void report_node();
     // What nightly discovery would scan: the datastores' images (images = [...]) and each libvirt domain
     // ("libvirt:DOMAIN": one job of all its disks, resolve_vm).
     [[nodiscard]] std::vector<ScanRequest> discovered_requests() const;
@@ -146,6 +148,10 @@ struct ScanService::Impl {
     std::shared_ptr<scanner::KvStore> store;
     std::unique_ptr<JobQueue> queue;
     std::unique_ptr<ReadBudgets> budgets;
+    std::shared_ptr<NodeDirectory> node_directory;
+    std::string node_name; // [fleet] node, or this host's name
+    std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
+    bool m_node_report_failing = false; // housekeeping thread only
 
     mutable std::mutex m_mutex;
     std::condition_variable m_wake_cv;

@@ -75,6 +75,14 @@ std::string message(std::string_view body) {
 
 } // namespace
 
+std::vector<NodeView> sample_nodes() {
+    const auto day = std::chrono::system_clock::time_point{} + std::chrono::seconds(k_nov_23_2026);
+    NodeView a{"scan-a",           "0.1.0", "sigs-1", day, day + std::chrono::seconds(100), 2,
+               {"nfs-a", "nfs-b"}, true};
+    NodeView b{"scan-b", "0.1.0", "sigs-0", day, day + std::chrono::seconds(5), 0, {}, false};
+    return {a, b};
+}
+
 TEST_CASE("parse_scan_body", "[scheduler]") {
     SECTION("every key") {
         const auto requests = api::parse_scan_body(
@@ -408,6 +416,23 @@ TEST_CASE("hosts_body", "[scheduler]") {
                                                  {"bytes_read", 8192}}}));
 }
 
+TEST_CASE("nodes_body", "[scheduler]") {
+    const json out = json::parse(api::nodes_body(sample_nodes()));
+    REQUIRE(out["nodes"].size() == 2);
+    CHECK(out["nodes"][0] == json{{"name", "scan-a"},
+                                  {"version", "0.1.0"},
+                                  {"signature_set", "sigs-1"},
+                                  {"started", "2026-11-23T10:00:00Z"},
+                                  {"heartbeat", "2026-11-23T10:01:40Z"},
+                                  {"running_jobs", 2},
+                                  {"datastores", {"nfs-a", "nfs-b"}},
+                                  {"alive", true}});
+    CHECK(out["nodes"][1]["name"] == "scan-b");
+    CHECK(out["nodes"][1]["alive"] == false);
+    CHECK(out["nodes"][1]["datastores"] == json::array());
+    CHECK(json::parse(api::nodes_body({}))["nodes"] == json::array());
+}
+
 TEST_CASE("plan_body", "[scheduler]") {
     const TimePoint now = TimePoint{} + std::chrono::seconds(k_nov_23_2026);
     Plan plan;
@@ -612,6 +637,12 @@ public:
     }
     std::vector<HostView> hosts() const override { return {sample_host("kvm01")}; }
     std::vector<DatastoreView> datastores() const override { return {sample_datastore()}; }
+    Expected<std::vector<NodeView>> nodes() const override {
+        if (nodes_error) {
+            return std::unexpected(*nodes_error);
+        }
+        return sample_nodes();
+    }
     Plan plan() const override {
         Plan plan;
         plan.now = TimePoint{} + std::chrono::seconds(k_nov_23_2026);
@@ -655,6 +686,7 @@ public:
 
     std::optional<Error> submit_error;
     std::optional<Error> reload_error;
+    std::optional<Error> nodes_error;
     std::vector<std::vector<ScanRequest>> submissions;
 
 private:
@@ -862,6 +894,14 @@ TEST_CASE("ApiServer endpoints", "[scheduler]") {
         const json hosts = json::parse(call(where, "GET", "/v1/hosts").body);
         CHECK(hosts["hosts"][0]["name"] == "kvm01");
         CHECK(hosts["datastores"][0]["name"] == "nfs-a");
+        const auto nodes = call(where, "GET", "/v1/nodes");
+        CHECK(nodes.status == 200);
+        CHECK(json::parse(nodes.body)["nodes"][1]["name"] == "scan-b");
+        CHECK(call(where, "POST", "/v1/nodes").status == 405);
+        service->nodes_error = Error{Errc::io, "the fleet database is unreachable"};
+        const auto unreachable = call(where, "GET", "/v1/nodes");
+        CHECK(unreachable.status == 500);
+        CHECK(json::parse(unreachable.body)["error"] == "the fleet database is unreachable");
         const json plan = json::parse(call(where, "GET", "/v1/plan").body);
         CHECK(plan["now"] == "2026-11-23T10:00:00Z");
         CHECK(plan["all_done"] == "2026-11-23T10:00:00Z");

@@ -581,6 +581,48 @@ TEST_CASE("parse_service_config: limits policy", "[scheduler]") {
           "scan)");
 }
 
+TEST_CASE("parse_service_config: fleet", "[scheduler]") {
+    CHECK_FALSE(accepted(std::string(k_minimal)).fleet.has_value());
+
+    const ServiceConfig config = accepted(with("[fleet]\ndatabase = \"postgresql://scan@db.example/coldscan"
+                                               "?sslmode=verify-full\"\nnode = \"scan-01\"\n"
+                                               "password_file = \"/etc/coldscan/db-password\"\n"
+                                               "lease_seconds = \"2m\"\n"));
+    REQUIRE(config.fleet.has_value());
+    CHECK(config.fleet->database == "postgresql://scan@db.example/coldscan?sslmode=verify-full");
+    CHECK(config.fleet->node == "scan-01");
+    CHECK(config.fleet->password_file == std::filesystem::path("/etc/coldscan/db-password"));
+    CHECK(config.fleet->lease == 120s);
+
+    const ServiceConfig defaults = accepted(with("[fleet]\ndatabase = \"postgres:///coldscan\"\n"));
+    REQUIRE(defaults.fleet.has_value());
+    CHECK(defaults.fleet->node == default_node_name());
+    CHECK_FALSE(default_node_name().empty());
+    CHECK(defaults.fleet->lease == 30s);
+    CHECK_FALSE(defaults.fleet->password_file.has_value());
+
+    CHECK(refusal(with("[fleet]\nnode = \"a\"\n")).find("missing required key 'database' in [fleet]") !=
+          std::string::npos);
+    CHECK(refusal(with("[fleet]\ndatabase = \"mysql://db/coldscan\"\n")) ==
+          "test.toml:12: [fleet] database: not a PostgreSQL URI like "
+          "postgresql://coldscan@db.example/coldscan");
+    // A password in the file is refused, and the message does not repeat it.
+    for (const char* uri :
+         {"postgresql://scan:pa55word@db/coldscan", "postgresql://db/coldscan?password=pa55word"}) {
+        const std::string refused = refusal(with("[fleet]\ndatabase = \"" + std::string(uri) + "\"\n"));
+        CHECK(refused.find("holds a password") != std::string::npos);
+        CHECK(refused.find("pa55word") == std::string::npos);
+    }
+    CHECK(refusal(with("[fleet]\ndatabase = \"postgres:///c\"\nnode = \"a b\"\n")) ==
+          "test.toml:13: [fleet] node: 'a b' is not a name of 1 to 64 letters, digits, '.', '-' and '_'");
+    CHECK(refusal(with("[fleet]\ndatabase = \"postgres:///c\"\nlease_seconds = 2\n")).find("lease_seconds") !=
+          std::string::npos);
+    CHECK(refusal(with("[fleet]\ndatabase = \"postgres:///c\"\npassword_file = \"relative\"\n"))
+              .find("password_file") != std::string::npos);
+    CHECK(refusal(with("[fleet]\ndatabase = \"postgres:///c\"\nqueue = 1\n")).find("queue") !=
+          std::string::npos);
+}
+
 TEST_CASE("parse_service_config: listen address and token", "[scheduler]") {
     SECTION("a non-loopback address without a token is refused") {
         CHECK(refusal(with("[api]\nlisten = \"0.0.0.0:8731\"\n")) ==

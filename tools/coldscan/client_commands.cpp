@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <variant>
 
 namespace coldscan::cli {
 
@@ -31,6 +32,7 @@ struct ClientCommandOptions {
     CLI::App* wait_command = nullptr;
     CLI::App* cancel = nullptr;
     CLI::App* plan = nullptr;
+    CLI::App* nodes = nullptr;
 };
 
 std::shared_ptr<ClientCommandOptions> add_client_commands(CLI::App& app) {
@@ -73,6 +75,10 @@ std::shared_ptr<ClientCommandOptions> add_client_commands(CLI::App& app) {
     o->plan = app.add_subcommand("plan", "When each waiting or running job would start and finish");
     o->plan->add_flag("--json", o->json, "Print the service's JSON");
     add_common(o->plan);
+
+    o->nodes = app.add_subcommand("nodes", "The scanner nodes: this service, or every node of its fleet");
+    o->nodes->add_flag("--json", o->json, "Print the service's JSON");
+    add_common(o->nodes);
     return o;
 }
 
@@ -336,8 +342,12 @@ std::string time_or_dash(const json& value) {
     return value.is_string() ? printable(value.get<std::string>()) : std::string("-");
 }
 
-int run_plan(const ClientCommandOptions& o, ApiClient& client) {
-    auto body = client.get("/v1/plan");
+// GET path. With --json the answer is printed as it came (exit 0); otherwise it is parsed and must be an
+// object holding the array `list` (else an error is printed: exit 2). An int is the exit status to return
+// now.
+std::variant<int, json> get_listing(const ClientCommandOptions& o, ApiClient& client, const char* path,
+                                    const char* list, const char* what) {
+    auto body = client.get(path);
     if (!body) {
         print_client_error(body.error());
         return 2;
@@ -346,11 +356,20 @@ int run_plan(const ClientCommandOptions& o, ApiClient& client) {
         print_json_text(*body);
         return 0;
     }
-    const json plan = json::parse(*body, nullptr, false);
-    if (!plan.is_object() || !plan.contains("jobs") || !plan["jobs"].is_array()) {
-        spdlog::error("the scan service's answer is not a plan");
+    json answer = json::parse(*body, nullptr, false);
+    if (!answer.is_object() || !answer.contains(list) || !answer[list].is_array()) {
+        spdlog::error("the scan service's answer is not {}", what);
         return 2;
     }
+    return answer;
+}
+
+int run_plan(const ClientCommandOptions& o, ApiClient& client) {
+    auto listing = get_listing(o, client, "/v1/plan", "jobs", "a plan");
+    if (const int* status = std::get_if<int>(&listing)) {
+        return *status;
+    }
+    const json& plan = std::get<json>(listing);
     std::printf("now %s; all done %s\n", time_or_dash(plan.value("now", json())).c_str(),
                 plan.contains("all_done") && plan["all_done"].is_string()
                     ? time_or_dash(plan["all_done"]).c_str()
@@ -377,11 +396,44 @@ int run_plan(const ClientCommandOptions& o, ApiClient& client) {
     return 0;
 }
 
+int run_nodes(const ClientCommandOptions& o, ApiClient& client) {
+    auto listing = get_listing(o, client, "/v1/nodes", "nodes", "a list of nodes");
+    if (const int* status = std::get_if<int>(&listing)) {
+        return *status;
+    }
+    const json& answer = std::get<json>(listing);
+    std::vector<std::vector<std::string>> rows{
+        {"NODE", "STATE", "HEARTBEAT", "RUNNING", "SIGNATURES", "VERSION", "DATASTORES"}};
+    const auto text = [](const json& entry, const char* key) {
+        return entry.contains(key) && entry[key].is_string() ? printable(entry[key].get<std::string>())
+                                                             : std::string("-");
+    };
+    for (const auto& node : answer["nodes"]) {
+        if (!node.is_object()) {
+            continue;
+        }
+        std::string datastores;
+        for (const auto& name : node.value("datastores", json::array())) {
+            if (name.is_string()) {
+                datastores += (datastores.empty() ? "" : ",") + printable(name.get<std::string>());
+            }
+        }
+        const auto running = node.value("running_jobs", json());
+        rows.push_back({text(node, "name"), node.value("alive", false) ? "alive" : "silent",
+                        time_or_dash(node.value("heartbeat", json())),
+                        running.is_number_unsigned() ? std::to_string(running.get<std::uint64_t>()) : "-",
+                        text(node, "signature_set").substr(0, 16), text(node, "version"),
+                        datastores.empty() ? "-" : datastores});
+    }
+    print_table(rows);
+    return 0;
+}
+
 } // namespace
 
 std::optional<int> run_client_command(const ClientCommandOptions& o, const std::atomic<bool>& stop) {
     const bool chosen = o.submit->parsed() || o.status->parsed() || o.wait_command->parsed() ||
-                        o.cancel->parsed() || o.plan->parsed();
+                        o.cancel->parsed() || o.plan->parsed() || o.nodes->parsed();
     if (!chosen) {
         return std::nullopt;
     }
@@ -402,6 +454,9 @@ std::optional<int> run_client_command(const ClientCommandOptions& o, const std::
         }
         if (o.cancel->parsed()) {
             return run_cancel(o, *client);
+        }
+        if (o.nodes->parsed()) {
+            return run_nodes(o, *client);
         }
         return run_plan(o, *client);
     } catch (const std::exception& e) { // nlohmann or httplib, should one throw after all

@@ -1,6 +1,8 @@
 #include "serve_command.hpp"
 
 #include "coldscan/common/log.hpp"
+#include "coldscan/fleet/fleet_schema.hpp"
+#include "coldscan/fleet/pg_node_directory.hpp"
 #include "coldscan/scheduler/api_server.hpp"
 #include "coldscan/scheduler/scan_service.hpp"
 #include "coldscan/scheduler/service_config.hpp"
@@ -61,6 +63,38 @@ int next_signal() {
     return byte;
 }
 
+// Fleet mode: the fleet's database, migrated, and this node's name claimed in it. Errors name the database
+// without a password.
+Expected<std::shared_ptr<scheduler::NodeDirectory>> join_fleet(const scheduler::ServiceConfig& config) {
+    const scheduler::FleetConfig& fleet = *config.fleet;
+    auto db = fleet::PgConnection::open({.uri = fleet.database,
+                                         .password_file = fleet.password_file,
+                                         .application_name = "coldscan " + fleet.node});
+    if (!db) {
+        return std::unexpected(db.error());
+    }
+    auto found = fleet::migrate_schema(*db);
+    if (!found) {
+        return std::unexpected(found.error());
+    }
+    if (*found < fleet::schema_version()) {
+        spdlog::info("fleet database {}: schema {} -> {}", db->server(), *found, fleet::schema_version());
+    }
+    const std::string server = db->server();
+    auto directory = std::make_shared<fleet::PgNodeDirectory>(std::move(*db), fleet.node, fleet.lease);
+    scheduler::NodeView self;
+    self.name = fleet.node;
+    self.version = COLDSCAN_VERSION;
+    self.started = std::chrono::system_clock::now();
+    if (auto claimed = directory->claim(self); !claimed) {
+        return std::unexpected(claimed.error());
+    }
+    spdlog::info("fleet mode: node {} in {}", fleet.node, server);
+    spdlog::warn("fleet mode shares the node list only so far: jobs, caps, verdicts and findings are still "
+                 "this node's own");
+    return directory;
+}
+
 } // namespace
 
 int run_serve(const ServeCommandOptions& o) {
@@ -93,7 +127,16 @@ int run_serve(const ServeCommandOptions& o) {
 
     const scheduler::ApiConfig api_config = config->api;
     const auto grace = config->shutdown_grace;
-    auto service = scheduler::ScanService::start(std::move(*config));
+    std::shared_ptr<scheduler::NodeDirectory> nodes;
+    if (config->fleet) {
+        auto joined = join_fleet(*config);
+        if (!joined) {
+            spdlog::error("{}", joined.error().message);
+            return 2;
+        }
+        nodes = std::move(*joined);
+    }
+    auto service = scheduler::ScanService::start(std::move(*config), std::move(nodes));
     if (!service) {
         spdlog::error("{}", service.error().message);
         return 2;

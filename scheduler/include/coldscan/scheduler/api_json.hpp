@@ -83,6 +83,9 @@ struct ScanSubmission {
 [[nodiscard]] Expected<JobView> parse_job_body(std::string_view body);
 [[nodiscard]] Expected<std::vector<JobView>> parse_jobs_body(std::string_view body);
 
+// GET /v1/nodes: {"nodes": [{name, version, signature_set, started, heartbeat, running_jobs, datastores,
+// alive}]}.
+[[nodiscard]] std::string nodes_body(const std::vector<NodeView>& nodes);
 [[nodiscard]] std::string hosts_body(const std::vector<HostView>& hosts,
                                      const std::vector<DatastoreView>& datastores);
 [[nodiscard]] std::string plan_body(const Plan& plan);

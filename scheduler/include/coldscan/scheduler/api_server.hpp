@@ -59,6 +59,7 @@ public:
     [[nodiscard]] virtual Expected<std::string> report(std::string_view id) const = 0;
     [[nodiscard]] virtual std::vector<HostView> hosts() const = 0;
     [[nodiscard]] virtual std::vector<DatastoreView> datastores() const = 0;
+    [[nodiscard]] virtual Expected<std::vector<NodeView>> nodes() const = 0;
     [[nodiscard]] virtual Plan plan() const = 0;
     [[nodiscard]] virtual ServiceCounters counters() const = 0;
     [[nodiscard]] virtual ServiceHealth health() const = 0;

@@ -18,6 +18,7 @@
 
 #include "coldscan/common/error.hpp"
 #include "coldscan/scheduler/job_queue.hpp"
+#include "coldscan/scheduler/node_directory.hpp"
 #include "coldscan/scheduler/plan.hpp"
 #include "coldscan/scheduler/service_config.hpp"
 
@@ -126,7 +127,9 @@ public:
     // Opens STATE/store (verdict cache and job queue), loads the signatures (waits for them), recovers the
     // jobs a crash or shutdown left unfinished and starts the dispatcher. Errors: the state folder cannot
     // be created or the store opened (io, corrupt), the signatures do not load (engine).
-    [[nodiscard]] static Expected<std::unique_ptr<ScanService>> start(ServiceConfig config);
+    // nodes: where the service reports itself and finds the others (fleet mode); none: it alone.
+    [[nodiscard]] static Expected<std::unique_ptr<ScanService>>
+    start(ServiceConfig config, std::shared_ptr<NodeDirectory> nodes = {});
     ~ScanService(); // shutdown(zero grace) if not done
     ScanService(const ScanService&) = delete;
     ScanService& operator=(const ScanService&) = delete;
@@ -150,6 +153,8 @@ public:
     [[nodiscard]] Plan plan() const;
     [[nodiscard]] ServiceCounters counters() const;
     [[nodiscard]] ServiceHealth health() const;
+    // Every node: this one alone, or each of the fleet's (GET /v1/nodes). Errors: the directory's (io).
+    [[nodiscard]] Expected<std::vector<NodeView>> nodes() const;
     // Jobs per status, from one pass over the queue (every status present, 0 when none).
     [[nodiscard]] std::map<JobStatus, std::size_t> job_counts() const;
 

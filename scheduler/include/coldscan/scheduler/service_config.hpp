@@ -5,6 +5,7 @@
 //   [signatures]       clamav_db, yara_rules, sandbox
 //   [limits]           max_file_size, max_scan_size, max_recursion, max_files, max_scan_time, yara_timeout
 //   [libvirt]          uri
+//   [fleet]            database, password_file, node, lease_seconds (several nodes share PostgreSQL)
 //   [[host]]           name, max_concurrent_scans, max_read_per_second, pressure_threshold, load_probe
 //   [[datastore]]      name, roots, hosts, max_concurrent_scans, max_read_per_second, images
 //   [[nightly_window]] time ("22:00-06:00", UTC), days (["mon-fri"], ["sat", "sun"]; default every day)
@@ -73,6 +74,17 @@ struct ApiConfig {
     std::uint32_t request_burst = 40;             // requests a client may send at once
 };
 
+// [fleet]: this node is one of several that share their queue, caps, verdicts and findings through one
+// PostgreSQL database (docs/fleet.md). Absent: the node keeps everything in its own state_dir.
+struct FleetConfig {
+    // A libpq connection URI ("postgresql://user@db.example/coldscan?sslmode=verify-full"), never holding a
+    // password: that comes from password_file, or from libpq's own PGPASSWORD / PGPASSFILE.
+    std::string database;
+    std::optional<std::filesystem::path> password_file; // absolute; other users must not read it
+    std::string node;                                   // unique in the fleet; default: this host's name
+    std::chrono::seconds lease{30}; // a running job's lease, renewed by heartbeat well before it runs out
+};
+
 struct ServiceConfig {
     // parse_service_config() builds one; an Inventory is only ever made by Inventory::create.
     explicit ServiceConfig(Inventory hosts_and_datastores) : inventory(std::move(hosts_and_datastores)) {}
@@ -94,6 +106,8 @@ struct ServiceConfig {
     reports::LimitPolicy limit_policy = reports::LimitPolicy::warn;
     // [libvirt]: list domains and their disks, read-only ("qemu:///system", "test:///path/file.xml").
     std::optional<std::string> libvirt_uri;
+    // [fleet]
+    std::optional<FleetConfig> fleet;
     // [[host]] and [[datastore]], validated by Inventory::create.
     Inventory inventory;
     std::map<std::string, LoadProbe, std::less<>> load_probes; // by host name; hosts without one are absent
@@ -105,6 +119,9 @@ struct ServiceConfig {
     // [[nightly_window]]; empty: nightly jobs may start at any time (SchedulerOptions::nightly_windows).
     std::vector<Window> nightly_windows;
 };
+
+// This host's name when it is a good node name ([fleet] node's rules), else "node".
+[[nodiscard]] std::string default_node_name();
 
 // Parses toml_text; source_name (usually the file's path) starts every error line.
 // Errc::invalid_argument: malformed TOML ("NAME:LINE:COLUMN: ...") or any value the file must not hold

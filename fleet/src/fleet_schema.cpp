@@ -1,0 +1,103 @@
+#include "coldscan/fleet/fleet_schema.hpp"
+
+#include <array>
+#include <string>
+#include <string_view>
+
+namespace coldscan::fleet {
+namespace {
+
+// pg_advisory_xact_lock's key: "coldscan" in ASCII, so that other applications sharing the database do not
+// collide with it by accident.
+constexpr std::string_view k_lock_key = "7165064710858170734";
+
+// Migration N brings the schema from version N-1 to N. Never edit one that has shipped: add the next.
+constexpr std::array<std::string_view, 1> k_migrations = {
+    // 1: the nodes of the fleet, each with its last heartbeat. instance: a random id per process, so that a
+    // second process under a live node's name is refused.
+    R"sql(
+CREATE TABLE coldscan_nodes (
+    name          text PRIMARY KEY,
+    instance      text NOT NULL,
+    version       text NOT NULL,
+    signature_set text NOT NULL DEFAULT '',
+    datastores    text[] NOT NULL DEFAULT '{}',
+    running_jobs  integer NOT NULL DEFAULT 0,
+    lease_seconds integer NOT NULL,
+    started_at    timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at  timestamptz NOT NULL DEFAULT now()
+);
+)sql",
+};
+
+Expected<int> current_version(PgConnection& connection) {
+    if (auto made = connection.exec("CREATE TABLE IF NOT EXISTS coldscan_schema (version integer NOT NULL)");
+        !made) {
+        return std::unexpected(made.error());
+    }
+    auto found = connection.exec("SELECT version FROM coldscan_schema");
+    if (!found) {
+        return std::unexpected(found.error());
+    }
+    if (found->empty()) {
+        if (auto seeded = connection.exec("INSERT INTO coldscan_schema (version) VALUES (0)"); !seeded) {
+            return std::unexpected(seeded.error());
+        }
+        return 0;
+    }
+    const auto& value = found->rows().front().front();
+    return value ? std::stoi(*value) : 0;
+}
+
+Expected<int> migrate_locked(PgConnection& connection) {
+    if (auto locked = connection.exec("SELECT pg_advisory_xact_lock(" + std::string(k_lock_key) + ")");
+        !locked) {
+        return std::unexpected(locked.error());
+    }
+    const auto found = current_version(connection);
+    if (!found) {
+        return std::unexpected(found.error());
+    }
+    if (*found > schema_version()) {
+        return make_error(Errc::unsupported, "the fleet database " + connection.server() +
+                                                 " has schema version " + std::to_string(*found) +
+                                                 ", newer than this coldscan's " +
+                                                 std::to_string(schema_version()) + ": upgrade this node");
+    }
+    for (int version = *found + 1; version <= schema_version(); ++version) {
+        if (auto applied = connection.exec_script(k_migrations[static_cast<std::size_t>(version - 1)]);
+            !applied) {
+            return make_error(Errc::io, "schema migration " + std::to_string(version) + " failed on " +
+                                            connection.server() + ": " + applied.error().message);
+        }
+    }
+    if (auto stored = connection.exec("UPDATE coldscan_schema SET version = $1::integer",
+                                      {std::to_string(schema_version())});
+        !stored) {
+        return std::unexpected(stored.error());
+    }
+    return *found;
+}
+
+} // namespace
+
+int schema_version() noexcept {
+    return static_cast<int>(k_migrations.size());
+}
+
+Expected<int> migrate_schema(PgConnection& connection) {
+    if (auto begun = connection.exec("BEGIN"); !begun) {
+        return std::unexpected(begun.error());
+    }
+    auto found = migrate_locked(connection);
+    if (!found) {
+        (void)connection.exec("ROLLBACK"); // the error that made us stop is the one to report
+        return std::unexpected(found.error());
+    }
+    if (auto committed = connection.exec("COMMIT"); !committed) {
+        return std::unexpected(committed.error());
+    }
+    return found;
+}
+
+} // namespace coldscan::fleet
