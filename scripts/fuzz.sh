@@ -4,7 +4,7 @@
 # corpus (tests/fuzz/corpus/<target>/), ASan + UBSan on. Exits non-zero when a target crashes, leaks, times out or
 # breaks an oracle, naming the reproducer; re-run one with build-fuzz/tests/fuzz/fuzz_<target> FILE.
 # Environment: COLDSCAN_FUZZ_SECONDS, COLDSCAN_FUZZ_DIR (working corpora and crashes, default
-# build-fuzz/runs).
+# build-fuzz/runs), COLDSCAN_FUZZ_BUILD_ONLY=1 (build, do not run).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,6 +21,10 @@ if [[ ! -f $build_dir/CMakeCache.txt ]]; then
 fi
 # Only the fuzz targets and the few libraries they link, not the product.
 cmake --build "$build_dir" -j"$(nproc)" --target coldscan_fuzz
+# COLDSCAN_FUZZ_BUILD_ONLY=1: stop here (scripts/test.sh builds ahead of the run).
+if [[ ${COLDSCAN_FUZZ_BUILD_ONLY:-0} != 0 ]]; then
+    exit 0
+fi
 
 if (($#)); then
     targets=("$@")
