@@ -263,4 +263,24 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
     return value << shift;
 }
 
+std::vector<std::pair<std::size_t, std::size_t>> uri_password_spans(std::string_view uri) {
+    std::vector<std::pair<std::size_t, std::size_t>> spans;
+    if (const auto scheme_end = uri.find("://"); scheme_end != std::string_view::npos) {
+        const std::size_t start = scheme_end + 3;
+        const std::string_view authority = uri.substr(start, uri.substr(start).find_first_of("/?"));
+        const auto at = authority.rfind('@');
+        const auto colon = authority.find(':');
+        if (at != std::string_view::npos && colon < at) {
+            spans.emplace_back(start + colon + 1, at - colon - 1);
+        }
+    }
+    constexpr std::string_view k_key = "password=";
+    for (auto pos = uri.find(k_key); pos != std::string_view::npos; pos = uri.find(k_key, pos + 1)) {
+        const std::size_t value = pos + k_key.size();
+        const auto end = uri.find('&', value);
+        spans.emplace_back(value, (end == std::string_view::npos ? uri.size() : end) - value);
+    }
+    return spans;
+}
+
 } // namespace coldscan

@@ -250,24 +250,11 @@ std::string_view sqlstate_of(const Error& error) {
 
 std::string redacted_uri(std::string_view uri) {
     std::string out(uri);
-    // userinfo: scheme://user:password@host
-    const auto scheme_end = out.find("://");
-    if (scheme_end != std::string::npos) {
-        const auto start = scheme_end + 3;
-        const auto authority_end = out.find_first_of("/?", start);
-        const auto at = out.rfind('@', authority_end == std::string::npos ? out.size() : authority_end);
-        if (at != std::string::npos && at >= start) {
-            const auto colon = out.find(':', start);
-            if (colon != std::string::npos && colon < at) {
-                out.replace(colon + 1, at - colon - 1, "***");
-            }
-        }
-    }
-    // query: ...password=secret&...
-    for (auto pos = out.find("password="); pos != std::string::npos; pos = out.find("password=", pos + 1)) {
-        const auto value = pos + 9;
-        const auto end = out.find('&', value);
-        out.replace(value, (end == std::string::npos ? out.size() : end) - value, "***");
+    auto spans = uri_password_spans(uri);
+    // From the last to the first, so that each replacement leaves the earlier offsets as they were.
+    std::sort(spans.begin(), spans.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (const auto& [offset, length] : spans) {
+        out.replace(offset, length, "***");
     }
     return out;
 }

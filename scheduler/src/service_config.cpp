@@ -702,12 +702,7 @@ std::optional<std::string> fleet_database(Reader& reader, const Text& uri) {
         return std::nullopt;
     }
     // The secret never appears in a message: only where it was found.
-    const std::string_view rest = text.substr(text.find("://") + 3);
-    const std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
-    const auto at = authority.rfind('@');
-    const bool password_in_userinfo =
-        at != std::string_view::npos && authority.substr(0, at).find(':') != std::string_view::npos;
-    if (password_in_userinfo || text.find("password=") != std::string_view::npos) {
+    if (!uri_password_spans(text).empty()) {
         reader.fail(uri.line,
                     "[fleet] database: holds a password; put it in password_file, or give it to libpq "
                     "as PGPASSWORD or in a PGPASSFILE");

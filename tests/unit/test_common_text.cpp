@@ -100,3 +100,12 @@ TEST_CASE("parse_seconds_or_duration") {
     CHECK_FALSE(parse_seconds_or_duration("1.5h"));
     CHECK_FALSE(parse_seconds_or_duration("99999999999999999999"));
 }
+
+TEST_CASE("uri_password_spans") {
+    using Spans = std::vector<std::pair<std::size_t, std::size_t>>;
+    CHECK(coldscan::uri_password_spans("postgresql://scan:pa55@db:5432/c") == Spans{{18, 4}});
+    CHECK(coldscan::uri_password_spans("postgresql://db/c?user=a&password=x1&password=") ==
+          Spans{{34, 2}, {46, 0}});
+    CHECK(coldscan::uri_password_spans("postgresql://scan@db:5432/c?sslmode=require").empty());
+    CHECK(coldscan::uri_password_spans("postgresql:///c?host=/run/a:b@c").empty());
+}

@@ -2,10 +2,13 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace coldscan {
 
@@ -20,6 +23,9 @@ namespace coldscan {
 // literal text \xNN. Callers that need the exact bytes also record them hex-encoded.
 [[nodiscard]] std::string utf8_or_escaped(std::string_view bytes);
 [[nodiscard]] std::string hex_encode(std::string_view bytes);
+// Where a URI holds passwords, as (offset, length): the user part's ("scheme://user:SECRET@host") and every
+// query value after "password=" (a libpq URI's). Empty when it holds none.
+[[nodiscard]] std::vector<std::pair<std::size_t, std::size_t>> uri_password_spans(std::string_view uri);
 // "1.5 GiB", "312 KiB", "17 B".
 [[nodiscard]] std::string format_bytes(std::uint64_t bytes);
 // "256M", "1G", "1GiB", "4096" -> bytes (binary multiples, as clamscan reads them); nullopt if malformed.
