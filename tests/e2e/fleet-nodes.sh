@@ -55,6 +55,13 @@ wait_healthy() {
     done
     fail "node $name did not answer /v1/healthz within 60 s"
 }
+# serve_status NAME: runs `coldscan serve --config NAME.toml` in the foreground (output in NAME.out) and
+# prints its exit status: for configurations that must not start.
+serve_status() {
+    local status=0
+    "$coldscan" serve --config "$1.toml" >"$1.out" 2>&1 || status=$?
+    echo "$status"
+}
 # nodes_of PORT EXPRESSION: the expression (python, over the list of nodes as n) on that node's GET /v1/nodes.
 nodes_of() {
     local answer
@@ -94,10 +101,7 @@ echo "ok: both nodes list both (schema version $version)"
 note "2. a second process under a live node's name is refused"
 port_c=$(free_port)
 state="$work/state-dup" port=$port_c write_config dup.toml "[fleet]" "database = \"$uri\"" "node = \"scan-a\""
-set +e
-"$coldscan" serve --config dup.toml >dup.out 2>&1
-status=$?
-set -e
+status=$(serve_status dup)
 [[ $status -eq 2 ]] || fail "a duplicate node name: exit $status: $(cat dup.out)"
 grep -q 'another coldscan runs as node scan-a' dup.out || fail "duplicate node: $(cat dup.out)"
 [[ $(nodes_of "$port_a" 'len(n)') == 2 ]] || fail "the refused process changed the list"
@@ -127,19 +131,13 @@ echo "ok: GET /v1/nodes failed (500) while the server was down; both nodes repor
 note "5. bad [fleet] settings"
 state="$work/state-x" port=$port_c write_config nowhere.toml "[fleet]" \
     "database = \"postgresql:///postgres?host=$work/no-server&user=coldscan\"" "node = \"scan-x\""
-set +e
-"$coldscan" serve --config nowhere.toml >nowhere.out 2>&1
-status=$?
-set -e
+status=$(serve_status nowhere)
 [[ $status -eq 2 ]] && grep -q 'cannot connect to PostgreSQL' nowhere.out || fail "no server: exit $status: $(cat nowhere.out)"
 echo 'pa55-secret' >password
 chmod 644 password
 state="$work/state-x" port=$port_c write_config exposed.toml "[fleet]" "database = \"$uri\"" \
     "node = \"scan-x\"" "password_file = \"$work/password\""
-set +e
-"$coldscan" serve --config exposed.toml >exposed.out 2>&1
-status=$?
-set -e
+status=$(serve_status exposed)
 [[ $status -eq 2 ]] && grep -q 'chmod o-rw' exposed.out || fail "exposed password file: exit $status: $(cat exposed.out)"
 if grep -q 'pa55-secret' nowhere.out exposed.out serve-*.log; then
     fail "a password reached the output"
