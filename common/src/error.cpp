@@ -38,6 +38,8 @@ std::string_view to_string(Errc code) {
         return "timeout";
     case Errc::cancelled:
         return "cancelled";
+    case Errc::conflict:
+        return "conflict";
     case Errc::internal:
         return "internal";
     }

@@ -12,7 +12,7 @@ namespace {
 constexpr std::string_view k_lock_key = "7165064710858170734";
 
 // Migration N brings the schema from version N-1 to N. Never edit one that has shipped: add the next.
-constexpr std::array<std::string_view, 1> k_migrations = {
+constexpr std::array<std::string_view, 2> k_migrations = {
     // 1: the nodes of the fleet, each with its last heartbeat. instance: a random id per process, so that a
     // second process under a live node's name is refused.
     R"sql(
@@ -26,6 +26,43 @@ CREATE TABLE coldscan_nodes (
     lease_seconds integer NOT NULL,
     started_at    timestamptz NOT NULL DEFAULT now(),
     heartbeat_at  timestamptz NOT NULL DEFAULT now()
+);
+)sql",
+    // 2: the shared job queue. A running or paused job has a node, a lease (renewed by that node) and a
+    // fencing number (fence, new at every claim): writes of its result and alerts name the fence, so a node
+    // whose lease ran out and was taken over writes nothing. request: the JobRequest as JSON.
+    R"sql(
+CREATE SEQUENCE coldscan_fence;
+CREATE TABLE coldscan_jobs (
+    id              text PRIMARY KEY,
+    request         text NOT NULL,
+    target          text NOT NULL,
+    target_identity text NOT NULL,
+    signature_set   text NOT NULL,
+    priority        text NOT NULL,
+    host            text NOT NULL,
+    datastore       text NOT NULL,
+    estimated_bytes bigint NOT NULL DEFAULT 0,
+    status          text NOT NULL,
+    attempts        integer NOT NULL DEFAULT 0,
+    last_error      text NOT NULL DEFAULT '',
+    submitted_at    bigint NOT NULL,
+    updated_at      bigint NOT NULL,
+    node            text,
+    fence           bigint NOT NULL DEFAULT 0,
+    lease_until     timestamptz,
+    report_path     text,
+    report          text
+);
+CREATE INDEX coldscan_jobs_by_status ON coldscan_jobs (status, submitted_at, id);
+CREATE INDEX coldscan_jobs_leased ON coldscan_jobs (host, datastore) WHERE status = 'running';
+CREATE TABLE coldscan_alerts (
+    alert_id text PRIMARY KEY,
+    job      text NOT NULL,
+    fence    bigint NOT NULL,
+    node     text NOT NULL,
+    alert    text NOT NULL,
+    at       timestamptz NOT NULL DEFAULT now()
 );
 )sql",
 };

@@ -150,6 +150,17 @@ bool PgConnection::connected() const {
     return m_impl->conn && PQstatus(m_impl->conn.get()) == CONNECTION_OK;
 }
 
+Expected<PgResult> PgConnection::exec_reconnecting(std::string_view sql, const PgParams& params) {
+    auto result = exec(sql, params);
+    if (result || connected()) {
+        return result;
+    }
+    if (auto reopened = reconnect(); !reopened) {
+        return std::unexpected(reopened.error());
+    }
+    return exec(sql, params);
+}
+
 Expected<void> PgConnection::reconnect() {
     auto conn = connect(m_impl->options, m_impl->password);
     if (!conn) {

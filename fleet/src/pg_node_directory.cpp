@@ -75,24 +75,13 @@ Expected<NodeView> node_of(const PgResult& rows, std::size_t row) {
 PgNodeDirectory::PgNodeDirectory(PgConnection connection, std::string node, std::chrono::seconds lease)
     : m_db(std::move(connection)), m_node(std::move(node)), m_instance(random_instance()), m_lease(lease) {}
 
-Expected<PgResult> PgNodeDirectory::exec(std::string_view sql, const PgParams& params) const {
-    auto result = m_db.exec(sql, params);
-    if (result || m_db.connected()) {
-        return result;
-    }
-    // The server restarted or the network dropped the connection: one new connection, one more try.
-    if (auto reopened = m_db.reconnect(); !reopened) {
-        return std::unexpected(reopened.error());
-    }
-    return m_db.exec(sql, params);
-}
-
 Expected<void> PgNodeDirectory::claim(const NodeView& self) {
     nlohmann::json datastores = self.datastores;
     std::lock_guard lock(m_mutex);
-    auto written = exec(k_upsert, {m_node, m_instance, self.version, self.signature_set, datastores.dump(),
-                                   std::to_string(self.running_jobs), std::to_string(m_lease.count()),
-                                   milliseconds_of(self.started)});
+    auto written =
+        m_db.exec_reconnecting(k_upsert, {m_node, m_instance, self.version, self.signature_set,
+                                          datastores.dump(), std::to_string(self.running_jobs),
+                                          std::to_string(m_lease.count()), milliseconds_of(self.started)});
     if (!written) {
         return std::unexpected(written.error());
     }
@@ -109,7 +98,7 @@ Expected<void> PgNodeDirectory::report(const NodeView& self) {
 
 Expected<std::vector<NodeView>> PgNodeDirectory::nodes() const {
     std::lock_guard lock(m_mutex);
-    auto rows = exec(k_list, {});
+    auto rows = m_db.exec_reconnecting(k_list, {});
     if (!rows) {
         return std::unexpected(rows.error());
     }

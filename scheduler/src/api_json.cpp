@@ -49,6 +49,7 @@ ordered_json job_json(const JobView& view) {
     out["updated_at"] = format_iso8601(record.updated_at);
     out["host"] = view.host.empty() ? record.request.host : view.host;
     out["datastore"] = view.datastore;
+    out["node"] = record.node; // the node that runs or ran it ("" while queued)
     out["requested_by"] = record.request.requested_by;
     out["signature_set"] = record.signature_set;
     if (view.progress) {
@@ -117,6 +118,7 @@ Expected<JobView> job_from_json(const json& in) {
     }
     record.request.priority = parse_priority(string_or_empty(in, "priority")).value_or(Priority::on_demand);
     record.request.requested_by = string_or_empty(in, "requested_by");
+    record.node = string_or_empty(in, "node");
     record.request.host = string_or_empty(in, "host");
     record.signature_set = string_or_empty(in, "signature_set");
     record.attempts = number_or<unsigned>(in, "attempts", 0);
@@ -516,6 +518,8 @@ int http_status(Errc code) {
         return 422;
     case Errc::cancelled:
         return 503;
+    case Errc::conflict:
+        return 409;
     default:
         return 500;
     }

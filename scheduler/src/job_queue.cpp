@@ -12,8 +12,10 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <type_traits>
 #include <utility>
 
@@ -403,6 +405,17 @@ Expected<JobRecord> JobQueue::mark_running(std::string_view id) {
     });
 }
 
+Expected<Claim> JobQueue::claim(std::string_view id, const JobSlots& /*slots*/) {
+    auto running = mark_running(id);
+    if (running) {
+        return Claim{ClaimOutcome::granted, std::move(*running)};
+    }
+    if (running.error().code == Errc::invalid_argument) {
+        return Claim{ClaimOutcome::taken, std::nullopt};
+    }
+    return std::unexpected(running.error());
+}
+
 Expected<JobRecord> JobQueue::mark_paused(std::string_view id) {
     return transition(id, "pause", [](JobRecord& record) -> Expected<void> {
         if (record.status != JobStatus::running) {
@@ -520,6 +533,39 @@ Expected<std::vector<JobRecord>> JobQueue::list(std::optional<JobStatus> status)
     }
     std::erase_if(*records, [&](const JobRecord& record) { return record.status != *status; });
     return records;
+}
+
+Expected<SubmitResult> JobQueue::submit(JobRequest request, std::string_view target_identity,
+                                        std::string_view signature_set, Rescan rescan,
+                                        const JobSlots& /*slots*/) {
+    return submit(std::move(request), target_identity, signature_set, rescan);
+}
+
+Expected<std::string> JobQueue::report_text(const JobRecord& record) const {
+    if (!record.report_path) {
+        return make_error(Errc::not_found, "job " + record.id + " has no report");
+    }
+    std::ifstream in(*record.report_path, std::ios::binary);
+    if (!in) {
+        return make_error(Errc::not_found,
+                          "job " + record.id + ": its report " + *record.report_path + " is missing");
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+Expected<bool> JobQueue::record_alert(std::string_view /*job*/, std::string_view /*alert_id*/,
+                                      std::string_view /*alert_json*/) {
+    return true;
+}
+
+Expected<std::vector<SharedJob>> JobQueue::adoptable(const std::vector<std::string>& /*datastores*/) {
+    return std::vector<SharedJob>{};
+}
+
+void JobQueue::set_lease_listener(std::function<void(const std::string& job)> /*listener*/) {
+    // No leases: one node's jobs are never taken over.
 }
 
 std::size_t JobQueue::damaged_records() const {

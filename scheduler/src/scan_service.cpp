@@ -64,10 +64,9 @@ const ServiceConfig& ScanService::config() const noexcept {
     return m_impl->config;
 }
 
-Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config,
-                                                          std::shared_ptr<NodeDirectory> nodes) {
+Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config, ServiceSharing sharing) {
     auto impl = std::make_unique<Impl>(std::move(config));
-    impl->node_directory = nodes ? std::move(nodes) : std::make_shared<LocalNodeDirectory>();
+    impl->node_directory = sharing.nodes ? std::move(sharing.nodes) : std::make_shared<LocalNodeDirectory>();
     impl->node_name = impl->config.fleet ? impl->config.fleet->node : default_node_name();
     std::error_code ec;
     std::filesystem::create_directories(impl->state_dir / "reports", ec);
@@ -99,7 +98,13 @@ Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config,
                       damage);
     }
     impl->store = std::shared_ptr<scanner::KvStore>(std::move(*store));
-    impl->queue = std::make_unique<JobQueue>(*impl->store, JobQueueOptions{impl->config.max_attempts});
+    if (sharing.jobs) {
+        impl->queue = std::move(sharing.jobs);
+    } else {
+        impl->queue = std::make_shared<JobQueue>(*impl->store, JobQueueOptions{impl->config.max_attempts});
+    }
+    Impl* raw_impl = impl.get();
+    impl->queue->set_lease_listener([raw_impl](const std::string& id) { raw_impl->on_lease_lost(id); });
     impl->budgets = std::make_unique<ReadBudgets>(impl->config.inventory);
 
     spdlog::info("loading signatures");
@@ -126,7 +131,7 @@ Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config,
             auto placed = impl->resolve(request);
             if (!placed) {
                 spdlog::warn("job {}: {}; it fails", record.id, placed.error().message);
-                impl->queue_written_locked(record.id, impl->queue->mark_running(record.id));
+                impl->queue_written_locked(record.id, impl->queue->claim(record.id, JobSlots{}));
                 impl->queue_written_locked(
                     record.id, impl->queue->mark_failed(record.id, placed.error().message, Retry::never));
                 continue;
@@ -354,7 +359,8 @@ Expected<std::vector<SubmittedJob>> ScanService::Impl::store_and_schedule(std::v
             rescan.succeeded_before = now_s - job.max_age->count();
         }
         const Priority asked = job.request.priority;
-        auto submitted = queue->submit(job.request, job.identity, fingerprint, rescan);
+        auto submitted = queue->submit(job.request, job.identity, fingerprint, rescan,
+                                       slots_of(job.host, job.datastore, job.estimated_bytes));
         if (!submitted) {
             return std::unexpected(submitted.error());
         }
@@ -408,8 +414,11 @@ std::optional<JobVerdict> ScanService::Impl::verdict_of(const JobRecord& record)
     if (const auto known = m_verdicts.find(record.id); known != m_verdicts.end()) {
         return known->second;
     }
-    std::ifstream in(*record.report_path);
-    const json report = json::parse(in, nullptr, false);
+    const auto text = queue->report_text(record);
+    if (!text) {
+        return std::nullopt;
+    }
+    const json report = json::parse(*text, nullptr, false);
     if (report.is_discarded() || !report.is_object()) {
         return std::nullopt;
     }
@@ -437,6 +446,9 @@ std::optional<JobVerdict> ScanService::Impl::verdict_of(const JobRecord& record)
 JobView ScanService::Impl::view_locked(const JobRecord& record) const {
     JobView view;
     view.record = record;
+    if (view.record.node.empty() && record.status != JobStatus::queued) {
+        view.record.node = node_name; // one node's queue: every job ran here
+    }
     view.host = record.request.host;
     if (const auto datastore = config.inventory.datastore_of(record.request.target)) {
         view.datastore = config.inventory.datastores()[*datastore].name;
@@ -491,7 +503,7 @@ std::map<JobStatus, std::size_t> ScanService::job_counts() const {
         counts[status] = 0;
     }
     std::lock_guard lock(m_impl->m_mutex);
-    if (auto records = m_impl->queue->list()) {
+    if (auto records = m_impl->queue->list(std::nullopt)) {
         for (const auto& record : *records) {
             ++counts[record.status];
         }
@@ -534,14 +546,7 @@ Expected<std::string> ScanService::report(std::string_view id) const {
         return make_error(Errc::not_found, "job " + std::string(id) + " has no report yet (" +
                                                std::string(to_string(found->record.status)) + ")");
     }
-    std::ifstream in(*found->record.report_path, std::ios::binary);
-    if (!in) {
-        return make_error(Errc::not_found, "job " + std::string(id) + ": its report " +
-                                               *found->record.report_path + " is missing");
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+    return m_impl->queue->report_text(found->record);
 }
 
 std::vector<HostView> ScanService::hosts() const {
@@ -714,6 +719,7 @@ void ScanService::shutdown(std::chrono::seconds grace) {
         worker->stop->store(true);
     }
     impl.m_worker_ended_cv.wait(lock, [&] { return impl.m_workers.empty(); });
+    impl.queue->set_lease_listener({}); // the store may outlive this service
     impl.m_quit = true;
     impl.wake();
     lock.unlock();

@@ -39,13 +39,15 @@ struct JobPlacement {
     std::uint64_t estimated_bytes = 0;
 };
 
-enum class StopReason { none, pause, cancel, shutdown };
+// lease_lost (fleet mode): the job's lease ran out or was taken; the scan stops and writes nothing.
+enum class StopReason { none, pause, cancel, shutdown, lease_lost };
 
 // One scan of one job. A resumed job gets a new Worker, which waits for the previous one (still stopping
 // after its pause) before it starts.
 struct Worker {
     std::shared_ptr<std::atomic<bool>> stop = std::make_shared<std::atomic<bool>>(false);
     StopReason reason = StopReason::none;        // under m_mutex
+    std::atomic<bool> lease_lost{false};         // set without m_mutex (a stuck database call may hold it)
     const scanner::Progress* progress = nullptr; // while the scan runs; under m_mutex
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     std::promise<void> ended;
@@ -132,6 +134,16 @@ struct ScanService::Impl {
         return false;
     }
 
+    // --- service_fleet.cpp (a shared job store; nothing happens with one node's JobQueue)
+    // Schedules the fleet's queued jobs (queue->adoptable(), read without m_mutex) that it does not hold yet.
+    void adopt_shared_jobs_locked(const Expected<std::vector<SharedJob>>& jobs);
+    // From the store's lease keeper: the scan of id stops at once and writes nothing.
+    void on_lease_lost(const std::string& id);
+    [[nodiscard]] JobSlots slots_of(std::size_t host, std::size_t datastore,
+                                    std::uint64_t estimated_bytes) const;
+    // The datastores with a root that is a folder here.
+    [[nodiscard]] std::vector<std::string> reachable_datastores() const;
+
     // --- service_housekeeping.cpp
     void housekeeping_loop();
     void probe_hosts();
@@ -146,7 +158,7 @@ struct ScanService::Impl {
     ServiceConfig config;
     std::filesystem::path state_dir;
     std::shared_ptr<scanner::KvStore> store;
-    std::unique_ptr<JobQueue> queue;
+    std::shared_ptr<JobStore> queue; // JobQueue, or the fleet's shared store
     std::unique_ptr<ReadBudgets> budgets;
     std::shared_ptr<NodeDirectory> node_directory;
     std::string node_name; // [fleet] node, or this host's name
@@ -160,6 +172,10 @@ struct ScanService::Impl {
     std::map<std::string, JobPlacement, std::less<>> m_placements;     // jobs the scheduler holds, by job id
     std::map<std::string, std::string, std::less<>> m_by_scheduler_id; // scheduler id -> job id
     std::map<std::string, std::shared_ptr<Worker>, std::less<>> m_workers; // by job id: the current one
+    // The same workers for on_lease_lost, which must not wait for m_mutex: a thread may hold that while a
+    // call to an unreachable database runs into its timeout. Taken after m_mutex, never before.
+    std::mutex m_lease_stop_mutex;
+    std::map<std::string, std::shared_ptr<Worker>, std::less<>> m_lease_stops;
     // Every worker thread with its end signal: joined once ended (reap_workers_locked).
     std::vector<std::pair<std::thread, std::shared_future<void>>> m_threads;
     std::uint64_t m_generation = 0;

@@ -77,14 +77,23 @@ void ScanService::Impl::wake() {
 
 void ScanService::Impl::dispatch_loop() {
     std::unique_lock lock(m_mutex);
+    auto next_adoption = SteadyClock::now();
     while (!m_quit) {
         reap_workers_locked();
+        if (queue->shared() && SteadyClock::now() >= next_adoption) {
+            lock.unlock(); // the API answers while the database is slow
+            const auto jobs = queue->adoptable(reachable_datastores());
+            lock.lock();
+            adopt_shared_jobs_locked(jobs);
+            next_adoption = SteadyClock::now() + std::chrono::seconds{2};
+        }
         const TimePoint now = service_now();
         if (!m_draining) {
             carry_out_locked(m_scheduler.step(now), now);
         }
-        // Also every few seconds: nothing is lost if a wakeup is missed.
-        TimePoint until = now + std::chrono::seconds{5};
+        // Also every few seconds (every two in a fleet: other nodes' jobs): nothing is lost if a wakeup is
+        // missed.
+        TimePoint until = now + (queue->shared() ? std::chrono::seconds{2} : std::chrono::seconds{5});
         if (const auto next = m_scheduler.next_wakeup(now)) {
             until = std::min(until, std::max(*next, now + Duration{10}));
         }
@@ -105,17 +114,34 @@ void ScanService::Impl::carry_out_locked(const Decision& decision, TimePoint now
     }
     auto begin = [&](const std::string& scheduler_id, std::string_view verb) {
         const std::string id = m_by_scheduler_id.at(scheduler_id);
-        auto running = queue->mark_running(id);
-        if (!queue_written_locked(id, running)) {
-            // The queue stays as it was (recovered at the next start); the slots are freed now.
-            spdlog::error("job {}: cannot {} it", id, verb);
-            static_cast<void>(m_scheduler.finished(scheduler_id, now));
-            m_by_scheduler_id.erase(scheduler_id);
-            m_placements.erase(id);
+        const JobPlacement placed = m_placements.at(id);
+        const bool resuming = verb == "resuming";
+        auto claimed = queue->claim(id, slots_of(placed.host, placed.datastore, placed.estimated_bytes));
+        if (claimed && claimed->outcome == ClaimOutcome::granted) {
+            spdlog::info("job {}: {} {}", id, verb, claimed->record->request.target);
+            start_worker_locked(id);
             return;
         }
-        spdlog::info("job {}: {} {}", id, verb, running->request.target);
-        start_worker_locked(id);
+        // Not started: its slots here are free again. A fleet's job that is still queued comes back with
+        // the next adoption; one of a single node's queue that could not be written is recovered at the
+        // next start.
+        static_cast<void>(m_scheduler.finished(scheduler_id, now));
+        m_by_scheduler_id.erase(scheduler_id);
+        m_placements.erase(id);
+        m_woken = true; // the next step may start another job in the slots it had
+        if (!claimed) {
+            queue_written_locked(id, claimed);
+            spdlog::error("job {}: cannot {} it", id, verb);
+        } else if (claimed->outcome == ClaimOutcome::caps_full) {
+            spdlog::debug("job {}: its host or datastore runs as many scans as its cap allows in the fleet",
+                          id);
+            if (resuming) {
+                queue_written_locked(id,
+                                     queue->requeue(id)); // a paused job holds no slot: others may take it
+            }
+        } else {
+            spdlog::debug("job {}: taken by another node", id);
+        }
     };
     for (const auto& scheduler_id : decision.resume) {
         begin(scheduler_id, "resuming");
@@ -132,6 +158,10 @@ void ScanService::Impl::start_worker_locked(const std::string& id) {
         previous = old->second; // a paused scan still stopping
     }
     m_workers[id] = worker;
+    {
+        std::lock_guard stops(m_lease_stop_mutex);
+        m_lease_stops[id] = worker;
+    }
     std::thread thread([this, id, worker, previous] {
         if (previous) {
             previous->ended_future.wait();
@@ -257,7 +287,7 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
     std::optional<JobRecord> record;
     {
         std::lock_guard lock(m_mutex);
-        reason = worker->reason;
+        reason = worker->lease_lost.load() ? StopReason::lease_lost : worker->reason;
         if (auto found = queue->get(id); found && *found) {
             record = **found;
         }
@@ -270,7 +300,7 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
     const bool whole = !report.interrupted && report.status != reports::RunStatus::failed && !inconsistent;
     // What must survive a crash is written before the queue says succeeded: the report, then the alerts.
     std::optional<std::string> written;
-    if (whole && record && reason != StopReason::cancel) {
+    if (whole && record && reason != StopReason::cancel && reason != StopReason::lease_lost) {
         const auto path = report_path(id);
         if (auto ok = write_report(report, path); ok) {
             written = path.string();
@@ -291,8 +321,10 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
         }
     };
     if (written) {
-        if (record->status == JobStatus::paused) {
-            queue_written_locked(id, queue->mark_running(id)); // it ended before the pause reached it
+        if (record->status == JobStatus::paused && placed != m_placements.end()) {
+            // It ended before the pause reached it.
+            const auto& where = placed->second;
+            static_cast<void>(queue->claim(id, slots_of(where.host, where.datastore, where.estimated_bytes)));
         }
         queue_written_locked(id, queue->mark_succeeded(id, *written));
         ++m_counters.jobs_succeeded;
@@ -308,15 +340,21 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
         // Paused: keeps its place in the scheduler; what it verdicted stays in the cache for the resume.
     } else if (reason == StopReason::cancel) {
         release();
+    } else if (reason == StopReason::lease_lost) {
+        // Whatever the scan found is not this node's to write (fencing): the node that holds the job now,
+        // or the next to claim it, scans it; the verdicts cached here still spare it the work.
+        spdlog::warn("job {}: stopped: this node's lease on it is lost", id);
+        release();
     } else if (reason == StopReason::shutdown && report.interrupted) {
         queue_written_locked(id, queue->requeue(id));
         release();
     } else {
         const std::string failure = report.interrupted ? "the scan was interrupted" : failure_of(report);
-        if (record && record->status == JobStatus::paused) {
-            queue_written_locked(id, queue->mark_running(id));
+        if (record && record->status == JobStatus::paused && placed != m_placements.end()) {
+            const auto& where = placed->second;
+            static_cast<void>(queue->claim(id, slots_of(where.host, where.datastore, where.estimated_bytes)));
         }
-        auto failed = queue->mark_failed(id, failure);
+        auto failed = queue->mark_failed(id, failure, Retry::allowed);
         queue_written_locked(id, failed);
         ++m_counters.jobs_failed;
         const auto retry_host = placed != m_placements.end() ? placed->second.host : 0;
@@ -334,6 +372,11 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
     }
     if (const auto current = m_workers.find(id); current != m_workers.end() && current->second == worker) {
         m_workers.erase(current);
+        std::lock_guard stops(m_lease_stop_mutex);
+        if (const auto entry = m_lease_stops.find(id);
+            entry != m_lease_stops.end() && entry->second == worker) {
+            m_lease_stops.erase(entry);
+        }
     }
     worker->ended.set_value();
     m_worker_ended_cv.notify_all();
@@ -369,7 +412,18 @@ void ScanService::Impl::record_alerts(const JobRecord& record, const reports::Re
                      {"signature_set", report.signatures.fingerprint},
                      {"at", reports::utc_now_iso8601()},
                      {"detections", std::move(detections)}};
-    append_alert_locked(alert_id, alert.dump(-1, ' ', false, json::error_handler_t::replace));
+    const std::string alert_text = alert.dump(-1, ' ', false, json::error_handler_t::replace);
+    // A fleet raises each alert once, from the node whose lease is live when it records it.
+    auto first = queue->record_alert(record.id, alert_id, alert_text);
+    if (!first) {
+        spdlog::error("job {}: its alert is not raised: {}", record.id, first.error().message);
+        return;
+    }
+    if (!*first) {
+        m_alert_ids.insert(alert_id);
+        return;
+    }
+    append_alert_locked(alert_id, alert_text);
 }
 
 bool ScanService::Impl::append_alert_locked(const std::string& alert_id, const std::string& alert_json) {

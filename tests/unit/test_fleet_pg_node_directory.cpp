@@ -7,15 +7,10 @@ using coldscan::fleet::migrate_schema;
 using coldscan::fleet::PgConnection;
 using coldscan::fleet::PgNodeDirectory;
 using coldscan::scheduler::NodeView;
+using coldscan::test::connect_to;
 using coldscan::test::TestPostgres;
 
 namespace {
-
-PgConnection connect(const std::string& uri) {
-    auto db = PgConnection::open({.uri = uri});
-    REQUIRE(db.has_value());
-    return std::move(*db);
-}
 
 NodeView node_view(const std::string& name, std::size_t running) {
     NodeView view;
@@ -33,10 +28,10 @@ NodeView node_view(const std::string& name, std::size_t running) {
 TEST_CASE("PgNodeDirectory: every node sees every node, and a node whose lease ran out is not alive",
           "[postgres]") {
     const std::string uri = TestPostgres::instance().fresh_database();
-    auto admin = connect(uri);
+    auto admin = connect_to(uri);
     REQUIRE(migrate_schema(admin).has_value());
-    PgNodeDirectory a(connect(uri), "scan-a", std::chrono::seconds(30));
-    PgNodeDirectory b(connect(uri), "scan-b", std::chrono::seconds(30));
+    PgNodeDirectory a(connect_to(uri), "scan-a", std::chrono::seconds(30));
+    PgNodeDirectory b(connect_to(uri), "scan-b", std::chrono::seconds(30));
     REQUIRE(a.claim(node_view("scan-a", 2)).has_value());
     REQUIRE(b.claim(node_view("scan-b", 0)).has_value());
 
@@ -72,10 +67,10 @@ TEST_CASE("PgNodeDirectory: every node sees every node, and a node whose lease r
 
 TEST_CASE("PgNodeDirectory: a node name belongs to one live process", "[postgres]") {
     const std::string uri = TestPostgres::instance().fresh_database();
-    auto admin = connect(uri);
+    auto admin = connect_to(uri);
     REQUIRE(migrate_schema(admin).has_value());
-    PgNodeDirectory first(connect(uri), "scan-a", std::chrono::seconds(30));
-    PgNodeDirectory second(connect(uri), "scan-a", std::chrono::seconds(30));
+    PgNodeDirectory first(connect_to(uri), "scan-a", std::chrono::seconds(30));
+    PgNodeDirectory second(connect_to(uri), "scan-a", std::chrono::seconds(30));
     REQUIRE(first.claim(node_view("scan-a", 0)).has_value());
 
     auto refused = second.claim(node_view("scan-a", 0));
@@ -94,9 +89,9 @@ TEST_CASE("PgNodeDirectory: a node name belongs to one live process", "[postgres
 
 TEST_CASE("PgNodeDirectory reconnects after losing its connection", "[postgres]") {
     const std::string uri = TestPostgres::instance().fresh_database();
-    auto admin = connect(uri);
+    auto admin = connect_to(uri);
     REQUIRE(migrate_schema(admin).has_value());
-    PgNodeDirectory directory(connect(uri), "scan-a", std::chrono::seconds(30));
+    PgNodeDirectory directory(connect_to(uri), "scan-a", std::chrono::seconds(30));
     REQUIRE(directory.claim(node_view("scan-a", 0)).has_value());
     REQUIRE(admin
                 .exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

@@ -76,4 +76,11 @@ private:
     std::atomic<int> m_next{0};
 };
 
+// A connection the test needs (fails the test when there is none).
+inline fleet::PgConnection connect_to(const std::string& uri) {
+    auto db = fleet::PgConnection::open({.uri = uri});
+    REQUIRE(db.has_value());
+    return std::move(*db);
+}
+
 } // namespace coldscan::test

@@ -277,13 +277,14 @@ TEST_CASE("job_body", "[scheduler]") {
         CHECK(out["updated_at"] == "2026-11-23T10:01:30Z");
         CHECK(out["host"] == "kvm01");
         CHECK(out["datastore"] == "nfs-a");
+        CHECK(out["node"] == ""); // queued: no node runs it yet
         CHECK(out["requested_by"] == "alice");
         CHECK(out["signature_set"] == "sigs-1");
         CHECK(out["format"] == "");
         CHECK(out["progress"].is_null());
         CHECK(out["verdict"].is_null());
         CHECK(out["disks"] == json::array());
-        CHECK(out.size() == 17);
+        CHECK(out.size() == 18);
     }
     SECTION("progress and verdict") {
         JobView job = sample_job("j-2", JobStatus::succeeded);
@@ -324,6 +325,7 @@ TEST_CASE("parse_job_body", "[scheduler]") {
         job.record.request.priority = Priority::gate;
         job.record.request.format = "qcow2";
         job.record.request.disks = {{"/images/a.qcow2", "qcow2"}, {"/images/b.img", ""}};
+        job.record.node = "scan-b";
         job.progress = JobProgress{"reading", 7, 700, 1.25};
         job.verdict = JobVerdict{"completed", 1, 30, 2, 0, 0, "sigs-1"};
         const auto back = api::parse_job_body(api::job_body(job));
@@ -341,6 +343,7 @@ TEST_CASE("parse_job_body", "[scheduler]") {
         CHECK(back->record.submitted_at == k_nov_23_2026);
         CHECK(back->record.updated_at == k_nov_23_2026 + 90);
         CHECK(back->record.signature_set == "sigs-1");
+        CHECK(back->record.node == "scan-b");
         CHECK(back->host == "kvm01");
         CHECK(back->datastore == "nfs-a");
         REQUIRE(back->progress.has_value());

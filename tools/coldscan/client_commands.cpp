@@ -290,11 +290,15 @@ int run_status(const ClientCommandOptions& o, ApiClient& client) {
         std::printf("no jobs\n");
         return 0;
     }
-    std::vector<std::vector<std::string>> rows{{"ID", "STATUS", "PRIORITY", "HOST", "SUMMARY", "TARGET"}};
+    std::vector<std::vector<std::string>> rows{
+        {"ID", "STATUS", "PRIORITY", "HOST", "NODE", "SUMMARY", "TARGET"}};
+    const auto or_dash = [](const std::string& value) {
+        return value.empty() ? std::string("-") : printable(value);
+    };
     for (const auto& job : *jobs) {
         rows.push_back({printable(job.record.id), std::string(to_string(job.record.status)),
                         std::string(scheduler::api::priority_name(job.record.request.priority)),
-                        job.host.empty() ? std::string("-") : printable(job.host), job_summary(job),
+                        or_dash(job.host), or_dash(job.record.node), job_summary(job),
                         printable(job.record.request.target)});
     }
     print_table(rows);

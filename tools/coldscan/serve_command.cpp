@@ -2,6 +2,7 @@
 
 #include "coldscan/common/log.hpp"
 #include "coldscan/fleet/fleet_schema.hpp"
+#include "coldscan/fleet/pg_job_queue.hpp"
 #include "coldscan/fleet/pg_node_directory.hpp"
 #include "coldscan/scheduler/api_server.hpp"
 #include "coldscan/scheduler/scan_service.hpp"
@@ -65,11 +66,16 @@ int next_signal() {
 
 // Fleet mode: the fleet's database, migrated, and this node's name claimed in it. Errors name the database
 // without a password.
-Expected<std::shared_ptr<scheduler::NodeDirectory>> join_fleet(const scheduler::ServiceConfig& config) {
+Expected<scheduler::ServiceSharing> join_fleet(const scheduler::ServiceConfig& config) {
     const scheduler::FleetConfig& fleet = *config.fleet;
-    auto db = fleet::PgConnection::open({.uri = fleet.database,
-                                         .password_file = fleet.password_file,
-                                         .application_name = "coldscan " + fleet.node});
+    const auto connect = [&](std::string_view role, std::chrono::seconds timeout) {
+        return fleet::PgConnection::open(
+            {.uri = fleet.database,
+             .password_file = fleet.password_file,
+             .application_name = "coldscan " + fleet.node + " " + std::string(role),
+             .connect_timeout = timeout});
+    };
+    auto db = connect("nodes", std::chrono::seconds{10});
     if (!db) {
         return std::unexpected(db.error());
     }
@@ -89,10 +95,20 @@ Expected<std::shared_ptr<scheduler::NodeDirectory>> join_fleet(const scheduler::
     if (auto claimed = directory->claim(self); !claimed) {
         return std::unexpected(claimed.error());
     }
+    // The queue's calls and its lease keeper each have a connection: a renewal never waits behind a query.
+    auto jobs_db = connect("jobs", std::chrono::seconds{10});
+    auto keeper_db = connect("leases", std::max(std::chrono::seconds{2}, fleet.lease / 4));
+    if (!jobs_db || !keeper_db) {
+        return std::unexpected(!jobs_db ? jobs_db.error() : keeper_db.error());
+    }
+    auto jobs = std::make_shared<fleet::PgJobQueue>(
+        std::move(*jobs_db), std::move(*keeper_db),
+        fleet::PgJobQueueOptions{
+            .node = fleet.node, .lease = fleet.lease, .max_attempts = config.max_attempts});
     spdlog::info("fleet mode: node {} in {}", fleet.node, server);
-    spdlog::warn("fleet mode shares the node list only so far: jobs, caps, verdicts and findings are still "
+    spdlog::warn("fleet mode shares the node list and the job queue so far: verdicts and findings are still "
                  "this node's own");
-    return directory;
+    return scheduler::ServiceSharing{directory, jobs};
 }
 
 } // namespace
@@ -127,16 +143,16 @@ int run_serve(const ServeCommandOptions& o) {
 
     const scheduler::ApiConfig api_config = config->api;
     const auto grace = config->shutdown_grace;
-    std::shared_ptr<scheduler::NodeDirectory> nodes;
+    scheduler::ServiceSharing sharing;
     if (config->fleet) {
         auto joined = join_fleet(*config);
         if (!joined) {
             spdlog::error("{}", joined.error().message);
             return 2;
         }
-        nodes = std::move(*joined);
+        sharing = std::move(*joined);
     }
-    auto service = scheduler::ScanService::start(std::move(*config), std::move(nodes));
+    auto service = scheduler::ScanService::start(std::move(*config), std::move(sharing));
     if (!service) {
         spdlog::error("{}", service.error().message);
         return 2;

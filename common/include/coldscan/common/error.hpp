@@ -18,6 +18,7 @@ enum class Errc {
     engine,           // a scan engine or signature load failed
     timeout,          // a bounded operation ran out of time
     cancelled,        // the caller stopped the work
+    conflict,         // another holds it now (fleet mode: a job another node took, a lease lost)
     internal,         // a bug: an invariant did not hold
 };
 

@@ -55,6 +55,9 @@ public:
     // One statement. Errc::io with "SQLSTATE xxxxx: message" when the server refuses it (sqlstate_of reads
     // it back), or when the connection is gone (sqlstate "08006").
     [[nodiscard]] Expected<PgResult> exec(std::string_view sql, const PgParams& params = {});
+    // exec(), and once more on a new connection when the connection was lost (the server restarted, the
+    // network dropped it). Not inside a transaction: the new connection has none.
+    [[nodiscard]] Expected<PgResult> exec_reconnecting(std::string_view sql, const PgParams& params = {});
     // Several statements without parameters (schema scripts), in one round trip.
     [[nodiscard]] Expected<void> exec_script(std::string_view sql);
     // The connection is up (false after the server went away; reconnect() tries again).

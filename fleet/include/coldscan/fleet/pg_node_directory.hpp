@@ -25,8 +25,6 @@ public:
     Expected<std::vector<scheduler::NodeView>> nodes() const override;
 
 private:
-    [[nodiscard]] Expected<PgResult> exec(std::string_view sql, const PgParams& params) const;
-
     mutable std::mutex m_mutex;
     mutable PgConnection m_db;
     std::string m_node;

@@ -30,7 +30,8 @@
 
 #include "coldscan/common/error.hpp"
 #include "coldscan/scanner/kv_store.hpp"
-#include "coldscan/scheduler/job.hpp"
+#include "coldscan/scheduler/job_record.hpp"
+#include "coldscan/scheduler/job_store.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -43,88 +44,14 @@
 
 namespace coldscan::scheduler {
 
-enum class JobStatus {
-    queued,
-    running,
-    paused,
-    succeeded,
-    failed, // a failure retrying cannot fix (mark_failed with Retry::never)
-    cancelled,
-    dead_letter, // failed max_attempts times; a new submission queues it again
-};
-
-[[nodiscard]] std::string_view to_string(JobStatus status);
-// The names to_string gives; nullopt otherwise.
-[[nodiscard]] std::optional<JobStatus> parse_job_status(std::string_view text);
-// succeeded, failed, cancelled, dead_letter: nothing more happens to the job unless it is submitted again.
-[[nodiscard]] bool is_finished(JobStatus status);
-
-// One disk of a VM job, in the order the VM sees its disks.
-struct JobDisk {
-    std::string path;   // absolute, inside a datastore root
-    std::string format; // empty: the safety gate detects it
-    bool operator==(const JobDisk&) const = default;
-};
-
-struct JobRequest {
-    std::string target;   // what the user named: an image path, an NBD URI, a VM
-    std::string snapshot; // empty: the target as it is
-    Priority priority = Priority::nightly;
-    std::string requested_by; // optional: who asked (API token name, user)
-    std::string host; // optional: the inventory host whose budget the scan uses (else the service's pick)
-    // optional: the image's format (--format, the API's "format", libvirt's <driver type=...>); empty: the
-    // safety gate detects it. Not hashed here: the caller's target identity says how the image is read.
-    std::string format;
-    // A VM named by its disks (the gate's --domain-xml, the API's "vm"): target is "vm:NAME" and these are
-    // what is scanned, as one target. Empty for an image path and for libvirt:DOMAIN (libvirt says).
-    std::vector<JobDisk> disks;
-};
-
-struct JobRecord {
-    std::string id;
-    JobRequest request;
-    std::string target_identity; // as submitted: the daemon may compare it with the target's identity now
-    std::string signature_set;   // the fingerprint the scan must use
-    JobStatus status = JobStatus::queued;
-    unsigned attempts = 0;                  // failed attempts so far (a crash is not one)
-    std::string last_error;                 // the last failure's message; kept when the job is queued again
-    std::int64_t submitted_at = 0;          // unix seconds; a new submission of a finished job sets it again
-    std::int64_t updated_at = 0;            // unix seconds of the last change
-    std::optional<std::string> report_path; // once succeeded
-};
-
-struct SubmitResult {
-    JobRecord record;
-    bool created = false; // false: the id was known (the job is returned, or queued again if it had ended)
-};
-
-// When a known job that succeeded counts as stale and is scanned again (the gate's --max-age).
-struct Rescan {
-    // Unix seconds: a success last updated at or before it is stale (whole seconds: a max age of 0 must
-    // rescan even a verdict of this very second).
-    std::optional<std::int64_t> succeeded_before;
-};
-
-enum class Retry {
-    allowed, // queued again while attempts < max_attempts, then dead_letter
-    never,   // failed at once (an image the safety gate refused does not get better)
-};
-
-// "j-" + 24 hex digits of SHA-256 over a schema tag and the three fields (length-prefixed, so no two
-// triples collide by shifting bytes). target_identity comes from the caller (for an image: its path plus the
-// host file's identity, and how its top layer is read); it is hashed, never parsed.
-[[nodiscard]] std::string job_id(std::string_view target_identity, std::string_view snapshot,
-                                 std::string_view signature_set);
-
 using JobClock = std::function<std::int64_t()>; // unix seconds
-[[nodiscard]] std::int64_t unix_seconds();
 
 struct JobQueueOptions {
     unsigned max_attempts = 3; // failures before dead_letter; 0 counts as 1
     JobClock clock = unix_seconds;
 };
 
-class JobQueue {
+class JobQueue final : public JobStore {
 public:
     explicit JobQueue(scanner::KvStore& store, JobQueueOptions options = {});
 
@@ -135,32 +62,53 @@ public:
     // stored job under that id is another (a hash collision); io/corrupt: the store failed.
     [[nodiscard]] Expected<SubmitResult> submit(JobRequest request, std::string_view target_identity,
                                                 std::string_view signature_set, Rescan rescan = {});
+    // The slots say nothing to a store of one node: its own scheduler holds every job it schedules.
+    [[nodiscard]] Expected<SubmitResult> submit(JobRequest request, std::string_view target_identity,
+                                                std::string_view signature_set, Rescan rescan,
+                                                const JobSlots& slots) override;
 
     // Each returns the updated record, synced. Errc::not_found: unknown id; Errc::invalid_argument: the move
     // is not in the lifecycle above; Errc::corrupt: the record does not decode; io: the store failed.
     [[nodiscard]] Expected<JobRecord> mark_running(std::string_view id); // from queued or paused
-    [[nodiscard]] Expected<JobRecord> mark_paused(std::string_view id);  // from running
-    [[nodiscard]] Expected<JobRecord> mark_succeeded(std::string_view id, std::string report_path);
+    // mark_running: the scheduler of the one node has checked the caps. A job that is not queued or paused
+    // is ClaimOutcome::taken.
+    [[nodiscard]] Expected<Claim> claim(std::string_view id, const JobSlots& slots) override;
+    [[nodiscard]] Expected<JobRecord> mark_paused(std::string_view id) override; // from running
+    [[nodiscard]] Expected<JobRecord> mark_succeeded(std::string_view id, std::string report_path) override;
     // attempts + 1 and last_error = error; queued again, dead_letter or failed (see Retry).
     [[nodiscard]] Expected<JobRecord> mark_failed(std::string_view id, std::string error,
-                                                  Retry retry = Retry::allowed);
+                                                  Retry retry) override;
+    [[nodiscard]] Expected<JobRecord> mark_failed(std::string_view id, std::string error) {
+        return mark_failed(id, std::move(error), Retry::allowed);
+    }
     // From running or paused back to queued, attempts unchanged (the service stopped it: shutdown).
-    [[nodiscard]] Expected<JobRecord> requeue(std::string_view id);
+    [[nodiscard]] Expected<JobRecord> requeue(std::string_view id) override;
     // From queued, running or paused; a cancelled job stays cancelled (no error: a repeated API call).
-    [[nodiscard]] Expected<JobRecord> cancel(std::string_view id);
+    [[nodiscard]] Expected<JobRecord> cancel(std::string_view id) override;
 
     // At start-up: every running or paused job goes back to queued (attempts unchanged: a crash is not the
     // job's fault), synced; returns every unfinished job, oldest submission first.
-    [[nodiscard]] Expected<std::vector<JobRecord>> recover();
+    [[nodiscard]] Expected<std::vector<JobRecord>> recover() override;
 
     // std::nullopt: no such job. Errc::corrupt: its record does not decode; io: the store failed.
-    [[nodiscard]] Expected<std::optional<JobRecord>> get(std::string_view id) const;
+    [[nodiscard]] Expected<std::optional<JobRecord>> get(std::string_view id) const override;
     // Every job (or those with one status), oldest submission first; damaged records are skipped.
-    [[nodiscard]] Expected<std::vector<JobRecord>> list(std::optional<JobStatus> status = std::nullopt) const;
+    [[nodiscard]] Expected<std::vector<JobRecord>> list(std::optional<JobStatus> status) const override;
+    [[nodiscard]] Expected<std::vector<JobRecord>> list() const { return list(std::nullopt); }
     // Records the last list() or recover() skipped: undecodable, another schema, or a key of another shape.
-    [[nodiscard]] std::size_t damaged_records() const;
+    [[nodiscard]] std::size_t damaged_records() const override;
 
-    [[nodiscard]] unsigned max_attempts() const noexcept { return m_max_attempts; }
+    [[nodiscard]] unsigned max_attempts() const noexcept override { return m_max_attempts; }
+
+    // The file at report_path.
+    [[nodiscard]] Expected<std::string> report_text(const JobRecord& record) const override;
+    // Always true: one node's alerts.jsonl is the record, and the service keeps its alert ids.
+    [[nodiscard]] Expected<bool> record_alert(std::string_view job, std::string_view alert_id,
+                                              std::string_view alert_json) override;
+    [[nodiscard]] bool shared() const noexcept override { return false; }
+    [[nodiscard]] Expected<std::vector<SharedJob>>
+    adoptable(const std::vector<std::string>& datastores) override;
+    void set_lease_listener(std::function<void(const std::string& job)> listener) override;
 
 private:
     Expected<JobRecord> load_locked(std::string_view id) const;

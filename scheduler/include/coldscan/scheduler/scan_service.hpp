@@ -115,6 +115,13 @@ struct ServiceCounters {
     std::uint64_t job_queue_write_errors = 0; // job state changes the store refused (logged as errors)
 };
 
+// What a service shares with other nodes in fleet mode (fleet/); each left empty: the service's own (its
+// node alone, its JobQueue in STATE/store).
+struct ServiceSharing {
+    std::shared_ptr<NodeDirectory> nodes;
+    std::shared_ptr<JobStore> jobs;
+};
+
 struct ServiceHealth {
     bool accepting = true; // false while shutting down
     std::string signature_set;
@@ -127,9 +134,9 @@ public:
     // Opens STATE/store (verdict cache and job queue), loads the signatures (waits for them), recovers the
     // jobs a crash or shutdown left unfinished and starts the dispatcher. Errors: the state folder cannot
     // be created or the store opened (io, corrupt), the signatures do not load (engine).
-    // nodes: where the service reports itself and finds the others (fleet mode); none: it alone.
-    [[nodiscard]] static Expected<std::unique_ptr<ScanService>>
-    start(ServiceConfig config, std::shared_ptr<NodeDirectory> nodes = {});
+    // sharing: where the service reports itself and finds the others, and where its jobs live (fleet mode).
+    [[nodiscard]] static Expected<std::unique_ptr<ScanService>> start(ServiceConfig config,
+                                                                      ServiceSharing sharing = {});
     ~ScanService(); // shutdown(zero grace) if not done
     ScanService(const ScanService&) = delete;
     ScanService& operator=(const ScanService&) = delete;

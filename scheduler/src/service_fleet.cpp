@@ -1,0 +1,69 @@
+// What a service does with a shared job store (fleet mode, docs/fleet.md): it adopts the fleet's queued jobs
+// on the datastores it reaches into its own Scheduler, which orders them as it orders its own; the store's
+// claim() then checks the fleet's caps before any of them starts. With one node's JobQueue none of this runs.
+#include "service_impl.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+namespace coldscan::scheduler {
+
+JobSlots ScanService::Impl::slots_of(std::size_t host, std::size_t datastore,
+                                     std::uint64_t estimated_bytes) const {
+    const auto& inventory = config.inventory;
+    return JobSlots{inventory.hosts()[host].name, inventory.datastores()[datastore].name,
+                    inventory.hosts()[host].max_concurrent_scans,
+                    inventory.datastores()[datastore].max_concurrent_scans, estimated_bytes};
+}
+
+std::vector<std::string> ScanService::Impl::reachable_datastores() const {
+    std::vector<std::string> out;
+    for (const auto& datastore : config.inventory.datastores()) {
+        const bool reached = std::ranges::any_of(datastore.roots, [](const std::string& root) {
+            std::error_code ec;
+            return std::filesystem::is_directory(root, ec);
+        });
+        if (reached) {
+            out.push_back(datastore.name);
+        }
+    }
+    return out;
+}
+
+void ScanService::Impl::adopt_shared_jobs_locked(const Expected<std::vector<SharedJob>>& jobs) {
+    if (m_draining) {
+        return;
+    }
+    if (!jobs) {
+        ++m_counters.job_queue_write_errors;
+        spdlog::error("fleet: cannot read the shared queue: {}", jobs.error().message);
+        return;
+    }
+    const auto& inventory = config.inventory;
+    for (const auto& job : *jobs) {
+        if (m_placements.contains(job.id)) {
+            continue;
+        }
+        const auto host = inventory.host_index(job.slots.host);
+        const auto datastore = inventory.datastore_index(job.slots.datastore);
+        if (!host || !datastore || !inventory.mounts(*host, *datastore)) {
+            continue; // another node's inventory: this one does not know where its bytes are
+        }
+        JobRecord record;
+        record.id = job.id;
+        record.request.target = job.target;
+        record.request.priority = job.priority;
+        const TimePoint due{std::chrono::duration_cast<Duration>(std::chrono::seconds{job.submitted_at})};
+        schedule_locked(record, *host, *datastore, job.slots.estimated_bytes, std::min(due, service_now()));
+    }
+}
+
+void ScanService::Impl::on_lease_lost(const std::string& id) {
+    std::lock_guard stops(m_lease_stop_mutex); // not m_mutex: see m_lease_stops
+    if (const auto worker = m_lease_stops.find(id); worker != m_lease_stops.end()) {
+        worker->second->lease_lost.store(true);
+        worker->second->stop->store(true);
+    }
+}
+
+} // namespace coldscan::scheduler
