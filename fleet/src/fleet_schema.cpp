@@ -12,7 +12,7 @@ namespace {
 constexpr std::string_view k_lock_key = "7165064710858170734";
 
 // Migration N brings the schema from version N-1 to N. Never edit one that has shipped: add the next.
-constexpr std::array<std::string_view, 2> k_migrations = {
+constexpr std::array<std::string_view, 3> k_migrations = {
     // 1: the nodes of the fleet, each with its last heartbeat. instance: a random id per process, so that a
     // second process under a live node's name is refused.
     R"sql(
@@ -64,6 +64,37 @@ CREATE TABLE coldscan_alerts (
     alert    text NOT NULL,
     at       timestamptz NOT NULL DEFAULT now()
 );
+)sql",
+    // 3: findings, each run's once (coldscan_finding_runs: the run id is the job's alert id, or that of a
+    // failed attempt); written under the job's fence like its result.
+    R"sql(
+CREATE TABLE coldscan_finding_runs (
+    run_id text PRIMARY KEY,
+    job    text NOT NULL,
+    fence  bigint NOT NULL,
+    node   text NOT NULL
+);
+CREATE TABLE coldscan_findings (
+    id            bigserial PRIMARY KEY,
+    run_id        text NOT NULL REFERENCES coldscan_finding_runs (run_id),
+    kind          text NOT NULL,
+    image         text NOT NULL,
+    host          text NOT NULL,
+    datastore     text NOT NULL,
+    device        text NOT NULL,
+    path          text NOT NULL,
+    sha256        text NOT NULL,
+    signature     text NOT NULL,
+    engine        text NOT NULL,
+    signature_set text NOT NULL,
+    job           text NOT NULL,
+    node          text NOT NULL,
+    at            bigint NOT NULL
+);
+CREATE INDEX coldscan_findings_by_time ON coldscan_findings (at DESC, image, device, path, signature);
+CREATE INDEX coldscan_findings_by_signature ON coldscan_findings (signature, at DESC);
+CREATE INDEX coldscan_findings_by_image ON coldscan_findings (image, at DESC);
+CREATE INDEX coldscan_findings_by_host ON coldscan_findings (host, at DESC);
 )sql",
 };
 

@@ -53,7 +53,20 @@ namespace {
 
 constexpr const char* k_json = "application/json";
 
-enum class Endpoint { scans, job, report, hosts, nodes, plan, reload, retro_hunt, health, metrics };
+enum class Endpoint {
+    scans,
+    job,
+    report,
+    hosts,
+    nodes,
+    findings,
+    stats,
+    plan,
+    reload,
+    retro_hunt,
+    health,
+    metrics
+};
 
 struct Route {
     Endpoint endpoint;
@@ -66,6 +79,8 @@ std::optional<Route> match_route(std::string_view path) {
         {"/v1/scans", Endpoint::scans},
         {"/v1/hosts", Endpoint::hosts},
         {"/v1/nodes", Endpoint::nodes},
+        {"/v1/findings", Endpoint::findings},
+        {"/v1/stats", Endpoint::stats},
         {"/v1/plan", Endpoint::plan},
         {"/v1/signatures/reload", Endpoint::reload},
         {"/v1/retro-hunt", Endpoint::retro_hunt},
@@ -499,6 +514,30 @@ void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res)
             return;
         }
         res.set_content(api::nodes_body(*nodes), k_json);
+        return;
+    }
+    case Endpoint::findings:
+    case Endpoint::stats: {
+        auto query = api::finding_query(req.params);
+        if (!query) {
+            fail(query.error(), 400);
+            return;
+        }
+        if (route->endpoint == Endpoint::findings) {
+            auto page = backend->findings(*query);
+            if (!page) {
+                fail(page.error(), api::http_status(page.error().code));
+                return;
+            }
+            res.set_content(api::findings_body(*page, *query), k_json);
+        } else {
+            auto stats = backend->finding_stats(*query);
+            if (!stats) {
+                fail(stats.error(), api::http_status(stats.error().code));
+                return;
+            }
+            res.set_content(api::stats_body(*stats), k_json);
+        }
         return;
     }
     case Endpoint::plan:

@@ -21,6 +21,12 @@ public:
     std::vector<HostView> hosts() const override { return m_service.hosts(); }
     std::vector<DatastoreView> datastores() const override { return m_service.datastores(); }
     Expected<std::vector<NodeView>> nodes() const override { return m_service.nodes(); }
+    Expected<FindingPage> findings(const FindingQuery& query) const override {
+        return m_service.findings(query);
+    }
+    Expected<FindingStats> finding_stats(const FindingQuery& query) const override {
+        return m_service.finding_stats(query);
+    }
     Plan plan() const override { return m_service.plan(); }
     ServiceCounters counters() const override { return m_service.counters(); }
     ServiceHealth health() const override { return m_service.health(); }

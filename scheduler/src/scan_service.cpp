@@ -103,6 +103,15 @@ Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config, 
     } else {
         impl->queue = std::make_shared<JobQueue>(*impl->store, JobQueueOptions{impl->config.max_attempts});
     }
+    if (sharing.findings) {
+        impl->findings = std::move(sharing.findings);
+    } else {
+        auto local = LocalFindingStore::open((impl->state_dir / "findings.jsonl").string());
+        if (!local) {
+            return std::unexpected(local.error());
+        }
+        impl->findings = std::move(*local);
+    }
     Impl* raw_impl = impl.get();
     impl->queue->set_lease_listener([raw_impl](const std::string& id) { raw_impl->on_lease_lost(id); });
     impl->budgets = std::make_unique<ReadBudgets>(impl->config.inventory);
@@ -611,6 +620,14 @@ ServiceHealth ScanService::health() const {
     std::lock_guard lock(m_impl->m_mutex);
     return ServiceHealth{m_impl->accepting.load() && !m_impl->m_draining, m_impl->m_signatures->fingerprint(),
                          m_impl->m_signatures_loaded_at, m_impl->queue->damaged_records()};
+}
+
+Expected<FindingPage> ScanService::findings(const FindingQuery& query) const {
+    return m_impl->findings->search(query);
+}
+
+Expected<FindingStats> ScanService::finding_stats(const FindingQuery& query) const {
+    return m_impl->findings->stats(query);
 }
 
 Expected<std::vector<NodeView>> ScanService::nodes() const {

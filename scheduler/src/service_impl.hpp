@@ -106,6 +106,8 @@ struct ScanService::Impl {
     void finish_job(const std::string& id, const std::shared_ptr<Worker>& worker,
                     const reports::Report& report);
     void record_alerts(const JobRecord& record, const reports::Report& report);
+    // The report's findings, once per run (run_id); a failure the store refuses is logged.
+    void record_findings(const JobRecord& record, const reports::Report& report, const std::string& run_id);
     // Appends one alert line to STATE/alerts.jsonl (fsync'd) and remembers its id. Requires m_alert_mutex.
     bool append_alert_locked(const std::string& alert_id, const std::string& alert_json);
     void load_alert_ids();
@@ -159,6 +161,7 @@ struct ScanService::Impl {
     std::filesystem::path state_dir;
     std::shared_ptr<scanner::KvStore> store;
     std::shared_ptr<JobStore> queue; // JobQueue, or the fleet's shared store
+    std::shared_ptr<FindingStore> findings;
     std::unique_ptr<ReadBudgets> budgets;
     std::shared_ptr<NodeDirectory> node_directory;
     std::string node_name; // [fleet] node, or this host's name

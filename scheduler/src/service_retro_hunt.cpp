@@ -16,12 +16,12 @@ namespace {
 using json = nlohmann::json;
 
 // One newly detected content at one place, for an alert and a report.
-struct Finding {
+struct HuntHit {
     const scanner::RetroHit* hit = nullptr;
     const scanner::ContentPlace* place = nullptr;
 };
 
-json finding_json(const Finding& finding, const std::string& signature) {
+json finding_json(const HuntHit& finding, const std::string& signature) {
     json out{{"device", utf8_or_escaped(finding.place->device)},
              {"path", utf8_or_escaped(finding.place->path)},
              {"signature", utf8_or_escaped(signature)},
@@ -83,10 +83,10 @@ Expected<std::string> ScanService::Impl::retro_hunt() {
         return std::unexpected(hunt.error());
     }
     const std::string at = reports::utc_now_iso8601();
-    std::map<std::string, std::vector<Finding>> by_target;
+    std::map<std::string, std::vector<HuntHit>> by_target;
     for (const auto& hit : hunt->hits) {
         for (const auto& place : hit.places) {
-            by_target[place.target].push_back(Finding{&hit, &place});
+            by_target[place.target].push_back(HuntHit{&hit, &place});
         }
     }
     std::uint64_t alerts = 0;
@@ -96,7 +96,7 @@ Expected<std::string> ScanService::Impl::retro_hunt() {
         json fresh = json::array(); // findings not alerted before: into the alert and the report
         {
             std::lock_guard lock(m_alert_mutex);
-            for (const Finding& finding : findings) {
+            for (const HuntHit& finding : findings) {
                 for (const auto& signature : finding.hit->signatures) {
                     const std::string id = "retro-hunt:" + target + ":" + finding.place->device + ":" +
                                            finding.place->path + ":" + to_hex(finding.hit->content) + ":" +

@@ -305,9 +305,22 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
         if (auto ok = write_report(report, path); ok) {
             written = path.string();
             record_alerts(*record, report);
+            record_findings(*record, report, record->id + ":" + std::to_string(record->submitted_at));
         } else {
             spdlog::error("job {}: {}", id, ok.error().message);
         }
+    }
+
+    if (!whole && record && reason == StopReason::none && !report.interrupted) {
+        // A failed attempt is a finding too (retried or not): what failed, and where.
+        reports::Report failed = report;
+        if (failed.errors.empty()) {
+            failed.errors.push_back(
+                reports::IssueRecord{record->request.target, "", "", "JOB_FAILED", failure_of(report)});
+        }
+        record_findings(*record, failed,
+                        record->id + ":" + std::to_string(record->submitted_at) + ":attempt-" +
+                            std::to_string(record->attempts + 1));
     }
 
     std::lock_guard lock(m_mutex);
@@ -424,6 +437,26 @@ void ScanService::Impl::record_alerts(const JobRecord& record, const reports::Re
         return;
     }
     append_alert_locked(alert_id, alert_text);
+}
+
+void ScanService::Impl::record_findings(const JobRecord& record, const reports::Report& report,
+                                        const std::string& run_id) {
+    FindingContext context{record.request.target, record.request.host, "", record.id, node_name,
+                           unix_seconds()};
+    {
+        std::lock_guard lock(m_mutex);
+        if (const auto placed = m_placements.find(record.id); placed != m_placements.end()) {
+            context.host = config.inventory.hosts()[placed->second.host].name;
+            context.datastore = config.inventory.datastores()[placed->second.datastore].name;
+        }
+    }
+    const auto rows = findings_of(report, context);
+    if (rows.empty()) {
+        return;
+    }
+    if (auto recorded = findings->record(run_id, rows); !recorded) {
+        spdlog::error("job {}: its findings are not recorded: {}", record.id, recorded.error().message);
+    }
 }
 
 bool ScanService::Impl::append_alert_locked(const std::string& alert_id, const std::string& alert_json) {

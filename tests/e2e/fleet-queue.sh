@@ -11,7 +11,8 @@
 #   3. SIGSTOP a node past its lease, then SIGCONT: another node took its job over; the woken node stops,
 #      says its lease is lost, and writes nothing (fencing);
 #   4. PostgreSQL restarts while a job runs: the nodes reconnect and every job ends succeeded;
-#   5. every node's API answers for the whole fleet (the same jobs, each with the node that ran it).
+#   5. every node's API answers for the whole fleet: the same jobs, each with the node that ran it, and the
+#      same findings and counts (the killed node's partial scan recorded none).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -179,6 +180,21 @@ for id in "$clean" "$clone1" "$clone2" "$clone3" "$clone4"; do
     [[ $(job_on "$other" "$id" 'j["verdict"]["detections"]') -eq 0 ]] || fail "job $id: detections"
 done
 [[ $(alerts_of "$infected") -eq 1 ]] || fail "$(alerts_of "$infected") alerts for the infected image at the end"
+# Findings: the infected scan's detections once (the killed node's partial scan recorded none), the same from
+# every node, and counted the same.
+detections=$(json_field "$report" 'len(j["detections"])')
+answers=()
+for name in "${live[@]}"; do
+    answers+=("$(curl -fsS "http://127.0.0.1:${node_port[$name]}/v1/findings?kind=DETECTION&limit=1000")")
+    [[ $(json_field "${answers[-1]}" "j['total'] == $detections and {f['node'] for f in j['findings']} == {'$finisher'}") == True ]] ||
+        fail "findings from $name: ${answers[-1]}"
+    stats=$(curl -fsS "http://127.0.0.1:${node_port[$name]}/v1/stats?kind=DETECTION")
+    [[ $(json_field "$stats" 'j["total"]') -eq $detections ]] || fail "stats from $name: $stats"
+done
+[[ ${answers[0]} == "${answers[1]}" ]] || fail "two nodes answer the findings search differently"
+"$coldscan" findings --server "http://127.0.0.1:${node_port[${live[1]}]}" --image "$work/slow/slow-infected.qcow2" \
+    --kind DETECTION >findings.txt || fail "coldscan findings: exit $?"
+grep -q "^1-$detections of $detections finding" findings.txt || fail "coldscan findings: $(tail -3 findings.txt)"
 ran_on=$(psql "$uri" -Atc "SELECT count(DISTINCT node) FROM coldscan_jobs")
 echo "ok: both live nodes list the 6 jobs, succeeded, each with its node (ran on $ran_on nodes)"
 

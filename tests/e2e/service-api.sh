@@ -98,6 +98,32 @@ again_body=$(head -n -1 <<<"$again")
 [[ "$(json_field "$again_body" 'j["jobs"][0]["status"]')" == succeeded ]] || fail "resubmission rescans"
 [[ $(grep -c "\"job\":\"$infected_id\"" state/alerts.jsonl) -eq 1 ]] || fail "a second alert was written"
 
+note "2b. findings: searched, counted, and the same through the CLI"
+findings=$(curl -fsS "$server/v1/findings?kind=DETECTION&image=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$work/fast/infected.qcow2")&limit=1000")
+python3 - "$findings" "$infected_id" <<'PY'
+import json, sys
+found = json.loads(sys.argv[1])
+report = json.load(open("service-report.json"))
+want = sorted((d["path"], d["signature"]) for d in report["detections"])
+got = sorted((f["path"], f["signature"]) for f in found["findings"])
+assert found["total"] == len(want) and got == want, (found["total"], got, want)
+assert all(f["job"] == sys.argv[2] and f["host"] == "fasthost" and f["datastore"] == "fast" for f in found["findings"])
+PY
+signature=$(json_field "$findings" 'j["findings"][0]["signature"]')
+with_signature=$(json_field "$findings" "sum(1 for f in j['findings'] if f['signature'] == '$signature')")
+cli=$("$coldscan" findings --signature "$signature" --json) || fail "coldscan findings --json: exit $?"
+[[ $(json_field "$cli" 'j["total"]') -eq $with_signature ]] || fail "coldscan findings --signature: $cli"
+"$coldscan" findings --limit 2 >findings.txt || fail "coldscan findings: exit $?"
+grep -q "^1-2 of " findings.txt && [[ $(grep -c 'DETECTION' findings.txt) -eq 2 ]] || fail "coldscan findings: $(cat findings.txt)"
+"$coldscan" findings --stats >stats.txt || fail "coldscan findings --stats: exit $?"
+grep -Eq "^$signature +$with_signature\$" stats.txt || fail "coldscan findings --stats: $(cat stats.txt)"
+set +e
+"$coldscan" findings --since yesterday >bad.out 2>&1
+bad_exit=$?
+set -e
+[[ $bad_exit -eq 2 ]] && grep -q 'ISO 8601' bad.out || fail "a bad --since: exit $bad_exit: $(cat bad.out)"
+echo "ok: $with_signature finding(s) of $signature among $(json_field "$findings" 'j["total"]') detections; stats and CLI agree"
+
 note "3. refused requests"
 expect_status() { # WANT METHOD PATH [BODY]
     local want=$1 answer

@@ -646,6 +646,20 @@ public:
         }
         return sample_nodes();
     }
+    // Answers with the findings that match, from a fixed list: the route's filters reach the store.
+    Expected<FindingPage> findings(const FindingQuery& query) const override {
+        FindingPage page;
+        for (const auto& finding : stored_findings) {
+            if (matches(finding, query)) {
+                page.findings.push_back(finding);
+            }
+        }
+        page.total = page.findings.size();
+        return page;
+    }
+    Expected<FindingStats> finding_stats(const FindingQuery& query) const override {
+        return FindingStats{findings(query)->total, {}, {}, {}};
+    }
     Plan plan() const override {
         Plan plan;
         plan.now = TimePoint{} + std::chrono::seconds(k_nov_23_2026);
@@ -690,6 +704,10 @@ public:
     std::optional<Error> submit_error;
     std::optional<Error> reload_error;
     std::optional<Error> nodes_error;
+    std::vector<Finding> stored_findings{Finding{"DETECTION", "/images/a.qcow2", "kvm01", "nfs-a",
+                                                 "/dev/sda1", "/x", "", "Eicar", "clamav", "s", "j", "n", 1},
+                                         Finding{"ERROR", "/images/b.qcow2", "kvm02", "nfs-a", "/dev/sda1",
+                                                 "/y", "", "io", "", "s", "j", "n", 2}};
     std::vector<std::vector<ScanRequest>> submissions;
 
 private:
@@ -901,6 +919,14 @@ TEST_CASE("ApiServer endpoints", "[scheduler]") {
         CHECK(nodes.status == 200);
         CHECK(json::parse(nodes.body)["nodes"][1]["name"] == "scan-b");
         CHECK(call(where, "POST", "/v1/nodes").status == 405);
+        const auto eicar = call(where, "GET", "/v1/findings?signature=Eicar&limit=10");
+        CHECK(eicar.status == 200);
+        CHECK(json::parse(eicar.body)["total"] == 1);
+        CHECK(json::parse(eicar.body)["findings"][0]["image"] == "/images/a.qcow2");
+        CHECK(json::parse(call(where, "GET", "/v1/stats?host=kvm02").body)["total"] == 1);
+        const auto bad_filter = call(where, "GET", "/v1/findings?since=yesterday");
+        CHECK(bad_filter.status == 400);
+        CHECK(json::parse(bad_filter.body)["error"].get<std::string>().find("ISO 8601") != std::string::npos);
         service->nodes_error = Error{Errc::io, "the fleet database is unreachable"};
         const auto unreachable = call(where, "GET", "/v1/nodes");
         CHECK(unreachable.status == 500);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 #include <pwd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -458,6 +459,34 @@ Expected<WaitResult> wait_for_jobs(ApiClient& client, const std::vector<std::str
     }
     clear_progress();
     return out;
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+    std::vector<std::size_t> widths;
+    for (const auto& row : rows) {
+        widths.resize(std::max(widths.size(), row.size()), 0);
+        for (std::size_t i = 0; i + 1 < row.size(); ++i) {
+            widths[i] = std::max(widths[i], row[i].size());
+        }
+    }
+    for (const auto& row : rows) {
+        std::string line;
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            line += row[i];
+            if (i + 1 < row.size()) {
+                line.append(widths[i] - row[i].size() + 2, ' ');
+            }
+        }
+        std::printf("%s\n", line.c_str());
+    }
+}
+
+void print_json_text(const std::string& text) {
+    const auto parsed = nlohmann::ordered_json::parse(text, nullptr, false);
+    std::printf("%s\n",
+                parsed.is_discarded()
+                    ? text.c_str()
+                    : parsed.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
 }
 
 } // namespace coldscan::cli

@@ -61,6 +61,10 @@ private:
 // Prints a client error: "coldscan: cannot reach the scan service at URL (is `coldscan serve` running?)" as
 // it is, anything else as a "coldscan: error:" line.
 void print_client_error(const Error& error);
+// Columns separated by two spaces; the last one is not padded.
+void print_table(const std::vector<std::vector<std::string>>& rows);
+// The service's JSON, indented (as it came when it does not parse).
+void print_json_text(const std::string& text);
 
 // An image path as the service needs it (absolute; libvirt:DOMAIN and URIs as they are).
 [[nodiscard]] std::string absolute_target(const std::string& target);

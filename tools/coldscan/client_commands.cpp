@@ -87,34 +87,6 @@ namespace {
 using json = nlohmann::ordered_json; // the service's key order
 using scheduler::JobView;
 
-// Columns separated by two spaces; the last one is not padded.
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-    std::vector<std::size_t> widths;
-    for (const auto& row : rows) {
-        widths.resize(std::max(widths.size(), row.size()), 0);
-        for (std::size_t i = 0; i + 1 < row.size(); ++i) {
-            widths[i] = std::max(widths[i], row[i].size());
-        }
-    }
-    for (const auto& row : rows) {
-        std::string line;
-        for (std::size_t i = 0; i < row.size(); ++i) {
-            line += row[i];
-            if (i + 1 < row.size()) {
-                line.append(widths[i] - row[i].size() + 2, ' ');
-            }
-        }
-        std::printf("%s\n", line.c_str());
-    }
-}
-
-void print_json_text(const std::string& text) {
-    const json parsed = json::parse(text, nullptr, false);
-    std::printf("%s\n", parsed.is_discarded()
-                            ? text.c_str()
-                            : parsed.dump(2, ' ', false, json::error_handler_t::replace).c_str());
-}
-
 void print_job_lines(const std::vector<JobView>& jobs) {
     for (const auto& job : jobs) {
         std::printf("%s  %s  %s\n", printable(job.record.id).c_str(),

@@ -6,6 +6,7 @@
 #include "coldscan/disk/guestfs_image.hpp"
 #include "coldscan/signatures/engine_libraries.hpp"
 #include "coldscan/signatures/engine_sandbox.hpp"
+#include "findings_command.hpp"
 #include "gate_command.hpp"
 #include "retro_hunt_command.hpp"
 #include "scan_command.hpp"
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
     auto scan_options = coldscan::cli::add_scan_command(app);
     auto cache_options = coldscan::cli::add_cache_command(app);
     auto retro_hunt_options = coldscan::cli::add_retro_hunt_command(app);
+    auto findings_options = coldscan::cli::add_findings_command(app);
     auto client_options = coldscan::cli::add_client_commands(app);
     auto gate_options = coldscan::cli::add_gate_command(app);
     auto serve_options = coldscan::cli::add_serve_command(app);
@@ -86,6 +88,9 @@ int main(int argc, char** argv) {
         }
         if (app.got_subcommand("cache")) {
             return coldscan::cli::run_cache(*cache_options, app);
+        }
+        if (app.got_subcommand("findings")) {
+            return coldscan::cli::run_findings(*findings_options);
         }
         if (app.got_subcommand("retro-hunt")) {
             return coldscan::cli::run_retro_hunt(*retro_hunt_options);

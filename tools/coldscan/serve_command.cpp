@@ -2,6 +2,7 @@
 
 #include "coldscan/common/log.hpp"
 #include "coldscan/fleet/fleet_schema.hpp"
+#include "coldscan/fleet/pg_finding_store.hpp"
 #include "coldscan/fleet/pg_job_queue.hpp"
 #include "coldscan/fleet/pg_node_directory.hpp"
 #include "coldscan/scheduler/api_server.hpp"
@@ -98,17 +99,23 @@ Expected<scheduler::ServiceSharing> join_fleet(const scheduler::ServiceConfig& c
     // The queue's calls and its lease keeper each have a connection: a renewal never waits behind a query.
     auto jobs_db = connect("jobs", std::chrono::seconds{10});
     auto keeper_db = connect("leases", std::max(std::chrono::seconds{2}, fleet.lease / 4));
-    if (!jobs_db || !keeper_db) {
-        return std::unexpected(!jobs_db ? jobs_db.error() : keeper_db.error());
+    auto findings_db = connect("findings", std::chrono::seconds{10});
+    for (const auto* opened : {&jobs_db, &keeper_db, &findings_db}) {
+        if (!*opened) {
+            return std::unexpected(opened->error());
+        }
     }
     auto jobs = std::make_shared<fleet::PgJobQueue>(
         std::move(*jobs_db), std::move(*keeper_db),
         fleet::PgJobQueueOptions{
             .node = fleet.node, .lease = fleet.lease, .max_attempts = config.max_attempts});
+    auto findings = std::make_shared<fleet::PgFindingStore>(
+        std::move(*findings_db), fleet.node, [jobs](std::string_view job) { return jobs->fence_of(job); });
     spdlog::info("fleet mode: node {} in {}", fleet.node, server);
-    spdlog::warn("fleet mode shares the node list and the job queue so far: verdicts and findings are still "
-                 "this node's own");
-    return scheduler::ServiceSharing{directory, jobs};
+    spdlog::warn(
+        "fleet mode shares the nodes, the job queue and the findings so far: verdicts are still this "
+        "node's own");
+    return scheduler::ServiceSharing{directory, jobs, findings};
 }
 
 } // namespace

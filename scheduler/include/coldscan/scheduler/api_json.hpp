@@ -86,6 +86,20 @@ struct ScanSubmission {
 // GET /v1/nodes: {"nodes": [{name, version, signature_set, started, heartbeat, running_jobs, datastores,
 // alive}]}.
 [[nodiscard]] std::string nodes_body(const std::vector<NodeView>& nodes);
+// GET /v1/findings and /v1/stats take the same filters as query parameters: signature, image, host, path
+// (substring), kind, since, until (ISO 8601 UTC, "2026-11-23T10:00:00Z"), and for findings offset and limit
+// (default 100, at most 1000). Errors: invalid_argument (a bad time or number, an unknown parameter).
+[[nodiscard]] Expected<FindingQuery> finding_query(const std::multimap<std::string, std::string>& params);
+// The same filters as the query string the client sends ("?signature=...&limit=..."; "" when none).
+[[nodiscard]] std::string finding_query_string(const FindingQuery& query);
+// {"total", "offset", "limit", "findings": [{kind, image, host, datastore, device, path, sha256, signature,
+// engine, signature_set, job, node, at (ISO 8601)}]}.
+[[nodiscard]] std::string findings_body(const FindingPage& page, const FindingQuery& query);
+[[nodiscard]] Expected<FindingPage> parse_findings_body(std::string_view body);
+// {"total", "per_day": [{"day", "count"}], "per_signature": [{"signature", "count"}], "per_host": [{"host",
+// "count"}]}.
+[[nodiscard]] std::string stats_body(const FindingStats& stats);
+[[nodiscard]] Expected<FindingStats> parse_stats_body(std::string_view body);
 [[nodiscard]] std::string hosts_body(const std::vector<HostView>& hosts,
                                      const std::vector<DatastoreView>& datastores);
 [[nodiscard]] std::string plan_body(const Plan& plan);

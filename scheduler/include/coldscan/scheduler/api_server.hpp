@@ -60,6 +60,8 @@ public:
     [[nodiscard]] virtual std::vector<HostView> hosts() const = 0;
     [[nodiscard]] virtual std::vector<DatastoreView> datastores() const = 0;
     [[nodiscard]] virtual Expected<std::vector<NodeView>> nodes() const = 0;
+    [[nodiscard]] virtual Expected<FindingPage> findings(const FindingQuery& query) const = 0;
+    [[nodiscard]] virtual Expected<FindingStats> finding_stats(const FindingQuery& query) const = 0;
     [[nodiscard]] virtual Plan plan() const = 0;
     [[nodiscard]] virtual ServiceCounters counters() const = 0;
     [[nodiscard]] virtual ServiceHealth health() const = 0;

@@ -17,6 +17,7 @@
 #pragma once
 
 #include "coldscan/common/error.hpp"
+#include "coldscan/scheduler/finding_store.hpp"
 #include "coldscan/scheduler/job_queue.hpp"
 #include "coldscan/scheduler/node_directory.hpp"
 #include "coldscan/scheduler/plan.hpp"
@@ -120,6 +121,7 @@ struct ServiceCounters {
 struct ServiceSharing {
     std::shared_ptr<NodeDirectory> nodes;
     std::shared_ptr<JobStore> jobs;
+    std::shared_ptr<FindingStore> findings; // none: STATE/findings.jsonl
 };
 
 struct ServiceHealth {
@@ -162,6 +164,10 @@ public:
     [[nodiscard]] ServiceHealth health() const;
     // Every node: this one alone, or each of the fleet's (GET /v1/nodes). Errors: the directory's (io).
     [[nodiscard]] Expected<std::vector<NodeView>> nodes() const;
+    // The findings of every scan (of the fleet, in fleet mode) that match, newest first, one page
+    // (GET /v1/findings), and their counts per day, signature and host (GET /v1/stats). Errors: the store's.
+    [[nodiscard]] Expected<FindingPage> findings(const FindingQuery& query) const;
+    [[nodiscard]] Expected<FindingStats> finding_stats(const FindingQuery& query) const;
     // Jobs per status, from one pass over the queue (every status present, 0 when none).
     [[nodiscard]] std::map<JobStatus, std::size_t> job_counts() const;
 
