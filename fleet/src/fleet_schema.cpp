@@ -12,7 +12,7 @@ namespace {
 constexpr std::string_view k_lock_key = "7165064710858170734";
 
 // Migration N brings the schema from version N-1 to N. Never edit one that has shipped: add the next.
-constexpr std::array<std::string_view, 3> k_migrations = {
+constexpr std::array<std::string_view, 4> k_migrations = {
     // 1: the nodes of the fleet, each with its last heartbeat. instance: a random id per process, so that a
     // second process under a live node's name is refused.
     R"sql(
@@ -95,6 +95,16 @@ CREATE INDEX coldscan_findings_by_time ON coldscan_findings (at DESC, image, dev
 CREATE INDEX coldscan_findings_by_signature ON coldscan_findings (signature, at DESC);
 CREATE INDEX coldscan_findings_by_image ON coldscan_findings (image, at DESC);
 CREATE INDEX coldscan_findings_by_host ON coldscan_findings (host, at DESC);
+)sql",
+    // 4: content verdicts every node shares (the verdict cache's level 2: content digest and signature-set
+    // context -> verdict record, as the local RocksDB holds them).
+    R"sql(
+CREATE TABLE coldscan_verdicts (
+    key   bytea PRIMARY KEY,
+    value bytea NOT NULL,
+    node  text NOT NULL,
+    at    timestamptz NOT NULL DEFAULT now()
+);
 )sql",
 };
 

@@ -98,6 +98,7 @@ Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config, 
                       damage);
     }
     impl->store = std::shared_ptr<scanner::KvStore>(std::move(*store));
+    impl->scan_store = sharing.scan_store ? sharing.scan_store(impl->store) : impl->store;
     if (sharing.jobs) {
         impl->queue = std::move(sharing.jobs);
     } else {

@@ -159,7 +159,9 @@ struct ScanService::Impl {
 
     ServiceConfig config;
     std::filesystem::path state_dir;
-    std::shared_ptr<scanner::KvStore> store;
+    std::shared_ptr<scanner::KvStore> store; // STATE/store: the verdict cache and the local job queue
+    std::shared_ptr<scanner::KvStore>
+        scan_store;                  // what scans use: store, or the fleet's shared verdicts on it
     std::shared_ptr<JobStore> queue; // JobQueue, or the fleet's shared store
     std::shared_ptr<FindingStore> findings;
     std::unique_ptr<ReadBudgets> budgets;

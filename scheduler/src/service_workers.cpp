@@ -255,7 +255,7 @@ void ScanService::Impl::run_job(const std::string& id, const std::shared_ptr<Wor
         const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
         options.threads = config.threads != 0 ? config.threads : cores;
         options.bytes_in_flight = 128ULL << 20;
-        options.shared_store = store;
+        options.shared_store = scan_store;
         options.cache_dir = state_dir / "store";
         ServiceEvents events(id);
         const auto started = SteadyClock::now();

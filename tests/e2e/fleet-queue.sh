@@ -12,7 +12,8 @@
 #      says its lease is lost, and writes nothing (fencing);
 #   4. PostgreSQL restarts while a job runs: the nodes reconnect and every job ends succeeded;
 #   5. every node's API answers for the whole fleet: the same jobs, each with the node that ran it, and the
-#      same findings and counts (the killed node's partial scan recorded none).
+#      same findings and counts (the killed node's partial scan recorded none); shared verdicts: copies of
+#      one image scanned on other nodes after the first ran no engine.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -195,6 +196,23 @@ done
 "$coldscan" findings --server "http://127.0.0.1:${node_port[${live[1]}]}" --image "$work/slow/slow-infected.qcow2" \
     --kind DETECTION >findings.txt || fail "coldscan findings: exit $?"
 grep -q "^1-$detections of $detections finding" findings.txt || fail "coldscan findings: $(tail -3 findings.txt)"
+# Shared verdicts: the clean image and its four copies are one content set; after the first scan of it, no
+# node ran the engines on it again, and some of those scans ran on another node than the first.
+clean_jobs=$(psql "$uri" -Atc "SELECT id || ' ' || node FROM coldscan_jobs WHERE id IN ('$clean', '$clone1', '$clone2', '$clone3', '$clone4') ORDER BY updated_at, id")
+first_node=""
+elsewhere=0
+while read -r id node; do
+    engines=$(json_field "$(curl -fsS "http://127.0.0.1:${node_port[$other]}/v1/scans/$id/report")" 'j["cache"]["engine_scans"]')
+    if [[ -z $first_node ]]; then
+        first_node=$node
+        [[ $engines -gt 0 ]] || fail "the first scan of the clean content ran no engine"
+        continue
+    fi
+    [[ $engines -eq 0 ]] || fail "job $id on $node ran the engines on $engines content(s) the fleet had verdicts for"
+    [[ $node != "$first_node" ]] && elsewhere=$((elsewhere + 1))
+done <<<"$clean_jobs"
+[[ $elsewhere -ge 1 ]] || fail "every scan of the clean content ran on $first_node: sharing not shown"
+echo "ok: shared verdicts: after $first_node's first scan, $elsewhere scan(s) on other nodes ran no engine"
 ran_on=$(psql "$uri" -Atc "SELECT count(DISTINCT node) FROM coldscan_jobs")
 echo "ok: both live nodes list the 6 jobs, succeeded, each with its node (ran on $ran_on nodes)"
 

@@ -5,6 +5,7 @@
 #include "coldscan/fleet/pg_finding_store.hpp"
 #include "coldscan/fleet/pg_job_queue.hpp"
 #include "coldscan/fleet/pg_node_directory.hpp"
+#include "coldscan/fleet/pg_verdict_store.hpp"
 #include "coldscan/scheduler/api_server.hpp"
 #include "coldscan/scheduler/scan_service.hpp"
 #include "coldscan/scheduler/service_config.hpp"
@@ -100,7 +101,8 @@ Expected<scheduler::ServiceSharing> join_fleet(const scheduler::ServiceConfig& c
     auto jobs_db = connect("jobs", std::chrono::seconds{10});
     auto keeper_db = connect("leases", std::max(std::chrono::seconds{2}, fleet.lease / 4));
     auto findings_db = connect("findings", std::chrono::seconds{10});
-    for (const auto* opened : {&jobs_db, &keeper_db, &findings_db}) {
+    auto verdicts_db = connect("verdicts", std::chrono::seconds{10});
+    for (const auto* opened : {&jobs_db, &keeper_db, &findings_db, &verdicts_db}) {
         if (!*opened) {
             return std::unexpected(opened->error());
         }
@@ -115,7 +117,12 @@ Expected<scheduler::ServiceSharing> join_fleet(const scheduler::ServiceConfig& c
     spdlog::warn(
         "fleet mode shares the nodes, the job queue and the findings so far: verdicts are still this "
         "node's own");
-    return scheduler::ServiceSharing{directory, jobs, findings};
+    auto verdicts = std::make_shared<fleet::PgConnection>(std::move(*verdicts_db));
+    auto scan_store = [verdicts, node = fleet.node](std::shared_ptr<scanner::KvStore> local) {
+        return std::shared_ptr<scanner::KvStore>(
+            std::make_shared<fleet::PgVerdictStore>(std::move(local), std::move(*verdicts), node));
+    };
+    return scheduler::ServiceSharing{directory, jobs, findings, scan_store};
 }
 
 } // namespace

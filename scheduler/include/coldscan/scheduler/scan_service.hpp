@@ -25,6 +25,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -122,6 +123,9 @@ struct ServiceSharing {
     std::shared_ptr<NodeDirectory> nodes;
     std::shared_ptr<JobStore> jobs;
     std::shared_ptr<FindingStore> findings; // none: STATE/findings.jsonl
+    // The store the scans use, made from the service's own (STATE/store): a fleet's puts the shared verdicts
+    // behind it. None: the service's own.
+    std::function<std::shared_ptr<scanner::KvStore>(std::shared_ptr<scanner::KvStore> local)> scan_store;
 };
 
 struct ServiceHealth {

@@ -1,0 +1,162 @@
+#include "coldscan/fleet/pg_verdict_store.hpp"
+
+#include "coldscan/common/log.hpp"
+#include "coldscan/common/text.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace coldscan::fleet {
+namespace {
+
+using scanner::KeySpace;
+
+constexpr std::size_t k_batch = 500;
+
+// bytea as PostgreSQL's text input reads it.
+std::string bytea_text(std::string_view bytes) {
+    return "\\x" + hex_encode(bytes);
+}
+
+std::optional<std::string> bytes_of_hex(std::string_view hex) {
+    if (hex.size() % 2 != 0) {
+        return std::nullopt;
+    }
+    std::string out;
+    out.reserve(hex.size() / 2);
+    for (std::size_t i = 0; i < hex.size(); i += 2) {
+        const auto digit = [](char c) -> int {
+            return c >= '0' && c <= '9'   ? c - '0'
+                   : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                   : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                          : -1;
+        };
+        const int high = digit(hex[i]);
+        const int low = digit(hex[i + 1]);
+        if (high < 0 || low < 0) {
+            return std::nullopt;
+        }
+        out += static_cast<char>(high * 16 + low);
+    }
+    return out;
+}
+
+} // namespace
+
+PgVerdictStore::PgVerdictStore(std::shared_ptr<scanner::KvStore> local, PgConnection connection,
+                               std::string node)
+    : m_local(std::move(local)), m_node(std::move(node)), m_db(std::move(connection)) {}
+
+PgVerdictStore::~PgVerdictStore() {
+    flush();
+}
+
+void PgVerdictStore::warn_once(const Error& error) const {
+    if (!m_warned) {
+        spdlog::warn("fleet: shared verdicts unavailable, this node scans what it does not know itself: {}",
+                     error.message);
+    }
+    m_warned = true;
+}
+
+Expected<std::optional<std::string>> PgVerdictStore::get(KeySpace space, std::string_view key) const {
+    auto local = m_local->get(space, key);
+    if (space != KeySpace::content_verdict || !local || *local) {
+        return local;
+    }
+    std::optional<std::string> shared;
+    {
+        std::lock_guard lock(m_db_mutex);
+        auto row = m_db.exec_reconnecting(
+            "SELECT encode(value, 'hex') FROM coldscan_verdicts WHERE key = $1::bytea", {bytea_text(key)});
+        if (!row) {
+            warn_once(row.error());
+            return local; // a miss: the content is scanned
+        }
+        m_warned = false;
+        if (!row->empty() && row->rows().front().front()) {
+            shared = bytes_of_hex(*row->rows().front().front());
+        }
+    }
+    if (!shared) {
+        return local;
+    }
+    m_shared_hits.fetch_add(1);
+    // Kept here too: the next lookup of it is local. A failure to keep it costs a lookup, nothing else.
+    (void)m_local->put(space, key, *shared);
+    return shared;
+}
+
+Expected<void> PgVerdictStore::put(KeySpace space, std::string_view key, std::string_view value) {
+    if (auto stored = m_local->put(space, key, value); !stored) {
+        return stored;
+    }
+    if (space != KeySpace::content_verdict) {
+        return {};
+    }
+    bool full = false;
+    {
+        std::lock_guard lock(m_buffer_mutex);
+        m_buffer.emplace_back(key, value);
+        full = m_buffer.size() >= k_batch;
+    }
+    if (full) {
+        flush();
+    }
+    return {};
+}
+
+void PgVerdictStore::flush() {
+    std::vector<std::pair<std::string, std::string>> batch;
+    {
+        std::lock_guard lock(m_buffer_mutex);
+        batch.swap(m_buffer);
+    }
+    if (batch.empty()) {
+        return;
+    }
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& [key, value] : batch) {
+        rows.push_back({hex_encode(key), hex_encode(value)});
+    }
+    std::lock_guard lock(m_db_mutex);
+    // The newest record wins: both are valid verdicts, the later one carries the later use.
+    auto written = m_db.exec_reconnecting(
+        "INSERT INTO coldscan_verdicts (key, value, node) SELECT decode(r->>0, 'hex'), decode(r->>1, 'hex'), "
+        "$2 "
+        "FROM jsonb_array_elements($1::jsonb) AS r ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
+        "node = EXCLUDED.node, at = now()",
+        {rows.dump(), m_node});
+    if (!written) {
+        spdlog::warn("fleet: {} verdict(s) not shared: {}", batch.size(), written.error().message);
+    }
+}
+
+Expected<void> PgVerdictStore::erase(KeySpace space, std::string_view key) {
+    return m_local->erase(space, key);
+}
+
+Expected<void>
+PgVerdictStore::for_each(KeySpace space,
+                         const std::function<bool(std::string_view, std::string_view)>& visit) const {
+    return m_local->for_each(space, visit);
+}
+
+Expected<void> PgVerdictStore::sync() {
+    auto synced = m_local->sync();
+    flush();
+    return synced;
+}
+
+Expected<void> PgVerdictStore::verify_checksums() const {
+    return m_local->verify_checksums();
+}
+
+Expected<void> PgVerdictStore::compact() {
+    return m_local->compact();
+}
+
+std::string PgVerdictStore::open_problem() const {
+    return m_local->open_problem();
+}
+
+} // namespace coldscan::fleet
