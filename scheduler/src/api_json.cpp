@@ -678,8 +678,30 @@ std::string escape_label_value(std::string_view value) {
     return out;
 }
 
+void node_metrics(Exposition& out, const std::vector<NodeView>& nodes) {
+    if (nodes.empty()) {
+        return;
+    }
+    std::size_t alive = 0;
+    std::size_t running = 0;
+    out.family("coldscan_node_running_jobs", "gauge",
+               "Jobs each node of the fleet runs, as it last reported.");
+    for (const auto& node : nodes) {
+        out.sample("coldscan_node_running_jobs", "node", node.name, std::to_string(node.running_jobs));
+        alive += node.alive ? 1 : 0;
+        running += node.alive ? node.running_jobs : 0;
+    }
+    out.family("coldscan_nodes", "gauge",
+               "Nodes of the fleet by state (silent: no report within its lease).");
+    out.sample("coldscan_nodes", "state", "alive", std::to_string(alive));
+    out.sample("coldscan_nodes", "state", "silent", std::to_string(nodes.size() - alive));
+    out.family("coldscan_fleet_running_jobs", "gauge", "Jobs the fleet's alive nodes run.");
+    out.sample("coldscan_fleet_running_jobs", std::to_string(running));
+}
+
 std::string metrics_text(const ServiceCounters& counters, const std::vector<HostView>& hosts,
-                         const std::vector<DatastoreView>& datastores, const JobCounts& counts) {
+                         const std::vector<DatastoreView>& datastores, const JobCounts& counts,
+                         const std::vector<NodeView>& nodes) {
     Exposition out;
     out.family("coldscan_jobs", "gauge", "Jobs in the queue by state.");
     for (const JobStatus status : k_job_statuses) {
@@ -747,6 +769,7 @@ std::string metrics_text(const ServiceCounters& counters, const std::vector<Host
         out.sample("coldscan_datastore_bytes_read_total", "datastore", datastore.spec.name,
                    std::to_string(datastore.bytes_read));
     }
+    node_metrics(out, nodes);
     return out.take();
 }
 

@@ -568,9 +568,10 @@ void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res)
     }
     case Endpoint::metrics: {
         const api::JobCounts counts = backend->job_counts();
-        res.set_content(
-            api::metrics_text(backend->counters(), backend->hosts(), backend->datastores(), counts),
-            "text/plain; version=0.0.4; charset=utf-8");
+        const auto nodes = backend->nodes(); // without the fleet's database: the rest still answers
+        res.set_content(api::metrics_text(backend->counters(), backend->hosts(), backend->datastores(),
+                                          counts, nodes ? *nodes : std::vector<NodeView>{}),
+                        "text/plain; version=0.0.4; charset=utf-8");
         return;
     }
     }

@@ -213,6 +213,10 @@ while read -r id node; do
 done <<<"$clean_jobs"
 [[ $elsewhere -ge 1 ]] || fail "every scan of the clean content ran on $first_node: sharing not shown"
 echo "ok: shared verdicts: after $first_node's first scan, $elsewhere scan(s) on other nodes ran no engine"
+metrics=$(curl -fsS "http://127.0.0.1:${node_port[$other]}/metrics")
+grep -qx 'coldscan_nodes{state="alive"} 2' <<<"$metrics" && grep -qx 'coldscan_nodes{state="silent"} 1' <<<"$metrics" &&
+    grep -qx 'coldscan_jobs{state="succeeded"} 6' <<<"$metrics" ||
+    fail "/metrics on $other: $(grep -E '^coldscan_(nodes|jobs)' <<<"$metrics")"
 ran_on=$(psql "$uri" -Atc "SELECT count(DISTINCT node) FROM coldscan_jobs")
 echo "ok: both live nodes list the 6 jobs, succeeded, each with its node (ran on $ran_on nodes)"
 

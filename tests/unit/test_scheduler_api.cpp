@@ -502,8 +502,9 @@ TEST_CASE("metrics_text", "[scheduler]") {
     HostView odd = sample_host("odd\"host\\\nname");
     odd.pressure.reset();
     odd.throttled = true;
-    const std::string text = api::metrics_text(counters, {sample_host("kvm01"), odd}, {sample_datastore()},
-                                               {{JobStatus::queued, 4}, {JobStatus::dead_letter, 1}});
+    const std::string text =
+        api::metrics_text(counters, {sample_host("kvm01"), odd}, {sample_datastore()},
+                          {{JobStatus::queued, 4}, {JobStatus::dead_letter, 1}}, sample_nodes());
     const auto has_line = [&](const std::string& line) {
         return text.find(line + "\n") != std::string::npos;
     };
@@ -524,6 +525,9 @@ TEST_CASE("metrics_text", "[scheduler]") {
     CHECK(has_line("coldscan_signature_reloads_total 2"));
     CHECK(has_line("coldscan_signature_reload_failures_total 1"));
     CHECK(has_line("coldscan_job_queue_write_errors_total 2"));
+    CHECK(has_line(R"(coldscan_nodes{state="alive"} 1)"));
+    CHECK(has_line(R"(coldscan_nodes{state="silent"} 1)"));
+    CHECK(has_line("coldscan_fleet_running_jobs " + std::to_string(sample_nodes()[0].running_jobs)));
     CHECK(has_line(R"(coldscan_host_running_scans{host="kvm01"} 2)"));
     CHECK(has_line(R"(coldscan_host_max_concurrent_scans{host="kvm01"} 3)"));
     CHECK(has_line(R"(coldscan_host_pressure{host="kvm01"} 0.25)"));
@@ -534,7 +538,7 @@ TEST_CASE("metrics_text", "[scheduler]") {
     CHECK(text.find(R"(coldscan_host_pressure{host="odd)") == std::string::npos); // unknown: no sample
     CHECK(has_line(R"(coldscan_datastore_running_scans{datastore="nfs-a"} 2)"));
     CHECK(has_line(R"(coldscan_datastore_bytes_read_total{datastore="nfs-a"} 8192)"));
-    // Every sample's family is declared before it, once.
+    // Every sample's family is declared before it, once (20 of the node, 3 of the fleet).
     std::size_t types = 0;
     std::size_t helps = 0;
     for (std::size_t at = text.find("# TYPE "); at != std::string::npos; at = text.find("# TYPE ", at + 1)) {
@@ -543,8 +547,8 @@ TEST_CASE("metrics_text", "[scheduler]") {
     for (std::size_t at = text.find("# HELP "); at != std::string::npos; at = text.find("# HELP ", at + 1)) {
         ++helps;
     }
-    CHECK(types == 20);
-    CHECK(helps == 20);
+    CHECK(types == 23);
+    CHECK(helps == 23);
     CHECK(api::escape_label_value("a\\b\"c\nd") == "a\\\\b\\\"c\\nd");
 }
 

@@ -107,8 +107,12 @@ struct ScanSubmission {
 [[nodiscard]] std::string health_body(const ServiceHealth& health, const JobCounts& counts);
 
 // The Prometheus text exposition (format 0.0.4) of everything /metrics shows.
+// The job gauges count what the queue holds: the fleet's jobs in fleet mode; the counters are this node's.
+// nodes: every node of the fleet (coldscan_node_running_jobs per node, coldscan_nodes by alive/silent, and
+// coldscan_fleet_running_jobs, the fleet's total).
 [[nodiscard]] std::string metrics_text(const ServiceCounters& counters, const std::vector<HostView>& hosts,
-                                       const std::vector<DatastoreView>& datastores, const JobCounts& counts);
+                                       const std::vector<DatastoreView>& datastores, const JobCounts& counts,
+                                       const std::vector<NodeView>& nodes = {});
 // A label value escaped for the exposition format: backslash, double quote and newline.
 [[nodiscard]] std::string escape_label_value(std::string_view value);
 
