@@ -51,7 +51,8 @@ TimePoint service_now() {
 
 ScanService::Impl::Impl(ServiceConfig service_config)
     : config(std::move(service_config)), state_dir(config.state_dir),
-      m_scheduler(config.inventory, SchedulerOptions{config.nightly_windows}),
+      m_scheduler(config.inventory, SchedulerOptions{.nightly_windows = config.nightly_windows,
+                                                     .max_running = config.max_scans}),
       m_pressure(config.inventory.hosts().size()) {}
 
 ScanService::ScanService(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}

@@ -139,7 +139,7 @@ void Scheduler::serve_lane(Lane lane, TimePoint now, std::uint64_t first_sequenc
 bool Scheduler::serve_host(Lane lane, std::size_t host, TimePoint now, std::uint64_t first_sequence_of_step,
                            Decision& decision) {
     HostState& state = m_hosts[host];
-    if (lane != Lane::gate && (!host_has_room(host) || throttled(host))) {
+    if (lane != Lane::gate && (!node_has_room() || !host_has_room(host) || throttled(host))) {
         return false;
     }
     if (lane == Lane::paused) {
@@ -281,6 +281,10 @@ Scheduler::JobRecord& Scheduler::record(const std::string& id) {
 
 bool Scheduler::throttled(std::size_t host) const {
     return m_hosts[host].pressure > m_inventory.hosts()[host].pressure_threshold;
+}
+
+bool Scheduler::node_has_room() const {
+    return m_options.max_running == 0 || m_counts[index_of(JobState::running)] < m_options.max_running;
 }
 
 bool Scheduler::host_has_room(std::size_t host) const {

@@ -40,8 +40,8 @@ constexpr std::array<std::string_view, 7> k_day_names = {"sun", "mon", "tue", "w
 
 constexpr std::array<std::string_view, 9> k_sections = {
     "service", "api", "signatures", "limits", "libvirt", "fleet", "host", "datastore", "nightly_window"};
-constexpr std::array<std::string_view, 4> k_service_keys = {"state_dir", "threads", "max_attempts",
-                                                            "shutdown_grace"};
+constexpr std::array<std::string_view, 5> k_service_keys = {"state_dir", "threads", "max_scans",
+                                                            "max_attempts", "shutdown_grace"};
 constexpr std::array<std::string_view, 5> k_api_keys = {"listen", "auth_token", "max_request_bytes",
                                                         "requests_per_second", "request_burst"};
 constexpr std::array<std::string_view, 3> k_signature_keys = {"clamav_db", "yara_rules", "sandbox"};
@@ -584,6 +584,7 @@ void read_service(Reader& reader, const std::optional<Scope>& section, ServiceCo
     }
     assign_if(reader.absolute_path(scope, "state_dir"), config.state_dir);
     assign_if(reader.integer(scope, "threads", 0, k_max_scans), config.threads);
+    assign_if(reader.integer(scope, "max_scans", 0, k_max_scans), config.max_scans);
     assign_if(reader.integer(scope, "max_attempts", 1, 1000), config.max_attempts);
     assign_if(reader.seconds(scope, "shutdown_grace", 0, k_day_seconds), config.shutdown_grace);
 }

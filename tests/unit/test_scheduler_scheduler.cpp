@@ -429,3 +429,21 @@ TEST_CASE("Scheduler::next_wakeup", "[scheduler]") {
         CHECK_FALSE(scheduler.next_wakeup(at(0, 23)).has_value());
     }
 }
+
+TEST_CASE("Scheduler rule 6: a node's capacity bounds what it starts, gate jobs aside", "[scheduler]") {
+    SchedulerOptions options;
+    options.max_running = 1;
+    Scheduler scheduler(small_inventory(), options);
+    submit(scheduler, make_job("n1", "esx1", "ds1", Priority::nightly, t0));
+    submit(scheduler, make_job("n2", "esx2", "ds2", Priority::on_demand, t0));
+    const Decision first = scheduler.step(t0);
+    CHECK(first.start == std::vector<std::string>{"n2"}); // the caps allow both; the node runs one
+    CHECK(scheduler.step(t0).empty());
+    submit(scheduler, make_job("g1", "esx1", "ds1", Priority::gate, t0));
+    CHECK(scheduler.step(t0).start == std::vector<std::string>{"g1"}); // a power-on does not wait for it
+    CHECK(scheduler.count(JobState::running) == 2);
+    finish(scheduler, "n2", t0);
+    CHECK(scheduler.step(t0).empty()); // still one running (the gate job): n1 waits
+    finish(scheduler, "g1", t0);
+    CHECK(scheduler.step(t0).start == std::vector<std::string>{"n1"});
+}

@@ -273,6 +273,7 @@ TEST_CASE("parse_service_config", "[scheduler]") {
         const ServiceConfig config = accepted(R"toml([service]
 state_dir = "/srv/coldscan/state"
 threads = 4
+max_scans = 2
 max_attempts = 5
 shutdown_grace = "2m"
 
@@ -318,6 +319,7 @@ days = ["FRI-mon", "wed"]
 )toml");
         CHECK(config.state_dir.string() == "/srv/coldscan/state");
         CHECK(config.threads == 4);
+        CHECK(config.max_scans == 2);
         CHECK(config.max_attempts == 5);
         CHECK(config.shutdown_grace == 120s);
         CHECK(config.api.listen.address == "::1");
@@ -411,6 +413,8 @@ days = ["FRI-mon", "wed"]
               "test.toml:3: [service] max_attempts: must be more than 0 (got 0)");
         CHECK(refusal(in_service("threads = -2\n")) ==
               "test.toml:3: [service] threads: must be at least 0 (got -2)");
+        CHECK(refusal(in_service("max_scans = -1\n")) ==
+              "test.toml:3: [service] max_scans: must be at least 0 (got -1)");
         CHECK(refusal(R"([service]
 state_dir = "/s"
 [[host]]

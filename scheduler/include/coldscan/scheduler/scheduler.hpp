@@ -27,6 +27,7 @@
 //     resumes nothing until the pressure falls to the threshold or below. Gate jobs still start there (a
 //     power-on waits on them, and the scan's own load is one job); they may also pause nightly jobs there.
 //     Running jobs are not stopped.
+//  6. Capacity. With options.max_running, nothing but a gate job starts or resumes while that many run.
 // Thread rule: one owner thread; not thread-safe (the daemon wraps it).
 #pragma once
 
@@ -56,6 +57,9 @@ struct SchedulerOptions {
     // scans at about 110 MB/s on two cores).
     std::uint64_t assumed_scan_bytes_per_second = 100ULL << 20;
     Duration plan_horizon = std::chrono::days{14}; // plan() looks no further
+    // Rule 6: at most this many jobs run at once on this scheduler (a node's own capacity: in a fleet the
+    // other nodes then get the slots it leaves); gate jobs are not held back by it. 0: no such limit.
+    unsigned max_running = 0;
 };
 
 // What the caller must do now, in this order: pause, resume, start.
@@ -154,6 +158,7 @@ private:
     };
 
     [[nodiscard]] bool throttled(std::size_t host) const;
+    [[nodiscard]] bool node_has_room() const;
     [[nodiscard]] bool host_has_room(std::size_t host) const;
     [[nodiscard]] bool datastore_has_room(std::size_t datastore) const;
     // Serves one lane: hosts take turns, one job each, until no host can start another.

@@ -1,6 +1,6 @@
 // The configuration of the scan service (`coldscan serve --config FILE`), read from a TOML file.
 // scheduler/dist/coldscan.toml.example documents every key, its meaning and its default; in short:
-//   [service]          state_dir (required), threads, max_attempts, shutdown_grace
+//   [service]          state_dir (required), threads, max_scans, max_attempts, shutdown_grace
 //   [api]              listen, auth_token, max_request_bytes, requests_per_second, request_burst
 //   [signatures]       clamav_db, yara_rules, sandbox
 //   [limits]           max_file_size, max_scan_size, max_recursion, max_files, max_scan_time, yara_timeout
@@ -90,8 +90,10 @@ struct ServiceConfig {
     explicit ServiceConfig(Inventory hosts_and_datastores) : inventory(std::move(hosts_and_datastores)) {}
 
     // [service]
-    std::filesystem::path state_dir;         // absolute: job queue, verdict cache; created by the service
-    unsigned threads = 0;                    // scan threads; 0 = all cores
+    std::filesystem::path state_dir; // absolute: job queue, verdict cache; created by the service
+    unsigned threads = 0;            // scan threads; 0 = all cores
+    unsigned max_scans = 0;          // scans this node runs at once (gate scans aside); 0 = the caps'
+
     unsigned max_attempts = 3;               // a job that failed this many times is dead-lettered
     std::chrono::seconds shutdown_grace{60}; // on SIGTERM, running scans get this long to finish
     // [api]
