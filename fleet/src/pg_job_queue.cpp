@@ -548,6 +548,7 @@ void PgJobQueue::renew_leases() {
     }
     const auto sent = SteadyClock::now();
     Expected<PgResult> renewed = PgResult{};
+    Expected<scheduler::FleetLoad> load = make_error(Errc::io, "not read");
     {
         std::lock_guard lock(m_keeper_db_mutex);
         const PgParams params{m_options.node, std::to_string(m_options.lease.count()), json_array(fences)};
@@ -556,6 +557,9 @@ void PgJobQueue::renew_leases() {
             "'1 second' WHERE node = $1 AND status IN ('running', 'paused') AND fence IN "
             "(SELECT jsonb_array_elements_text($3::jsonb)::bigint) RETURNING id, fence";
         renewed = m_keeper_db.exec_reconnecting(sql, params);
+        if (renewed) {
+            load = load_locked();
+        }
     }
     std::vector<std::string> lost;
     {
@@ -584,6 +588,42 @@ void PgJobQueue::renew_leases() {
         spdlog::warn("fleet: cannot renew this node's leases: {}", renewed.error().message);
     }
     tell_lost(lost);
+    if (load) {
+        std::lock_guard calls(m_listener_mutex);
+        if (m_load_listener) {
+            m_load_listener(*load);
+        }
+    }
+}
+
+Expected<scheduler::FleetLoad> PgJobQueue::load_locked() {
+    auto rows =
+        m_keeper_db.exec("WITH live AS (SELECT host, datastore, node FROM coldscan_jobs WHERE status = "
+                         "'running' AND lease_until > "
+                         "clock_timestamp()), mine AS (SELECT host, datastore FROM live WHERE node = $1) "
+                         "SELECT 'host' AS kind, host AS name, count(*) FILTER (WHERE node = $1) AS mine, "
+                         "count(*) AS total FROM "
+                         "live WHERE host IN (SELECT host FROM mine) GROUP BY host "
+                         "UNION ALL SELECT 'datastore', datastore, count(*) FILTER (WHERE node = $1), "
+                         "count(*) FROM live WHERE "
+                         "datastore IN (SELECT datastore FROM mine) GROUP BY datastore",
+                         {m_options.node});
+    if (!rows) {
+        return std::unexpected(rows.error());
+    }
+    scheduler::FleetLoad load;
+    for (std::size_t row = 0; row < rows->size(); ++row) {
+        scheduler::FleetLoad::Entry entry{text(*rows, row, "name"),
+                                          static_cast<unsigned>(std::stoul(text(*rows, row, "mine"))),
+                                          static_cast<unsigned>(std::stoul(text(*rows, row, "total")))};
+        (text(*rows, row, "kind") == "host" ? load.hosts : load.datastores).push_back(std::move(entry));
+    }
+    return load;
+}
+
+void PgJobQueue::set_load_listener(std::function<void(const scheduler::FleetLoad& load)> listener) {
+    std::lock_guard calls(m_listener_mutex);
+    m_load_listener = std::move(listener);
 }
 
 void PgJobQueue::expire_leases() {

@@ -51,11 +51,12 @@ ReadBudgets::ReadBudgets(const Inventory& inventory) {
     for (const auto& host : inventory.hosts()) {
         const auto rate = host.max_read_bytes_per_second;
         const auto slow = pressure_rate_of(rate);
-        m_hosts.push_back(Account{TokenBucket(rate, burst_of(rate)), TokenBucket(slow, burst_of(slow))});
+        m_hosts.push_back(
+            Account{rate, TokenBucket(rate, burst_of(rate)), TokenBucket(slow, burst_of(slow))});
     }
     for (const auto& datastore : inventory.datastores()) {
         const auto rate = datastore.max_read_bytes_per_second;
-        m_datastores.push_back(Account{TokenBucket(rate, burst_of(rate)), TokenBucket(0, 0)});
+        m_datastores.push_back(Account{rate, TokenBucket(rate, burst_of(rate)), TokenBucket(0, 0)});
     }
 }
 
@@ -75,6 +76,37 @@ Duration ReadBudgets::charge(std::size_t host, std::size_t datastore, std::uint6
 void ReadBudgets::set_throttled(std::size_t host, bool throttled) {
     std::lock_guard lock(m_mutex);
     m_hosts.at(host).throttled = throttled;
+}
+
+namespace {
+
+void share_of(std::uint64_t full_rate, double share, TokenBucket& bucket) {
+    if (full_rate == 0) {
+        return; // unlimited stays unlimited
+    }
+    constexpr std::uint64_t k_floor = 256ULL << 10; // a share never stalls a reader outright
+    const auto rate = std::max<std::uint64_t>(
+        k_floor, static_cast<std::uint64_t>(static_cast<double>(full_rate) * std::clamp(share, 0.0, 1.0)));
+    bucket.set_rate(rate, burst_of(rate), now_ms());
+}
+
+} // namespace
+
+void ReadBudgets::set_host_share(std::size_t host, double share) {
+    std::lock_guard lock(m_mutex);
+    Account& account = m_hosts.at(host);
+    share_of(account.full_rate, share, account.bucket);
+}
+
+void ReadBudgets::set_datastore_share(std::size_t datastore, double share) {
+    std::lock_guard lock(m_mutex);
+    Account& account = m_datastores.at(datastore);
+    share_of(account.full_rate, share, account.bucket);
+}
+
+std::uint64_t ReadBudgets::host_rate(std::size_t host) const {
+    std::lock_guard lock(m_mutex);
+    return m_hosts.at(host).bucket.rate();
 }
 
 std::uint64_t ReadBudgets::host_bytes(std::size_t host) const {

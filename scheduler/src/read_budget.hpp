@@ -30,6 +30,11 @@ public:
     [[nodiscard]] Duration charge(std::size_t host, std::size_t datastore, std::uint64_t bytes,
                                   TimePoint now);
     void set_throttled(std::size_t host, bool throttled);
+    // Fleet mode: this node's share (0..1] of a host's or datastore's read budget, from the node's live
+    // leases there against the fleet's (updated at each lease renewal); 1 on one node.
+    void set_host_share(std::size_t host, double share);
+    void set_datastore_share(std::size_t datastore, double share);
+    [[nodiscard]] std::uint64_t host_rate(std::size_t host) const; // what its readers here get now
     [[nodiscard]] std::uint64_t host_bytes(std::size_t host) const;
     [[nodiscard]] std::uint64_t datastore_bytes(std::size_t datastore) const;
 
@@ -39,6 +44,7 @@ public:
 
 private:
     struct Account {
+        std::uint64_t full_rate = 0; // the config's; bucket's rate is this node's share of it
         TokenBucket bucket;
         TokenBucket pressure; // charged only while throttled
         bool throttled = false;

@@ -117,6 +117,7 @@ Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config, 
     Impl* raw_impl = impl.get();
     impl->queue->set_lease_listener([raw_impl](const std::string& id) { raw_impl->on_lease_lost(id); });
     impl->budgets = std::make_unique<ReadBudgets>(impl->config.inventory);
+    impl->queue->set_load_listener([raw_impl](const FleetLoad& load) { raw_impl->on_fleet_load(load); });
 
     spdlog::info("loading signatures");
     impl->m_signature_stamp = impl->signature_folder_stamp();
@@ -739,6 +740,7 @@ void ScanService::shutdown(std::chrono::seconds grace) {
     }
     impl.m_worker_ended_cv.wait(lock, [&] { return impl.m_workers.empty(); });
     impl.queue->set_lease_listener({}); // the store may outlive this service
+    impl.queue->set_load_listener({});
     impl.m_quit = true;
     impl.wake();
     lock.unlock();

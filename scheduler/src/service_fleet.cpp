@@ -66,4 +66,29 @@ void ScanService::Impl::on_lease_lost(const std::string& id) {
     }
 }
 
+void ScanService::Impl::on_fleet_load(const FleetLoad& load) {
+    const auto& inventory = config.inventory;
+    std::vector<double> host_shares(inventory.hosts().size(), 1.0);
+    std::vector<double> datastore_shares(inventory.datastores().size(), 1.0);
+    const auto share = [](const FleetLoad::Entry& entry) {
+        return entry.total == 0 ? 1.0 : static_cast<double>(entry.mine) / static_cast<double>(entry.total);
+    };
+    for (const auto& entry : load.hosts) {
+        if (const auto index = inventory.host_index(entry.name)) {
+            host_shares[*index] = share(entry);
+        }
+    }
+    for (const auto& entry : load.datastores) {
+        if (const auto index = inventory.datastore_index(entry.name)) {
+            datastore_shares[*index] = share(entry);
+        }
+    }
+    for (std::size_t host = 0; host < host_shares.size(); ++host) {
+        budgets->set_host_share(host, host_shares[host]);
+    }
+    for (std::size_t datastore = 0; datastore < datastore_shares.size(); ++datastore) {
+        budgets->set_datastore_share(datastore, datastore_shares[datastore]);
+    }
+}
+
 } // namespace coldscan::scheduler

@@ -141,6 +141,9 @@ struct ScanService::Impl {
     void adopt_shared_jobs_locked(const Expected<std::vector<SharedJob>>& jobs);
     // From the store's lease keeper: the scan of id stops at once and writes nothing.
     void on_lease_lost(const std::string& id);
+    // From the store's lease keeper after each renewal: this node's share of each read budget where it reads
+    // (its live leases there against the fleet's). Takes no m_mutex, as on_lease_lost.
+    void on_fleet_load(const FleetLoad& load);
     [[nodiscard]] JobSlots slots_of(std::size_t host, std::size_t datastore,
                                     std::uint64_t estimated_bytes) const;
     // The datastores with a root that is a folder here.

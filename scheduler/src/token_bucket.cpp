@@ -52,6 +52,19 @@ Duration TokenBucket::delay_for(std::uint64_t bytes, TimePoint now) {
     return Duration(static_cast<Duration::rep>((debt + m_rate - 1) / m_rate));
 }
 
+void TokenBucket::set_rate(std::uint64_t rate_bytes_per_second, std::uint64_t burst_bytes, TimePoint now) {
+    if (m_rate == 0 || rate_bytes_per_second == 0) {
+        return;
+    }
+    if (m_last && now < *m_last) {
+        now = *m_last;
+    }
+    m_level = std::min(level_at(now), to_level(burst_bytes));
+    m_last = now;
+    m_rate = rate_bytes_per_second;
+    m_burst = burst_bytes;
+}
+
 std::uint64_t TokenBucket::available(TimePoint now) const {
     if (m_rate == 0) {
         return std::numeric_limits<std::uint64_t>::max();

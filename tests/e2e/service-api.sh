@@ -182,7 +182,7 @@ for _ in $(seq 1 60); do # the watch looks every 5 s and waits for the files to 
     sleep 0.5
 done
 [[ "$set_after" != "$set_before" ]] || fail "a new database file was not picked up within 30 s"
-curl -fsS "$server/metrics" | grep -q '^coldscan_signature_reloads_total 2$' || fail "metrics: reloads"
+grep -q '^coldscan_signature_reloads_total 2$' <<<"$(curl -fsS "$server/metrics")" || fail "metrics: reloads"
 # The verdicts above were for the old set: the same image is a new job now (and scanned again).
 renewed=$(api POST /v1/scans "{\"targets\": [\"$work/fast/clean.qcow2\"]}")
 [[ "$(json_field "$(head -n -1 <<<"$renewed")" 'j["jobs"][0]["id"]')" != "$clean_id" ]] ||

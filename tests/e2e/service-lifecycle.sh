@@ -112,7 +112,7 @@ for _ in $(seq 1 60); do
     sleep 0.5
 done
 [[ "$new_set" != "$old_set" ]] || fail "SIGHUP did not load a new signature set"
-curl -fsS "$server/metrics" | grep -q '^coldscan_signature_reloads_total 1$' || fail "reload not counted"
+grep -q '^coldscan_signature_reloads_total 1$' <<<"$(curl -fsS "$server/metrics")" || fail "reload not counted"
 wait_for "$id" 'j["status"] == "succeeded"' 300
 ended=$(date +%s.%N)
 bytes_after=$(json_field "$(curl -fsS "$server/v1/hosts")" "[h['bytes_read'] for h in j['hosts'] if h['name']=='slowhost'][0]")
@@ -184,7 +184,7 @@ cp "$work/fast/clean.qcow2" "$work/fast/pressure.qcow2"
 id=$(submit_one "$work/fast/pressure.qcow2")
 sleep 8
 [[ "$(job_field "$id" 'j["status"]')" == queued ]] || fail "a scan started on a throttled host"
-curl -fsS "$server/metrics" | grep -q '^coldscan_host_throttled{host="fasthost"} 1$' || fail "metrics: throttled"
+grep -q '^coldscan_host_throttled{host="fasthost"} 1$' <<<"$(curl -fsS "$server/metrics")" || fail "metrics: throttled"
 echo 0.2 >load.txt
 wait_for "$id" 'j["status"] == "succeeded"' 120
 [[ "$(host_field fasthost "h['throttled']")" == False ]] || fail "fasthost still throttled at load 0.2"

@@ -316,3 +316,28 @@ TEST_CASE(
     REQUIRE_FALSE(late.has_value());
     CHECK(late.error().code == Errc::conflict);
 }
+
+TEST_CASE("PgJobQueue: each renewal tells the load where this node holds leases, for its read-budget share",
+          "[postgres]") {
+    Fleet fleet;
+    auto a = fleet.node("scan-a");
+    auto b = fleet.node("scan-b");
+    std::vector<coldscan::scheduler::FleetLoad> heard;
+    a->set_load_listener([&](const coldscan::scheduler::FleetLoad& load) { heard.push_back(load); });
+    const auto one = submit(*a, "/vm/one.qcow2", slots("esx-1", 0));
+    const auto two = submit(*a, "/vm/two.qcow2", slots("esx-1", 0));
+    const auto other = submit(*a, "/vm/three.qcow2", slots("esx-2", 0));
+    REQUIRE(a->claim(one, slots("esx-1", 0))->outcome == ClaimOutcome::granted);
+    REQUIRE(b->claim(two, slots("esx-1", 0))->outcome == ClaimOutcome::granted);
+    REQUIRE(b->claim(other, slots("esx-2", 0))->outcome == ClaimOutcome::granted);
+    a->renew_leases();
+    REQUIRE(heard.size() == 1);
+    REQUIRE(heard[0].hosts.size() == 1); // esx-2: no lease of scan-a there
+    CHECK(heard[0].hosts[0].name == "esx-1");
+    CHECK(heard[0].hosts[0].mine == 1);
+    CHECK(heard[0].hosts[0].total == 2);
+    REQUIRE(heard[0].datastores.size() == 1);
+    CHECK(heard[0].datastores[0].name == "nfs-a");
+    CHECK(heard[0].datastores[0].mine == 1);
+    CHECK(heard[0].datastores[0].total == 3);
+}

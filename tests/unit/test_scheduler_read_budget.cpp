@@ -72,3 +72,19 @@ TEST_CASE("ReadBudgets", "[scheduler]") {
         CHECK(budgets.host_bytes(0) == 400 * MiB);
     }
 }
+
+TEST_CASE("ReadBudgets: a fleet node reads at its share of a budget", "[scheduler]") {
+    ReadBudgets budgets(inventory(40 * MiB, 0));
+    budgets.set_host_share(0, 0.5); // two live leases on h1 in the fleet, one of them here
+    CHECK(budgets.host_rate(0) == 20 * MiB);
+    // Burst a quarter second of the share (5 MiB), then the share's rate: 20 MiB more take a second.
+    CHECK(budgets.charge(0, 0, 5 * MiB, t0) == 0ms);
+    CHECK(budgets.charge(0, 0, 20 * MiB, t0) == 1000ms);
+    budgets.set_host_share(0, 1.0);
+    CHECK(budgets.host_rate(0) == 40 * MiB);
+    budgets.set_host_share(0, 0.0); // never stalled outright
+    CHECK(budgets.host_rate(0) == 256 * 1024);
+    budgets.set_host_share(1, 0.5); // an unlimited host stays unlimited
+    CHECK(budgets.host_rate(1) == 0);
+    CHECK(budgets.charge(1, 0, 100 * MiB, t0) == 0ms);
+}

@@ -87,3 +87,18 @@ TEST_CASE("TokenBucket::available", "[scheduler]") {
         CHECK(bucket.available(at(0, 0, 0, 1)) == 0);
     }
 }
+
+TEST_CASE("TokenBucket::set_rate", "[scheduler]") {
+    const TimePoint t0{std::chrono::hours{1000}};
+    TokenBucket bucket(1000, 1000);
+    CHECK(bucket.delay_for(1000, t0) == Duration::zero()); // empty now
+    bucket.set_rate(500, 500, t0);
+    CHECK(bucket.rate() == 500);
+    CHECK(bucket.delay_for(500, t0) == Duration(1000)); // the debt is paid at the new rate
+    bucket.set_rate(2000, 4000, t0 + Duration(5000));   // refilled at 500/s up to its old cap, 500
+    CHECK(bucket.available(t0 + Duration(5000)) == 500);
+    CHECK(bucket.available(t0 + Duration(6000)) == 2500); // then at 2000/s, up to 4000
+    TokenBucket unlimited(0, 0);
+    unlimited.set_rate(100, 100, t0);
+    CHECK(unlimited.rate() == 0);
+}

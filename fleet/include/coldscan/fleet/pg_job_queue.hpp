@@ -74,9 +74,10 @@ public:
     Expected<std::vector<scheduler::SharedJob>>
     adoptable(const std::vector<std::string>& datastores) override;
     void set_lease_listener(std::function<void(const std::string& job)> listener) override;
+    void set_load_listener(std::function<void(const scheduler::FleetLoad& load)> listener) override;
 
     // One renewal of every held lease, as the keeper does (tests without a keeper call it): a lease the
-    // database no longer has is lost at once.
+    // database no longer has is lost at once; then the load listener hears the fleet's load there.
     void renew_leases();
     // Every held lease past its local deadline is lost (the watchdog does it every 250 ms, so a renewal
     // stuck on a dead server never keeps a scan reading).
@@ -99,6 +100,8 @@ private:
     void hold(const std::string& id, std::int64_t fence, std::chrono::steady_clock::time_point sent);
     void release(std::string_view id);
     void tell_lost(const std::vector<std::string>& lost);
+    // The load where this node holds leases, on the keeper's connection (requires m_keeper_db_mutex).
+    Expected<scheduler::FleetLoad> load_locked();
     void keeper_loop(const std::stop_token& stop);
     void watchdog_loop(const std::stop_token& stop);
 
@@ -111,6 +114,7 @@ private:
     std::map<std::string, Lease, std::less<>> m_leases;
     std::mutex m_listener_mutex; // m_listener, held while it is called
     std::function<void(const std::string&)> m_listener;
+    std::function<void(const scheduler::FleetLoad&)> m_load_listener; // under m_listener_mutex too
 
     std::mutex m_keeper_db_mutex; // the keeper's connection (renew_leases from tests too)
     PgConnection m_keeper_db;

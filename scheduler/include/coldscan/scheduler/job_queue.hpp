@@ -109,6 +109,7 @@ public:
     [[nodiscard]] Expected<std::vector<SharedJob>>
     adoptable(const std::vector<std::string>& datastores) override;
     void set_lease_listener(std::function<void(const std::string& job)> listener) override;
+    void set_load_listener(std::function<void(const FleetLoad& load)> /*listener*/) override {}
 
 private:
     Expected<JobRecord> load_locked(std::string_view id) const;

@@ -52,6 +52,18 @@ struct SharedJob {
     std::int64_t submitted_at = 0; // unix seconds: its due time, so the fleet's oldest jobs go first
 };
 
+// The running jobs with a live lease on the hosts and datastores where this node holds one: its own and the
+// fleet's (for each lease's share of a read budget).
+struct FleetLoad {
+    struct Entry {
+        std::string name;
+        unsigned mine = 0;
+        unsigned total = 0;
+    };
+    std::vector<Entry> hosts;
+    std::vector<Entry> datastores;
+};
+
 class JobStore {
 public:
     virtual ~JobStore() = default;
@@ -95,6 +107,9 @@ public:
     // Called (from the store's own thread) with a job's id when this process's lease on it is lost: its scan
     // must stop reading and write nothing more.
     virtual void set_lease_listener(std::function<void(const std::string& job)> listener) = 0;
+    // Called (from the store's own thread) after each renewal of this node's leases with the load where they
+    // are. Never called by a store that is not shared.
+    virtual void set_load_listener(std::function<void(const FleetLoad& load)> listener) = 0;
 };
 
 } // namespace coldscan::scheduler

@@ -25,6 +25,9 @@ public:
     [[nodiscard]] Duration delay_for(std::uint64_t bytes, TimePoint now);
     // Bytes that could be read at now without waiting (0 while in debt; the uint64 maximum when unlimited).
     [[nodiscard]] std::uint64_t available(TimePoint now) const;
+    // From now on refills at rate (burst the new cap); what was in the bucket at now stays, up to that cap.
+    // A bucket made unlimited (rate 0) stays so.
+    void set_rate(std::uint64_t rate_bytes_per_second, std::uint64_t burst_bytes, TimePoint now);
     [[nodiscard]] std::uint64_t rate() const noexcept { return m_rate; }
     [[nodiscard]] std::uint64_t burst() const noexcept { return m_burst; }
 
