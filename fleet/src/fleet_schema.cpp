@@ -12,7 +12,7 @@ namespace {
 constexpr std::string_view k_lock_key = "7165064710858170734";
 
 // Migration N brings the schema from version N-1 to N. Never edit one that has shipped: add the next.
-constexpr std::array<std::string_view, 4> k_migrations = {
+constexpr std::array<std::string_view, 5> k_migrations = {
     // 1: the nodes of the fleet, each with its last heartbeat. instance: a random id per process, so that a
     // second process under a live node's name is refused.
     R"sql(
@@ -105,6 +105,11 @@ CREATE TABLE coldscan_verdicts (
     node  text NOT NULL,
     at    timestamptz NOT NULL DEFAULT now()
 );
+)sql",
+    // 5: a gate job whose host or datastore is full asks a nightly job there to make room (preempt): the
+    // node that runs it queues it again at its next renewal.
+    R"sql(
+ALTER TABLE coldscan_jobs ADD COLUMN preempt boolean NOT NULL DEFAULT false;
 )sql",
 };
 

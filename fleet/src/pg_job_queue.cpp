@@ -210,8 +210,9 @@ Expected<Claim> PgJobQueue::claim_locked(std::string_view id, const scheduler::J
             return std::unexpected(locked.error());
         }
     }
-    auto row = m_db.exec("SELECT status, node, fence FROM coldscan_jobs WHERE id = $1 FOR UPDATE SKIP LOCKED",
-                         {key});
+    auto row = m_db.exec(
+        "SELECT status, node, fence, priority FROM coldscan_jobs WHERE id = $1 FOR UPDATE SKIP LOCKED",
+        {key});
     if (!row) {
         return std::unexpected(row.error());
     }
@@ -238,16 +239,37 @@ Expected<Claim> PgJobQueue::claim_locked(std::string_view id, const scheduler::J
     }
     const auto on_host = std::stoul(text(*counted, 0, "on_host"));
     const auto on_datastore = std::stoul(text(*counted, 0, "on_datastore"));
-    if ((slots.host_cap != 0 && on_host >= slots.host_cap) ||
-        (slots.datastore_cap != 0 && on_datastore >= slots.datastore_cap)) {
+    const bool gate = text(*row, 0, "priority") == to_string(scheduler::Priority::gate);
+    if (!gate) {
+        // A gate job waiting for this host or datastore goes first: a slot made for it is not taken back.
+        auto waiting =
+            m_db.exec("SELECT 1 FROM coldscan_jobs WHERE status = 'queued' AND priority = 'gate' AND "
+                      "(host = $1 OR datastore = $2) LIMIT 1",
+                      {slots.host, slots.datastore});
+        if (!waiting) {
+            return std::unexpected(waiting.error());
+        }
+        if (!waiting->empty()) {
+            return Claim{ClaimOutcome::caps_full, std::nullopt};
+        }
+    }
+    const bool host_full = slots.host_cap != 0 && on_host >= slots.host_cap;
+    const bool datastore_full = slots.datastore_cap != 0 && on_datastore >= slots.datastore_cap;
+    if (host_full || datastore_full) {
+        if (gate) {
+            if (auto asked = request_room_locked(slots, host_full); !asked) {
+                return std::unexpected(asked.error());
+            }
+        }
         return Claim{ClaimOutcome::caps_full, std::nullopt};
     }
-    auto updated = m_db.exec("UPDATE coldscan_jobs SET status = 'running', node = $2, fence = "
-                             "nextval('coldscan_fence'), lease_until = clock_timestamp() + $3::integer * "
-                             "interval '1 second', updated_at = $4::bigint WHERE id = $1 RETURNING fence, " +
-                                 std::string(k_columns),
-                             {key, m_options.node, std::to_string(m_options.lease.count()),
-                              std::to_string(scheduler::unix_seconds())});
+    auto updated =
+        m_db.exec("UPDATE coldscan_jobs SET status = 'running', preempt = false, node = $2, fence = "
+                  "nextval('coldscan_fence'), lease_until = clock_timestamp() + $3::integer * "
+                  "interval '1 second', updated_at = $4::bigint WHERE id = $1 RETURNING fence, " +
+                      std::string(k_columns),
+                  {key, m_options.node, std::to_string(m_options.lease.count()),
+                   std::to_string(scheduler::unix_seconds())});
     if (!updated) {
         return std::unexpected(updated.error());
     }
@@ -257,6 +279,24 @@ Expected<Claim> PgJobQueue::claim_locked(std::string_view id, const scheduler::J
     }
     hold(key, std::stoll(text(*updated, 0, "fence")), sent);
     return Claim{ClaimOutcome::granted, std::move(record)};
+}
+
+Expected<void> PgJobQueue::request_room_locked(const scheduler::JobSlots& slots, bool host_full) {
+    // One at a time: a job already asked counts, so repeated claims do not stop every nightly job there.
+    const std::string where = host_full ? "host = $1" : "datastore = $1";
+    auto asked = m_db.exec(
+        "UPDATE coldscan_jobs SET preempt = true WHERE id = (SELECT id FROM coldscan_jobs WHERE " + where +
+            " AND status = 'running' AND priority = 'nightly' AND lease_until > clock_timestamp() AND NOT "
+            "EXISTS "
+            "(SELECT 1 FROM coldscan_jobs WHERE " +
+            where +
+            " AND status = 'running' AND preempt) ORDER BY updated_at DESC, id LIMIT 1 FOR UPDATE SKIP "
+            "LOCKED)",
+        {host_full ? slots.host : slots.datastore});
+    if (!asked) {
+        return std::unexpected(asked.error());
+    }
+    return {};
 }
 
 Expected<JobRecord> PgJobQueue::fenced_update(std::string_view id, std::string_view what,
@@ -321,7 +361,8 @@ Expected<JobRecord> PgJobQueue::mark_failed(std::string_view id, std::string err
 }
 
 Expected<JobRecord> PgJobQueue::requeue(std::string_view id) {
-    return fenced_update(id, "queue it again", "status = 'queued', lease_until = NULL", {}, true);
+    return fenced_update(id, "queue it again", "status = 'queued', preempt = false, lease_until = NULL", {},
+                         true);
 }
 
 Expected<JobRecord> PgJobQueue::cancel(std::string_view id) {
@@ -555,19 +596,23 @@ void PgJobQueue::renew_leases() {
         const std::string sql =
             "UPDATE coldscan_jobs SET lease_until = clock_timestamp() + $2::integer * interval "
             "'1 second' WHERE node = $1 AND status IN ('running', 'paused') AND fence IN "
-            "(SELECT jsonb_array_elements_text($3::jsonb)::bigint) RETURNING id, fence";
+            "(SELECT jsonb_array_elements_text($3::jsonb)::bigint) RETURNING id, fence, preempt";
         renewed = m_keeper_db.exec_reconnecting(sql, params);
         if (renewed) {
             load = load_locked();
         }
     }
     std::vector<std::string> lost;
+    std::vector<std::string> preempted;
     {
         std::lock_guard lock(m_lease_mutex);
         std::map<std::string, std::int64_t> kept;
         if (renewed) {
             for (std::size_t row = 0; row < renewed->size(); ++row) {
                 kept[text(*renewed, row, "id")] = std::stoll(text(*renewed, row, "fence"));
+                if (text(*renewed, row, "preempt") == "t") {
+                    preempted.push_back(text(*renewed, row, "id"));
+                }
             }
         }
         const auto margin = std::max<SteadyClock::duration>(std::chrono::seconds{1}, m_options.lease / 4);
@@ -588,12 +633,21 @@ void PgJobQueue::renew_leases() {
         spdlog::warn("fleet: cannot renew this node's leases: {}", renewed.error().message);
     }
     tell_lost(lost);
-    if (load) {
-        std::lock_guard calls(m_listener_mutex);
-        if (m_load_listener) {
-            m_load_listener(*load);
+    std::lock_guard calls(m_listener_mutex);
+    for (const auto& id : preempted) {
+        if (m_preempt_listener) {
+            spdlog::info("job {}: a gate scan elsewhere needs its slot; it is queued again", id);
+            m_preempt_listener(id);
         }
     }
+    if (load && m_load_listener) {
+        m_load_listener(*load);
+    }
+}
+
+void PgJobQueue::set_preempt_listener(std::function<void(const std::string& job)> listener) {
+    std::lock_guard calls(m_listener_mutex);
+    m_preempt_listener = std::move(listener);
 }
 
 Expected<scheduler::FleetLoad> PgJobQueue::load_locked() {

@@ -116,6 +116,7 @@ Expected<std::unique_ptr<ScanService>> ScanService::start(ServiceConfig config, 
     }
     Impl* raw_impl = impl.get();
     impl->queue->set_lease_listener([raw_impl](const std::string& id) { raw_impl->on_lease_lost(id); });
+    impl->queue->set_preempt_listener([raw_impl](const std::string& id) { raw_impl->on_preempt(id); });
     impl->budgets = std::make_unique<ReadBudgets>(impl->config.inventory);
     impl->queue->set_load_listener([raw_impl](const FleetLoad& load) { raw_impl->on_fleet_load(load); });
 
@@ -741,6 +742,7 @@ void ScanService::shutdown(std::chrono::seconds grace) {
     impl.m_worker_ended_cv.wait(lock, [&] { return impl.m_workers.empty(); });
     impl.queue->set_lease_listener({}); // the store may outlive this service
     impl.queue->set_load_listener({});
+    impl.queue->set_preempt_listener({});
     impl.m_quit = true;
     impl.wake();
     lock.unlock();

@@ -66,6 +66,14 @@ void ScanService::Impl::on_lease_lost(const std::string& id) {
     }
 }
 
+void ScanService::Impl::on_preempt(const std::string& id) {
+    std::lock_guard stops(m_lease_stop_mutex); // not m_mutex: see m_lease_stops
+    if (const auto worker = m_lease_stops.find(id); worker != m_lease_stops.end()) {
+        worker->second->preempted.store(true);
+        worker->second->stop->store(true);
+    }
+}
+
 void ScanService::Impl::on_fleet_load(const FleetLoad& load) {
     const auto& inventory = config.inventory;
     std::vector<double> host_shares(inventory.hosts().size(), 1.0);

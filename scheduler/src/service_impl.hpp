@@ -40,7 +40,8 @@ struct JobPlacement {
 };
 
 // lease_lost (fleet mode): the job's lease ran out or was taken; the scan stops and writes nothing.
-enum class StopReason { none, pause, cancel, shutdown, lease_lost };
+// preempted (fleet mode): a gate job on another node needs its slot; it is queued again.
+enum class StopReason { none, pause, cancel, shutdown, lease_lost, preempted };
 
 // One scan of one job. A resumed job gets a new Worker, which waits for the previous one (still stopping
 // after its pause) before it starts.
@@ -48,6 +49,7 @@ struct Worker {
     std::shared_ptr<std::atomic<bool>> stop = std::make_shared<std::atomic<bool>>(false);
     StopReason reason = StopReason::none;        // under m_mutex
     std::atomic<bool> lease_lost{false};         // set without m_mutex (a stuck database call may hold it)
+    std::atomic<bool> preempted{false};          // the same
     const scanner::Progress* progress = nullptr; // while the scan runs; under m_mutex
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     std::promise<void> ended;
@@ -144,6 +146,8 @@ struct ScanService::Impl {
     // From the store's lease keeper after each renewal: this node's share of each read budget where it reads
     // (its live leases there against the fleet's). Takes no m_mutex, as on_lease_lost.
     void on_fleet_load(const FleetLoad& load);
+    // From the store's lease keeper: a gate job elsewhere needs the slot of this running nightly job.
+    void on_preempt(const std::string& id);
     [[nodiscard]] JobSlots slots_of(std::size_t host, std::size_t datastore,
                                     std::uint64_t estimated_bytes) const;
     // The datastores with a root that is a folder here.

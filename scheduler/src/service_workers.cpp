@@ -287,7 +287,9 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
     std::optional<JobRecord> record;
     {
         std::lock_guard lock(m_mutex);
-        reason = worker->lease_lost.load() ? StopReason::lease_lost : worker->reason;
+        reason = worker->lease_lost.load()  ? StopReason::lease_lost
+                 : worker->preempted.load() ? StopReason::preempted
+                                            : worker->reason;
         if (auto found = queue->get(id); found && *found) {
             record = **found;
         }
@@ -357,6 +359,12 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
         // Whatever the scan found is not this node's to write (fencing): the node that holds the job now,
         // or the next to claim it, scans it; the verdicts cached here still spare it the work.
         spdlog::warn("job {}: stopped: this node's lease on it is lost", id);
+        release();
+    } else if (reason == StopReason::preempted && report.interrupted) {
+        // What it verdicted stays in the caches: its rerun, first among the nightly jobs (due at its
+        // submission), scans only the rest.
+        spdlog::info("job {}: stopped for a gate scan on another node; queued again", id);
+        queue_written_locked(id, queue->requeue(id));
         release();
     } else if (reason == StopReason::shutdown && report.interrupted) {
         queue_written_locked(id, queue->requeue(id));

@@ -341,3 +341,33 @@ TEST_CASE("PgJobQueue: each renewal tells the load where this node holds leases,
     CHECK(heard[0].datastores[0].mine == 1);
     CHECK(heard[0].datastores[0].total == 3);
 }
+
+TEST_CASE("PgJobQueue: a gate job on a full host asks a nightly job elsewhere to make room", "[postgres]") {
+    Fleet fleet;
+    auto a = fleet.node("scan-a");
+    auto b = fleet.node("scan-b");
+    std::vector<std::string> asked;
+    a->set_preempt_listener([&](const std::string& id) { asked.push_back(id); });
+    const auto nightly = submit(*a, "/vm/nightly.qcow2");
+    REQUIRE(a->claim(nightly, slots())->outcome == ClaimOutcome::granted);
+    JobRequest gate_request;
+    gate_request.target = "/vm/gate.qcow2";
+    gate_request.priority = Priority::gate;
+    auto gate = b->submit(gate_request, "identity of gate", "sigs-1", Rescan{}, slots());
+    REQUIRE(gate.has_value());
+
+    CHECK(b->claim(gate->record.id, slots())->outcome == ClaimOutcome::caps_full);
+    a->renew_leases();
+    CHECK(asked == std::vector<std::string>{nightly});
+    REQUIRE(a->requeue(nightly).has_value()); // what the service does when it hears it
+    CHECK(a->claim(nightly, slots())->outcome == ClaimOutcome::caps_full); // the waiting gate job goes first
+    auto granted = b->claim(gate->record.id, slots());
+    REQUIRE(granted.has_value());
+    CHECK(granted->outcome == ClaimOutcome::granted);
+
+    // The nightly job runs again once the gate job is done, and is not asked again by that old request.
+    REQUIRE(b->mark_failed(gate->record.id, "done here", Retry::never).has_value());
+    REQUIRE(a->claim(nightly, slots())->outcome == ClaimOutcome::granted);
+    a->renew_leases();
+    CHECK(asked.size() == 1);
+}

@@ -6,6 +6,8 @@
 // counts the running jobs with a live lease on that host and datastore, and only under both caps marks the
 // job running with this node, a lease and a new fencing number. Every claimer of a host waits for the one
 // before it, so a cap holds across the fleet at every instant; a job whose lease ran out no longer counts.
+// Gate jobs first: a claim of another job is refused while a gate job waits for its host or datastore, and a
+// gate job that finds one full asks a running nightly job there to make room (set_preempt_listener).
 //
 // Leases: this object's keeper thread renews the leases of the jobs it holds every lease/3 on a connection
 // of its own (a slow query on the other never delays it). A lease counts as lost here a quarter lease before
@@ -75,6 +77,7 @@ public:
     adoptable(const std::vector<std::string>& datastores) override;
     void set_lease_listener(std::function<void(const std::string& job)> listener) override;
     void set_load_listener(std::function<void(const scheduler::FleetLoad& load)> listener) override;
+    void set_preempt_listener(std::function<void(const std::string& job)> listener) override;
 
     // One renewal of every held lease, as the keeper does (tests without a keeper call it): a lease the
     // database no longer has is lost at once; then the load listener hears the fleet's load there.
@@ -97,6 +100,9 @@ private:
     Expected<scheduler::JobRecord> fenced_update(std::string_view id, std::string_view what,
                                                  std::string_view set_sql, PgParams extra, bool release);
     Expected<scheduler::Claim> claim_locked(std::string_view id, const scheduler::JobSlots& slots);
+    // A gate job found its host or datastore full: the most recently started nightly job with a live lease on
+    // the full one is asked to make room. Inside the claim's transaction.
+    Expected<void> request_room_locked(const scheduler::JobSlots& slots, bool host_full);
     void hold(const std::string& id, std::int64_t fence, std::chrono::steady_clock::time_point sent);
     void release(std::string_view id);
     void tell_lost(const std::vector<std::string>& lost);
@@ -115,6 +121,7 @@ private:
     std::mutex m_listener_mutex; // m_listener, held while it is called
     std::function<void(const std::string&)> m_listener;
     std::function<void(const scheduler::FleetLoad&)> m_load_listener; // under m_listener_mutex too
+    std::function<void(const std::string&)> m_preempt_listener;       // under m_listener_mutex too
 
     std::mutex m_keeper_db_mutex; // the keeper's connection (renew_leases from tests too)
     PgConnection m_keeper_db;

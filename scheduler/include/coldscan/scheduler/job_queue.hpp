@@ -110,6 +110,7 @@ public:
     adoptable(const std::vector<std::string>& datastores) override;
     void set_lease_listener(std::function<void(const std::string& job)> listener) override;
     void set_load_listener(std::function<void(const FleetLoad& load)> /*listener*/) override {}
+    void set_preempt_listener(std::function<void(const std::string& job)> /*listener*/) override {}
 
 private:
     Expected<JobRecord> load_locked(std::string_view id) const;

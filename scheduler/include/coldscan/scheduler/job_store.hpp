@@ -34,7 +34,8 @@ struct JobSlots {
 
 enum class ClaimOutcome {
     granted,   // the job is running here now
-    caps_full, // the host or datastore runs as many jobs as its cap allows, somewhere in the fleet
+    caps_full, // the host or datastore runs as many jobs as its cap allows, somewhere in the fleet (for a
+               // gate job, a nightly job there is asked to make room: claim again shortly)
     taken,     // the job is not there to claim (another node runs it, it was cancelled or finished)
 };
 
@@ -110,6 +111,10 @@ public:
     // Called (from the store's own thread) after each renewal of this node's leases with the load where they
     // are. Never called by a store that is not shared.
     virtual void set_load_listener(std::function<void(const FleetLoad& load)> listener) = 0;
+    // Called (from the store's own thread) with a running nightly job of this node that a gate job elsewhere
+    // needs the slot of: the node stops it and queues it again (requeue). Never called by a store that is not
+    // shared (one node's scheduler pauses for its gates itself).
+    virtual void set_preempt_listener(std::function<void(const std::string& job)> listener) = 0;
 };
 
 } // namespace coldscan::scheduler
