@@ -335,8 +335,10 @@ Expected<JobRecord> PgJobQueue::fenced_update(std::string_view id, std::string_v
 }
 
 Expected<JobRecord> PgJobQueue::mark_paused(std::string_view id) {
-    return fenced_update(id, "pause it",
-                         "status = CASE WHEN status = 'running' THEN 'paused' ELSE status END", {}, false);
+    // A paused job holds no slot: a gate job's request for room is answered.
+    return fenced_update(
+        id, "pause it",
+        "preempt = false, status = CASE WHEN status = 'running' THEN 'paused' ELSE status END", {}, false);
 }
 
 Expected<JobRecord> PgJobQueue::mark_succeeded(std::string_view id, std::string report_path) {
@@ -596,7 +598,8 @@ void PgJobQueue::renew_leases() {
         const std::string sql =
             "UPDATE coldscan_jobs SET lease_until = clock_timestamp() + $2::integer * interval "
             "'1 second' WHERE node = $1 AND status IN ('running', 'paused') AND fence IN "
-            "(SELECT jsonb_array_elements_text($3::jsonb)::bigint) RETURNING id, fence, preempt";
+            "(SELECT jsonb_array_elements_text($3::jsonb)::bigint) RETURNING id, fence, preempt AND status = "
+            "'running' AS preempt";
         renewed = m_keeper_db.exec_reconnecting(sql, params);
         if (renewed) {
             load = load_locked();
