@@ -161,6 +161,32 @@ Expected<PgResult> PgConnection::exec_reconnecting(std::string_view sql, const P
     return exec(sql, params);
 }
 
+Expected<void> PgConnection::transaction(const std::function<Expected<void>()>& body) {
+    for (int attempt = 0;; ++attempt) {
+        if (!connected()) {
+            if (auto reopened = reconnect(); !reopened) {
+                return std::unexpected(reopened.error());
+            }
+        }
+        auto begun = exec("BEGIN");
+        Expected<void> done = begun ? body() : std::unexpected(begun.error());
+        if (done) {
+            if (auto committed = exec("COMMIT"); !committed) {
+                done = std::unexpected(committed.error());
+            } else {
+                return {};
+            }
+        }
+        if (connected()) {
+            (void)exec("ROLLBACK"); // the error that made us stop is the one to report
+            return done;
+        }
+        if (attempt > 0) {
+            return done;
+        }
+    }
+}
+
 Expected<void> PgConnection::reconnect() {
     auto conn = connect(m_impl->options, m_impl->password);
     if (!conn) {

@@ -74,7 +74,8 @@ Expected<bool> PgFindingStore::record(std::string_view run_id, const std::vector
         return std::unexpected(lost);
     }
     std::lock_guard lock(m_mutex);
-    const auto body = [&]() -> Expected<bool> {
+    bool recorded = false;
+    auto done = m_db.transaction([&]() -> Expected<void> {
         auto run = m_db.exec(
             "INSERT INTO coldscan_finding_runs (run_id, job, fence, node) SELECT $1, $2, $3::bigint, $4 "
             "WHERE EXISTS "
@@ -90,7 +91,11 @@ Expected<bool> PgFindingStore::record(std::string_view run_id, const std::vector
             if (!known) {
                 return std::unexpected(known.error());
             }
-            return known->empty() ? Expected<bool>(std::unexpected(lost)) : Expected<bool>(false);
+            if (known->empty()) {
+                return std::unexpected(lost);
+            }
+            recorded = false; // recorded before (perhaps by a first try whose COMMIT answer was lost)
+            return {};
         }
         auto rows =
             m_db.exec("INSERT INTO coldscan_findings (run_id, " + std::string(k_columns) + ") SELECT $2, " +
@@ -102,18 +107,11 @@ Expected<bool> PgFindingStore::record(std::string_view run_id, const std::vector
         if (!rows) {
             return std::unexpected(rows.error());
         }
-        return true;
-    };
-    if (auto begun = m_db.exec_reconnecting("BEGIN"); !begun) {
-        return std::unexpected(begun.error());
-    }
-    auto recorded = body();
-    if (!recorded) {
-        (void)m_db.exec("ROLLBACK");
-        return recorded;
-    }
-    if (auto committed = m_db.exec("COMMIT"); !committed) {
-        return std::unexpected(committed.error());
+        recorded = true;
+        return {};
+    });
+    if (!done) {
+        return std::unexpected(done.error());
     }
     return recorded;
 }

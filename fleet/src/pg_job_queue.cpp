@@ -93,32 +93,6 @@ PgJobQueue::~PgJobQueue() {
     }
 }
 
-Expected<void> PgJobQueue::transaction(const std::function<Expected<void>()>& body) const {
-    for (int attempt = 0;; ++attempt) {
-        if (!m_db.connected()) {
-            if (auto reopened = m_db.reconnect(); !reopened) {
-                return std::unexpected(reopened.error());
-            }
-        }
-        auto begun = m_db.exec("BEGIN");
-        Expected<void> done = begun ? body() : std::unexpected(begun.error());
-        if (done) {
-            if (auto committed = m_db.exec("COMMIT"); !committed) {
-                done = std::unexpected(committed.error());
-            } else {
-                return {};
-            }
-        }
-        if (m_db.connected()) {
-            (void)m_db.exec("ROLLBACK"); // the error that made us stop is the one to report
-            return done;
-        }
-        if (attempt > 0) {
-            return done;
-        }
-    }
-}
-
 Expected<scheduler::SubmitResult> PgJobQueue::submit(scheduler::JobRequest request,
                                                      std::string_view target_identity,
                                                      std::string_view signature_set, scheduler::Rescan rescan,
@@ -132,7 +106,7 @@ Expected<scheduler::SubmitResult> PgJobQueue::submit(scheduler::JobRequest reque
     const std::string request_text = scheduler::request_json(request);
     std::lock_guard lock(m_mutex);
     scheduler::SubmitResult result;
-    auto done = transaction([&]() -> Expected<void> {
+    auto done = m_db.transaction([&]() -> Expected<void> {
         auto inserted = m_db.exec(
             "INSERT INTO coldscan_jobs (id, request, target, target_identity, signature_set, priority, host, "
             "datastore, estimated_bytes, status, submitted_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, "
@@ -189,7 +163,7 @@ Expected<scheduler::SubmitResult> PgJobQueue::submit(scheduler::JobRequest reque
 Expected<Claim> PgJobQueue::claim(std::string_view id, const scheduler::JobSlots& slots) {
     std::lock_guard lock(m_mutex);
     Expected<Claim> claimed = Claim{};
-    auto done = transaction([&]() -> Expected<void> {
+    auto done = m_db.transaction([&]() -> Expected<void> {
         claimed = claim_locked(id, slots);
         return claimed ? Expected<void>{} : std::unexpected(claimed.error());
     });
@@ -480,7 +454,7 @@ Expected<bool> PgJobQueue::record_alert(std::string_view job, std::string_view a
     }
     std::lock_guard lock(m_mutex);
     bool recorded = false;
-    auto done = transaction([&]() -> Expected<void> {
+    auto done = m_db.transaction([&]() -> Expected<void> {
         auto held =
             m_db.exec("SELECT 1 FROM coldscan_jobs WHERE id = $1 AND node = $2 AND fence = $3::bigint AND "
                       "status IN ('running', 'paused') FOR UPDATE",

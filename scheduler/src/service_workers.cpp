@@ -34,6 +34,12 @@ private:
     std::string m_job;
 };
 
+// One scan of a job: the job and its submission (a job submitted again is another run). It names the job's
+// alert and its findings, so a rerun after a crash records neither twice.
+std::string run_id_of(const JobRecord& record) {
+    return record.id + ":" + std::to_string(record.submitted_at);
+}
+
 // Retried failures wait a little longer each time (a datastore that is briefly away).
 Duration retry_delay(unsigned attempts) {
     return std::chrono::duration_cast<Duration>(std::chrono::seconds{30} * std::min(attempts, 10U));
@@ -307,7 +313,7 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
         if (auto ok = write_report(report, path); ok) {
             written = path.string();
             record_alerts(*record, report);
-            record_findings(*record, report, record->id + ":" + std::to_string(record->submitted_at));
+            record_findings(*record, report, run_id_of(*record));
         } else {
             spdlog::error("job {}: {}", id, ok.error().message);
         }
@@ -321,8 +327,7 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
                 reports::IssueRecord{record->request.target, "", "", "JOB_FAILED", failure_of(report)});
         }
         record_findings(*record, failed,
-                        record->id + ":" + std::to_string(record->submitted_at) + ":attempt-" +
-                            std::to_string(record->attempts + 1));
+                        run_id_of(*record) + ":attempt-" + std::to_string(record->attempts + 1));
     }
 
     std::lock_guard lock(m_mutex);
@@ -410,7 +415,7 @@ void ScanService::Impl::record_alerts(const JobRecord& record, const reports::Re
     }
     // One alert per scan of a job: a rerun after a crash between this line and the queue's update finds
     // the id and stays quiet.
-    const std::string alert_id = record.id + ":" + std::to_string(record.submitted_at);
+    const std::string alert_id = run_id_of(record);
     std::lock_guard lock(m_alert_mutex);
     if (m_alert_ids.contains(alert_id)) {
         return;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +59,10 @@ public:
     // exec(), and once more on a new connection when the connection was lost (the server restarted, the
     // network dropped it). Not inside a transaction: the new connection has none.
     [[nodiscard]] Expected<PgResult> exec_reconnecting(std::string_view sql, const PgParams& params = {});
+    // BEGIN; body; COMMIT (ROLLBACK when body or COMMIT fails: that error is returned). When the connection
+    // was lost meanwhile, once more on a new one (a COMMIT whose answer was lost may have taken effect:
+    // bodies must find their work done and say so).
+    [[nodiscard]] Expected<void> transaction(const std::function<Expected<void>()>& body);
     // Several statements without parameters (schema scripts), in one round trip.
     [[nodiscard]] Expected<void> exec_script(std::string_view sql);
     // The connection is up (false after the server went away; reconnect() tries again).

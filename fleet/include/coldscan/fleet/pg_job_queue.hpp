@@ -94,8 +94,6 @@ private:
         std::chrono::steady_clock::time_point deadline; // lost here unless renewed before
     };
 
-    // BEGIN; body; COMMIT (ROLLBACK on an error); once more on a new connection when the first was lost.
-    Expected<void> transaction(const std::function<Expected<void>()>& body) const;
     // A write of a held job, WHERE its node and fence still match: Errc::conflict when not.
     Expected<scheduler::JobRecord> fenced_update(std::string_view id, std::string_view what,
                                                  std::string_view set_sql, PgParams extra, bool release);
