@@ -59,14 +59,6 @@ double median(std::vector<double> values) {
 // Scheduler time: day 0 is 2024-01-01 00:00 UTC, millisecond resolution.
 const TimePoint k_epoch = std::chrono::sys_days{std::chrono::year{2024} / std::chrono::January / 1};
 
-TimePoint to_time_point(double seconds) {
-    return k_epoch + Duration(static_cast<Duration::rep>(std::llround(seconds * 1000.0)));
-}
-
-double to_seconds(TimePoint t) {
-    return static_cast<double>((t - k_epoch).count()) / 1000.0;
-}
-
 struct LiveJob {
     JobState state = JobState::queued;
     bool arrived = false;
@@ -82,12 +74,7 @@ public:
         m_result.arm = arm;
         for (std::size_t i = 0; i < jobs.size(); ++i) {
             m_index.emplace(jobs[i].id, i);
-            JobOutcome outcome;
-            outcome.id = jobs[i].id;
-            outcome.gate = jobs[i].gate;
-            outcome.arrival_s = jobs[i].arrival_s;
-            outcome.unloaded_s = static_cast<double>(jobs[i].bytes) / unloaded_speed();
-            m_result.jobs.push_back(std::move(outcome));
+            m_result.jobs.push_back(outcome_before_run(options, jobs[i]));
             m_live[i].remaining = static_cast<double>(jobs[i].bytes);
             m_result.bytes += jobs[i].bytes;
         }
@@ -98,14 +85,7 @@ public:
         if (!core) {
             return std::unexpected(core.error());
         }
-        // Arrivals in time order (make_jobs sorts them; the model does not rely on it).
-        std::vector<std::size_t> arrivals(m_jobs.size());
-        for (std::size_t i = 0; i < arrivals.size(); ++i) {
-            arrivals[i] = i;
-        }
-        std::stable_sort(arrivals.begin(), arrivals.end(), [&](std::size_t a, std::size_t b) {
-            return m_jobs[a].arrival_s < m_jobs[b].arrival_s;
-        });
+        const std::vector<std::size_t> arrivals = arrival_order(m_jobs);
         std::size_t next_arrival = 0;
         double now = 0.0;
         const std::size_t max_events = 4 * m_jobs.size() + 1000;
@@ -150,43 +130,16 @@ public:
     }
 
 private:
-    double unloaded_speed() const {
-        return std::min({m_options.engine_mb_per_s, m_options.host_read_mb_per_s,
-                         m_options.datastore_read_mb_per_s}) *
-               k_mb;
-    }
-
     Expected<scheduler::Scheduler> make_scheduler() const {
         // Without the scheduler: slots nobody can fill, so every job starts when due.
-        const unsigned unlimited = static_cast<unsigned>(m_jobs.size()) + 1;
         const bool capped = m_arm == Arm::scheduler;
-        std::vector<scheduler::HostSpec> hosts;
-        std::vector<std::string> host_names;
-        for (unsigned h = 0; h < m_options.hosts; ++h) {
-            scheduler::HostSpec host;
-            host.name = numbered("h", h);
-            host.max_concurrent_scans = capped ? m_options.host_slots : unlimited;
-            host.max_read_bytes_per_second = static_cast<std::uint64_t>(m_options.host_read_mb_per_s * k_mb);
-            host_names.push_back(host.name);
-            hosts.push_back(std::move(host));
-        }
-        std::vector<scheduler::DatastoreSpec> datastores;
-        for (unsigned d = 0; d < m_options.datastores; ++d) {
-            scheduler::DatastoreSpec datastore;
-            datastore.name = numbered("ds", d);
-            datastore.roots = {"/storm/" + datastore.name};
-            datastore.hosts = host_names;
-            datastore.max_concurrent_scans = capped ? m_options.datastore_slots : unlimited;
-            datastore.max_read_bytes_per_second =
-                static_cast<std::uint64_t>(m_options.datastore_read_mb_per_s * k_mb);
-            datastores.push_back(std::move(datastore));
-        }
-        auto inventory = scheduler::Inventory::create(std::move(hosts), std::move(datastores));
+        auto inventory = make_inventory(m_options, capped, static_cast<unsigned>(m_jobs.size()) + 1);
         if (!inventory) {
-            return make_error(Errc::internal, "the simulated fleet: " + inventory.error().message);
+            return std::unexpected(inventory.error());
         }
         scheduler::SchedulerOptions options;
         options.assumed_scan_bytes_per_second = static_cast<std::uint64_t>(m_options.engine_mb_per_s * k_mb);
+        options.max_running = capped ? m_options.max_running : 0;
         return scheduler::Scheduler(std::move(*inventory), std::move(options));
     }
 
@@ -194,9 +147,9 @@ private:
         const StormJob& job = m_jobs[index];
         scheduler::Job submitted;
         submitted.id = job.id;
-        submitted.host = numbered("h", job.host);
-        submitted.datastore = numbered("ds", job.datastore);
-        submitted.target = "/storm/" + submitted.datastore + "/" + job.id + ".qcow2";
+        submitted.host = host_name(job.host);
+        submitted.datastore = datastore_name(job.datastore);
+        submitted.target = target_of(job);
         submitted.priority = job.gate ? Priority::gate : Priority::nightly;
         submitted.due = to_time_point(job.arrival_s);
         submitted.estimated_bytes = job.bytes;
@@ -289,24 +242,7 @@ private:
         }
     }
 
-    void sample(double now) {
-        Sample s;
-        s.time_s = now;
-        s.max_running_per_host = *std::max_element(m_host_running.begin(), m_host_running.end());
-        s.max_running_per_datastore =
-            *std::max_element(m_datastore_running.begin(), m_datastore_running.end());
-        for (const unsigned running : m_host_running) {
-            s.total_running += running;
-        }
-        m_result.peak_per_host = std::max(m_result.peak_per_host, s.max_running_per_host);
-        m_result.peak_per_datastore = std::max(m_result.peak_per_datastore, s.max_running_per_datastore);
-        m_result.peak_total = std::max(m_result.peak_total, s.total_running);
-        if (!m_result.series.empty() && m_result.series.back().time_s == now) {
-            m_result.series.back() = s; // several events at one instant: keep the state after the last
-        } else {
-            m_result.series.push_back(s);
-        }
-    }
+    void sample(double now) { record_sample(m_result, m_host_running, m_datastore_running, now); }
 
     // Processor sharing: each running scan gets its share of its host's and its datastore's read cap.
     void update_speeds() {
@@ -314,10 +250,8 @@ private:
             if (m_live[i].state != JobState::running) {
                 continue;
             }
-            const double host_share = m_options.host_read_mb_per_s / m_host_running[m_jobs[i].host];
-            const double datastore_share =
-                m_options.datastore_read_mb_per_s / m_datastore_running[m_jobs[i].datastore];
-            m_live[i].speed = std::min({m_options.engine_mb_per_s, host_share, datastore_share}) * k_mb;
+            m_live[i].speed = shared_speed(m_options, m_host_running[m_jobs[i].host],
+                                           m_datastore_running[m_jobs[i].datastore]);
         }
     }
 
@@ -350,40 +284,9 @@ private:
         }
     }
 
-    void finish_up() {
-        std::vector<double> waits;
-        std::vector<double> turnarounds;
-        double slowdowns = 0.0;
-        std::size_t finished = 0;
-        for (const JobOutcome& job : m_result.jobs) {
-            if (job.completions != 1) {
-                violation(job.id + " completed " + std::to_string(job.completions) + " times");
-                continue;
-            }
-            ++finished;
-            m_result.makespan_s = std::max(m_result.makespan_s, job.finish_s);
-            const double slowdown = job.run_s / job.unloaded_s;
-            slowdowns += slowdown;
-            m_result.max_slowdown = std::max(m_result.max_slowdown, slowdown);
-            if (job.gate) {
-                waits.push_back(job.start_s - job.arrival_s);
-                turnarounds.push_back(job.finish_s - job.arrival_s);
-            }
-        }
-        m_result.mean_slowdown = finished == 0 ? 0.0 : slowdowns / static_cast<double>(finished);
-        if (!waits.empty()) {
-            m_result.gate_wait_max_s = *std::max_element(waits.begin(), waits.end());
-            m_result.gate_turnaround_max_s = *std::max_element(turnarounds.begin(), turnarounds.end());
-        }
-        m_result.gate_wait_median_s = median(waits);
-        m_result.gate_turnaround_median_s = median(turnarounds);
-    }
+    void finish_up() { summarise(m_result); }
 
-    void violation(std::string message) {
-        if (m_result.violations.size() < 20) {
-            m_result.violations.push_back(std::move(message));
-        }
-    }
+    void violation(std::string message) { add_violation(m_result, std::move(message)); }
 
     const StormOptions& m_options;
     const std::vector<StormJob>& m_jobs;
@@ -452,6 +355,134 @@ std::vector<StormJob> make_jobs(const StormOptions& options) {
                      [](const StormJob& a, const StormJob& b) { return a.arrival_s < b.arrival_s; });
     jobs.insert(jobs.end(), std::make_move_iterator(gates.begin()), std::make_move_iterator(gates.end()));
     return jobs;
+}
+
+Expected<scheduler::Inventory> make_inventory(const StormOptions& options, bool capped, unsigned unlimited) {
+    std::vector<scheduler::HostSpec> hosts;
+    std::vector<std::string> host_names;
+    for (unsigned h = 0; h < options.hosts; ++h) {
+        scheduler::HostSpec host;
+        host.name = host_name(h);
+        host.max_concurrent_scans = capped ? options.host_slots : unlimited;
+        host.max_read_bytes_per_second = static_cast<std::uint64_t>(options.host_read_mb_per_s * k_mb);
+        host_names.push_back(host.name);
+        hosts.push_back(std::move(host));
+    }
+    std::vector<scheduler::DatastoreSpec> datastores;
+    for (unsigned d = 0; d < options.datastores; ++d) {
+        scheduler::DatastoreSpec datastore;
+        datastore.name = datastore_name(d);
+        datastore.roots = {"/storm/" + datastore.name};
+        datastore.hosts = host_names;
+        datastore.max_concurrent_scans = capped ? options.datastore_slots : unlimited;
+        datastore.max_read_bytes_per_second =
+            static_cast<std::uint64_t>(options.datastore_read_mb_per_s * k_mb);
+        datastores.push_back(std::move(datastore));
+    }
+    auto inventory = scheduler::Inventory::create(std::move(hosts), std::move(datastores));
+    if (!inventory) {
+        return make_error(Errc::internal, "the simulated fleet: " + inventory.error().message);
+    }
+    return std::move(*inventory);
+}
+
+std::string host_name(unsigned host) {
+    return numbered("h", host);
+}
+
+std::string datastore_name(unsigned datastore) {
+    return numbered("ds", datastore);
+}
+
+std::string target_of(const StormJob& job) {
+    return "/storm/" + datastore_name(job.datastore) + "/" + job.id + ".qcow2";
+}
+
+TimePoint to_time_point(double seconds) {
+    return k_epoch + Duration(static_cast<Duration::rep>(std::llround(seconds * 1000.0)));
+}
+
+double to_seconds(TimePoint t) {
+    return static_cast<double>((t - k_epoch).count()) / 1000.0;
+}
+
+double shared_speed(const StormOptions& options, unsigned on_host, unsigned on_datastore) {
+    const double host_share = options.host_read_mb_per_s / on_host;
+    const double datastore_share = options.datastore_read_mb_per_s / on_datastore;
+    return std::min({options.engine_mb_per_s, host_share, datastore_share}) * k_mb;
+}
+
+void summarise(ArmResult& result) {
+    std::vector<double> waits;
+    std::vector<double> turnarounds;
+    double slowdowns = 0.0;
+    std::size_t finished = 0;
+    for (const JobOutcome& job : result.jobs) {
+        if (job.completions != 1) {
+            add_violation(result, job.id + " completed " + std::to_string(job.completions) + " times");
+            continue;
+        }
+        ++finished;
+        result.makespan_s = std::max(result.makespan_s, job.finish_s);
+        const double slowdown = job.run_s / job.unloaded_s;
+        slowdowns += slowdown;
+        result.max_slowdown = std::max(result.max_slowdown, slowdown);
+        if (job.gate) {
+            waits.push_back(job.start_s - job.arrival_s);
+            turnarounds.push_back(job.finish_s - job.arrival_s);
+        }
+    }
+    result.mean_slowdown = finished == 0 ? 0.0 : slowdowns / static_cast<double>(finished);
+    if (!waits.empty()) {
+        result.gate_wait_max_s = *std::max_element(waits.begin(), waits.end());
+        result.gate_turnaround_max_s = *std::max_element(turnarounds.begin(), turnarounds.end());
+    }
+    result.gate_wait_median_s = median(waits);
+    result.gate_turnaround_median_s = median(turnarounds);
+}
+
+std::vector<std::size_t> arrival_order(const std::vector<StormJob>& jobs) {
+    std::vector<std::size_t> order(jobs.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        order[i] = i;
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return jobs[a].arrival_s < jobs[b].arrival_s; });
+    return order;
+}
+
+JobOutcome outcome_before_run(const StormOptions& options, const StormJob& job) {
+    JobOutcome outcome;
+    outcome.id = job.id;
+    outcome.gate = job.gate;
+    outcome.arrival_s = job.arrival_s;
+    outcome.unloaded_s = static_cast<double>(job.bytes) / shared_speed(options, 1, 1);
+    return outcome;
+}
+
+void record_sample(ArmResult& result, const std::vector<unsigned>& host_running,
+                   const std::vector<unsigned>& datastore_running, double now) {
+    Sample s;
+    s.time_s = now;
+    s.max_running_per_host = *std::max_element(host_running.begin(), host_running.end());
+    s.max_running_per_datastore = *std::max_element(datastore_running.begin(), datastore_running.end());
+    for (const unsigned running : host_running) {
+        s.total_running += running;
+    }
+    result.peak_per_host = std::max(result.peak_per_host, s.max_running_per_host);
+    result.peak_per_datastore = std::max(result.peak_per_datastore, s.max_running_per_datastore);
+    result.peak_total = std::max(result.peak_total, s.total_running);
+    if (!result.series.empty() && result.series.back().time_s == now) {
+        result.series.back() = s;
+    } else {
+        result.series.push_back(s);
+    }
+}
+
+void add_violation(ArmResult& result, std::string message) {
+    if (result.violations.size() < 20) {
+        result.violations.push_back(std::move(message));
+    }
 }
 
 std::string_view to_string(Arm arm) {

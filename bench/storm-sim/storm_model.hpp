@@ -16,6 +16,8 @@
 #pragma once
 
 #include "coldscan/common/error.hpp"
+#include "coldscan/scheduler/clock.hpp"
+#include "coldscan/scheduler/inventory.hpp"
 
 #include <cstdint>
 #include <string>
@@ -37,6 +39,7 @@ struct StormOptions {
     double datastore_read_mb_per_s = 400.0; // what a datastore serves to all scans together
     double min_gib = 1.0;                   // template and gate image sizes, uniform in [min, max)
     double max_gib = 4.0;
+    unsigned max_running = 0; // the scheduler's max_running (scans at once in all; 0: no such limit)
 };
 
 // Errc::invalid_argument naming the option: zero hosts, datastores, templates or slots, a speed that is not
@@ -105,5 +108,32 @@ struct ArmResult {
 // fleet or a job (a bug in the model).
 [[nodiscard]] Expected<ArmResult> run_arm(const StormOptions& options, const std::vector<StormJob>& jobs,
                                           Arm arm);
+
+// Pieces the fleet model (fleet_storm.hpp) shares with this one.
+// The simulated fleet: hosts "h0".., datastores "ds0".. (roots /storm/dsN), every host mounting every
+// datastore; caps as options say when capped, else slots nobody fills (unlimited).
+[[nodiscard]] Expected<scheduler::Inventory> make_inventory(const StormOptions& options, bool capped,
+                                                            unsigned unlimited);
+[[nodiscard]] std::string host_name(unsigned host);
+[[nodiscard]] std::string datastore_name(unsigned datastore);
+[[nodiscard]] std::string target_of(const StormJob& job);
+// Simulated seconds <-> scheduler time (day 0: 2024-01-01 00:00 UTC, millisecond resolution).
+[[nodiscard]] scheduler::TimePoint to_time_point(double seconds);
+[[nodiscard]] double to_seconds(scheduler::TimePoint t);
+// Processor sharing: a running scan's speed (bytes/s) with these many scans on its host and datastore.
+[[nodiscard]] double shared_speed(const StormOptions& options, unsigned on_host, unsigned on_datastore);
+// From result.jobs: makespan, slowdowns, gate waits and turnarounds; a job not completed exactly once is a
+// violation.
+void summarise(ArmResult& result);
+// Job indices in arrival order (stable: make_jobs sorts them already; the models do not rely on it).
+[[nodiscard]] std::vector<std::size_t> arrival_order(const std::vector<StormJob>& jobs);
+// A job's outcome before it runs: id, kind, arrival and its run time alone on the fleet.
+[[nodiscard]] JobOutcome outcome_before_run(const StormOptions& options, const StormJob& job);
+// The state after an event: the busiest host's and datastore's scans, the total; peaks updated; several
+// events at one instant keep the state after the last.
+void record_sample(ArmResult& result, const std::vector<unsigned>& host_running,
+                   const std::vector<unsigned>& datastore_running, double now);
+// Adds a violation (the first 20 are kept).
+void add_violation(ArmResult& result, std::string message);
 
 } // namespace coldscan::bench

@@ -12,7 +12,7 @@ namespace {
 constexpr std::string_view k_lock_key = "7165064710858170734";
 
 // Migration N brings the schema from version N-1 to N. Never edit one that has shipped: add the next.
-constexpr std::array<std::string_view, 5> k_migrations = {
+constexpr std::array<std::string_view, 6> k_migrations = {
     // 1: the nodes of the fleet, each with its last heartbeat. instance: a random id per process, so that a
     // second process under a live node's name is refused.
     R"sql(
@@ -110,6 +110,20 @@ CREATE TABLE coldscan_verdicts (
     // node that runs it queues it again at its next renewal.
     R"sql(
 ALTER TABLE coldscan_jobs ADD COLUMN preempt boolean NOT NULL DEFAULT false;
+)sql",
+    // 6: nodes adopt only what changed: a job's row names the transaction that last changed its status, and a
+    // node reads the rows changed since the oldest transaction running at its previous read.
+    R"sql(
+ALTER TABLE coldscan_jobs ADD COLUMN changed_xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE INDEX coldscan_jobs_by_change ON coldscan_jobs (changed_xid);
+CREATE FUNCTION coldscan_jobs_status_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.changed_xid := pg_current_xact_id();
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER coldscan_jobs_status_changed BEFORE UPDATE ON coldscan_jobs FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION coldscan_jobs_status_changed();
 )sql",
 };
 

@@ -91,6 +91,10 @@ Expected<std::optional<std::string>> PgResult::at(std::size_t row, std::string_v
     return m_rows[row][static_cast<std::size_t>(found - m_columns.begin())];
 }
 
+std::string PgResult::text(std::size_t row, std::string_view column) const {
+    return at(row, column).value_or(std::nullopt).value_or("");
+}
+
 namespace {
 
 Expected<ConnPtr> connect(const PgConnectOptions& options, const std::string& password) {

@@ -44,14 +44,10 @@ std::string where_of(const FindingQuery& query, PgParams& params) {
     return where;
 }
 
-std::string text(const PgResult& rows, std::size_t row, std::string_view column) {
-    return rows.at(row, column).value_or(std::nullopt).value_or("");
-}
-
 std::vector<FindingCount> counts(const PgResult& rows) {
     std::vector<FindingCount> out;
     for (std::size_t row = 0; row < rows.size(); ++row) {
-        out.push_back(FindingCount{text(rows, row, "key"), std::stoull(text(rows, row, "n"))});
+        out.push_back(FindingCount{rows.text(row, "key"), std::stoull(rows.text(row, "n"))});
     }
     return out;
 }
@@ -134,9 +130,9 @@ Expected<scheduler::FindingPage> PgFindingStore::search(const FindingQuery& quer
         return std::unexpected(rows.error());
     }
     scheduler::FindingPage page;
-    page.total = std::stoull(text(*total, 0, "n"));
+    page.total = std::stoull(total->text(0, "n"));
     for (std::size_t row = 0; row < rows->size(); ++row) {
-        const auto field = [&](std::string_view column) { return text(*rows, row, column); };
+        const auto field = [&](std::string_view column) { return rows->text(row, column); };
         page.findings.push_back(Finding{field("kind"), field("image"), field("host"), field("datastore"),
                                         field("device"), field("path"), field("sha256"), field("signature"),
                                         field("engine"), field("signature_set"), field("job"), field("node"),
@@ -166,7 +162,7 @@ Expected<scheduler::FindingStats> PgFindingStore::stats(const FindingQuery& quer
             return std::unexpected(result->error());
         }
     }
-    return scheduler::FindingStats{std::stoull(text(*total, 0, "n")), counts(*days), counts(*signatures),
+    return scheduler::FindingStats{std::stoull(total->text(0, "n")), counts(*days), counts(*signatures),
                                    counts(*hosts)};
 }
 

@@ -1,5 +1,6 @@
 #include "coldscan/fleet/pg_job_queue.hpp"
 
+#include "adoption_feed.hpp"
 #include "coldscan/common/log.hpp"
 
 #include <fstream>
@@ -23,34 +24,30 @@ constexpr std::string_view k_columns =
 constexpr std::string_view k_host_lock_class = "6515457";
 constexpr std::string_view k_datastore_lock_class = "6515458";
 
-std::string text(const PgResult& rows, std::size_t row, std::string_view column) {
-    return rows.at(row, column).value_or(std::nullopt).value_or("");
-}
-
 std::optional<JobRecord> record_of(const PgResult& rows, std::size_t row) {
     JobRecord record;
-    record.id = text(rows, row, "id");
-    auto request = scheduler::request_from_json(text(rows, row, "request"));
-    const auto status = scheduler::parse_job_status(text(rows, row, "status"));
+    record.id = rows.text(row, "id");
+    auto request = scheduler::request_from_json(rows.text(row, "request"));
+    const auto status = scheduler::parse_job_status(rows.text(row, "status"));
     if (!request || !status) {
         return std::nullopt;
     }
     record.request = std::move(*request);
     record.status = *status;
-    record.target_identity = text(rows, row, "target_identity");
-    record.signature_set = text(rows, row, "signature_set");
+    record.target_identity = rows.text(row, "target_identity");
+    record.signature_set = rows.text(row, "signature_set");
     try {
-        record.attempts = static_cast<unsigned>(std::stoul(text(rows, row, "attempts")));
-        record.submitted_at = std::stoll(text(rows, row, "submitted_at"));
-        record.updated_at = std::stoll(text(rows, row, "updated_at"));
+        record.attempts = static_cast<unsigned>(std::stoul(rows.text(row, "attempts")));
+        record.submitted_at = std::stoll(rows.text(row, "submitted_at"));
+        record.updated_at = std::stoll(rows.text(row, "updated_at"));
     } catch (const std::exception&) {
         return std::nullopt;
     }
-    record.last_error = text(rows, row, "last_error");
+    record.last_error = rows.text(row, "last_error");
     if (auto path = rows.at(row, "report_path"); path && *path) {
         record.report_path = **path;
     }
-    record.node = text(rows, row, "node");
+    record.node = rows.text(row, "node");
     return record;
 }
 
@@ -76,7 +73,8 @@ Error conflict(std::string_view id, std::string_view what) {
 } // namespace
 
 PgJobQueue::PgJobQueue(PgConnection connection, PgConnection keeper, PgJobQueueOptions options)
-    : m_options(std::move(options)), m_db(std::move(connection)), m_keeper_db(std::move(keeper)) {
+    : m_options(std::move(options)), m_db(std::move(connection)),
+      m_feed(std::make_unique<AdoptionFeed>(m_options.node)), m_keeper_db(std::move(keeper)) {
     if (m_options.keeper) {
         m_keeper = std::jthread([this](const std::stop_token& stop) { keeper_loop(stop); });
         m_watchdog = std::jthread([this](const std::stop_token& stop) { watchdog_loop(stop); });
@@ -170,6 +168,11 @@ Expected<Claim> PgJobQueue::claim(std::string_view id, const scheduler::JobSlots
     if (!done) {
         return std::unexpected(done.error());
     }
+    if (claimed->outcome == ClaimOutcome::caps_full) {
+        m_feed->refused_for_caps(std::string(id));
+    } else {
+        m_feed->claimed_or_taken(std::string(id));
+    }
     return claimed;
 }
 
@@ -197,9 +200,9 @@ Expected<Claim> PgJobQueue::claim_locked(std::string_view id, const scheduler::J
         }
         return Claim{ClaimOutcome::taken, std::nullopt}; // another transaction holds it
     }
-    const std::string status = text(*row, 0, "status");
-    const bool resumable = status == "paused" && text(*row, 0, "node") == m_options.node &&
-                           fence_of(id) == std::stoll(text(*row, 0, "fence"));
+    const std::string status = row->text(0, "status");
+    const bool resumable = status == "paused" && row->text(0, "node") == m_options.node &&
+                           fence_of(id) == std::stoll(row->text(0, "fence"));
     if (status != "queued" && !resumable) {
         return Claim{ClaimOutcome::taken, std::nullopt};
     }
@@ -211,9 +214,9 @@ Expected<Claim> PgJobQueue::claim_locked(std::string_view id, const scheduler::J
     if (!counted) {
         return std::unexpected(counted.error());
     }
-    const auto on_host = std::stoul(text(*counted, 0, "on_host"));
-    const auto on_datastore = std::stoul(text(*counted, 0, "on_datastore"));
-    const bool gate = text(*row, 0, "priority") == to_string(scheduler::Priority::gate);
+    const auto on_host = std::stoul(counted->text(0, "on_host"));
+    const auto on_datastore = std::stoul(counted->text(0, "on_datastore"));
+    const bool gate = row->text(0, "priority") == to_string(scheduler::Priority::gate);
     if (!gate) {
         // A gate job waiting for this host or datastore goes first: a slot made for it is not taken back.
         auto waiting =
@@ -251,7 +254,7 @@ Expected<Claim> PgJobQueue::claim_locked(std::string_view id, const scheduler::J
     if (!record) {
         return make_error(Errc::corrupt, "job " + key + ": its row in coldscan_jobs does not decode");
     }
-    hold(key, std::stoll(text(*updated, 0, "fence")), sent);
+    hold(key, std::stoll(updated->text(0, "fence")), sent);
     return Claim{ClaimOutcome::granted, std::move(record)};
 }
 
@@ -482,8 +485,7 @@ Expected<bool> PgJobQueue::record_alert(std::string_view job, std::string_view a
     return recorded;
 }
 
-Expected<std::vector<scheduler::SharedJob>>
-PgJobQueue::adoptable(const std::vector<std::string>& datastores) {
+Expected<scheduler::Adoption> PgJobQueue::adoptable(const std::vector<std::string>& datastores) {
     std::lock_guard lock(m_mutex);
     auto rescued = m_db.exec_reconnecting(
         "UPDATE coldscan_jobs SET status = 'queued', lease_until = NULL, updated_at = $1::bigint "
@@ -495,32 +497,7 @@ PgJobQueue::adoptable(const std::vector<std::string>& datastores) {
     if (rescued->affected() > 0) {
         spdlog::warn("fleet: {} job(s) whose node's lease ran out are queued again", rescued->affected());
     }
-    auto rows = m_db.exec_reconnecting(
-        "SELECT id, priority, target, host, datastore, estimated_bytes, submitted_at FROM coldscan_jobs "
-        "WHERE "
-        "status = 'queued' AND datastore IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY "
-        "submitted_at, id LIMIT 10000",
-        {json_array(datastores)});
-    if (!rows) {
-        return std::unexpected(rows.error());
-    }
-    std::vector<scheduler::SharedJob> jobs;
-    for (std::size_t row = 0; row < rows->size(); ++row) {
-        const auto priority = scheduler::parse_priority(text(*rows, row, "priority"));
-        if (!priority) {
-            continue;
-        }
-        scheduler::SharedJob job;
-        job.id = text(*rows, row, "id");
-        job.priority = *priority;
-        job.target = text(*rows, row, "target");
-        job.slots.host = text(*rows, row, "host");
-        job.slots.datastore = text(*rows, row, "datastore");
-        job.slots.estimated_bytes = std::stoull(text(*rows, row, "estimated_bytes"));
-        job.submitted_at = std::stoll(text(*rows, row, "submitted_at"));
-        jobs.push_back(std::move(job));
-    }
-    return jobs;
+    return m_feed->read(m_db, datastores);
 }
 
 void PgJobQueue::set_lease_listener(std::function<void(const std::string& job)> listener) {
@@ -586,9 +563,9 @@ void PgJobQueue::renew_leases() {
         std::map<std::string, std::int64_t> kept;
         if (renewed) {
             for (std::size_t row = 0; row < renewed->size(); ++row) {
-                kept[text(*renewed, row, "id")] = std::stoll(text(*renewed, row, "fence"));
-                if (text(*renewed, row, "preempt") == "t") {
-                    preempted.push_back(text(*renewed, row, "id"));
+                kept[renewed->text(row, "id")] = std::stoll(renewed->text(row, "fence"));
+                if (renewed->text(row, "preempt") == "t") {
+                    preempted.push_back(renewed->text(row, "id"));
                 }
             }
         }
@@ -644,10 +621,10 @@ Expected<scheduler::FleetLoad> PgJobQueue::load_locked() {
     }
     scheduler::FleetLoad load;
     for (std::size_t row = 0; row < rows->size(); ++row) {
-        scheduler::FleetLoad::Entry entry{text(*rows, row, "name"),
-                                          static_cast<unsigned>(std::stoul(text(*rows, row, "mine"))),
-                                          static_cast<unsigned>(std::stoul(text(*rows, row, "total")))};
-        (text(*rows, row, "kind") == "host" ? load.hosts : load.datastores).push_back(std::move(entry));
+        scheduler::FleetLoad::Entry entry{rows->text(row, "name"),
+                                          static_cast<unsigned>(std::stoul(rows->text(row, "mine"))),
+                                          static_cast<unsigned>(std::stoul(rows->text(row, "total")))};
+        (rows->text(row, "kind") == "host" ? load.hosts : load.datastores).push_back(std::move(entry));
     }
     return load;
 }

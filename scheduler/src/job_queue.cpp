@@ -560,8 +560,8 @@ Expected<bool> JobQueue::record_alert(std::string_view /*job*/, std::string_view
     return true;
 }
 
-Expected<std::vector<SharedJob>> JobQueue::adoptable(const std::vector<std::string>& /*datastores*/) {
-    return std::vector<SharedJob>{};
+Expected<Adoption> JobQueue::adoptable(const std::vector<std::string>& /*datastores*/) {
+    return Adoption{};
 }
 
 void JobQueue::set_lease_listener(std::function<void(const std::string& job)> /*listener*/) {

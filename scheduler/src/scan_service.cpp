@@ -51,8 +51,12 @@ TimePoint service_now() {
 
 ScanService::Impl::Impl(ServiceConfig service_config)
     : config(std::move(service_config)), state_dir(config.state_dir),
-      m_scheduler(config.inventory, SchedulerOptions{.nightly_windows = config.nightly_windows,
-                                                     .max_running = config.max_scans}),
+      m_scheduler(
+          config.inventory,
+          SchedulerOptions{.nightly_windows = config.nightly_windows,
+                           .max_running = config.max_scans,
+                           // A fleet's nodes begin their turns at different hosts (rule 3).
+                           .first_turn = config.fleet ? std::hash<std::string>{}(config.fleet->node) : 0}),
       m_pressure(config.inventory.hosts().size()) {}
 
 ScanService::ScanService(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
@@ -389,7 +393,7 @@ Expected<std::vector<SubmittedJob>> ScanService::Impl::store_and_schedule(std::v
                 const auto& scheduler_id = placed->second.scheduler_id;
                 if (m_scheduler.state(scheduler_id) == JobState::queued &&
                     m_scheduler.cancel(scheduler_id).has_value()) {
-                    m_by_scheduler_id.erase(scheduler_id);
+                    forget_locked(scheduler_id);
                     JobRecord raised = record;
                     raised.request.priority = asked;
                     schedule_locked(raised, job.host, job.datastore, job.estimated_bytes, service_now());
@@ -541,7 +545,7 @@ Expected<JobView> ScanService::cancel(std::string_view id) {
                 worker->second->stop->store(true);
             }
         } else {
-            impl.m_by_scheduler_id.erase(scheduler_id);
+            impl.forget_locked(scheduler_id);
             impl.m_placements.erase(placed);
         }
         impl.wake();

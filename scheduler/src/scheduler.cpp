@@ -21,6 +21,9 @@ Scheduler::Scheduler(Inventory inventory, SchedulerOptions options)
     : m_inventory(std::move(inventory)), m_options(std::move(options)), m_hosts(m_inventory.hosts().size()),
       m_datastores(m_inventory.datastores().size()) {
     assert(m_options.assumed_scan_bytes_per_second > 0);
+    if (!m_hosts.empty()) {
+        m_turn.fill(m_options.first_turn % m_hosts.size());
+    }
 }
 
 Expected<void> Scheduler::submit(Job job) {
@@ -88,6 +91,28 @@ Expected<void> Scheduler::finished(std::string_view id, TimePoint now) {
     return {};
 }
 
+bool Scheduler::forget(std::string_view id) {
+    const auto found = m_jobs.find(id);
+    if (found == m_jobs.end() || found->second.state != JobState::done) {
+        return false;
+    }
+    --m_counts[index_of(JobState::done)];
+    m_jobs.erase(found);
+    return true;
+}
+
+void Scheduler::set_running_elsewhere(const std::map<std::string, unsigned, std::less<>>& hosts,
+                                      const std::map<std::string, unsigned, std::less<>>& datastores) {
+    for (std::size_t host = 0; host < m_hosts.size(); ++host) {
+        const auto found = hosts.find(m_inventory.hosts()[host].name);
+        m_hosts[host].elsewhere = found == hosts.end() ? 0 : found->second;
+    }
+    for (std::size_t datastore = 0; datastore < m_datastores.size(); ++datastore) {
+        const auto found = datastores.find(m_inventory.datastores()[datastore].name);
+        m_datastores[datastore].elsewhere = found == datastores.end() ? 0 : found->second;
+    }
+}
+
 Expected<void> Scheduler::set_pressure(std::string_view host, double value, TimePoint now) {
     auto index = m_inventory.host_index(host);
     if (!index) {
@@ -139,7 +164,7 @@ void Scheduler::serve_lane(Lane lane, TimePoint now, std::uint64_t first_sequenc
 bool Scheduler::serve_host(Lane lane, std::size_t host, TimePoint now, std::uint64_t first_sequence_of_step,
                            Decision& decision) {
     HostState& state = m_hosts[host];
-    if (lane != Lane::gate && (!node_has_room() || !host_has_room(host) || throttled(host))) {
+    if (lane != Lane::gate && (!node_has_room() || !host_has_room(host, true) || throttled(host))) {
         return false;
     }
     if (lane == Lane::paused) {
@@ -148,7 +173,7 @@ bool Scheduler::serve_host(Lane lane, std::size_t host, TimePoint now, std::uint
                 continue;
             }
             JobRecord& job = record(key.id);
-            if (datastore_has_room(job.datastore)) {
+            if (datastore_has_room(job.datastore, true)) {
                 decision.resume.push_back(job.job.id);
                 resume(job, now);
                 return true;
@@ -168,7 +193,7 @@ bool Scheduler::serve_host(Lane lane, std::size_t host, TimePoint now, std::uint
             if (start_gate(job, now, decision)) {
                 return true;
             }
-        } else if (datastore_has_room(job.datastore)) {
+        } else if (datastore_has_room(job.datastore, true)) {
             decision.start.push_back(job.job.id);
             start(job, now);
             return true;
@@ -287,12 +312,15 @@ bool Scheduler::node_has_room() const {
     return m_options.max_running == 0 || m_counts[index_of(JobState::running)] < m_options.max_running;
 }
 
-bool Scheduler::host_has_room(std::size_t host) const {
-    return m_hosts[host].running < m_inventory.hosts()[host].max_concurrent_scans;
+bool Scheduler::host_has_room(std::size_t host, bool fleet) const {
+    const HostState& state = m_hosts[host];
+    return state.running + (fleet ? state.elsewhere : 0) < m_inventory.hosts()[host].max_concurrent_scans;
 }
 
-bool Scheduler::datastore_has_room(std::size_t datastore) const {
-    return m_datastores[datastore].running < m_inventory.datastores()[datastore].max_concurrent_scans;
+bool Scheduler::datastore_has_room(std::size_t datastore, bool fleet) const {
+    const DatastoreState& state = m_datastores[datastore];
+    return state.running + (fleet ? state.elsewhere : 0) <
+           m_inventory.datastores()[datastore].max_concurrent_scans;
 }
 
 bool Scheduler::nightly_allowed(TimePoint now) const {

@@ -30,17 +30,30 @@ std::vector<std::string> ScanService::Impl::reachable_datastores() const {
     return out;
 }
 
-void ScanService::Impl::adopt_shared_jobs_locked(const Expected<std::vector<SharedJob>>& jobs) {
+void ScanService::Impl::adopt_shared_jobs_locked(const Expected<Adoption>& adoption) {
     if (m_draining) {
         return;
     }
-    if (!jobs) {
+    if (!adoption) {
         ++m_counters.job_queue_write_errors;
-        spdlog::error("fleet: cannot read the shared queue: {}", jobs.error().message);
+        spdlog::error("fleet: cannot read the shared queue: {}", adoption.error().message);
         return;
     }
+    for (const auto& id : adoption->dequeued) {
+        const auto placed = m_placements.find(id);
+        if (placed == m_placements.end()) {
+            continue;
+        }
+        const std::string scheduler_id = placed->second.scheduler_id;
+        if (m_scheduler.state(scheduler_id) == JobState::queued && m_scheduler.cancel(scheduler_id)) {
+            forget_locked(scheduler_id);
+            m_placements.erase(placed);
+        }
+    }
+    m_scheduler.set_running_elsewhere(adoption->running_elsewhere_on_host,
+                                      adoption->running_elsewhere_on_datastore);
     const auto& inventory = config.inventory;
-    for (const auto& job : *jobs) {
+    for (const auto& job : adoption->queued) {
         if (m_placements.contains(job.id)) {
             continue;
         }

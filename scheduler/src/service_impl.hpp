@@ -95,6 +95,11 @@ struct ScanService::Impl {
     // Hands a queued job to the scheduler under a fresh scheduler id. Requires m_mutex.
     void schedule_locked(const JobRecord& record, std::size_t host, std::size_t datastore,
                          std::uint64_t estimated_bytes, TimePoint due);
+    // A placement whose scheduler job is done (finished or cancelled): the scheduler forgets it too.
+    void forget_locked(const std::string& scheduler_id) {
+        m_by_scheduler_id.erase(scheduler_id);
+        m_scheduler.forget(scheduler_id);
+    }
     [[nodiscard]] JobView view_locked(const JobRecord& record) const;
     [[nodiscard]] std::optional<JobVerdict> verdict_of(const JobRecord& record) const;
     [[nodiscard]] std::filesystem::path report_path(std::string_view id) const;
@@ -139,8 +144,9 @@ struct ScanService::Impl {
     }
 
     // --- service_fleet.cpp (a shared job store; nothing happens with one node's JobQueue)
-    // Schedules the fleet's queued jobs (queue->adoptable(), read without m_mutex) that it does not hold yet.
-    void adopt_shared_jobs_locked(const Expected<std::vector<SharedJob>>& jobs);
+    // Schedules the fleet's queued jobs (queue->adoptable(), read without m_mutex) that it does not hold yet,
+    // and drops the queued ones it holds that left the fleet's queue (another node runs them, cancelled).
+    void adopt_shared_jobs_locked(const Expected<Adoption>& adoption);
     // From the store's lease keeper: the scan of id stops at once and writes nothing.
     void on_lease_lost(const std::string& id);
     // From the store's lease keeper after each renewal: this node's share of each read budget where it reads

@@ -132,7 +132,7 @@ void ScanService::Impl::carry_out_locked(const Decision& decision, TimePoint now
         // the next adoption; one of a single node's queue that could not be written is recovered at the
         // next start.
         static_cast<void>(m_scheduler.finished(scheduler_id, now));
-        m_by_scheduler_id.erase(scheduler_id);
+        forget_locked(scheduler_id);
         m_placements.erase(id);
         m_woken = true; // the next step may start another job in the slots it had
         if (!claimed) {
@@ -336,7 +336,7 @@ void ScanService::Impl::finish_job(const std::string& id, const std::shared_ptr<
     auto release = [&] {
         if (!scheduler_id.empty()) {
             static_cast<void>(m_scheduler.finished(scheduler_id, service_now()));
-            m_by_scheduler_id.erase(scheduler_id);
+            forget_locked(scheduler_id);
             m_placements.erase(id);
         }
     };

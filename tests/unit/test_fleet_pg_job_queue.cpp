@@ -92,13 +92,13 @@ TEST_CASE("PgJobQueue: a job submitted through two nodes is one job, and nodes a
 
     auto on_nfs = b->adoptable({"nfs-a"});
     REQUIRE(on_nfs.has_value());
-    REQUIRE(on_nfs->size() == 1);
-    CHECK(on_nfs->front().id == first->record.id);
-    CHECK(on_nfs->front().slots.host == "esx-1");
-    CHECK(on_nfs->front().slots.estimated_bytes == 4096);
+    REQUIRE(on_nfs->queued.size() == 1);
+    CHECK(on_nfs->queued.front().id == first->record.id);
+    CHECK(on_nfs->queued.front().slots.host == "esx-1");
+    CHECK(on_nfs->queued.front().slots.estimated_bytes == 4096);
     auto elsewhere = b->adoptable({"iscsi-b"});
     REQUIRE(elsewhere.has_value());
-    CHECK(elsewhere->empty());
+    CHECK(elsewhere->queued.empty());
 
     auto listed = a->list(std::nullopt);
     REQUIRE(listed.has_value());
@@ -163,7 +163,7 @@ TEST_CASE("PgJobQueue: after a lease runs out another node takes the job, and fe
     // While a's lease is live nobody may take the job, and renewing keeps it.
     auto live = b->adoptable({"nfs-a"});
     REQUIRE(live.has_value());
-    CHECK(live->empty());
+    CHECK(live->queued.empty());
     a->renew_leases();
     CHECK(lost_by_a.empty());
 
@@ -171,7 +171,7 @@ TEST_CASE("PgJobQueue: after a lease runs out another node takes the job, and fe
     fleet.expire(id);
     auto rescued = b->adoptable({"nfs-a"});
     REQUIRE(rescued.has_value());
-    REQUIRE(rescued->size() == 1);
+    REQUIRE(rescued->queued.size() == 1);
     auto taken = b->claim(id, slots());
     REQUIRE(taken.has_value());
     REQUIRE(taken->outcome == ClaimOutcome::granted);
@@ -370,4 +370,79 @@ TEST_CASE("PgJobQueue: a gate job on a full host asks a nightly job elsewhere to
     REQUIRE(a->claim(nightly, slots())->outcome == ClaimOutcome::granted);
     a->renew_leases();
     CHECK(asked.size() == 1);
+}
+
+TEST_CASE("PgJobQueue: an adoption reads what changed since the last, and offers a job refused for the caps "
+          "once more",
+          "[postgres]") {
+    Fleet fleet;
+    auto a = fleet.node("scan-a");
+    auto b = fleet.node("scan-b");
+    const auto one = submit(*a, "/vm/one.qcow2");
+    const auto two = submit(*a, "/vm/two.qcow2");
+    const auto three = submit(*a, "/vm/three.qcow2", slots("esx-2"));
+    const auto ids = [](const auto& jobs) {
+        std::set<std::string> out;
+        for (const auto& job : jobs) {
+            out.insert(job.id);
+        }
+        return out;
+    };
+
+    auto first = b->adoptable({"nfs-a"});
+    REQUIRE(first.has_value());
+    CHECK(ids(first->queued) == std::set<std::string>{one, two, three});
+    auto unchanged = b->adoptable({"nfs-a"});
+    REQUIRE(unchanged.has_value());
+    CHECK(unchanged->queued.empty());
+    CHECK(unchanged->dequeued.empty());
+
+    // scan-a runs one: scan-b hears it left the queue; scan-a itself does not count it as gone.
+    REQUIRE(a->adoptable({"nfs-a"}).has_value());
+    REQUIRE(a->claim(one, slots())->outcome == ClaimOutcome::granted);
+    auto after_claim = b->adoptable({"nfs-a"});
+    REQUIRE(after_claim.has_value());
+    CHECK(after_claim->queued.empty());
+    CHECK(after_claim->dequeued == std::vector<std::string>{one});
+    auto own = a->adoptable({"nfs-a"});
+    REQUIRE(own.has_value());
+    CHECK(own->dequeued.empty());
+
+    // esx-1 is full (cap 1): scan-b's claim of two is refused, and two is offered again once.
+    REQUIRE(b->claim(two, slots())->outcome == ClaimOutcome::caps_full);
+    auto again = b->adoptable({"nfs-a"});
+    REQUIRE(again.has_value());
+    CHECK(ids(again->queued) == std::set<std::string>{two});
+    CHECK(b->adoptable({"nfs-a"})->queued.empty());
+
+    // one is queued again (its node gave it back): every node hears it.
+    REQUIRE(a->requeue(one).has_value());
+    CHECK(ids(b->adoptable({"nfs-a"})->queued) == std::set<std::string>{one});
+}
+
+TEST_CASE("PgJobQueue: a change committed after an adoption's snapshot is read by the next adoption",
+          "[postgres]") {
+    Fleet fleet;
+    auto a = fleet.node("scan-a");
+    const auto id = submit(*a, "/vm/one.qcow2");
+    REQUIRE(a->adoptable({"nfs-a"})->queued.size() == 1);
+
+    // Another transaction cancels the job but has not committed when scan-a reads.
+    PgConnection other = connect_to(fleet.uri);
+    REQUIRE(other.exec("BEGIN").has_value());
+    REQUIRE(other.exec("UPDATE coldscan_jobs SET status = 'cancelled' WHERE id = $1", {id}).has_value());
+    auto during = a->adoptable({"nfs-a"});
+    REQUIRE(during.has_value());
+    CHECK(during->dequeued.empty());
+    // Something else changes and commits meanwhile (a later transaction than the open one).
+    const auto later = submit(*a, "/vm/two.qcow2");
+    auto newer = a->adoptable({"nfs-a"});
+    REQUIRE(newer.has_value());
+    REQUIRE(newer->queued.size() == 1);
+    CHECK(newer->queued.front().id == later);
+
+    REQUIRE(other.exec("COMMIT").has_value());
+    auto after = a->adoptable({"nfs-a"});
+    REQUIRE(after.has_value());
+    CHECK(after->dequeued == std::vector<std::string>{id});
 }

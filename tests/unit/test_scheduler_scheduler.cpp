@@ -143,6 +143,19 @@ TEST_CASE("Scheduler::finished", "[scheduler]") {
         CHECK(twice.error().message == "job a is done, not running");
         CHECK(scheduler.count(JobState::done) == 1);
     }
+    SECTION("a done job can be forgotten, and its id used again; a running one cannot") {
+        CHECK(scheduler.step(t0 + 1min).start == Ids{"a", "b"});
+        CHECK_FALSE(scheduler.forget("a"));
+        finish(scheduler, "a", t0 + 2min);
+        CHECK(scheduler.forget("a"));
+        CHECK_FALSE(scheduler.forget("a"));
+        CHECK_FALSE(scheduler.state("a").has_value());
+        CHECK(scheduler.count(JobState::done) == 0);
+        CHECK(scheduler.count(JobState::running) == 1);
+        submit(scheduler, make_job("a", "esx1", "ds1", Priority::on_demand, t0 + 3min));
+        CHECK(scheduler.step(t0 + 3min).start == Ids{"a"});
+        CHECK(scheduler.running_on_host("esx1") == 2u);
+    }
     SECTION("an unknown id") {
         auto unknown = scheduler.finished("zz", t0);
         REQUIRE_FALSE(unknown.has_value());
@@ -446,4 +459,34 @@ TEST_CASE("Scheduler rule 6: a node's capacity bounds what it starts, gate jobs 
     CHECK(scheduler.step(t0).empty()); // still one running (the gate job): n1 waits
     finish(scheduler, "g1", t0);
     CHECK(scheduler.step(t0).start == std::vector<std::string>{"n1"});
+}
+
+TEST_CASE("Scheduler: jobs other nodes run hold slots, except for gate jobs", "[scheduler]") {
+    Scheduler scheduler(small_inventory(), {});
+    submit(scheduler, make_job("a", "esx1", "ds1", Priority::nightly, t0));
+    submit(scheduler, make_job("b", "esx1", "ds1", Priority::nightly, t0));
+    submit(scheduler, make_job("c", "esx2", "ds2", Priority::nightly, t0));
+    SECTION("a host's slot taken elsewhere is not offered") {
+        scheduler.set_running_elsewhere({{"esx1", 1}, {"unknown-host", 5}}, {});
+        CHECK(scheduler.step(t0).start == Ids{"a", "c"});
+        CHECK(scheduler.running_on_host("esx1") == 1u); // its own count stays its own
+    }
+    SECTION("a datastore full elsewhere starts nothing there, and a gate job still starts") {
+        scheduler.set_running_elsewhere({}, {{"ds1", 3}});
+        CHECK(scheduler.step(t0).start == Ids{"c"});
+        submit(scheduler, make_job("g", "esx1", "ds1", Priority::gate, t0));
+        CHECK(scheduler.step(t0).start == Ids{"g"});
+        scheduler.set_running_elsewhere({}, {}); // the next adoption: ds1 has room again
+        CHECK(scheduler.step(t0).start == Ids{"a"});
+    }
+}
+
+TEST_CASE("Scheduler: the first turn goes to options.first_turn's host", "[scheduler]") {
+    SchedulerOptions options;
+    options.max_running = 1;
+    options.first_turn = 3; // two hosts: esx2 (index 1) first
+    Scheduler scheduler(small_inventory(), options);
+    submit(scheduler, make_job("a", "esx1", "ds1", Priority::nightly, t0));
+    submit(scheduler, make_job("c", "esx2", "ds2", Priority::nightly, t0));
+    CHECK(scheduler.step(t0).start == Ids{"c"});
 }

@@ -34,6 +34,8 @@ public:
     [[nodiscard]] const std::vector<std::string>& columns() const noexcept { return m_columns; }
     // The value at (row, column name); nullopt for NULL. Errc::not_found: no such column or row.
     [[nodiscard]] Expected<std::optional<std::string>> at(std::size_t row, std::string_view column) const;
+    // The value at (row, column name), "" for NULL or no such column or row.
+    [[nodiscard]] std::string text(std::size_t row, std::string_view column) const;
     [[nodiscard]] std::uint64_t affected() const noexcept { return m_affected; } // INSERT/UPDATE/DELETE rows
 
 private:

@@ -17,6 +17,9 @@
 // job (pause, success, failure, requeue, alert) name its fence; a write the database refuses is
 // Errc::conflict, and is never retried.
 //
+// Adoption: each call returns what changed since this object's last call (src/adoption_feed.hpp), so twenty
+// nodes polling a queue of thousands read tens of rows, not thousands, and drop the jobs others took.
+//
 // Rescue: adoptable() first queues again every running or paused job whose lease ran out (attempts
 // unchanged: a node's death is not the job's fault); recover() at start-up queues again the jobs this
 // node's previous process held (a node name belongs to one live process, PgNodeDirectory::claim).
@@ -30,11 +33,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
 namespace coldscan::fleet {
+
+class AdoptionFeed;
 
 struct PgJobQueueOptions {
     std::string node;
@@ -73,8 +79,8 @@ public:
     Expected<bool> record_alert(std::string_view job, std::string_view alert_id,
                                 std::string_view alert_json) override;
     bool shared() const noexcept override { return true; }
-    Expected<std::vector<scheduler::SharedJob>>
-    adoptable(const std::vector<std::string>& datastores) override;
+    // Reads only the rows whose status changed since this node's last read (AdoptionFeed).
+    Expected<scheduler::Adoption> adoptable(const std::vector<std::string>& datastores) override;
     void set_lease_listener(std::function<void(const std::string& job)> listener) override;
     void set_load_listener(std::function<void(const scheduler::FleetLoad& load)> listener) override;
     void set_preempt_listener(std::function<void(const std::string& job)> listener) override;
@@ -113,6 +119,7 @@ private:
     mutable std::mutex m_mutex; // the connection
     mutable PgConnection m_db;
     mutable std::size_t m_damaged = 0;
+    std::unique_ptr<AdoptionFeed> m_feed; // under m_mutex
 
     mutable std::mutex m_lease_mutex; // m_leases
     std::map<std::string, Lease, std::less<>> m_leases;

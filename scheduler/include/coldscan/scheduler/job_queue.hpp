@@ -106,8 +106,7 @@ public:
     [[nodiscard]] Expected<bool> record_alert(std::string_view job, std::string_view alert_id,
                                               std::string_view alert_json) override;
     [[nodiscard]] bool shared() const noexcept override { return false; }
-    [[nodiscard]] Expected<std::vector<SharedJob>>
-    adoptable(const std::vector<std::string>& datastores) override;
+    [[nodiscard]] Expected<Adoption> adoptable(const std::vector<std::string>& datastores) override;
     void set_lease_listener(std::function<void(const std::string& job)> listener) override;
     void set_load_listener(std::function<void(const FleetLoad& load)> /*listener*/) override {}
     void set_preempt_listener(std::function<void(const std::string& job)> /*listener*/) override {}

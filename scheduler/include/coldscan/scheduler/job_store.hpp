@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,6 +52,20 @@ struct SharedJob {
     std::string target;
     JobSlots slots;
     std::int64_t submitted_at = 0; // unix seconds: its due time, so the fleet's oldest jobs go first
+};
+
+// What changed in a shared queue since a node's last adoption.
+struct Adoption {
+    // Queued jobs to schedule: new ones, ones queued again, and ones whose claim this node was refused for
+    // the caps (offered again once). A job the node holds already may be among them: it is skipped.
+    std::vector<SharedJob> queued;
+    // Jobs that left the queue (another node runs them, cancelled, ended): a node that holds one of them
+    // queued drops it instead of claiming it in vain. Never a job this node runs or paused.
+    std::vector<std::string> dequeued;
+    // The jobs other nodes run with a live lease, per host and per datastore
+    // (Scheduler::set_running_elsewhere): a node does not try to claim where the fleet's caps are full.
+    std::map<std::string, unsigned, std::less<>> running_elsewhere_on_host;
+    std::map<std::string, unsigned, std::less<>> running_elsewhere_on_datastore;
 };
 
 // The running jobs with a live lease on the hosts and datastores where this node holds one: its own and the
@@ -101,10 +116,10 @@ public:
 
     // Shared stores: whether other processes run jobs from it too.
     [[nodiscard]] virtual bool shared() const noexcept = 0;
-    // Queued jobs on these datastores that this node may adopt and claim (jobs whose lease ran out are queued
-    // again first). Empty for a store that is not shared.
-    [[nodiscard]] virtual Expected<std::vector<SharedJob>>
-    adoptable(const std::vector<std::string>& datastores) = 0;
+    // The queued jobs on these datastores that this node may adopt and claim, as changes since the last call
+    // (the first call, and one with other datastores, lists them all); jobs whose lease ran out are queued
+    // again first. Empty for a store that is not shared.
+    [[nodiscard]] virtual Expected<Adoption> adoptable(const std::vector<std::string>& datastores) = 0;
     // Called (from the store's own thread) with a job's id when this process's lease on it is lost: its scan
     // must stop reading and write nothing more.
     virtual void set_lease_listener(std::function<void(const std::string& job)> listener) = 0;

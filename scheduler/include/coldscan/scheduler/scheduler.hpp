@@ -60,6 +60,9 @@ struct SchedulerOptions {
     // Rule 6: at most this many jobs run at once on this scheduler (a node's own capacity: in a fleet the
     // other nodes then get the slots it leaves); gate jobs are not held back by it. 0: no such limit.
     unsigned max_running = 0;
+    // The host whose turn comes first (rule 3), modulo the number of hosts. A fleet's nodes start at
+    // different hosts, so that their first picks spread over the fleet instead of all trying the same hosts.
+    std::size_t first_turn = 0;
 };
 
 // What the caller must do now, in this order: pause, resume, start.
@@ -86,6 +89,15 @@ public:
     // A running or paused job ended (success or failure): it is done and its slots are free.
     // Errc::not_found: unknown id; Errc::invalid_argument: the job is queued or already done.
     [[nodiscard]] Expected<void> finished(std::string_view id, TimePoint now);
+    // Drops a done job, so that a long-lived caller (the daemon gives every placement an id of its own)
+    // does not keep every job it ever ran; its id may be used again. False: unknown or not done.
+    bool forget(std::string_view id);
+    // Fleet mode: how many jobs other nodes run on each host and datastore (by name; unnamed: none), as the
+    // last adoption read them. A queued or paused job starts or resumes only where those and this
+    // scheduler's own leave a slot (rules 1 and 2); gate jobs are not held back by them (the fleet's claim
+    // asks a nightly job elsewhere to make room). Unknown names are ignored.
+    void set_running_elsewhere(const std::map<std::string, unsigned, std::less<>>& hosts,
+                               const std::map<std::string, unsigned, std::less<>>& datastores);
     // The host's latest load reading, 0..1 (rule 5). Errc::not_found: unknown host;
     // Errc::invalid_argument: a value outside 0..1.
     [[nodiscard]] Expected<void> set_pressure(std::string_view host, double value, TimePoint now);
@@ -146,6 +158,7 @@ private:
     };
     struct HostState {
         unsigned running = 0;
+        unsigned elsewhere = 0; // other nodes' (set_running_elsewhere)
         double pressure = 0.0;
         std::optional<TimePoint> throttled_since;
         std::array<std::set<QueueKey>, 3> queued; // by Priority
@@ -154,13 +167,15 @@ private:
     };
     struct DatastoreState {
         unsigned running = 0;
+        unsigned elsewhere = 0;
         std::set<SequenceKey> running_nightly;
     };
 
     [[nodiscard]] bool throttled(std::size_t host) const;
     [[nodiscard]] bool node_has_room() const;
-    [[nodiscard]] bool host_has_room(std::size_t host) const;
-    [[nodiscard]] bool datastore_has_room(std::size_t datastore) const;
+    // fleet: count other nodes' jobs too (every lane but gate's).
+    [[nodiscard]] bool host_has_room(std::size_t host, bool fleet = false) const;
+    [[nodiscard]] bool datastore_has_room(std::size_t datastore, bool fleet = false) const;
     // Serves one lane: hosts take turns, one job each, until no host can start another.
     void serve_lane(Lane lane, TimePoint now, std::uint64_t first_sequence_of_step, Decision& decision);
     // Starts or resumes at most one job of lane on host; whether it did.
