@@ -3,6 +3,7 @@
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/text.hpp"
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 namespace coldscan::fleet {
@@ -63,27 +64,83 @@ Expected<std::optional<std::string>> PgVerdictStore::get(KeySpace space, std::st
     if (space != KeySpace::content_verdict || !local || *local) {
         return local;
     }
-    std::optional<std::string> shared;
-    {
-        std::lock_guard lock(m_db_mutex);
-        auto row = m_db.exec_reconnecting(
-            "SELECT encode(value, 'hex') FROM coldscan_verdicts WHERE key = $1::bytea", {bytea_text(key)});
-        if (!row) {
-            warn_once(row.error());
-            return local; // a miss: the content is scanned
-        }
-        m_warned = false;
-        if (!row->empty() && row->rows().front().front()) {
-            shared = bytes_of_hex(*row->rows().front().front());
-        }
-    }
+    auto shared = lookup_shared(key);
     if (!shared) {
-        return local;
+        return local; // a miss: the content is scanned
     }
     m_shared_hits.fetch_add(1);
     // Kept here too: the next lookup of it is local. A failure to keep it costs a lookup, nothing else.
     (void)m_local->put(space, key, *shared);
     return shared;
+}
+
+std::optional<std::string> PgVerdictStore::lookup_shared(std::string_view key) const {
+    auto mine = std::make_shared<Lookup>(Lookup{std::string(key), std::nullopt, false});
+    std::unique_lock lock(m_lookup_mutex);
+    m_waiting.push_back(mine);
+    while (!mine->done) {
+        if (m_asking) {
+            m_lookup_done.wait(lock);
+            continue;
+        }
+        // Nobody is asking: this thread asks for everything that waits, its own key included.
+        m_asking = true;
+        auto batch = std::exchange(m_waiting, {});
+        lock.unlock();
+        ask(batch);
+        lock.lock();
+        for (const auto& lookup : batch) {
+            lookup->done = true;
+        }
+        ++m_batches;
+        m_keys += batch.size();
+        m_asking = false;
+        m_lookup_done.notify_all();
+    }
+    return mine->value;
+}
+
+void PgVerdictStore::ask(const std::vector<std::shared_ptr<Lookup>>& batch) const {
+    nlohmann::json keys = nlohmann::json::array();
+    for (const auto& lookup : batch) {
+        keys.push_back(hex_encode(lookup->key));
+    }
+    std::lock_guard lock(m_db_mutex);
+    auto rows = m_db.exec_reconnecting(
+        "SELECT encode(key, 'hex') AS key, encode(value, 'hex') AS value FROM coldscan_verdicts WHERE key IN "
+        "(SELECT decode(k, 'hex') FROM jsonb_array_elements_text($1::jsonb) AS k)",
+        {keys.dump()});
+    if (!rows) {
+        warn_once(rows.error());
+        return; // misses: the contents are scanned
+    }
+    m_warned = false;
+    std::map<std::string, std::string, std::less<>> found;
+    for (std::size_t row = 0; row < rows->size(); ++row) {
+        if (auto key = bytes_of_hex(rows->text(row, "key"))) {
+            found[*key] = rows->text(row, "value");
+        }
+    }
+    for (const auto& lookup : batch) {
+        if (const auto hit = found.find(lookup->key); hit != found.end()) {
+            lookup->value = bytes_of_hex(hit->second);
+        }
+    }
+}
+
+std::uint64_t PgVerdictStore::lookup_batches() const {
+    std::lock_guard lock(m_lookup_mutex);
+    return m_batches;
+}
+
+std::uint64_t PgVerdictStore::looked_up_keys() const {
+    std::lock_guard lock(m_lookup_mutex);
+    return m_keys;
+}
+
+std::size_t PgVerdictStore::waiting_lookups() const {
+    std::lock_guard lock(m_lookup_mutex);
+    return m_waiting.size();
 }
 
 Expected<void> PgVerdictStore::put(KeySpace space, std::string_view key, std::string_view value) {

@@ -2,6 +2,9 @@
 #include "coldscan/fleet/pg_verdict_store.hpp"
 #include "test_fleet_support.hpp"
 
+#include <thread>
+#include <vector>
+
 using coldscan::fleet::migrate_schema;
 using coldscan::fleet::PgVerdictStore;
 using coldscan::scanner::KeySpace;
@@ -45,4 +48,54 @@ TEST_CASE("PgVerdictStore: a verdict one node commits is found by another, and o
     CHECK_FALSE(missing->has_value());
     REQUIRE(c.put(KeySpace::content_verdict, key, value).has_value());
     CHECK(c.sync().has_value()); // the lost batch is a warning
+}
+
+TEST_CASE("PgVerdictStore: misses that arrive while a lookup is under way are asked in one batch",
+          "[postgres]") {
+    const std::string uri = TestPostgres::instance().fresh_database();
+    auto admin = connect_to(uri);
+    REQUIRE(migrate_schema(admin).has_value());
+    {
+        PgVerdictStore writer(open_memory_store(), connect_to(uri), "scan-a");
+        for (int i = 0; i < 8; i += 2) { // verdicts for the even keys only
+            REQUIRE(writer.put(KeySpace::content_verdict, "key-" + std::to_string(i), "v" + std::to_string(i))
+                        .has_value());
+        }
+        REQUIRE(writer.sync().has_value());
+    }
+    PgVerdictStore reader(open_memory_store(), connect_to(uri), "scan-b");
+    // Another session holds the table: the first lookup waits in the database while the others pile up.
+    auto holder = connect_to(uri);
+    REQUIRE(holder.exec("BEGIN").has_value());
+    REQUIRE(holder.exec("LOCK TABLE coldscan_verdicts IN ACCESS EXCLUSIVE MODE").has_value());
+    std::vector<std::optional<std::string>> answers(8);
+    std::vector<std::thread> lookups;
+    const auto look_up = [&](int i) {
+        auto got = reader.get(KeySpace::content_verdict, "key-" + std::to_string(i));
+        answers[static_cast<std::size_t>(i)] = got ? *got : std::optional<std::string>("error");
+    };
+    // The first to miss asks for its key alone and waits on the lock; the seven others pile up behind it.
+    for (int i = 0; i < 8; ++i) {
+        lookups.emplace_back(look_up, i);
+    }
+    while (reader.waiting_lookups() != 7) {
+        std::this_thread::yield();
+    }
+    REQUIRE(holder.exec("COMMIT").has_value());
+    for (auto& thread : lookups) {
+        thread.join();
+    }
+    CHECK(reader.lookup_batches() == 2);
+    CHECK(reader.looked_up_keys() == 8);
+    for (int i = 0; i < 8; ++i) {
+        INFO("key-" << i);
+        const auto& answer = answers[static_cast<std::size_t>(i)];
+        if (i % 2 == 0) {
+            REQUIRE(answer.has_value());
+            CHECK(*answer == "v" + std::to_string(i));
+        } else {
+            CHECK_FALSE(answer.has_value());
+        }
+    }
+    CHECK(reader.shared_hits() == 4);
 }

@@ -1,6 +1,8 @@
 // Shared verdicts (fleet mode): the scan store of a node's scans is its own RocksDB store in front of the
 // fleet's table coldscan_verdicts. A content verdict this node lacks is looked up there (and kept locally
-// once found), so content one node scanned is not scanned by another with the same signature set; verdicts
+// once found), so content one node scanned is not scanned by another with the same signature set. Lookups
+// are batched: the misses that arrive while a query is under way are asked together in the next one (one
+// round trip for as many keys as the pipeline's workers missed meanwhile, with no added wait). Verdicts
 // this node writes are buffered and written to the table in batches, at every sync (a scan's commit) or
 // every 500. Every other key space stays this node's own.
 //
@@ -13,8 +15,10 @@
 #include "coldscan/scanner/kv_store.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,8 +43,24 @@ public:
 
     // Verdicts found in the fleet's table that the local store lacked, since the start.
     [[nodiscard]] std::uint64_t shared_hits() const noexcept { return m_shared_hits.load(); }
+    // Queries that looked keys up in the fleet's table, and the keys they asked for, since the start.
+    [[nodiscard]] std::uint64_t lookup_batches() const;
+    [[nodiscard]] std::uint64_t looked_up_keys() const;
+    // Misses waiting for the next query (tests).
+    [[nodiscard]] std::size_t waiting_lookups() const;
 
 private:
+    struct Lookup {
+        std::string key;
+        std::optional<std::string> value; // found in the table
+        bool done = false;                // under m_lookup_mutex
+    };
+
+    // The verdict of key in the fleet's table, asked with whatever other misses wait (nullopt: none, or the
+    // database is away).
+    std::optional<std::string> lookup_shared(std::string_view key) const;
+    // One query for a batch of misses; fills each one's value.
+    void ask(const std::vector<std::shared_ptr<Lookup>>& batch) const;
     void flush();
     void warn_once(const Error& error) const;
 
@@ -52,6 +72,12 @@ private:
     std::mutex m_buffer_mutex;
     std::vector<std::pair<std::string, std::string>> m_buffer; // key, value
     mutable std::atomic<std::uint64_t> m_shared_hits{0};
+    mutable std::mutex m_lookup_mutex; // the members below
+    mutable std::condition_variable m_lookup_done;
+    mutable std::vector<std::shared_ptr<Lookup>> m_waiting; // not asked yet
+    mutable bool m_asking = false;                          // a query is under way
+    mutable std::uint64_t m_batches = 0;
+    mutable std::uint64_t m_keys = 0;
 };
 
 } // namespace coldscan::fleet
