@@ -12,7 +12,7 @@ namespace {
 constexpr std::string_view k_lock_key = "7165064710858170734";
 
 // Migration N brings the schema from version N-1 to N. Never edit one that has shipped: add the next.
-constexpr std::array<std::string_view, 6> k_migrations = {
+constexpr std::array<std::string_view, 7> k_migrations = {
     // 1: the nodes of the fleet, each with its last heartbeat. instance: a random id per process, so that a
     // second process under a live node's name is refused.
     R"sql(
@@ -124,6 +124,17 @@ END
 $$;
 CREATE TRIGGER coldscan_jobs_status_changed BEFORE UPDATE ON coldscan_jobs FOR EACH ROW
     WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION coldscan_jobs_status_changed();
+)sql",
+    // 7: the signature-set lineage every node shares (the cache's signature_sets records: each set's manifest
+    // and line buckets), so a verdict made under a set another node recorded can be re-checked by its
+    // changes.
+    R"sql(
+CREATE TABLE coldscan_set_lineage (
+    key   bytea PRIMARY KEY,
+    value bytea NOT NULL,
+    node  text NOT NULL,
+    at    timestamptz NOT NULL DEFAULT now()
+);
 )sql",
 };
 

@@ -3,6 +3,8 @@
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/text.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +14,14 @@ namespace {
 using scanner::KeySpace;
 
 constexpr std::size_t k_batch = 500;
+
+bool is_shared(KeySpace space) {
+    return space == KeySpace::content_verdict || space == KeySpace::signature_sets;
+}
+
+std::string table_of(KeySpace space) {
+    return space == KeySpace::content_verdict ? "coldscan_verdicts" : "coldscan_set_lineage";
+}
 
 // bytea as PostgreSQL's text input reads it.
 std::string bytea_text(std::string_view bytes) {
@@ -61,10 +71,10 @@ void PgVerdictStore::warn_once(const Error& error) const {
 
 Expected<std::optional<std::string>> PgVerdictStore::get(KeySpace space, std::string_view key) const {
     auto local = m_local->get(space, key);
-    if (space != KeySpace::content_verdict || !local || *local) {
+    if (!is_shared(space) || !local || *local) {
         return local;
     }
-    auto shared = lookup_shared(key);
+    auto shared = lookup_shared(space, key);
     if (!shared) {
         return local; // a miss: the content is scanned
     }
@@ -74,8 +84,8 @@ Expected<std::optional<std::string>> PgVerdictStore::get(KeySpace space, std::st
     return shared;
 }
 
-std::optional<std::string> PgVerdictStore::lookup_shared(std::string_view key) const {
-    auto mine = std::make_shared<Lookup>(Lookup{std::string(key), std::nullopt, false});
+std::optional<std::string> PgVerdictStore::lookup_shared(KeySpace space, std::string_view key) const {
+    auto mine = std::make_shared<Lookup>(Lookup{space, std::string(key), std::nullopt, false});
     std::unique_lock lock(m_lookup_mutex);
     m_waiting.push_back(mine);
     while (!mine->done) {
@@ -101,14 +111,26 @@ std::optional<std::string> PgVerdictStore::lookup_shared(std::string_view key) c
 }
 
 void PgVerdictStore::ask(const std::vector<std::shared_ptr<Lookup>>& batch) const {
+    for (const KeySpace space : {KeySpace::content_verdict, KeySpace::signature_sets}) {
+        std::vector<std::shared_ptr<Lookup>> part;
+        std::ranges::copy_if(batch, std::back_inserter(part),
+                             [&](const auto& lookup) { return lookup->space == space; });
+        if (!part.empty()) {
+            ask_table(space, part);
+        }
+    }
+}
+
+void PgVerdictStore::ask_table(KeySpace space, const std::vector<std::shared_ptr<Lookup>>& batch) const {
     nlohmann::json keys = nlohmann::json::array();
     for (const auto& lookup : batch) {
         keys.push_back(hex_encode(lookup->key));
     }
     std::lock_guard lock(m_db_mutex);
     auto rows = m_db.exec_reconnecting(
-        "SELECT encode(key, 'hex') AS key, encode(value, 'hex') AS value FROM coldscan_verdicts WHERE key IN "
-        "(SELECT decode(k, 'hex') FROM jsonb_array_elements_text($1::jsonb) AS k)",
+        "SELECT encode(key, 'hex') AS key, encode(value, 'hex') AS value FROM " + table_of(space) +
+            " WHERE key IN (SELECT decode(k, 'hex') FROM "
+            "jsonb_array_elements_text($1::jsonb) AS k)",
         {keys.dump()});
     if (!rows) {
         warn_once(rows.error());
@@ -147,13 +169,13 @@ Expected<void> PgVerdictStore::put(KeySpace space, std::string_view key, std::st
     if (auto stored = m_local->put(space, key, value); !stored) {
         return stored;
     }
-    if (space != KeySpace::content_verdict) {
+    if (!is_shared(space)) {
         return {};
     }
     bool full = false;
     {
         std::lock_guard lock(m_buffer_mutex);
-        m_buffer.emplace_back(key, value);
+        m_buffer.push_back(Pending{space, std::string(key), std::string(value)});
         full = m_buffer.size() >= k_batch;
     }
     if (full) {
@@ -163,28 +185,35 @@ Expected<void> PgVerdictStore::put(KeySpace space, std::string_view key, std::st
 }
 
 void PgVerdictStore::flush() {
-    std::vector<std::pair<std::string, std::string>> batch;
+    std::vector<Pending> batch;
     {
         std::lock_guard lock(m_buffer_mutex);
         batch.swap(m_buffer);
     }
-    if (batch.empty()) {
-        return;
-    }
-    nlohmann::json rows = nlohmann::json::array();
-    for (const auto& [key, value] : batch) {
-        rows.push_back({hex_encode(key), hex_encode(value)});
-    }
-    std::lock_guard lock(m_db_mutex);
-    // The newest record wins: both are valid verdicts, the later one carries the later use.
-    auto written = m_db.exec_reconnecting(
-        "INSERT INTO coldscan_verdicts (key, value, node) SELECT decode(r->>0, 'hex'), decode(r->>1, 'hex'), "
-        "$2 "
-        "FROM jsonb_array_elements($1::jsonb) AS r ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
-        "node = EXCLUDED.node, at = now()",
-        {rows.dump(), m_node});
-    if (!written) {
-        spdlog::warn("fleet: {} verdict(s) not shared: {}", batch.size(), written.error().message);
+    for (const KeySpace space : {KeySpace::content_verdict, KeySpace::signature_sets}) {
+        nlohmann::json rows = nlohmann::json::array();
+        for (const Pending& pending : batch) {
+            if (pending.space == space) {
+                rows.push_back({hex_encode(pending.key), hex_encode(pending.value)});
+            }
+        }
+        if (rows.empty()) {
+            continue;
+        }
+        std::lock_guard lock(m_db_mutex);
+        // The newest record wins: both are valid verdicts (or the same set's records), the later one carries
+        // the later use.
+        auto written = m_db.exec_reconnecting(
+            "INSERT INTO " + table_of(space) +
+                " (key, value, node) SELECT decode(r->>0, 'hex'), decode(r->>1, 'hex'), $2 FROM "
+                "jsonb_array_elements($1::jsonb) AS r ON CONFLICT (key) DO UPDATE SET value = "
+                "EXCLUDED.value, "
+                "node = EXCLUDED.node, at = now()",
+            {rows.dump(), m_node});
+        if (!written) {
+            spdlog::warn("fleet: {} record(s) of {} not shared: {}", rows.size(), to_string(space),
+                         written.error().message);
+        }
     }
 }
 

@@ -1,7 +1,10 @@
+#include "coldscan/common/sha256.hpp"
 #include "coldscan/fleet/fleet_schema.hpp"
 #include "coldscan/fleet/pg_verdict_store.hpp"
+#include "coldscan/scanner/set_lineage.hpp"
 #include "test_fleet_support.hpp"
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -98,4 +101,49 @@ TEST_CASE("PgVerdictStore: misses that arrive while a lookup is under way are as
         }
     }
     CHECK(reader.shared_hits() == 4);
+}
+
+TEST_CASE("PgVerdictStore: a node re-checks a verdict by the changes from a set another node recorded",
+          "[postgres]") {
+    using coldscan::scanner::SetLineage;
+    using coldscan::signatures::CatalogueLine;
+    using coldscan::signatures::LineKind;
+    const std::string uri = TestPostgres::instance().fresh_database();
+    auto admin = connect_to(uri);
+    REQUIRE(migrate_schema(admin).has_value());
+    const auto line = [](const std::string& text) {
+        coldscan::Sha256 hasher;
+        hasher.update(text);
+        return CatalogueLine{hasher.finish(), LineKind::hash};
+    };
+    std::vector<CatalogueLine> yesterday;
+    for (int i = 0; i < 3000; ++i) {
+        yesterday.push_back(line("sig-" + std::to_string(i)));
+    }
+    std::ranges::sort(yesterday);
+    auto today = yesterday;
+    const auto added = line("new-sig");
+    today.insert(std::ranges::lower_bound(today, added), added);
+    {
+        PgVerdictStore a(open_memory_store(), connect_to(uri), "scan-a");
+        SetLineage lineage(a);
+        REQUIRE(lineage.record("yesterday", yesterday, 1000).has_value());
+        REQUIRE(a.sync().has_value());
+    }
+    // scan-b never loaded yesterday's set: only the fleet's lineage tells it what changed since.
+    PgVerdictStore b(open_memory_store(), connect_to(uri), "scan-b");
+    SetLineage shared(b);
+    REQUIRE(shared.record("today", today, 2000).has_value());
+    auto change = shared.change("yesterday", "today");
+    REQUIRE(change.has_value());
+    REQUIRE(*change != nullptr);
+    CHECK((*change)->delta.added == std::vector<CatalogueLine>{added});
+    CHECK((*change)->delta.removed.empty());
+
+    auto alone_store = open_memory_store();
+    SetLineage alone(*alone_store);
+    REQUIRE(alone.record("today", today, 2000).has_value());
+    auto unknown = alone.change("yesterday", "today");
+    REQUIRE(unknown.has_value());
+    CHECK(*unknown == nullptr); // without the fleet: a miss, the content is scanned
 }

@@ -1,10 +1,13 @@
 // Shared verdicts (fleet mode): the scan store of a node's scans is its own RocksDB store in front of the
-// fleet's table coldscan_verdicts. A content verdict this node lacks is looked up there (and kept locally
-// once found), so content one node scanned is not scanned by another with the same signature set. Lookups
-// are batched: the misses that arrive while a query is under way are asked together in the next one (one
-// round trip for as many keys as the pipeline's workers missed meanwhile, with no added wait). Verdicts
-// this node writes are buffered and written to the table in batches, at every sync (a scan's commit) or
-// every 500. Every other key space stays this node's own.
+// fleet's tables. Two key spaces are shared: the content verdicts (coldscan_verdicts) and the signature-set
+// lineage (coldscan_set_lineage: each set's manifest and line buckets, written by the node that recorded the
+// set). A record this node lacks is looked up there and kept locally once found, so content one node scanned
+// is not scanned by another, and a verdict made under a set another node recorded is re-checked by the
+// set's changes instead of scanned again. Lookups are batched: the misses that arrive while a query is
+// under way are asked together in the next one (one round trip for as many keys as the pipeline's workers
+// missed meanwhile, with no added wait). Records this node writes are buffered and written in batches, at
+// every sync (a scan's commit) or every 500. Every other key space stays this node's own: file identities
+// and block keys name images by the host's device and inode numbers, which differ from node to node.
 //
 // Sharing is best effort: when the database is away, a lookup is a miss (the content is scanned, never
 // called clean unscanned) and a batch is dropped with a warning; the local store goes on as always.
@@ -41,7 +44,7 @@ public:
     Expected<void> compact() override;
     std::string open_problem() const override;
 
-    // Verdicts found in the fleet's table that the local store lacked, since the start.
+    // Records found in the fleet's tables that the local store lacked, since the start.
     [[nodiscard]] std::uint64_t shared_hits() const noexcept { return m_shared_hits.load(); }
     // Queries that looked keys up in the fleet's table, and the keys they asked for, since the start.
     [[nodiscard]] std::uint64_t lookup_batches() const;
@@ -51,6 +54,7 @@ public:
 
 private:
     struct Lookup {
+        scanner::KeySpace space;
         std::string key;
         std::optional<std::string> value; // found in the table
         bool done = false;                // under m_lookup_mutex
@@ -58,9 +62,10 @@ private:
 
     // The verdict of key in the fleet's table, asked with whatever other misses wait (nullopt: none, or the
     // database is away).
-    std::optional<std::string> lookup_shared(std::string_view key) const;
-    // One query for a batch of misses; fills each one's value.
+    std::optional<std::string> lookup_shared(scanner::KeySpace space, std::string_view key) const;
+    // One query per table for a batch of misses; fills each one's value.
     void ask(const std::vector<std::shared_ptr<Lookup>>& batch) const;
+    void ask_table(scanner::KeySpace space, const std::vector<std::shared_ptr<Lookup>>& batch) const;
     void flush();
     void warn_once(const Error& error) const;
 
@@ -70,7 +75,12 @@ private:
     mutable PgConnection m_db;
     mutable bool m_warned = false;
     std::mutex m_buffer_mutex;
-    std::vector<std::pair<std::string, std::string>> m_buffer; // key, value
+    struct Pending {
+        scanner::KeySpace space;
+        std::string key;
+        std::string value;
+    };
+    std::vector<Pending> m_buffer;
     mutable std::atomic<std::uint64_t> m_shared_hits{0};
     mutable std::mutex m_lookup_mutex; // the members below
     mutable std::condition_variable m_lookup_done;
