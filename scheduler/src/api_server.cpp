@@ -17,7 +17,9 @@
 
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/text.hpp"
+#include "coldscan/console/assets.hpp"
 #include "coldscan/scheduler/api_json.hpp"
+#include "coldscan/scheduler/browser_policy.hpp"
 #include "coldscan/scheduler/request_guard.hpp"
 
 #include <arpa/inet.h>
@@ -198,10 +200,30 @@ struct Refusal {
     std::optional<std::uint32_t> retry_after;
 };
 
-// Checks that need no state: browsers, a Content-Length that can be believed. Sets declared_bytes.
-std::optional<Refusal> check_framing(const httplib::Request& req, std::uint64_t& declared_bytes) {
-    if (req.has_header("Origin")) {
-        return Refusal{403, "requests from web pages (with an Origin header) are not accepted", std::nullopt};
+// The console's page or static file a GET or HEAD names; nullopt: an API path (or another method).
+std::optional<console::Asset> console_file_of(const httplib::Request& req) {
+    if (req.method != "GET" && req.method != "HEAD") {
+        return std::nullopt;
+    }
+    if (auto asset = console::find_asset(req.path)) {
+        return asset;
+    }
+    return console::page_for(req.path);
+}
+
+std::optional<std::string> header_of(const httplib::Request& req, const char* name) {
+    return req.has_header(name) ? std::optional<std::string>(req.get_header_value(name)) : std::nullopt;
+}
+
+// Checks that need no state: browsers (browser_policy.hpp), a Content-Length that can be believed. Sets
+// declared_bytes.
+std::optional<Refusal> check_framing(const httplib::Request& req, bool token_configured,
+                                     std::uint64_t& declared_bytes) {
+    const BrowserFacts browser{
+        header_of(req, "Origin"),         header_of(req, "Host"), header_of(req, "Sec-Fetch-Site"),
+        console_file_of(req).has_value(), token_configured,       req.remote_addr.empty()};
+    if (auto refused = browser_refusal(browser)) {
+        return Refusal{403, std::move(*refused), std::nullopt};
     }
     declared_bytes = 0;
     const std::size_t lengths = req.get_header_value_count("Content-Length");
@@ -330,6 +352,7 @@ RequestFacts facts_of(const httplib::Request& req, std::uint64_t declared_bytes)
         facts.authorization = req.get_header_value("Authorization");
     }
     facts.body_bytes = std::max<std::uint64_t>(declared_bytes, req.body.size());
+    facts.public_file = console_file_of(req).has_value();
     return facts;
 }
 
@@ -358,7 +381,7 @@ Refusal refusal_of(const GuardAnswer& answer) {
 httplib::Server::HandlerResponse ApiServer::Impl::admit(const httplib::Request& req, httplib::Response& res) {
     try {
         std::uint64_t declared = 0;
-        std::optional<Refusal> refusal = check_framing(req, declared);
+        std::optional<Refusal> refusal = check_framing(req, config.auth_token.has_value(), declared);
         if (!refusal) {
             std::lock_guard lock(guard_mutex);
             const GuardAnswer answer = guard.check(facts_of(req, declared), now());
@@ -383,7 +406,7 @@ httplib::Server::HandlerResponse ApiServer::Impl::admit(const httplib::Request& 
 int ApiServer::Impl::admit_before_body(const httplib::Request& req, httplib::Response& res) {
     try {
         std::uint64_t declared = 0;
-        std::optional<Refusal> refusal = check_framing(req, declared);
+        std::optional<Refusal> refusal = check_framing(req, config.auth_token.has_value(), declared);
         if (!refusal) {
             // The stateless guard: the request is counted against its client's rate once, in admit().
             const GuardAnswer answer = precheck.check(facts_of(req, declared), now());
@@ -417,7 +440,33 @@ void ApiServer::Impl::handle(const httplib::Request& req, httplib::Response& res
     }
 }
 
+namespace {
+
+// A console file: its security headers, revalidated by its ETag at every load (no stale app after an
+// upgrade).
+void respond_console_file(const httplib::Request& req, httplib::Response& res, const console::Asset& asset) {
+    for (const auto& [name, value] : console::security_headers()) {
+        res.set_header(std::string(name), std::string(value));
+    }
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("ETag", std::string(asset.etag));
+    if (req.get_header_value("If-None-Match") == asset.etag) {
+        res.status = 304;
+        return;
+    }
+    res.set_content(std::string(asset.body), std::string(asset.content_type));
+}
+
+} // namespace
+
 void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res) {
+    if (const auto file = console_file_of(req)) {
+        respond_console_file(req, res, *file);
+        return;
+    }
+    // API answers are data of the moment: never cached, never sniffed into something else.
+    res.set_header("Cache-Control", "no-store");
+    res.set_header("X-Content-Type-Options", "nosniff");
     const auto route = match_route(req.path);
     if (!route) {
         respond_error(res, 404, "no such endpoint: " + req.path);

@@ -36,7 +36,8 @@ void RequestGuard::forget_oldest_client() {
 }
 
 GuardAnswer RequestGuard::check(const RequestFacts& request, TimePoint now) {
-    if (m_options.token && (!request.authorization || !token_matches(*request.authorization))) {
+    if (m_options.token && !request.public_file &&
+        (!request.authorization || !token_matches(*request.authorization))) {
         return {401, "a bearer token is required (Authorization: Bearer TOKEN)", std::nullopt};
     }
     if (request.body_bytes > m_options.max_body_bytes) {

@@ -977,11 +977,51 @@ TEST_CASE("ApiServer endpoints", "[scheduler]") {
         CHECK(call(where, "GET", "/v1/retro-hunt").headers.at("allow") == "POST");
         CHECK(call(where, "DELETE", "/v1/scans/j-done/report").status == 405);
     }
-    SECTION("browsers are refused") {
-        const auto answer = call(where, "POST", "/v1/scans", R"({"targets": ["/images/a"]})",
-                                 "Origin: https://evil.example\r\n");
-        CHECK(answer.status == 403);
+    SECTION("browsers: the console's own origin may call, no other page may") {
+        const auto other = call(where, "POST", "/v1/scans", R"({"targets": ["/images/a"]})",
+                                "Origin: https://evil.example\r\n");
+        CHECK(other.status == 403);
+        CHECK(json::parse(other.body)["error"] ==
+              "requests from other web pages are not accepted (Origin https://evil.example)");
+        const auto cross_site = call(where, "GET", "/v1/scans", "", "Sec-Fetch-Site: cross-site\r\n");
+        CHECK(cross_site.status == 403);
+        // DNS rebinding: a page under its own name that resolves to 127.0.0.1 is same-origin with itself.
+        const auto rebound =
+            http_exchange(where, "GET /v1/scans HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n"
+                                 "Sec-Fetch-Site: same-origin\r\n\r\n");
+        CHECK(rebound.status == 403);
         CHECK(service->submissions.empty());
+        const auto own = call(where, "POST", "/v1/scans", R"({"targets": ["/images/a"]})",
+                              "Origin: http://localhost\r\nSec-Fetch-Site: same-origin\r\n");
+        CHECK(own.status == 202);
+        CHECK(own.headers.at("cache-control") == "no-store");
+        CHECK(service->submissions.size() == 1);
+    }
+    SECTION("the console: every view's URL is its page, static files with their types and ETags") {
+        const auto page = call(where, "GET", "/");
+        REQUIRE(page.status == 200);
+        CHECK(page.headers.at("content-type") == "text/html; charset=utf-8");
+        CHECK(page.body.find(R"(<script type="module" src="/static/app.js">)") != std::string::npos);
+        CHECK(page.headers.at("content-security-policy").find("script-src 'self'") != std::string::npos);
+        CHECK(page.headers.at("content-security-policy").find("unsafe-inline") == std::string::npos);
+        CHECK(page.headers.at("x-frame-options") == "DENY");
+        for (const char* view : {"/jobs", "/jobs/j-done", "/findings", "/plan", "/signatures", "/jobs/"}) {
+            const auto deep = call(where, "GET", view);
+            CHECK(deep.status == 200);
+            CHECK(deep.body == page.body);
+        }
+        const auto script = call(where, "GET", "/static/app.js");
+        REQUIRE(script.status == 200);
+        CHECK(script.headers.at("content-type") == "text/javascript; charset=utf-8");
+        const std::string etag = script.headers.at("etag");
+        CHECK(etag.size() == 66); // a quoted SHA-256
+        const auto again = call(where, "GET", "/static/app.js", "", "If-None-Match: " + etag + "\r\n");
+        CHECK(again.status == 304);
+        CHECK(again.body.empty());
+        CHECK(call(where, "GET", "/static/vendor/preact.module.js").status == 200);
+        CHECK(call(where, "GET", "/static/nothing.js").status == 404);
+        CHECK(call(where, "GET", "/jobs/a/b").status == 404);
+        CHECK(call(where, "POST", "/", "{}").status == 404);
     }
     SECTION("chunked bodies are refused unread") {
         const auto answer =
@@ -1007,6 +1047,9 @@ TEST_CASE("ApiServer request guard", "[scheduler]") {
         const ListenAddress where = bound_address(**server);
         const auto none = call(where, "GET", "/v1/scans/j-done");
         CHECK(none.status == 401);
+        // The console's files hold no data: served without the token (the console asks for it).
+        CHECK(call(where, "GET", "/").status == 200);
+        CHECK(call(where, "GET", "/static/app.js").status == 200);
         CHECK(none.headers.at("www-authenticate") == "Bearer");
         CHECK(json::parse(none.body)["error"] == "a bearer token is required (Authorization: Bearer TOKEN)");
         CHECK(call(where, "GET", "/v1/scans/j-done", "", "Authorization: Bearer wrong\r\n").status == 401);

@@ -36,6 +36,7 @@ struct RequestFacts {
     std::string client;                       // the peer address
     std::optional<std::string> authorization; // the Authorization header, as sent
     std::uint64_t body_bytes = 0;             // declared (Content-Length) or received, whichever is larger
+    bool public_file = false;                 // the console's pages and static files: no token needed
 };
 
 struct GuardAnswer {
