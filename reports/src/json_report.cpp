@@ -171,6 +171,10 @@ json signatures_json(const SignatureReport& s) {
 
 } // namespace
 
+std::string signatures_to_json(const SignatureReport& signatures) {
+    return signatures_json(signatures).dump();
+}
+
 std::string to_json(const Report& report) {
     json j;
     j["schema"] = "coldscan.report";

@@ -3,8 +3,10 @@
 #include "coldscan/disk/image_probe.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -618,6 +620,30 @@ std::string hosts_body(const std::vector<HostView>& hosts, const std::vector<Dat
     return dump(ordered_json{{"hosts", std::move(host_list)}, {"datastores", std::move(datastore_list)}});
 }
 
+namespace {
+
+std::string time_of_day(std::chrono::minutes minutes) {
+    char text[8];
+    std::snprintf(text, sizeof text, "%02d:%02d", static_cast<int>(minutes.count() / 60),
+                  static_cast<int>(minutes.count() % 60));
+    return text;
+}
+
+// {"start": "HH:MM", "end": "HH:MM", "days": ["Mon", ...]} (UTC; end <= start wraps past midnight).
+ordered_json window_json(const Window& window) {
+    static constexpr std::array<const char*, 7> k_days{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    ordered_json days = ordered_json::array();
+    for (unsigned day = 0; day < 7; ++day) {
+        if (window.days().contains(std::chrono::weekday{day})) {
+            days.push_back(k_days[day]);
+        }
+    }
+    return ordered_json{
+        {"start", time_of_day(window.start())}, {"end", time_of_day(window.end())}, {"days", days}};
+}
+
+} // namespace
+
 std::string plan_body(const Plan& plan) {
     ordered_json jobs = ordered_json::array();
     for (const auto& entry : plan.jobs) {
@@ -632,8 +658,13 @@ std::string plan_body(const Plan& plan) {
             {"estimated_seconds", std::chrono::duration<double>(entry.estimated_run_time).count()},
         });
     }
+    ordered_json windows = ordered_json::array();
+    for (const Window& window : plan.nightly_windows) {
+        windows.push_back(window_json(window));
+    }
     return dump(ordered_json{{"now", format_iso8601(plan.now)},
                              {"all_done", optional_time(plan.all_done)},
+                             {"windows", std::move(windows)},
                              {"jobs", std::move(jobs)}});
 }
 

@@ -64,6 +64,7 @@ enum class Endpoint {
     findings,
     stats,
     plan,
+    signatures,
     reload,
     retro_hunt,
     health,
@@ -78,17 +79,12 @@ struct Route {
 // The endpoint a path names; nullopt: none (404).
 std::optional<Route> match_route(std::string_view path) {
     static constexpr std::pair<std::string_view, Endpoint> k_fixed[] = {
-        {"/v1/scans", Endpoint::scans},
-        {"/v1/hosts", Endpoint::hosts},
-        {"/v1/nodes", Endpoint::nodes},
-        {"/v1/findings", Endpoint::findings},
-        {"/v1/stats", Endpoint::stats},
-        {"/v1/plan", Endpoint::plan},
-        {"/v1/signatures/reload", Endpoint::reload},
-        {"/v1/retro-hunt", Endpoint::retro_hunt},
-        {"/v1/healthz", Endpoint::health},
-        {"/healthz", Endpoint::health},
-        {"/v1/metrics", Endpoint::metrics},
+        {"/v1/scans", Endpoint::scans},           {"/v1/hosts", Endpoint::hosts},
+        {"/v1/nodes", Endpoint::nodes},           {"/v1/findings", Endpoint::findings},
+        {"/v1/stats", Endpoint::stats},           {"/v1/plan", Endpoint::plan},
+        {"/v1/signatures", Endpoint::signatures}, {"/v1/signatures/reload", Endpoint::reload},
+        {"/v1/retro-hunt", Endpoint::retro_hunt}, {"/v1/healthz", Endpoint::health},
+        {"/healthz", Endpoint::health},           {"/v1/metrics", Endpoint::metrics},
         {"/metrics", Endpoint::metrics},
     };
     for (const auto& [fixed, endpoint] : k_fixed) {
@@ -591,6 +587,9 @@ void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res)
     }
     case Endpoint::plan:
         res.set_content(api::plan_body(backend->plan()), k_json);
+        return;
+    case Endpoint::signatures:
+        res.set_content(backend->signatures(), k_json);
         return;
     case Endpoint::reload: {
         auto fingerprint = backend->reload_signatures();

@@ -33,6 +33,7 @@ public:
     std::map<JobStatus, std::size_t> job_counts() const override { return m_service.job_counts(); }
     Expected<std::string> reload_signatures() override { return m_service.reload_signatures(); }
     Expected<std::string> retro_hunt() override { return m_service.retro_hunt(); }
+    std::string signatures() const override { return m_service.signatures_json(); }
 
 private:
     ScanService& m_service;

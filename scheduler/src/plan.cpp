@@ -47,6 +47,7 @@ Plan Scheduler::plan(TimePoint now) const {
     Scheduler sim = *this;
     Plan plan;
     plan.now = now;
+    plan.nightly_windows = m_options.nightly_windows;
     std::map<std::string, PlanEntry, std::less<>> entries;
     std::set<std::pair<TimePoint, std::string>> finishing;
     // When a job started or resumed in the copy would finish: the rest of its estimate from then on.

@@ -5,6 +5,7 @@
 #include "coldscan/common/log.hpp"
 #include "coldscan/common/temp_dir.hpp"
 #include "coldscan/disk/image_probe.hpp"
+#include "coldscan/reports/json_report.hpp"
 #include "coldscan/reports/report.hpp"
 #include "coldscan/scanner/scan_run.hpp"
 #include "coldscan/scheduler/libvirt_disks.hpp"
@@ -648,6 +649,23 @@ Expected<std::string> ScanService::reload_signatures() {
 
 Expected<std::string> ScanService::retro_hunt() {
     return m_impl->retro_hunt();
+}
+
+std::string ScanService::signatures_json() const {
+    std::shared_ptr<const signatures::SignatureSet> set;
+    std::string loaded_at;
+    std::string last_hunt;
+    {
+        std::lock_guard lock(m_impl->m_mutex);
+        set = m_impl->m_signatures;
+        loaded_at = m_impl->m_signatures_loaded_at;
+        last_hunt = m_impl->m_last_retro_hunt;
+    }
+    json out = json::parse(reports::signatures_to_json(scanner::describe(*set)));
+    out["signature_set"] = set->fingerprint();
+    out["loaded_at"] = loaded_at;
+    out["last_retro_hunt"] = last_hunt.empty() ? json(nullptr) : json::parse(last_hunt);
+    return out.dump();
 }
 
 void ScanService::set_pressure(std::string_view host, Expected<double> reading) {

@@ -5,6 +5,7 @@
 #include "coldscan/common/text.hpp"
 #include "coldscan/reports/report.hpp"
 #include "coldscan/scanner/retro_hunt.hpp"
+#include "coldscan/scheduler/api_json.hpp"
 #include "service_impl.hpp"
 
 #include <fstream>
@@ -152,6 +153,10 @@ Expected<std::string> ScanService::Impl::retro_hunt() {
     json answer = json::parse(scanner::retro_hunt_json(*hunt));
     answer["alerts_raised"] = alerts;
     answer["reports_updated"] = std::move(reports_updated);
+    {
+        std::lock_guard lock(m_mutex);
+        m_last_retro_hunt = json{{"at", api::format_iso8601(service_now())}, {"result", answer}}.dump();
+    }
     return answer.dump(2);
 }
 

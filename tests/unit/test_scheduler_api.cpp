@@ -459,8 +459,20 @@ TEST_CASE("plan_body", "[scheduler]") {
     CHECK(out["jobs"][1]["start"].is_null());
     CHECK(out["jobs"][1]["finish"].is_null());
     CHECK(out["jobs"][1]["priority"] == "nightly");
+    CHECK(out["windows"] == json::array());
     plan.all_done = now + std::chrono::hours(1);
-    CHECK(json::parse(api::plan_body(plan))["all_done"] == "2026-11-23T11:00:00Z");
+    plan.nightly_windows.push_back(
+        Window::create(std::chrono::hours(22), std::chrono::hours(6) + std::chrono::minutes(30)).value());
+    plan.nightly_windows.push_back(Window::create(std::chrono::hours(1), std::chrono::hours(5),
+                                                  Weekdays{std::chrono::Saturday, std::chrono::Sunday})
+                                       .value());
+    const json later = json::parse(api::plan_body(plan));
+    CHECK(later["all_done"] == "2026-11-23T11:00:00Z");
+    CHECK(later["windows"] ==
+          json::array({json{{"start", "22:00"},
+                            {"end", "06:30"},
+                            {"days", json::array({"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"})}},
+                       json{{"start", "01:00"}, {"end", "05:00"}, {"days", json::array({"Sun", "Sat"})}}}));
 }
 
 TEST_CASE("health_body", "[scheduler]") {
@@ -699,6 +711,7 @@ public:
         }
         return std::string(R"({"hits": [], "alerts_raised": 0})");
     }
+    std::string signatures() const override { return R"({"signature_set": "sigs-1"})"; }
 
     void add(JobView job) {
         std::lock_guard lock(m_mutex);
@@ -974,6 +987,10 @@ TEST_CASE("ApiServer endpoints", "[scheduler]") {
         CHECK(json::parse(put.body)["error"] == "PUT is not allowed on /v1/scans");
         CHECK(call(where, "POST", "/v1/hosts").status == 405);
         CHECK(call(where, "GET", "/v1/signatures/reload").headers.at("allow") == "POST");
+        const auto signatures = call(where, "GET", "/v1/signatures");
+        CHECK(signatures.status == 200);
+        CHECK(json::parse(signatures.body)["signature_set"] == "sigs-1");
+        CHECK(call(where, "POST", "/v1/signatures", "{}").status == 405);
         CHECK(call(where, "GET", "/v1/retro-hunt").headers.at("allow") == "POST");
         CHECK(call(where, "DELETE", "/v1/scans/j-done/report").status == 405);
     }

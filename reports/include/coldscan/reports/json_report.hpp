@@ -11,6 +11,8 @@
 namespace coldscan::reports {
 
 [[nodiscard]] std::string to_json(const Report& report);
+// The report's "signatures" section alone (GET /v1/signatures shows the loaded set the same way).
+[[nodiscard]] std::string signatures_to_json(const SignatureReport& signatures);
 // Writes atomically (a temporary file in the same folder, then rename). Error: io.
 [[nodiscard]] Expected<void> write_json_file(const Report& report, const std::filesystem::path& path);
 [[nodiscard]] std::string inventory_line(const InventoryRecord& record);

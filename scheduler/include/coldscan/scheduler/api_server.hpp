@@ -10,7 +10,10 @@
 //   DELETE /v1/scans/ID            -> JOB, cancelled (409 when it had already finished)
 //   GET    /v1/scans/ID/report     -> the report's JSON as written
 //   GET    /v1/hosts               -> {"hosts": [...], "datastores": [...]}
-//   GET    /v1/plan                -> {"now", "all_done", "jobs": [...]}
+//   GET    /v1/plan                -> {"now", "all_done", "windows": [{"start", "end", "days"}], "jobs":
+//   [...]} GET    /v1/signatures          -> the loaded set: "signature_set", "loaded_at", the engines,
+//   databases
+//                                  and rule files (as a report's "signatures"), "last_retro_hunt" (or null)
 //   POST   /v1/signatures/reload   -> {"signature_set": FINGERPRINT} (a retro-hunt follows)
 //   POST   /v1/retro-hunt          -> the hunt (scanner/retro_hunt.hpp) + "alerts_raised", "reports_updated"
 //   GET    /v1/healthz, /healthz   -> {"status": "ok"|"draining", "accepting", "signature_set", ...}
@@ -22,8 +25,9 @@
 // the guard sees the declared Content-Length and a too big body is answered 413 unread; an
 // `Expect: 100-continue` request is refused before the client sends its body at all. That version does not
 // bound chunked bodies, so a body without a Content-Length is refused (411). Requests that carry an Origin
-// header (browsers) are refused (403): a web page must not be able to submit or cancel scans on a loopback
-// service without a token.
+// header must come from the service's own origin (the console; browser_policy.hpp): no other web page may
+// submit or cancel scans, even on a loopback service without a token. A GET or HEAD of a view's URL or of
+// /static/ serves the web console (console/assets.hpp).
 //
 // A Unix socket is bound inside a fresh 0700 folder next to its path, set to mode 0660 and then renamed into
 // place, so it is never reachable with wider permissions; a stale socket left by a crash is replaced, a live
@@ -68,6 +72,7 @@ public:
     [[nodiscard]] virtual std::map<JobStatus, std::size_t> job_counts() const = 0;
     [[nodiscard]] virtual Expected<std::string> reload_signatures() = 0;
     [[nodiscard]] virtual Expected<std::string> retro_hunt() = 0;
+    [[nodiscard]] virtual std::string signatures() const = 0;
 };
 
 class ApiServer {

@@ -4,6 +4,7 @@
 
 #include "coldscan/scheduler/clock.hpp"
 #include "coldscan/scheduler/job.hpp"
+#include "coldscan/scheduler/window.hpp"
 
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@ struct Plan {
     std::vector<PlanEntry> jobs; // by start (unplanned last), then id
     // When the last job would finish (now when there is none); nullopt when some job has no finish.
     std::optional<TimePoint> all_done;
+    std::vector<Window> nightly_windows; // when nightly jobs may start (empty: any time)
 };
 
 } // namespace coldscan::scheduler

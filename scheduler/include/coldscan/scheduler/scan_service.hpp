@@ -184,6 +184,9 @@ public:
     // image's latest report (the gate then refuses it). Returns the JSON of POST /v1/retro-hunt. Errors: the
     // cache failed, the set's databases could not be read again.
     [[nodiscard]] Expected<std::string> retro_hunt();
+    // The loaded set as GET /v1/signatures shows it: its fingerprint and when it was loaded, the engines,
+    // databases and rule files, and the last retro-hunt's answer with its time (null before the first).
+    [[nodiscard]] std::string signatures_json() const;
     // A host's load reading (0..1) or why it could not be read (the last reading then stands).
     void set_pressure(std::string_view host, Expected<double> reading);
 
