@@ -22,7 +22,11 @@ packages=(
   strace  # tests/e2e/host-file-canary.sh: which files the qemu processes open
   mmdebstrap zstd gpg debian-archive-keyring  # tests/fixtures/make-real-os.sh: a real Debian 12 server's root filesystem, cached as .tar.zst
   clang-16 libclang-rt-16-dev llvm-16  # scripts/fuzz.sh: libFuzzer, and std::expected needs clang >= 16
+  chromium  # tests/browser/: the web console's tests drive Debian's chromium with playwright-core
 )
+# Node.js and npm for playwright-core (console/package.json): Debian's, unless the machine has its own.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -45,4 +49,13 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+# playwright-core for the browser tests, at the version console/package-lock.json pins; it never downloads a
+# browser (Debian's chromium above is the one it drives). The console's own files need no npm: the browser
+# libraries it uses are vendored in console/static/vendor (scripts/vendor-console.sh).
+if [[ ! -f "$(dirname "${BASH_SOURCE[0]}")/../console/node_modules/playwright-core/package.json" ]]; then
+  echo "coldscan: npm ci in console/ (playwright-core for the browser tests)"
+  (cd "$(dirname "${BASH_SOURCE[0]}")/../console" &&
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi

@@ -56,19 +56,22 @@ GuardAnswer RequestGuard::check(const RequestFacts& request, TimePoint now) {
         found = m_clients
                     .emplace(request.client,
                              Client{TokenBucket(m_options.requests_per_second, std::max(m_options.burst, 1U)),
+                                    TokenBucket(10ULL * m_options.requests_per_second,
+                                                10ULL * std::max(m_options.burst, 1U)),
                                     now})
                     .first;
     }
     Client& client = found->second;
     client.last_seen = now;
-    if (client.bucket.available(now) < 1) {
+    TokenBucket& bucket = request.public_file ? client.files : client.bucket;
+    if (bucket.available(now) < 1) {
         // The wait for one token: ask a copy, so a refused request takes nothing from the bucket.
-        TokenBucket probe = client.bucket;
+        TokenBucket probe = bucket;
         const auto wait = probe.delay_for(1, now);
         const auto seconds = static_cast<std::uint32_t>((wait.count() + 999) / 1000);
         return {429, "too many requests from " + request.client, std::max<std::uint32_t>(seconds, 1)};
     }
-    (void)client.bucket.delay_for(1, now);
+    (void)bucket.delay_for(1, now);
     return {};
 }
 

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-// playwright-core lives in console/node_modules (scripts/install-browser-deps.sh installs it), not next to
+// playwright-core lives in console/node_modules (scripts/install-deps.sh installs it), not next to
 // this file, so resolve it from there.
 function loadPlaywright() {
   const require = createRequire(path.join(repoRoot, 'console', 'package.json'));
@@ -21,7 +21,7 @@ function loadPlaywright() {
     return require('playwright-core');
   } catch (e) {
     throw new Error(`playwright-core is not installed in ${path.join(repoRoot, 'console', 'node_modules')}: ` +
-                    `run scripts/install-browser-deps.sh (${e.message})`);
+                    `run scripts/install-deps.sh (${e.message})`);
   }
 }
 
@@ -32,7 +32,7 @@ export const chromiumPath = () => process.env.CHROMIUM || '/usr/bin/chromium';
 export async function launchBrowser({ args = [], ...options } = {}) {
   const executablePath = chromiumPath();
   if (!existsSync(executablePath)) {
-    throw new Error(`no chromium at ${executablePath}: run scripts/install-browser-deps.sh or set CHROMIUM`);
+    throw new Error(`no chromium at ${executablePath}: run scripts/install-deps.sh or set CHROMIUM`);
   }
   const { chromium } = loadPlaywright();
   return chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', ...args], ...options });

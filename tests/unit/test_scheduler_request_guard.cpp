@@ -81,6 +81,22 @@ TEST_CASE("RequestGuard::check rate limits each client", "[scheduler]") {
         }
         CHECK(guard.check(from("10.0.0.1"), k_start + 10s).status == 429);
     }
+    SECTION("the console's files: a bucket of their own, ten times as large, and no token needed") {
+        RequestGuard guarded(GuardOptions{std::string("0123456789abcdef-token"), 1024, 2, 3, 16});
+        RequestFacts file = from("10.0.0.1");
+        file.public_file = true;
+        for (int i = 0; i < 30; ++i) {
+            CHECK(guarded.check(file, k_start).admitted());
+        }
+        CHECK(guarded.check(file, k_start).status == 429);
+        // The API's bucket is untouched by them (401 without the token, not 429).
+        CHECK(guarded.check(from("10.0.0.1"), k_start).status == 401);
+        const auto api = with_authorization("10.0.0.1", "Bearer 0123456789abcdef-token");
+        for (int i = 0; i < 3; ++i) {
+            CHECK(guarded.check(api, k_start).admitted());
+        }
+        CHECK(guarded.check(api, k_start).status == 429);
+    }
     SECTION("the number of tracked clients stays bounded") {
         RequestGuard small(GuardOptions{std::nullopt, 1024, 2, 3, 4});
         for (int i = 0; i < 10; ++i) {

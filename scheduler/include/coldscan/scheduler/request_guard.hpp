@@ -8,7 +8,9 @@
 //    loopback too: a token an operator set is never optional. Missing or wrong: 401.
 //  - A body over max_body_bytes (as declared, or as received): 413, before anything is parsed.
 //  - More requests from one client address than its bucket holds: 429 with Retry-After (whole seconds,
-//    rounded up). Refused requests cost nothing; only admitted ones take a token.
+//    rounded up). Refused requests cost nothing; only admitted ones take a token. The console's files
+//    have a bucket of their own, ten times as large (a page load fetches a dozen modules at once, and a
+//    reload must not leave the API's bucket empty or the page half loaded).
 // Thread rule: one owner thread; not thread-safe (the HTTP server's handler wraps it in a lock).
 #pragma once
 
@@ -57,6 +59,7 @@ public:
 private:
     struct Client {
         TokenBucket bucket;
+        TokenBucket files; // the console's files: a page load fetches a dozen at once, served from memory
         TimePoint last_seen;
     };
     [[nodiscard]] bool token_matches(std::string_view authorization) const;
