@@ -199,7 +199,7 @@ struct ScanService::Impl {
     std::uint64_t m_generation = 0;
     std::shared_ptr<const signatures::SignatureSet> m_signatures;
     std::string m_signatures_loaded_at;
-    std::string m_last_retro_hunt; // {"at", "result"} of the last retro-hunt; empty before the first
+    std::string m_last_retro_hunt;         // {"at", "result"} of the last retro-hunt; empty before the first
     std::string m_signature_stamp;         // signature_folder_stamp() taken before the current set was loaded
     std::vector<PressureState> m_pressure; // by host index
     ServiceCounters m_counters;
