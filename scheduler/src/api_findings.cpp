@@ -14,16 +14,6 @@ std::string dump(const ordered_json& value) {
     return value.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }
 
-Expected<std::size_t> number_of(std::string_view name, const std::string& text) {
-    std::size_t value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size()) {
-        return make_error(Errc::invalid_argument,
-                          std::string(name) + " must be a number, not \"" + text + "\"");
-    }
-    return value;
-}
-
 std::string percent_encoded(std::string_view text) {
     static constexpr char k_hex[] = "0123456789ABCDEF";
     std::string out;
@@ -58,6 +48,16 @@ ordered_json counts_json(const std::vector<FindingCount>& counts, std::string_vi
 
 } // namespace
 
+Expected<std::size_t> count_parameter(std::string_view name, const std::string& text) {
+    std::size_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size()) {
+        return make_error(Errc::invalid_argument,
+                          std::string(name) + " must be a number, not \"" + text + "\"");
+    }
+    return value;
+}
+
 Expected<FindingQuery> finding_query(const std::multimap<std::string, std::string>& params) {
     FindingQuery query;
     for (const auto& [name, value] : params) {
@@ -81,7 +81,7 @@ Expected<FindingQuery> finding_query(const std::multimap<std::string, std::strin
             }
             (name == "since" ? query.since : query.until) = *time;
         } else if (name == "offset" || name == "limit") {
-            auto number = number_of(name, value);
+            auto number = count_parameter(name, value);
             if (!number) {
                 return std::unexpected(number.error());
             }

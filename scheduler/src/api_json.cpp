@@ -539,6 +539,18 @@ std::string jobs_body(const std::vector<JobView>& jobs) {
     return dump(ordered_json{{"jobs", std::move(list)}});
 }
 
+std::string jobs_page_body(const std::vector<JobView>& jobs, std::size_t total, std::size_t offset,
+                           std::optional<std::size_t> limit) {
+    ordered_json list = ordered_json::array();
+    for (const auto& job : jobs) {
+        list.push_back(job_json(job));
+    }
+    return dump(ordered_json{{"total", total},
+                             {"offset", offset},
+                             {"limit", limit ? ordered_json(*limit) : ordered_json(nullptr)},
+                             {"jobs", std::move(list)}});
+}
+
 std::string submitted_body(const std::vector<SubmittedJob>& jobs) {
     ordered_json list = ordered_json::array();
     for (const auto& submitted : jobs) {

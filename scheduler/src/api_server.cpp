@@ -501,24 +501,17 @@ void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res)
             res.status = 202;
             res.set_content(api::submitted_body(*submitted), k_json);
         } else {
-            std::optional<JobStatus> status;
-            if (req.has_param("status")) {
-                const std::string text = req.get_param_value("status");
-                status = parse_job_status(text);
-                if (!status) {
-                    respond_error(
-                        res, 400,
-                        "unknown status \"" + text +
-                            "\" (queued, running, paused, succeeded, failed, cancelled, dead_letter)");
-                    return;
-                }
+            auto query = api::job_list_query(req.params);
+            if (!query) {
+                fail(query.error(), 400);
+                return;
             }
-            auto jobs = backend->jobs(status);
+            auto jobs = backend->jobs(query->status);
             if (!jobs) {
                 fail(jobs.error(), api::http_status(jobs.error().code));
                 return;
             }
-            res.set_content(api::jobs_body(*jobs), k_json);
+            res.set_content(api::job_list_body(std::move(*jobs), *query), k_json);
         }
         return;
     case Endpoint::job:

@@ -144,6 +144,19 @@ async function scanFromConsole(page) {
   await waitFor('its findings', async () => (await text(page, 'findings-total')) === String(findings.total));
   console.log(`ok: a scan started from the console ran (${id}): ${report.detections.length} detections, ` +
               `${findings.total} findings shown`);
+  // The same image again answers with that scan, unless "scan again" is ticked.
+  const before = (await api(`/v1/scans/${id}`)).updated_at;
+  await new Promise((resolve) => setTimeout(resolve, 1100)); // a new updated_at (whole seconds)
+  await page.goto(`${server}/`);
+  await page.fill(testid('scan-target'), target);
+  await page.check(testid('scan-fresh'));
+  await page.click(testid('scan-submit'));
+  await page.waitForURL(`${server}/jobs/${id}`);
+  await waitFor('the scan again', async () => {
+    const job = await api(`/v1/scans/${id}`);
+    return job.status === 'succeeded' && job.updated_at !== before;
+  }, 120);
+  console.log(`ok: "scan again" scanned ${id} once more`);
 }
 
 // A slow scan: on the plan under its host, then cancelled from its page.

@@ -1189,3 +1189,50 @@ TEST_CASE("ApiServer listening", "[scheduler]") {
         CHECK(std::filesystem::file_size(config.listen.unix_socket) == 4);
     }
 }
+
+TEST_CASE("job_list_query and job_list_body", "[scheduler]") {
+    std::vector<JobView> jobs;
+    for (int i = 0; i < 6; ++i) {
+        JobView job = sample_job("j-" + std::to_string(i), JobStatus::queued);
+        job.record.submitted_at = k_nov_23_2026 + i;
+        job.record.request.target = "/images/web0" + std::to_string(i) + ".qcow2";
+        job.record.request.priority = i % 2 == 0 ? Priority::nightly : Priority::gate;
+        job.host = i < 3 ? "kvm01" : "kvm02";
+        jobs.push_back(job);
+    }
+    const auto ids = [](const json& body) {
+        std::vector<std::string> out;
+        for (const auto& job : body["jobs"]) {
+            out.push_back(job["id"]);
+        }
+        return out;
+    };
+    const auto list = [&](std::multimap<std::string, std::string> params) {
+        auto query = api::job_list_query(params);
+        REQUIRE(query.has_value());
+        return json::parse(api::job_list_body(jobs, *query));
+    };
+    const json all = list({});
+    CHECK(all["total"] == 6);
+    CHECK(all["limit"].is_null());
+    CHECK(ids(all) == std::vector<std::string>{"j-5", "j-4", "j-3", "j-2", "j-1", "j-0"}); // newest first
+    CHECK(ids(list({{"priority", "gate"}, {"host", "kvm02"}})) == std::vector<std::string>{"j-5", "j-3"});
+    CHECK(ids(list({{"image", "web02"}})) == std::vector<std::string>{"j-2"});
+    CHECK(ids(list({{"datastore", "nfs-b"}})).empty());
+    const json page = list({{"offset", "2"}, {"limit", "3"}});
+    CHECK(page["total"] == 6);
+    CHECK(page["offset"] == 2);
+    CHECK(page["limit"] == 3);
+    CHECK(ids(page) == std::vector<std::string>{"j-3", "j-2", "j-1"});
+    CHECK(ids(list({{"offset", "9"}})).empty());
+    for (const auto& [name, value, message] : std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"status", "sleeping", "unknown status \"sleeping\""},
+             {"priority", "urgent", "unknown priority \"urgent\" (gate, on-demand, nightly)"},
+             {"limit", "ten", "limit must be a number, not \"ten\""},
+             {"colour", "red", "unknown parameter \"colour\""}}) {
+        auto refused = api::job_list_query({{name, value}});
+        REQUIRE_FALSE(refused.has_value());
+        CHECK(refused.error().code == Errc::invalid_argument);
+        CHECK(refused.error().message.starts_with(message));
+    }
+}

@@ -95,6 +95,7 @@ function JobsByState({ health }) {
 function ScanForm() {
   const [target, setTarget] = useState('');
   const [priority, setPriority] = useState('on-demand');
+  const [fresh, setFresh] = useState(false); // scan again even if this image and set were scanned before
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   const submit = async (e) => {
@@ -103,7 +104,8 @@ function ScanForm() {
     setBusy(true);
     setError(null);
     try {
-      const res = await api('/v1/scans', { method: 'POST', body: { targets: [target.trim()], priority } });
+      const body = { targets: [target.trim()], priority, ...(fresh ? { max_age_seconds: 0 } : {}) };
+      const res = await api('/v1/scans', { method: 'POST', body });
       const job = (res.jobs || [])[0];
       navigate(job ? jobHref(job.id) : '/jobs');
     } catch (err) { setError(err); } finally { setBusy(false); }
@@ -114,6 +116,9 @@ function ScanForm() {
     <select name="priority" data-testid="scan-priority" value=${priority} onChange=${(e) => setPriority(e.currentTarget.value)}>
       ${PRIORITIES.map((p) => html`<option value=${p}>${p}</option>`)}
     </select>
+    <label class="check" title="Without it, an image scanned before with this signature set answers with that scan">
+      <input type="checkbox" data-testid="scan-fresh" checked=${fresh} onChange=${(e) => setFresh(e.currentTarget.checked)} />
+      scan again</label>
     <button type="submit" class="primary" data-testid="scan-submit" disabled=${busy}>${busy ? 'Submitting…' : 'Scan'}</button>
     <${ErrorText} error=${error} />
   </form>`;

@@ -78,6 +78,9 @@ struct ScanSubmission {
 [[nodiscard]] std::string job_body(const JobView& job);
 [[nodiscard]] std::string jobs_body(const std::vector<JobView>& jobs);
 [[nodiscard]] std::string submitted_body(const std::vector<SubmittedJob>& jobs);
+// {"total", "offset", "limit", "jobs": [JOB...]}: one page of a job list of total jobs.
+[[nodiscard]] std::string jobs_page_body(const std::vector<JobView>& jobs, std::size_t total,
+                                         std::size_t offset, std::optional<std::size_t> limit);
 // Back from JSON (the client's side). Unknown keys are ignored; id and status are required. Errors:
 // invalid_argument (not JSON, not that shape).
 [[nodiscard]] Expected<JobView> parse_job_body(std::string_view body);
@@ -90,6 +93,25 @@ struct ScanSubmission {
 // (substring), kind, since, until (ISO 8601 UTC, "2026-11-23T10:00:00Z"), and for findings offset and limit
 // (default 100, at most 1000). Errors: invalid_argument (a bad time or number, an unknown parameter).
 [[nodiscard]] Expected<FindingQuery> finding_query(const std::multimap<std::string, std::string>& params);
+// A query parameter that must be a whole number. Errc::invalid_argument naming it.
+[[nodiscard]] Expected<std::size_t> count_parameter(std::string_view name, const std::string& text);
+
+// GET /v1/scans filters (query parameters): status, priority, host, datastore, image (a substring of the
+// target), offset, limit (default: every job). Errors: invalid_argument (an unknown status or priority, a
+// bad number, an unknown parameter).
+struct JobListQuery {
+    std::optional<JobStatus> status;
+    std::optional<Priority> priority;
+    std::string host;
+    std::string datastore;
+    std::string image;
+    std::size_t offset = 0;
+    std::optional<std::size_t> limit;
+};
+[[nodiscard]] Expected<JobListQuery> job_list_query(const std::multimap<std::string, std::string>& params);
+// {"total", "offset", "limit", "jobs": [JOB...]}: the jobs that match, newest submission first (then id),
+// the page asked for; total counts every match.
+[[nodiscard]] std::string job_list_body(std::vector<JobView> jobs, const JobListQuery& query);
 // The same filters as the query string the client sends ("?signature=...&limit=..."; "" when none).
 [[nodiscard]] std::string finding_query_string(const FindingQuery& query);
 // {"total", "offset", "limit", "findings": [{kind, image, host, datastore, device, path, sha256, signature,

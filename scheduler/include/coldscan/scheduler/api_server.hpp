@@ -5,7 +5,8 @@
 //                                  "max_age_seconds", "requested_by"} -> 202 {"jobs": [JOB...]}; or, for
 //                                  one VM of several disks, "vm": {"name", "disks": [{"path", "format"}]}
 //                                  instead of targets -> one job "vm:NAME"
-//   GET    /v1/scans[?status=S]    -> {"jobs": [JOB...]}
+//   GET    /v1/scans[?status=S&priority=P&host=H&datastore=D&image=SUBSTRING&offset=N&limit=N]
+//                                  -> {"total", "offset", "limit", "jobs": [JOB...]}, newest first
 //   GET    /v1/scans/ID            -> JOB
 //   DELETE /v1/scans/ID            -> JOB, cancelled (409 when it had already finished)
 //   GET    /v1/scans/ID/report     -> the report's JSON as written
