@@ -7,6 +7,7 @@
 // script that restarts the service), SCREENSHOTS (where the PNGs go).
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { launchBrowser, newPage, screenshot } from './lib.mjs';
 
 const server = process.env.COLDSCAN_SERVER;
@@ -195,6 +196,35 @@ async function signatures(page) {
   console.log('ok: the signature set shown and reloaded from the console');
 }
 
+// Another origin's page (another port of this host) sends what a browser lets any page send (a "simple"
+// POST: no preflight) to reload the signatures, and tries to read the jobs: the reload does not happen and
+// the read is blocked. (The service refuses the POST for its Origin before it looks at the token; the unit
+// tests check that without a token too.)
+async function otherOrigin(browser) {
+  const attacker = http.createServer((_request, response) => {
+    response.setHeader('Content-Type', 'text/html');
+    response.end('<!doctype html><title>elsewhere</title>');
+  });
+  await new Promise((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+  await new Promise((resolve) => setTimeout(resolve, 1100)); // loaded_at has whole seconds
+  const before = (await api('/v1/signatures')).loaded_at;
+  const t = await newPage(browser);
+  try {
+    await t.page.goto(`http://127.0.0.1:${attacker.address().port}/`);
+    const read = await t.page.evaluate(async (server) => {
+      await fetch(`${server}/v1/signatures/reload`, { method: 'POST', mode: 'no-cors', body: '{}' });
+      return fetch(`${server}/v1/scans`).then((r) => `status ${r.status}`, (e) => `blocked: ${e}`);
+    }, server);
+    check(read.startsWith('blocked'), `another origin read /v1/scans: ${read}`);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // a reload would be done by now
+    check((await api('/v1/signatures')).loaded_at === before, 'a page elsewhere reloaded the signatures');
+  } finally {
+    await t.context.close();
+    attacker.close();
+  }
+  console.log('ok: a page of another origin could neither reload the signatures nor read the jobs');
+}
+
 // The service restarts under an open page: an error shows, then the page recovers by itself.
 async function restart(page) {
   await page.goto(`${server}/`);
@@ -217,6 +247,7 @@ async function main() {
     await scanFromConsole(t.page);
     await planAndCancel(t.page);
     await signatures(t.page);
+    await otherOrigin(browser);
     await restart(t.page);
     check(t.cspViolations.length === 0, `CSP violations: ${JSON.stringify(t.cspViolations)}`);
     check(t.pageErrors.length === 0, `page errors: ${t.pageErrors.join('\n')}`);
