@@ -12,7 +12,7 @@ namespace {
 constexpr std::string_view k_lock_key = "7165064710858170734";
 
 // Migration N brings the schema from version N-1 to N. Never edit one that has shipped: add the next.
-constexpr std::array<std::string_view, 7> k_migrations = {
+constexpr std::array<std::string_view, 8> k_migrations = {
     // 1: the nodes of the fleet, each with its last heartbeat. instance: a random id per process, so that a
     // second process under a live node's name is refused.
     R"sql(
@@ -135,6 +135,12 @@ CREATE TABLE coldscan_set_lineage (
     node  text NOT NULL,
     at    timestamptz NOT NULL DEFAULT now()
 );
+)sql",
+    // 8: how often a job was taken back from a node that stopped while it ran it (its lease ran out, or the
+    // node's next process gave it back): a job that kills its node every time goes to the dead letters
+    // instead of taking the fleet's nodes down one after another.
+    R"sql(
+ALTER TABLE coldscan_jobs ADD COLUMN rescues integer NOT NULL DEFAULT 0;
 )sql",
 };
 

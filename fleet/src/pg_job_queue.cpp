@@ -20,6 +20,30 @@ constexpr std::string_view k_columns =
     "id, request, target_identity, signature_set, status, attempts, last_error, submitted_at, updated_at, "
     "report_path, node";
 
+// Jobs taken back from a node that stopped while it ran them ($1: now, $2: max_attempts; the caller appends
+// the WHERE condition): queued again, unless that happened max_attempts times: then the job is a dead letter
+// (a job that brings its node down each time must not take the fleet's nodes down one after another).
+constexpr std::string_view k_take_back =
+    "UPDATE coldscan_jobs SET rescues = rescues + 1, lease_until = NULL, updated_at = $1::bigint, status = "
+    "CASE WHEN rescues + 1 >= $2::integer THEN 'dead_letter' ELSE 'queued' END, last_error = CASE WHEN "
+    "rescues + 1 >= $2::integer THEN 'its node stopped while scanning it ' || (rescues + 1) || ' times "
+    "(crashed, killed or cut off): not tried again' ELSE last_error END WHERE ";
+
+// Logs what a take-back did (its rows: id, status).
+void log_taken_back(const PgResult& rows, std::string_view why) {
+    std::size_t dead = 0;
+    for (std::size_t row = 0; row < rows.size(); ++row) {
+        if (rows.text(row, "status") == "dead_letter") {
+            ++dead;
+            spdlog::error("fleet: job {} is a dead letter: its node stopped while scanning it too often",
+                          rows.text(row, "id"));
+        }
+    }
+    if (rows.size() > dead) {
+        spdlog::warn("fleet: {} job(s) {} are queued again", rows.size() - dead, why);
+    }
+}
+
 // pg_advisory_xact_lock(class, key) classes: "cs" + 1 for hosts, + 2 for datastores.
 constexpr std::string_view k_host_lock_class = "6515457";
 constexpr std::string_view k_datastore_lock_class = "6515458";
@@ -141,11 +165,13 @@ Expected<scheduler::SubmitResult> PgJobQueue::submit(scheduler::JobRequest reque
             result = {std::move(*existing), false};
             return {};
         }
-        auto queued = m_db.exec("UPDATE coldscan_jobs SET request = $2, priority = $3, status = 'queued', "
-                                "attempts = 0, report_path = NULL, report = NULL, submitted_at = $4::bigint, "
-                                "updated_at = $4::bigint, lease_until = NULL WHERE id = $1 RETURNING " +
-                                    std::string(k_columns),
-                                {id, request_text, std::string(to_string(request.priority)), now});
+        auto queued =
+            m_db.exec("UPDATE coldscan_jobs SET request = $2, priority = $3, status = 'queued', "
+                      "attempts = 0, rescues = 0, report_path = NULL, report = NULL, submitted_at = "
+                      "$4::bigint, "
+                      "updated_at = $4::bigint, lease_until = NULL WHERE id = $1 RETURNING " +
+                          std::string(k_columns),
+                      {id, request_text, std::string(to_string(request.priority)), now});
         if (!queued) {
             return std::unexpected(queued.error());
         }
@@ -376,16 +402,12 @@ Expected<JobRecord> PgJobQueue::cancel(std::string_view id) {
 Expected<std::vector<JobRecord>> PgJobQueue::recover() {
     std::lock_guard lock(m_mutex);
     auto requeued = m_db.exec_reconnecting(
-        "UPDATE coldscan_jobs SET status = 'queued', lease_until = NULL, updated_at = $2::bigint "
-        "WHERE node = $1 AND status IN ('running', 'paused')",
-        {m_options.node, std::to_string(scheduler::unix_seconds())});
+        std::string(k_take_back) + "node = $3 AND status IN ('running', 'paused') RETURNING id, status",
+        {std::to_string(scheduler::unix_seconds()), std::to_string(m_options.max_attempts), m_options.node});
     if (!requeued) {
         return std::unexpected(requeued.error());
     }
-    if (requeued->affected() > 0) {
-        spdlog::info("fleet: {} job(s) this node held before it stopped are queued again",
-                     requeued->affected());
-    }
+    log_taken_back(*requeued, "this node held before it stopped");
     return std::vector<JobRecord>{}; // adopted like any queued job
 }
 
@@ -488,15 +510,13 @@ Expected<bool> PgJobQueue::record_alert(std::string_view job, std::string_view a
 Expected<scheduler::Adoption> PgJobQueue::adoptable(const std::vector<std::string>& datastores) {
     std::lock_guard lock(m_mutex);
     auto rescued = m_db.exec_reconnecting(
-        "UPDATE coldscan_jobs SET status = 'queued', lease_until = NULL, updated_at = $1::bigint "
-        "WHERE status IN ('running', 'paused') AND lease_until < clock_timestamp()",
-        {std::to_string(scheduler::unix_seconds())});
+        std::string(k_take_back) +
+            "status IN ('running', 'paused') AND lease_until < clock_timestamp() RETURNING id, status",
+        {std::to_string(scheduler::unix_seconds()), std::to_string(m_options.max_attempts)});
     if (!rescued) {
         return std::unexpected(rescued.error());
     }
-    if (rescued->affected() > 0) {
-        spdlog::warn("fleet: {} job(s) whose node's lease ran out are queued again", rescued->affected());
-    }
+    log_taken_back(*rescued, "whose node's lease ran out");
     return m_feed->read(m_db, datastores);
 }
 

@@ -446,3 +446,47 @@ TEST_CASE("PgJobQueue: a change committed after an adoption's snapshot is read b
     REQUIRE(after.has_value());
     CHECK(after->dequeued == std::vector<std::string>{id});
 }
+
+TEST_CASE("PgJobQueue: a job whose node stops while scanning it max_attempts times is a dead letter",
+          "[postgres]") {
+    Fleet fleet;
+    auto a = fleet.node("scan-a", 30, 3);
+    auto b = fleet.node("scan-b", 30, 3);
+    const auto id = submit(*a, "/vm/crashes-its-node.qcow2");
+    // Twice its node stops (its lease runs out) and another node takes it back; the third time the node's
+    // next process gives it back: three take-backs.
+    for (int stop = 0; stop < 2; ++stop) {
+        auto& node = stop % 2 == 0 ? *a : *b;
+        REQUIRE(node.adoptable({"nfs-a"}).has_value());
+        REQUIRE(node.claim(id, slots())->outcome == ClaimOutcome::granted);
+        fleet.expire(id);
+        auto rescued = (stop % 2 == 0 ? *b : *a).adoptable({"nfs-a"});
+        REQUIRE(rescued.has_value());
+        auto job = a->get(id);
+        REQUIRE(job.has_value());
+        CHECK((*job)->status == JobStatus::queued);
+        CHECK((*job)->attempts == 0);
+    }
+    REQUIRE(a->claim(id, slots())->outcome == ClaimOutcome::granted);
+    auto restarted = fleet.node("scan-a", 30, 3); // scan-a's next process
+    REQUIRE(restarted->recover().has_value());
+    auto job = b->get(id);
+    REQUIRE(job.has_value());
+    CHECK((*job)->status == JobStatus::dead_letter);
+    CHECK((*job)->last_error ==
+          "its node stopped while scanning it 3 times (crashed, killed or cut off): not "
+          "tried again");
+    CHECK(b->adoptable({"nfs-a"})->queued.empty());
+
+    // Submitted again, it starts afresh: the count starts again too.
+    JobRequest request;
+    request.target = "/vm/crashes-its-node.qcow2";
+    request.host = "esx-1";
+    auto again = a->submit(request, "identity of /vm/crashes-its-node.qcow2", "sigs-1", Rescan{}, slots());
+    REQUIRE(again.has_value());
+    CHECK(again->record.status == JobStatus::queued);
+    REQUIRE(a->claim(id, slots())->outcome == ClaimOutcome::granted);
+    fleet.expire(id);
+    REQUIRE(b->adoptable({"nfs-a"}).has_value());
+    CHECK((*b->get(id))->status == JobStatus::queued);
+}

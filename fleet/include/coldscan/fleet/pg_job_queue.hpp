@@ -22,7 +22,9 @@
 //
 // Rescue: adoptable() first queues again every running or paused job whose lease ran out (attempts
 // unchanged: a node's death is not the job's fault); recover() at start-up queues again the jobs this
-// node's previous process held (a node name belongs to one live process, PgNodeDirectory::claim).
+// node's previous process held (a node name belongs to one live process, PgNodeDirectory::claim). Each
+// take-back counts (rescues, schema 8): the max_attempts-th makes the job a dead letter, so a job that
+// crashes its node every time stops after that many nodes instead of going round the fleet forever.
 //
 // Thread rule: shared; every member is thread-safe (calls serialise on the one connection; the keeper has
 // its own). The lease listener is called from the keeper thread, with no lock of this object held.
