@@ -37,9 +37,12 @@ function FilterForm({ filter }) {
 async function exportAll(filter, format, setStatus) {
   const rows = [];
   let total = Infinity;
+  // Pages are newest first: findings recorded while the export runs would shift them (rows twice or
+  // missing), so the export stops at the second it started, unless the filter says otherwise.
+  const fixed = { ...filter, until: filter.until || new Date().toISOString().replace(/\.\d+Z$/, 'Z') };
   while (rows.length < Math.min(total, EXPORT_MAX)) {
     setStatus(`Fetching ${num(rows.length)}${total < Infinity ? ` of ${num(Math.min(total, EXPORT_MAX))}` : ''}…`);
-    const page = await api(`/v1/findings${query({ ...filter, offset: rows.length, limit: EXPORT_PAGE })}`);
+    const page = await api(`/v1/findings${query({ ...fixed, offset: rows.length, limit: EXPORT_PAGE })}`);
     const got = page.findings || [];
     total = typeof page.total === 'number' ? page.total : rows.length + got.length;
     rows.push(...got);
