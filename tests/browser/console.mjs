@@ -182,6 +182,10 @@ async function planAndCancel(page) {
     (await page.locator(`${testid('job-row')}[data-id="${id}"]`).count()) === 1);
   const statuses = await page.locator(testid('job-row')).evaluateAll((rows) => rows.map((r) => r.dataset.status));
   check(statuses.every((s) => s === 'cancelled'), `the status filter shows ${statuses}`);
+  const every = await api('/v1/scans?limit=100');
+  await page.goto(`${server}/jobs`);
+  await waitFor('every job', async () => (await count(page, 'job-row')) === every.jobs.length);
+  check(every.total <= 100 && (await page.locator(testid('jobs-next')).isDisabled()), 'a next page of jobs');
   await screenshot(page, 'jobs');
   console.log(`ok: ${id} on the plan under slowhost, then cancelled from the console`);
 }

@@ -7,7 +7,7 @@ import { num, bytes, time, relative, str, seconds, rate } from '../format.js';
 import { STATES, PRIORITIES } from './overview.js';
 
 const FILTERS = ['status', 'priority', 'host', 'datastore', 'image'];
-const MAX_ROWS = 500;
+const PAGE = 100; // jobs a page
 
 // Whatever numeric counters a running scan reports (files_done, bytes_done, seconds, ...).
 export function Progress({ p, target }) {
@@ -55,8 +55,10 @@ const uniq = (xs) => [...new Set(xs.filter((x) => typeof x === 'string' && x))].
 
 export function Jobs({ query: q }) {
   const values = Object.fromEntries(FILTERS.map((f) => [f, q.get(f) || '']));
-  // The API filters and pages (newest first); the 500 newest matches are shown.
-  const res = useResource(`/v1/scans${query({ ...values, limit: 500 })}`, { every: 2000 });
+  // The API filters and pages (newest first); the offset is in the URL like the filters.
+  const offset = Math.max(0, parseInt(q.get('offset') || '0', 10) || 0);
+  const res = useResource(`/v1/scans${query({ ...values, offset, limit: PAGE })}`, { every: 2000 });
+  const go = (o) => navigate(`/jobs${query({ ...values, offset: o || '' })}`);
   const config = useResource('/v1/hosts');
   const jobs = (res.data && res.data.jobs) || [];
   const total = (res.data && res.data.total) ?? jobs.length;
@@ -64,13 +66,17 @@ export function Jobs({ query: q }) {
   const datastores = uniq([...((config.data && config.data.datastores) || []).map((x) => x.name), values.datastore]);
   return html`
     <div class="view-head"><h1 data-testid="view-title">Jobs</h1>
-      ${res.data && html`<span class="muted">${num(jobs.length)} of ${num(total)} jobs</span>`}</div>
+      ${res.data && html`<span class="muted">${total > 0 ? `${num(offset + 1)}–${num(offset + jobs.length)} of ` : ''}${num(total)} jobs</span>
+        <span class="pager">
+          <button class="small" data-testid="jobs-prev" disabled=${offset === 0} onClick=${() => go(Math.max(0, offset - PAGE))}>← Prev</button>
+          <button class="small" data-testid="jobs-next" disabled=${offset + PAGE >= total} onClick=${() => go(offset + PAGE)}>Next →</button>
+        </span>`}</div>
     <${Filters} values=${values} hosts=${hosts} datastores=${datastores} />
     <${Panel}>
       <${ErrorText} error=${res.error} />
       ${!res.data ? !res.error && html`<${Loading} />` : html`<table class="grid">
         <${Head} cols="Job|Image|Status|Priority|Host / datastore|Submitted|Progress / verdict|" />
-        <tbody>${jobs.slice(0, MAX_ROWS).map((j) => html`
+        <tbody>${jobs.map((j) => html`
           <tr key=${j.id} data-testid="job-row" data-id=${j.id} data-status=${j.status}>
             <td class="mono nowrap"><${Link} href=${jobHref(j.id)}>${str(j.id)}</${Link}></td>
             <td class="path"><${Path} v=${j.target} />${j.attempts > 0 && html`<span class="muted"> · attempt ${num(j.attempts + 1)}</span>`}
@@ -83,7 +89,6 @@ export function Jobs({ query: q }) {
             <td><${CancelButton} job=${j} onDone=${res.refresh} /></td>
           </tr>`)}
           ${jobs.length === 0 && html`<tr><td colspan="8" class="muted">No jobs match.</td></tr>`}
-        </tbody></table>
-        ${jobs.length > MAX_ROWS && html`<p class="muted">Showing the newest ${MAX_ROWS}; narrow the filters to see others.</p>`}`}
+        </tbody></table>`}
     </${Panel}>`;
 }
