@@ -6,10 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,7 +21,6 @@ using scheduler::ClaimOutcome;
 using scheduler::JobState;
 
 constexpr double k_mb = 1e6;
-constexpr double k_same_instant_s = 1e-9;
 const std::chrono::seconds k_lease{3600}; // longer than any run: leases never run out here
 
 struct LiveJob {
@@ -98,7 +95,8 @@ public:
             }
             sample(now);
             double next = next_adoption;
-            const double next_finish = next_finish_time(now);
+            const double next_finish =
+                share_reads(m_storm, m_jobs, m_live, m_host_running, m_datastore_running, now);
             next = std::min(next, next_finish);
             if (next_arrival < arrivals.size()) {
                 next = std::min(next, m_jobs[arrivals[next_arrival]].arrival_s);
@@ -387,35 +385,9 @@ private:
         m_live[i].node = -1;
     }
 
-    double next_finish_time(double now) {
-        double next = std::numeric_limits<double>::infinity();
-        for (LiveJob& live : m_live) {
-            if (live.state == JobState::running) {
-                const StormJob& job = m_jobs[static_cast<std::size_t>(&live - m_live.data())];
-                live.speed =
-                    shared_speed(m_storm, m_host_running[job.host], m_datastore_running[job.datastore]);
-                next = std::min(next, now + live.remaining / live.speed);
-            }
-        }
-        return next;
-    }
-
     // Moves time from now to next; the scans due by then finish and their nodes write the success.
     Expected<void> advance(double now, double next, double next_finish) {
-        const double elapsed = next - now;
-        std::vector<std::size_t> finishing;
-        for (std::size_t i = 0; i < m_live.size(); ++i) {
-            LiveJob& live = m_live[i];
-            if (live.state != JobState::running) {
-                continue;
-            }
-            m_result.arm.jobs[i].run_s += elapsed;
-            if (next >= next_finish && now + live.remaining / live.speed <= next_finish + k_same_instant_s) {
-                finishing.push_back(i);
-            } else {
-                live.remaining = std::max(0.0, live.remaining - live.speed * elapsed);
-            }
-        }
+        const std::vector<std::size_t> finishing = read_until(m_live, m_result.arm, now, next, next_finish);
         for (const std::size_t i : finishing) {
             Node& node = m_nodes[static_cast<std::size_t>(m_live[i].node)];
             leave_slot(i, node);

@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstddef>
 #include <functional>
-#include <limits>
 #include <map>
 #include <optional>
 #include <random>
@@ -28,8 +27,6 @@ using scheduler::TimePoint;
 
 constexpr double k_mb = 1e6;
 constexpr double k_gib = 1024.0 * 1024.0 * 1024.0;
-// Jobs whose projected finish lies this close to the next one finish in the same event.
-constexpr double k_same_instant_s = 1e-9;
 
 std::string numbered(std::string_view prefix, std::size_t n) {
     std::string name(prefix);
@@ -105,14 +102,9 @@ public:
             sample(now);
 
             // The next event: a finish, an arrival or a scheduler wake-up, whichever is first.
-            update_speeds();
-            double next = std::numeric_limits<double>::infinity();
-            for (std::size_t i = 0; i < m_live.size(); ++i) {
-                if (m_live[i].state == JobState::running) {
-                    next = std::min(next, now + m_live[i].remaining / m_live[i].speed);
-                }
-            }
-            const double next_finish = next;
+            const double next_finish =
+                share_reads(m_options, m_jobs, m_live, m_host_running, m_datastore_running, now);
+            double next = next_finish;
             if (next_arrival < arrivals.size()) {
                 next = std::min(next, m_jobs[arrivals[next_arrival]].arrival_s);
             }
@@ -244,33 +236,9 @@ private:
 
     void sample(double now) { record_sample(m_result, m_host_running, m_datastore_running, now); }
 
-    // Processor sharing: each running scan gets its share of its host's and its datastore's read cap.
-    void update_speeds() {
-        for (std::size_t i = 0; i < m_live.size(); ++i) {
-            if (m_live[i].state != JobState::running) {
-                continue;
-            }
-            m_live[i].speed = shared_speed(m_options, m_host_running[m_jobs[i].host],
-                                           m_datastore_running[m_jobs[i].datastore]);
-        }
-    }
-
     // Moves time from now to next: running scans read, and those due to finish by then finish.
     void advance(double now, double next, double next_finish, scheduler::Scheduler& core) {
-        const double elapsed = next - now;
-        std::vector<std::size_t> finishing;
-        for (std::size_t i = 0; i < m_live.size(); ++i) {
-            LiveJob& live = m_live[i];
-            if (live.state != JobState::running) {
-                continue;
-            }
-            m_result.jobs[i].run_s += elapsed;
-            if (next >= next_finish && now + live.remaining / live.speed <= next_finish + k_same_instant_s) {
-                finishing.push_back(i);
-            } else {
-                live.remaining = std::max(0.0, live.remaining - live.speed * elapsed);
-            }
-        }
+        const std::vector<std::size_t> finishing = read_until(m_live, m_result, now, next, next_finish);
         for (const std::size_t i : finishing) {
             m_live[i].remaining = 0.0;
             leave_slot(i);

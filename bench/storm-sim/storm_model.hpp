@@ -18,8 +18,11 @@
 #include "coldscan/common/error.hpp"
 #include "coldscan/scheduler/clock.hpp"
 #include "coldscan/scheduler/inventory.hpp"
+#include "coldscan/scheduler/job.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -133,6 +136,47 @@ void summarise(ArmResult& result);
 // events at one instant keep the state after the last.
 void record_sample(ArmResult& result, const std::vector<unsigned>& host_running,
                    const std::vector<unsigned>& datastore_running, double now);
+// Processor sharing over the jobs' live states (each model's Live has state, remaining bytes and speed, one
+// per job in make_jobs order): every running scan's speed from the scans on its host and datastore now;
+// returns the earliest projected finish (infinity when nothing runs).
+template <class Live>
+double share_reads(const StormOptions& options, const std::vector<StormJob>& jobs, std::vector<Live>& live,
+                   const std::vector<unsigned>& host_running, const std::vector<unsigned>& datastore_running,
+                   double now) {
+    double next = std::numeric_limits<double>::infinity();
+    for (std::size_t i = 0; i < live.size(); ++i) {
+        if (live[i].state == scheduler::JobState::running) {
+            live[i].speed =
+                shared_speed(options, host_running[jobs[i].host], datastore_running[jobs[i].datastore]);
+            next = std::min(next, now + live[i].remaining / live[i].speed);
+        }
+    }
+    return next;
+}
+
+// Moves the running scans from now to next (next_finish: what share_reads returned): each one's run time
+// grows in result.jobs; the scans due to finish at next are returned, still running (the caller ends them),
+// the others read on.
+template <class Live>
+std::vector<std::size_t> read_until(std::vector<Live>& live, ArmResult& result, double now, double next,
+                                    double next_finish) {
+    constexpr double k_same_instant_s = 1e-9; // finishes this close to the next one happen with it
+    std::vector<std::size_t> finishing;
+    for (std::size_t i = 0; i < live.size(); ++i) {
+        if (live[i].state != scheduler::JobState::running) {
+            continue;
+        }
+        result.jobs[i].run_s += next - now;
+        if (next >= next_finish &&
+            now + live[i].remaining / live[i].speed <= next_finish + k_same_instant_s) {
+            finishing.push_back(i);
+        } else {
+            live[i].remaining = std::max(0.0, live[i].remaining - live[i].speed * (next - now));
+        }
+    }
+    return finishing;
+}
+
 // Adds a violation (the first 20 are kept).
 void add_violation(ArmResult& result, std::string message);
 
