@@ -100,8 +100,4 @@ std::span<const std::pair<std::string_view, std::string_view>> security_headers(
     return k_headers;
 }
 
-std::span<const Asset> all_assets() {
-    return table().assets;
-}
-
 } // namespace coldscan::console

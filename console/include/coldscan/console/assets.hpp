@@ -27,7 +27,5 @@ struct Asset {
 // The headers every console answer carries: a Content-Security-Policy without inline script or style, no
 // framing, no sniffing, no referrer.
 [[nodiscard]] std::span<const std::pair<std::string_view, std::string_view>> security_headers();
-// Every embedded file, in path order.
-[[nodiscard]] std::span<const Asset> all_assets();
 
 } // namespace coldscan::console
